@@ -1,0 +1,123 @@
+"""SQLModel tables. Money is stored as exact integer micro-dollars (BigInteger), times as
+naive UTC (the store converts at its boundary), so SQLite and PostgreSQL agree to the cent."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def _money() -> Column:
+    return Column(BigInteger, nullable=False, default=0)
+
+
+class Job(SQLModel, table=True):
+    """One SageMaker training job, its attribution and its itemised cost."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("arn", name="uq_jobs_arn"),
+        Index("ix_jobs_team_end", "team", "end_time"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(index=True)
+    region: str = Field(index=True)
+    name: str = Field(index=True)
+    arn: str
+    status: str = Field(index=True)
+    secondary_status: str | None = None
+    failure_reason: str | None = Field(default=None, sa_column=Column(Text))
+    final: bool = False
+    creation_time: datetime = Field(index=True)
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    last_modified_time: datetime
+
+    instance_type: str | None = Field(default=None, index=True)  # billed type(s), '+' joined
+    instance_count: int = 0  # billed instances, summed over groups
+    requested_instance_type: str | None = None
+    requested_instance_count: int | None = None
+    selected_instance_type: str | None = None
+    selected_instance_count: int | None = None
+    instance_groups_json: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    volume_gb: int = 0
+    spot: bool = False
+    billable_seconds: int | None = None
+    training_seconds: int | None = None
+    warm_pool_status: str | None = None
+    warm_pool_retained_seconds: int | None = None
+    warm_pool_reused_by: str | None = None
+    keep_alive_seconds: int | None = None
+    training_plan_arn: str | None = None
+    serverless_base_model_arn: str | None = None
+    billable_token_count: int | None = Field(default=None, sa_column=Column(BigInteger))
+    max_runtime_seconds: int | None = None
+    max_wait_seconds: int | None = None
+    model_artifact_uri: str | None = Field(default=None, sa_column=Column(Text))
+    output_path_uri: str | None = Field(default=None, sa_column=Column(Text))
+    checkpoint_uri: str | None = Field(default=None, sa_column=Column(Text))
+    artifact_bytes: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+    tags_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    team: str = Field(default="unallocated", index=True)
+    project: str | None = Field(default=None, index=True)
+    user: str | None = Field(default=None, index=True)
+
+    compute_micros: int = Field(default=0, sa_column=_money())
+    spot_savings_micros: int = Field(default=0, sa_column=_money())
+    warm_pool_micros: int = Field(default=0, sa_column=_money())
+    storage_micros: int = Field(default=0, sa_column=_money())
+    plan_value_micros: int = Field(default=0, sa_column=_money())
+    artifact_micros_per_month: int = Field(default=0, sa_column=_money())
+    list_micros: int = Field(default=0, sa_column=_money())
+    effective_micros: int = Field(default=0, sa_column=_money())
+    unpriced: bool = Field(default=False, index=True)
+    flags: str = ""  # comma-separated cost flags, e.g. "unpriced:ml.x,missing-billable-seconds"
+
+    raw_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    collected_at: datetime
+    costed_at: datetime | None = None
+
+
+class JobCostDay(SQLModel, table=True):
+    """A job's cost split pro rata over the UTC days of its training interval."""
+
+    __tablename__ = "job_cost_days"
+
+    job_id: int = Field(foreign_key="jobs.id", primary_key=True)
+    day: date = Field(primary_key=True, index=True)
+    compute_micros: int = Field(default=0, sa_column=_money())
+    spot_savings_micros: int = Field(default=0, sa_column=_money())
+    warm_pool_micros: int = Field(default=0, sa_column=_money())
+    storage_micros: int = Field(default=0, sa_column=_money())
+    list_micros: int = Field(default=0, sa_column=_money())
+    effective_micros: int = Field(default=0, sa_column=_money())
+
+
+class Watermark(SQLModel, table=True):
+    """How far collection got for one (account, region); advanced only after a commit."""
+
+    __tablename__ = "watermarks"
+
+    account_id: str = Field(primary_key=True)
+    region: str = Field(primary_key=True)
+    source: str = ""
+    last_modified: datetime | None = None
+    last_success_at: datetime | None = None
+    last_attempt_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class CollectionRun(SQLModel, table=True):
+    """One run of ``tracker collect``: what it did, for ``tracker status``."""
+
+    __tablename__ = "collection_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"  # running | ok | partial | failed
+    summary_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))

@@ -1,0 +1,166 @@
+"""Plain records passed between the pure stages (parse -> costing -> reports).
+
+Nothing here imports boto3 or a database session. Times are timezone-aware UTC.
+Money is ``Decimal`` in US dollars inside the engine; the store keeps exact
+integer micro-dollars (see ``to_micros``/``from_micros``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+FINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+UNALLOCATED = "unallocated"
+
+MICROS = Decimal(1_000_000)
+CENT = Decimal("0.01")
+
+
+def to_micros(usd: Decimal) -> int:
+    """Dollars -> integer micro-dollars, rounding half up at the sixth decimal."""
+    return int((usd * MICROS).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+def from_micros(micros: int) -> Decimal:
+    return Decimal(micros) / MICROS
+
+
+def cents(usd: Decimal) -> Decimal:
+    """Round to cents for display (half up, as invoices do)."""
+    return usd.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class InstanceGroup:
+    """One homogeneous group of instances (a heterogeneous cluster has up to 5)."""
+
+    instance_type: str
+    count: int
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """Everything the cost rules need about one training job, as AWS reported it.
+
+    ``instance_type``/``instance_count`` are ResourceConfig's requested values;
+    ``selected_*`` are set for flexible-instance jobs and win when present;
+    ``instance_groups`` is non-empty for heterogeneous clusters and wins over both.
+    Fields AWS did not report are None, never invented.
+    """
+
+    account_id: str
+    region: str
+    name: str
+    arn: str
+    status: str
+    creation_time: datetime
+    last_modified_time: datetime
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    secondary_status: str | None = None
+    failure_reason: str | None = None
+    instance_type: str | None = None
+    instance_count: int | None = None
+    selected_instance_type: str | None = None
+    selected_instance_count: int | None = None
+    instance_groups: tuple[InstanceGroup, ...] = ()
+    volume_gb: int = 0
+    spot: bool = False
+    billable_seconds: int | None = None
+    training_seconds: int | None = None
+    warm_pool_status: str | None = None
+    warm_pool_retained_seconds: int | None = None
+    warm_pool_reused_by: str | None = None
+    keep_alive_seconds: int | None = None
+    training_plan_arn: str | None = None
+    serverless_base_model_arn: str | None = None
+    billable_token_count: int | None = None
+    max_runtime_seconds: int | None = None
+    max_wait_seconds: int | None = None
+    model_artifact_uri: str | None = None
+    output_path_uri: str | None = None
+    checkpoint_uri: str | None = None
+    artifact_bytes: int = 0
+    tags: dict[str, str] = field(default_factory=dict)
+    team: str = UNALLOCATED
+    project: str | None = None
+    user: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+    @property
+    def is_serverless(self) -> bool:
+        return self.serverless_base_model_arn is not None or self.billable_token_count is not None
+
+    def billed_groups(self) -> tuple[InstanceGroup, ...]:
+        """The instances the job is billed for: groups, else selected, else requested."""
+        if self.instance_groups:
+            return self.instance_groups
+        itype = self.selected_instance_type or self.instance_type
+        count = self.selected_instance_count or self.instance_count or 0
+        if not itype:
+            return ()
+        return (InstanceGroup(itype, count),)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The prices one job needs, already looked up from the price book.
+
+    ``hourly`` maps instance type -> on-demand training USD per instance-hour
+    (a type missing from it is unpriced). ``discount_pct`` turns list cost into
+    effective cost (Savings Plans, private pricing).
+    """
+
+    hourly: dict[str, Decimal]
+    storage_usd_per_gb_month: Decimal | None = None
+    s3_usd_per_gb_month: Decimal | None = None
+    usd_per_million_tokens: Decimal | None = None
+    discount_pct: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True)
+class PeriodCost:
+    """The share of a job's cost that falls in one UTC day."""
+
+    day: str  # ISO date, YYYY-MM-DD
+    compute_usd: Decimal
+    spot_savings_usd: Decimal
+    warm_pool_usd: Decimal
+    storage_usd: Decimal
+    list_usd: Decimal
+    effective_usd: Decimal
+
+
+@dataclass(frozen=True)
+class JobCost:
+    """Itemised cost of one job. ``total_usd`` is the list cost the job incurred.
+
+    compute (instance time, or tokens for serverless jobs) + warm_pool + storage
+    = list_usd (= total_usd); effective_usd applies
+    discounts; spot_savings_usd is what managed spot saved (not part of the total);
+    plan_value_usd is the on-demand value of compute covered by a training plan
+    (prepaid, not part of the total); artifact_usd_per_month is the S3 run-rate of
+    the job's artifacts (not part of the total). ``flags`` say what is not known.
+    """
+
+    compute_usd: Decimal = Decimal(0)
+    spot_savings_usd: Decimal = Decimal(0)
+    warm_pool_usd: Decimal = Decimal(0)
+    storage_usd: Decimal = Decimal(0)
+    plan_value_usd: Decimal = Decimal(0)
+    artifact_usd_per_month: Decimal = Decimal(0)
+    list_usd: Decimal = Decimal(0)
+    effective_usd: Decimal = Decimal(0)
+    unpriced: bool = False
+    flags: tuple[str, ...] = ()
+    periods: tuple[PeriodCost, ...] = ()
+
+    @property
+    def total_usd(self) -> Decimal:
+        return self.list_usd
