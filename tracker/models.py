@@ -95,6 +95,8 @@ class JobCostDay(SQLModel, table=True):
     storage_micros: int = Field(default=0, sa_column=_money())
     list_micros: int = Field(default=0, sa_column=_money())
     effective_micros: int = Field(default=0, sa_column=_money())
+    # The S3 run-rate is not time-split: it sits on the job's last day.
+    artifact_micros_per_month: int = Field(default=0, sa_column=_money())
 
 
 class Watermark(SQLModel, table=True):
