@@ -19,6 +19,9 @@ from tracker.errors import InputError, TrackerError
 
 log = logging.getLogger("tracker")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+# Feature modules that add their own subcommands: each has ``add_commands(subparsers)``,
+# which adds parsers and sets ``handler=`` on them. Keep their top-level imports light.
+COMMAND_MODULES: list[str] = []
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
@@ -72,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dir", default=".tracker-demo", help="folder for the demo database and config")
     demo.add_argument("--jobs", type=int, default=360, help="training jobs to simulate (default 360)")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the simulated organisation")
+
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 
@@ -211,7 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.command:
             parser.print_help()
             return 2
-        return COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
     except TrackerError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return exc.exit_code

@@ -1,0 +1,1 @@
+"""Subcommands of feature modules; each module has ``add_commands(subparsers)``."""
