@@ -1,0 +1,568 @@
+"""Pure cost engine: one JobRecord + its Rates + ``now`` -> an itemised JobCost.
+
+No boto3, no database. The rules, as equations with worked examples, are in
+docs/cost-model.md; ``tests/test_cost_model_doc.py`` runs every example there
+against this module so the two cannot drift.
+
+Money stays ``Decimal`` here and nothing is rounded: ``period_micros`` is the one
+place that turns dollars into integer micro-dollars, and it does so with the
+largest-remainder method so the days of a job add up exactly to the job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation, localcontext
+
+from tracker.errors import InputError
+from tracker.records import MICROS, InstanceGroup, JobCost, JobRecord, PeriodCost, Rates, to_micros
+
+# Significant digits for the cost items (28 is Python's default; a little more is free).
+ENGINE_PRECISION = 34
+# Wide enough that a day part quantized to _PART_QUANTUM plus the residual day is exact.
+_SPLIT_PRECISION = 80
+_PART_QUANTUM = Decimal("1e-24")
+
+ZERO = Decimal(0)
+SECONDS_PER_HOUR = Decimal(3600)
+BYTES_PER_GIB = Decimal(2**30)
+TOKENS_PER_MILLION = Decimal(1_000_000)
+_ONE_MICROSECOND = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+# AWS: "When using an ML instance with NVMe SSD volumes, SageMaker doesn't provision
+# Amazon EBS gp2 storage ... ML instance families with the NVMe-type instance storage
+# include ml.p4d, ml.g4dn, and ml.g5" (ResourceConfig.VolumeSizeInGB; Developer Guide,
+# "Managing storage paths for different types of instance local storage"). AWS names
+# those three and points to the EC2 instance-type tables for the rest; the others below
+# are the SageMaker training families whose EC2 counterparts have NVMe instance store.
+DEFAULT_LOCAL_STORAGE_FAMILIES = frozenset(
+    {
+        "ml.p3dn",
+        "ml.p4d",
+        "ml.p4de",
+        "ml.p5",
+        "ml.p5e",
+        "ml.p5en",
+        "ml.p6-b200",
+        "ml.g4dn",
+        "ml.g5",
+        "ml.g6",
+        "ml.g6e",
+        "ml.m5d",
+        "ml.c5d",
+        "ml.r5d",
+        "ml.trn1",
+        "ml.trn1n",
+        "ml.trn2",
+    }
+)
+
+# Items split over days before list and effective are derived from them.
+_DAY_ITEMS = ("compute_usd", "spot_savings_usd", "warm_pool_usd", "storage_usd")
+# Items a PeriodCost carries, in the order period_micros reports them.
+_PERIOD_ITEMS = (
+    ("compute_micros", "compute_usd"),
+    ("spot_savings_micros", "spot_savings_usd"),
+    ("warm_pool_micros", "warm_pool_usd"),
+    ("storage_micros", "storage_usd"),
+    ("list_micros", "list_usd"),
+    ("effective_micros", "effective_usd"),
+)
+
+
+def _as_decimal(value: object) -> Decimal | None:
+    """Decimal for an int, float, Decimal or numeric string; None for anything else."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int | float | str):
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
+
+
+@dataclass(frozen=True)
+class CostPolicy:
+    """Choices the cost rules leave to configuration.
+
+    ``local_storage_families``: instance families (``ml.p4d`` for ``ml.p4d.24xlarge``)
+    that train on local NVMe and get no billed ML storage volume.
+    ``hours_per_month``: the month length that turns a GB-month rate into GB-hours.
+    """
+
+    local_storage_families: frozenset[str] = DEFAULT_LOCAL_STORAGE_FAMILIES
+    hours_per_month: Decimal = Decimal(730)
+
+    def __post_init__(self) -> None:
+        hours = _as_decimal(self.hours_per_month)
+        if hours is None or hours <= 0:
+            raise InputError(
+                f"cost policy hours_per_month: {self.hours_per_month!r} is not valid; "
+                "expected a positive number of hours (730 is AWS's month)"
+            )
+        # Config may hand over an int and a list; keep the engine's types exact.
+        object.__setattr__(self, "hours_per_month", hours)
+        object.__setattr__(self, "local_storage_families", frozenset(self.local_storage_families))
+
+
+def instance_family(instance_type: str) -> str:
+    """``ml.p4d.24xlarge`` -> ``ml.p4d``: everything before the size."""
+    return instance_type.rsplit(".", 1)[0]
+
+
+@dataclass
+class _Flags:
+    """Collects what the engine could not know; sorted and unique on the way out."""
+
+    names: set[str] = field(default_factory=set)
+
+    def add(self, name: str) -> None:
+        self.names.add(name)
+
+    def nonnegative(self, value: Decimal, flag: str) -> Decimal:
+        """Clamp a negative quantity to 0 and say so."""
+        if value < 0:
+            self.add(flag)
+            return ZERO
+        return value
+
+    def as_tuple(self) -> tuple[str, ...]:
+        return tuple(sorted(self.names))
+
+
+@dataclass(frozen=True)
+class _Times:
+    """The job's instants in aware UTC; ``anchor`` is the day everything falls on
+    when there is no interval to split over."""
+
+    start: datetime | None
+    end: datetime | None
+    now: datetime
+    anchor: datetime
+    final: bool
+
+
+@dataclass(frozen=True)
+class _Items:
+    """Unrounded cost items before the training-plan and discount rules."""
+
+    compute: Decimal = ZERO
+    spot_savings: Decimal = ZERO
+    warm_pool: Decimal = ZERO
+    storage_training: Decimal = ZERO
+    storage_warm: Decimal = ZERO
+
+
+def cost_job(
+    job: JobRecord, rates: Rates, now: datetime, policy: CostPolicy = CostPolicy()
+) -> JobCost:
+    """Itemised cost of one job as of ``now`` (used only for running jobs); never raises."""
+    flags = _Flags()
+    with localcontext() as ctx:
+        ctx.prec = ENGINE_PRECISION
+        times = _times(job, now)
+        if job.is_serverless:
+            items = _serverless_items(job, rates, times, flags)
+            unpriced = "unpriced:tokens" in flags.names
+        else:
+            items, unpriced = _instance_items(job, rates, times, policy, flags)
+        plan_value = ZERO
+        if job.training_plan_arn:
+            flags.add("training-plan")
+            plan_value = items.compute + items.warm_pool
+            items = _Items(storage_training=items.storage_training, storage_warm=items.storage_warm)
+        artifact = _artifact_usd_per_month(job, rates, flags)
+        factor = _effective_factor(rates, flags)
+    with localcontext() as ctx:
+        ctx.prec = _SPLIT_PRECISION  # exact sums of items computed at ENGINE_PRECISION
+        storage = items.storage_training + items.storage_warm
+        list_usd = items.compute + items.warm_pool + storage
+        effective = list_usd * factor
+        periods = _periods(items, list_usd, effective, job, times)
+    return JobCost(
+        compute_usd=items.compute,
+        spot_savings_usd=items.spot_savings,
+        warm_pool_usd=items.warm_pool,
+        storage_usd=storage,
+        plan_value_usd=plan_value,
+        artifact_usd_per_month=artifact,
+        list_usd=list_usd,
+        effective_usd=effective,
+        unpriced=unpriced,
+        flags=flags.as_tuple(),
+        periods=periods,
+    )
+
+
+def period_micros(cost: JobCost) -> list[tuple[date, dict[str, int]]]:
+    """Per-day integer micro-dollars whose days sum exactly to ``to_micros`` of each item.
+
+    Keys: compute_micros, spot_savings_micros, warm_pool_micros, storage_micros,
+    list_micros, effective_micros. Each key is apportioned on its own with the
+    largest-remainder method (ties go to the earlier day).
+    """
+    days = [date.fromisoformat(p.day) for p in cost.periods]
+    targets = {key: to_micros(getattr(cost, attr)) for key, attr in _PERIOD_ITEMS}
+    if not days:
+        if any(targets.values()):
+            raise ValueError("JobCost has money but no periods; build it with cost_job()")
+        return []
+    columns = {
+        key: _largest_remainder(targets[key], [getattr(p, attr) for p in cost.periods])
+        for key, attr in _PERIOD_ITEMS
+    }
+    return [(day, {key: columns[key][i] for key, _ in _PERIOD_ITEMS}) for i, day in enumerate(days)]
+
+
+# --- rules 1-5: instance jobs ---------------------------------------------------------
+
+
+def _instance_items(
+    job: JobRecord, rates: Rates, times: _Times, policy: CostPolicy, flags: _Flags
+) -> tuple[_Items, bool]:
+    """Compute, spot savings, warm pool and storage of an instance-based job (rules 1-5)."""
+    groups = job.billed_groups()
+    hourly_usd, unpriced = _hourly_usd(groups, rates, flags)
+    billed_seconds = _billed_seconds(job, times, flags)
+    retained_seconds = _known_nonnegative(job.warm_pool_retained_seconds, flags) or ZERO
+    items = _Items(
+        compute=hourly_usd * billed_seconds / SECONDS_PER_HOUR,
+        spot_savings=_spot_savings(job, hourly_usd, flags),
+        warm_pool=hourly_usd * retained_seconds / SECONDS_PER_HOUR,
+    )
+    volume_gb_instances = _volume_gb_instances(job, groups, policy, flags)
+    if volume_gb_instances == 0:
+        return items, unpriced
+    storage_rate = _as_decimal(rates.storage_usd_per_gb_month)
+    if storage_rate is None or storage_rate < 0:
+        flags.add("storage-unpriced")
+        return items, unpriced
+    usd_per_second = (
+        volume_gb_instances * storage_rate / (SECONDS_PER_HOUR * policy.hours_per_month)
+    )
+    training_seconds = _storage_seconds(job, times, billed_seconds, flags)
+    return (
+        replace(
+            items,
+            storage_training=usd_per_second * training_seconds,
+            storage_warm=usd_per_second * retained_seconds,
+        ),
+        unpriced,
+    )
+
+
+def _hourly_usd(
+    groups: Sequence[InstanceGroup], rates: Rates, flags: _Flags
+) -> tuple[Decimal, bool]:
+    """Sum of rate x count over the priced groups, and whether any group is unpriced."""
+    if not groups:
+        flags.add("no-instance-type")
+        return ZERO, True
+    hourly_usd = ZERO
+    unpriced = False
+    for group in groups:
+        count = _group_count(group, flags)
+        if not group.instance_type:
+            flags.add("no-instance-type")
+            unpriced = True
+            continue
+        rate = _as_decimal(rates.hourly.get(group.instance_type))
+        if rate is None or rate < 0:
+            flags.add(f"unpriced:{group.instance_type}")
+            unpriced = True
+            continue
+        hourly_usd += rate * count
+    return hourly_usd, unpriced
+
+
+def _group_count(group: InstanceGroup, flags: _Flags) -> Decimal:
+    count = _as_decimal(group.count)
+    if count is None or count == 0:
+        flags.add("no-instance-count")
+        return ZERO
+    return flags.nonnegative(count, "negative-quantity")
+
+
+def _billed_seconds(job: JobRecord, times: _Times, flags: _Flags) -> Decimal:
+    """Rule 2: seconds billed per instance, or seconds so far for a running job."""
+    if not times.final:
+        flags.add("running")
+        if times.start is None:
+            flags.add("no-billable-time")
+            return ZERO
+        return flags.nonnegative(_seconds(times.start, times.now), "negative-duration")
+    billable = _known_nonnegative(job.billable_seconds, flags)
+    if billable is not None:
+        return billable
+    if times.start is not None and times.end is not None:
+        flags.add("billable-from-interval")
+        return flags.nonnegative(_seconds(times.start, times.end), "negative-duration")
+    flags.add("no-billable-time")
+    return ZERO
+
+
+def _spot_savings(job: JobRecord, hourly_usd: Decimal, flags: _Flags) -> Decimal:
+    """Rule 3: on-demand value of the seconds spot did not bill; 0 when unknown."""
+    if not job.spot:
+        return ZERO
+    training = _known_nonnegative(job.training_seconds, flags)
+    billable = _known_nonnegative(job.billable_seconds, flags)
+    if training is None or billable is None or training <= billable:
+        return ZERO
+    return hourly_usd * (training - billable) / SECONDS_PER_HOUR
+
+
+def _volume_gb_instances(
+    job: JobRecord, groups: Sequence[InstanceGroup], policy: CostPolicy, flags: _Flags
+) -> Decimal:
+    """Rule 5: GB of ML storage volume billed at once (volume x EBS-backed instances)."""
+    volume_gb = _known_nonnegative(job.volume_gb, flags, "negative-quantity") or ZERO
+    ebs_instances = ZERO
+    for group in groups:
+        if group.instance_type and instance_family(group.instance_type) in (
+            policy.local_storage_families
+        ):
+            continue
+        count = _as_decimal(group.count) or ZERO
+        ebs_instances += max(count, ZERO)
+    return volume_gb * ebs_instances
+
+
+def _storage_seconds(
+    job: JobRecord, times: _Times, billed_seconds: Decimal, flags: _Flags
+) -> Decimal:
+    """Rule 5: training seconds, else end - start, else the seconds rule 2 billed."""
+    training = _known_nonnegative(job.training_seconds, flags)
+    if training is not None:
+        return training
+    if times.start is not None and times.end is not None:
+        return flags.nonnegative(_seconds(times.start, times.end), "negative-duration")
+    return billed_seconds
+
+
+# --- rules 7-9 --------------------------------------------------------------------------
+
+
+def _serverless_items(job: JobRecord, rates: Rates, times: _Times, flags: _Flags) -> _Items:
+    """Rule 7: tokens x price per million; no instance time, no storage volume."""
+    if not times.final:
+        flags.add("running")
+    tokens = _known_nonnegative(job.billable_token_count, flags, "negative-quantity")
+    if tokens is None:
+        if times.final:
+            flags.add("no-billable-tokens")
+        tokens = ZERO
+    price = _as_decimal(rates.usd_per_million_tokens)
+    if price is None or price < 0:
+        flags.add("unpriced:tokens")
+        return _Items()
+    return _Items(compute=tokens * price / TOKENS_PER_MILLION)
+
+
+def _artifact_usd_per_month(job: JobRecord, rates: Rates, flags: _Flags) -> Decimal:
+    """Rule 9: the S3 run-rate of the job's artifacts, per month."""
+    artifact_bytes = _known_nonnegative(job.artifact_bytes, flags, "negative-quantity") or ZERO
+    if artifact_bytes == 0:
+        return ZERO
+    rate = _as_decimal(rates.s3_usd_per_gb_month)
+    if rate is None or rate < 0:
+        flags.add("artifact-unpriced")
+        return ZERO
+    return artifact_bytes / BYTES_PER_GIB * rate
+
+
+def _effective_factor(rates: Rates, flags: _Flags) -> Decimal:
+    """Rule 8: 1 - discount_pct/100, the discount clamped to 0..100."""
+    pct = _as_decimal(rates.discount_pct)
+    if pct is None:
+        if rates.discount_pct is not None:
+            flags.add("discount-out-of-range")
+        return Decimal(1)
+    if pct < 0 or pct > 100:
+        flags.add("discount-out-of-range")
+        pct = min(max(pct, ZERO), Decimal(100))
+    return 1 - pct / 100
+
+
+# --- rule 10: periods -------------------------------------------------------------------
+
+
+def _periods(
+    items: _Items, list_usd: Decimal, effective: Decimal, job: JobRecord, times: _Times
+) -> tuple[PeriodCost, ...]:
+    """Split the items over the UTC days of the training and warm-pool intervals."""
+    training_window, warm_window = _windows(job, times)
+    by_day: dict[date, dict[str, Decimal]] = {}
+
+    def spread(window: tuple[datetime, datetime] | None, amounts: dict[str, Decimal]) -> None:
+        if not any(amounts.values()):
+            return
+        shares = _day_seconds(*window) if window else [(times.anchor.date(), Decimal(1))]
+        for item, amount in amounts.items():
+            for day, part in _apportion(amount, shares):
+                day_items = by_day.setdefault(day, dict.fromkeys(_DAY_ITEMS, ZERO))
+                day_items[item] += part
+
+    spread(
+        training_window,
+        {
+            "compute_usd": items.compute,
+            "spot_savings_usd": items.spot_savings,
+            "storage_usd": items.storage_training,
+        },
+    )
+    spread(warm_window, {"warm_pool_usd": items.warm_pool, "storage_usd": items.storage_warm})
+    if not by_day:
+        by_day[times.anchor.date()] = dict.fromkeys(_DAY_ITEMS, ZERO)
+    days = sorted(by_day)
+    list_parts = _with_residual(
+        list_usd,
+        [
+            by_day[day]["compute_usd"] + by_day[day]["warm_pool_usd"] + by_day[day]["storage_usd"]
+            for day in days[:-1]
+        ],
+    )
+    effective_parts = _apportion(effective, list(zip(days, list_parts, strict=True)))
+    return tuple(
+        PeriodCost(
+            day=day.isoformat(), **by_day[day], list_usd=list_part, effective_usd=effective_part
+        )
+        for day, list_part, (_, effective_part) in zip(
+            days, list_parts, effective_parts, strict=True
+        )
+    )
+
+
+def _windows(
+    job: JobRecord, times: _Times
+) -> tuple[tuple[datetime, datetime] | None, tuple[datetime, datetime] | None]:
+    """The training and warm-pool intervals; None means "all on the anchor day"."""
+    start, end = times.start, times.end
+    if not times.final:
+        training = (start, times.now) if start is not None and times.now > start else None
+        return training, None
+    if start is None or end is None:
+        return None, None
+    training = (start, end) if end > start else None
+    retained = _as_decimal(job.warm_pool_retained_seconds)
+    if retained is None or retained <= 0:
+        return training, None
+    try:
+        warm_end = end + timedelta(seconds=float(retained))
+    except OverflowError:
+        return training, None
+    return training, (end, warm_end)
+
+
+def _day_seconds(start: datetime, end: datetime) -> list[tuple[date, Decimal]]:
+    """Seconds of [start, end) falling on each UTC day, days with no seconds left out."""
+    shares = []
+    cursor = start
+    while cursor < end:
+        try:
+            midnight = datetime.combine(cursor.date() + timedelta(days=1), datetime.min.time(), UTC)
+        except OverflowError:  # 9999-12-31 has no next day
+            midnight = end
+        stop = min(midnight, end)
+        shares.append((cursor.date(), _seconds(cursor, stop)))
+        cursor = stop
+    return shares
+
+
+def _apportion(
+    amount: Decimal, weights: Sequence[tuple[date, Decimal]]
+) -> list[tuple[date, Decimal]]:
+    """Split ``amount`` pro rata to the weights; the last share takes the exact remainder.
+
+    Every share but the last is rounded down at 1e-24 dollars, so (with non-negative
+    amount and weights) no share is negative and the shares sum to ``amount`` exactly.
+    """
+    total = sum((weight for _, weight in weights), ZERO)
+    if total <= 0:
+        head = [ZERO] * (len(weights) - 1)
+    else:
+        head = [
+            (amount * weight / total).quantize(_PART_QUANTUM, rounding=ROUND_DOWN)
+            for _, weight in weights[:-1]
+        ]
+    return [
+        (day, part) for (day, _), part in zip(weights, _with_residual(amount, head), strict=True)
+    ]
+
+
+def _with_residual(amount: Decimal, head: Sequence[Decimal]) -> list[Decimal]:
+    """``head`` plus one last part, ``amount - sum(head)``, so the parts sum to ``amount``."""
+    return [*head, amount - sum(head, ZERO)]
+
+
+def _largest_remainder(target: int, parts: Sequence[Decimal]) -> list[int]:
+    """Integer micro-dollars per part, summing to ``target`` (ties: earlier part first)."""
+    with localcontext() as ctx:
+        ctx.prec = _SPLIT_PRECISION
+        scaled = [part * MICROS for part in parts]
+        floors = [int(value.to_integral_value(rounding=ROUND_FLOOR)) for value in scaled]
+        remainders = [value - floor for value, floor in zip(scaled, floors, strict=True)]
+    missing = target - sum(floors)
+    if missing >= 0:
+        order = sorted(range(len(parts)), key=lambda i: (-remainders[i], i))
+        step = 1
+    else:
+        order = sorted(range(len(parts)), key=lambda i: (remainders[i], i))
+        step = -1
+    for k in range(abs(missing)):
+        floors[order[k % len(order)]] += step
+    return floors
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def _times(job: JobRecord, now: datetime) -> _Times:
+    start, end = _utc(job.start_time), _utc(job.end_time)
+    anchor = end or start or _utc(job.creation_time) or _EPOCH
+    now_utc = _utc(now) or anchor  # a missing `now` is the caller's bug; cost nothing more
+    return _Times(start=start, end=end, now=now_utc, anchor=anchor, final=job.is_final)
+
+
+def _utc(moment: object) -> datetime | None:
+    """Aware UTC; a naive datetime is taken to be UTC (moto and the store use naive UTC)."""
+    if not isinstance(moment, datetime):
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except (OverflowError, ValueError):  # an offset that pushes it past year 1 or 9999
+        return moment.replace(tzinfo=UTC)
+
+
+def _seconds(start: datetime, end: datetime) -> Decimal:
+    """Exact seconds from start to end (negative when end is earlier)."""
+    return Decimal((end - start) // _ONE_MICROSECOND) / MICROS
+
+
+def _known_nonnegative(
+    value: object, flags: _Flags, flag: str = "negative-duration"
+) -> Decimal | None:
+    """A reported number as Decimal (None stays None), negatives clamped to 0 and flagged."""
+    number = _as_decimal(value)
+    if number is None:
+        return None
+    return flags.nonnegative(number, flag)
+
+
+__all__ = [
+    "DEFAULT_LOCAL_STORAGE_FAMILIES",
+    "CostPolicy",
+    "cost_job",
+    "instance_family",
+    "period_micros",
+]
