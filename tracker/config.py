@@ -36,6 +36,10 @@ KNOWN_SECTIONS = {
     "database", "sources", "attribution", "pricing", "collection",
     "budgets", "alerts", "schedule", "estimates", "reconcile", "reports", "daemon",
 }  # fmt: skip
+# Sections owned by feature modules: section -> "module:function". The function takes
+# (value, ctx: SectionContext) and returns the parsed object, reporting problems through
+# ctx.problem(key, message); it is called with None when the section is absent.
+SECTION_PARSERS: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,14 @@ class Settings:
     pricing: PricingSettings = PricingSettings()
     collection: CollectionSettings = CollectionSettings()
     raw: Mapping[str, Any] = field(default_factory=dict)
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    def feature(self, section: str) -> Any:
+        """The parsed value of a feature section (budgets, schedule, ...), defaults if absent."""
+        if section in self.extras:
+            return self.extras[section]
+        parsed = _parse_sections(self.path, {}, [section])
+        return parsed[section]
 
     @property
     def discount_pct(self) -> Decimal:
@@ -173,10 +185,15 @@ class _Validator:
             pricing=self._pricing(),
             collection=self._collection(),
             raw=self.data,
+            extras=self._features(),
         )
         if self.problems:
             raise ConfigError(str(self.path), self.problems)
         return settings
+
+    def _features(self) -> dict[str, Any]:
+        ctx = SectionContext(self.path, self.base, self.problems)
+        return {name: _call_parser(name, self.data.get(name), ctx) for name in SECTION_PARSERS}
 
     # -- helpers ---------------------------------------------------------------
     def _table(self, name: str) -> dict[str, Any]:
@@ -420,6 +437,39 @@ class _Validator:
                 maximum=20,
             ),
         )
+
+
+@dataclass
+class SectionContext:
+    """What a feature's section parser gets: where the file is, and where problems go."""
+
+    path: Path | None
+    base: Path
+    problems: list[str]
+
+    def problem(self, key: str, message: str) -> None:
+        self.problems.append(f"{key}: {message}")
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base / path
+
+
+def _call_parser(section: str, value: Any, ctx: SectionContext) -> Any:
+    import importlib
+
+    module, _, function = SECTION_PARSERS[section].partition(":")
+    return getattr(importlib.import_module(module), function)(value, ctx)
+
+
+def _parse_sections(path: Path | None, data: Mapping[str, Any], sections: list[str]) -> dict[str, Any]:
+    base = path.resolve().parent if path else Path.cwd()
+    problems: list[str] = []
+    ctx = SectionContext(path, base, problems)
+    parsed = {name: _call_parser(name, data.get(name), ctx) for name in sections}
+    if problems:
+        raise ConfigError(str(path or DEFAULT_CONFIG), problems)
+    return parsed
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:
