@@ -1,0 +1,178 @@
+"""The only place AWS sessions and clients are made.
+
+One boto3 Session per configured source (assuming its role through STS when a
+``role_arn`` is given, with credentials that refresh themselves), one
+:class:`AwsContext` per (source, region) holding that region's clients. Clients
+use botocore's standard or adaptive retry mode and honour ``AWS_ENDPOINT_URL`` and
+``AWS_ENDPOINT_URL_<SERVICE>`` as boto3 always does: no endpoint is set here.
+Every client reports its calls to the context's :class:`CallCounter`.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any, Protocol
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
+from botocore.exceptions import NoCredentialsError
+
+if TYPE_CHECKING:
+    from tracker.config import CollectionSettings, Source
+
+ROLE_SESSION_NAME = "sagemaker-spend-tracker"
+USER_AGENT = "sagemaker-spend-tracker"
+
+
+class CallCounter:
+    """Counts API calls, HTTP attempts and errors per (service, operation).
+
+    ``calls`` counts each client method call once (botocore's ``before-call`` event),
+    ``attempts`` every HTTP request including retries (``before-send``), ``errors``
+    calls that ended with an AWS error response (``after-call`` with status >= 300).
+    The service name is botocore's hyphenated service id (``sagemaker``, ``s3``,
+    ``resource-groups-tagging-api``, ``sts``).
+    """
+
+    def __init__(self) -> None:
+        self.calls: Counter[tuple[str, str]] = Counter()
+        self.attempts: Counter[tuple[str, str]] = Counter()
+        self.errors: Counter[tuple[str, str]] = Counter()
+
+    def register(self, client: Any) -> Any:
+        """Attach this counter to a client's event system; returns the client."""
+        events = client.meta.events
+        events.register("before-call", self._on_call)
+        events.register("before-send", self._on_send)
+        events.register("after-call", self._on_after_call)
+        return client
+
+    def _on_call(self, event_name: str, **_: Any) -> None:
+        self.calls[_operation(event_name)] += 1
+
+    def _on_send(self, event_name: str, **_: Any) -> None:
+        self.attempts[_operation(event_name)] += 1
+
+    def _on_after_call(self, event_name: str, http_response: Any = None, **_: Any) -> None:
+        if http_response is not None and http_response.status_code >= 300:
+            self.errors[_operation(event_name)] += 1
+
+    def total(self, service: str | None = None) -> int:
+        """Calls made, for one service or for all."""
+        return sum(n for (svc, _), n in self.calls.items() if service in (None, svc))
+
+    def retries(self) -> int:
+        """HTTP attempts beyond the first of each call (throttling, transient errors)."""
+        return max(0, sum(self.attempts.values()) - sum(self.calls.values()))
+
+    def by_service(self) -> dict[str, dict[str, int]]:
+        """``{service: {operation: calls}}``, sorted, for summaries and JSON."""
+        out: dict[str, dict[str, int]] = {}
+        for (svc, op), n in sorted(self.calls.items()):
+            out.setdefault(svc, {})[op] = n
+        return out
+
+
+def _operation(event_name: str) -> tuple[str, str]:
+    # "before-call.sagemaker.DescribeTrainingJob" -> ("sagemaker", "DescribeTrainingJob")
+    parts = event_name.split(".")
+    return (parts[1] if len(parts) > 1 else "?", parts[2] if len(parts) > 2 else "?")
+
+
+@dataclass
+class AwsContext:
+    """The clients of one (source, region), the account they reach, and their call counter."""
+
+    source_name: str
+    region: str
+    account_id: str
+    session: boto3.Session
+    config: Config
+    counter: CallCounter = field(default_factory=CallCounter)
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def client(self, service: str) -> Any:
+        """A counted client for ``service`` in this context's region (one per service)."""
+        if service not in self._clients:
+            made = self.session.client(service, region_name=self.region, config=self.config)
+            self._clients[service] = self.counter.register(made)
+        return self._clients[service]
+
+
+class ContextFactory(Protocol):
+    """Builds the AwsContext of one (source, region); collect() accepts any such callable."""
+
+    def __call__(self, source: Source, region: str) -> AwsContext: ...
+
+
+def client_config(collection: CollectionSettings) -> Config:
+    """The botocore Config every client uses: retry mode and attempts from the settings."""
+    return Config(
+        retries={"mode": collection.retry_mode, "max_attempts": collection.max_attempts},
+        user_agent_extra=USER_AGENT,
+    )
+
+
+class AwsContextFactory:
+    """Default :class:`ContextFactory`: one Session and one account lookup per source.
+
+    ``base_session`` is the session whose standard credential chain is used
+    directly or to assume each source's role (a fresh ``boto3.Session()`` if omitted).
+    """
+
+    def __init__(
+        self, collection: CollectionSettings, base_session: boto3.Session | None = None
+    ) -> None:
+        self.config = client_config(collection)
+        self._base = base_session
+        self._sources: dict[str, tuple[boto3.Session, str]] = {}
+
+    def __call__(self, source: Source, region: str) -> AwsContext:
+        counter = CallCounter()
+        if source.name not in self._sources:
+            # The STS calls (assume role, caller identity) are counted in the first region.
+            session = self._session_for(source, region, counter)
+            sts = counter.register(session.client("sts", region_name=region, config=self.config))
+            account_id = sts.get_caller_identity()["Account"]
+            self._sources[source.name] = (session, account_id)
+        session, account_id = self._sources[source.name]
+        return AwsContext(source.name, region, account_id, session, self.config, counter)
+
+    def _base_session(self) -> boto3.Session:
+        if self._base is None:
+            self._base = boto3.Session()
+        return self._base
+
+    def _session_for(self, source: Source, region: str, counter: CallCounter) -> boto3.Session:
+        base = self._base_session()
+        if not source.role_arn:
+            return base
+        source_credentials = base.get_credentials()
+        if source_credentials is None:
+            raise NoCredentialsError()
+        extra_args: dict[str, Any] = {"RoleSessionName": ROLE_SESSION_NAME}
+        if source.external_id:
+            extra_args["ExternalId"] = source.external_id
+        fetcher = AssumeRoleCredentialFetcher(
+            client_creator=partial(self._sts_client, base, region, counter),
+            source_credentials=source_credentials,
+            role_arn=source.role_arn,
+            extra_args=extra_args,
+        )
+        credentials = DeferredRefreshableCredentials(
+            refresh_using=fetcher.fetch_credentials, method="assume-role"
+        )
+        botocore_session = botocore.session.get_session()
+        # botocore has no public setter for refreshable credentials; this is the common idiom.
+        botocore_session._credentials = credentials
+        return boto3.Session(botocore_session=botocore_session)
+
+    def _sts_client(
+        self, base: boto3.Session, region: str, counter: CallCounter, service: str, **kwargs: Any
+    ) -> Any:
+        client = base.client(service, region_name=region, config=self.config, **kwargs)
+        return counter.register(client)
