@@ -45,6 +45,16 @@ def aware_utc(value: datetime | None) -> datetime | None:
 
 def make_engine(url: str) -> Engine:
     """Create the engine and the schema; SQLite gets WAL, a busy timeout and foreign keys."""
+    engine = connect(url)
+    try:
+        SQLModel.metadata.create_all(engine)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
+    return engine
+
+
+def connect(url: str) -> Engine:
+    """The engine alone, no schema work (migrations use it); SQLite gets its pragmas."""
     try:
         if url.startswith("sqlite"):
             _ensure_sqlite_folder(url)
@@ -52,7 +62,6 @@ def make_engine(url: str) -> Engine:
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
-        SQLModel.metadata.create_all(engine)
     except ImportError as exc:
         raise InputError(
             f"database url {_safe_url(url)}: driver not installed ({exc.name}); "
