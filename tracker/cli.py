@@ -21,7 +21,7 @@ log = logging.getLogger("tracker")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # Feature modules that add their own subcommands: each has ``add_commands(subparsers)``,
 # which adds parsers and sets ``handler=`` on them. Keep their top-level imports light.
-COMMAND_MODULES: list[str] = ["tracker.commands.db"]
+COMMAND_MODULES: list[str] = ["tracker.commands.db", "tracker.commands.views"]
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
@@ -60,8 +60,11 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="spend grouped by a dimension")
     report.add_argument("--by", default="team", choices=_dimensions(), help="dimension to group by")
     add_window_and_filters(report)
-    report.add_argument("--format", default="table", choices=["table", "csv", "json", "markdown", "html"])
+    report.add_argument("--format", default="table", choices=["table", "csv", "json", "markdown", "html", "png"])
     report.add_argument("--output", help="write to this file instead of standard output")
+    from tracker.commands.views import add_report_arguments
+
+    add_report_arguments(report)
 
     prices = sub.add_parser("prices", help="the price book")
     prices_sub = prices.add_subparsers(dest="prices_command", metavar="ACTION", parser_class=_Parser)
@@ -143,7 +146,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 @command("report")
 def cmd_report(args: argparse.Namespace) -> int:
+    from tracker.commands.views import run_report, wants_view
     from tracker.reports import render, spend_rows
+
+    if wants_view(args):
+        return run_report(args)
 
     _check_window(args)
     settings = settings_from(args)
