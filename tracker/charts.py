@@ -149,7 +149,7 @@ def _svg_vertical(chart: Chart, width: int, height: int) -> str:
         parts += _lines(chart, left, slot, y_of)
     else:
         parts += _bars(chart, left, slot, y_of)
-    every = max(1, math.ceil(len(chart.labels) / max(1, plot_w // 48)))
+    every = max(1, math.ceil(len(chart.labels) / max(1, plot_w // 70)))
     for i, label in enumerate(chart.labels):
         if i % every:
             continue
