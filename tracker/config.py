@@ -39,7 +39,12 @@ KNOWN_SECTIONS = {
 # Sections owned by feature modules: section -> "module:function". The function takes
 # (value, ctx: SectionContext) and returns the parsed object, reporting problems through
 # ctx.problem(key, message); it is called with None when the section is absent.
-SECTION_PARSERS: dict[str, str] = {}
+SECTION_PARSERS: dict[str, str] = {
+    "budgets": "tracker.budgets:parse_budgets",
+    "alerts": "tracker.alerts:parse_alerts",
+    "schedule": "jobs.scheduler:parse_schedule",
+    "daemon": "jobs.scheduler:parse_daemon",
+}
 
 
 @dataclass(frozen=True)

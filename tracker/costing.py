@@ -170,8 +170,7 @@ def cost_job(
         ctx.prec = ENGINE_PRECISION
         times = _times(job, now)
         if job.is_serverless:
-            items = _serverless_items(job, rates, times, flags)
-            unpriced = "unpriced:tokens" in flags.names
+            items, unpriced = _serverless_items(job, rates, times, flags)
         else:
             items, unpriced = _instance_items(job, rates, times, policy, flags)
         plan_value = ZERO
@@ -245,15 +244,15 @@ def _instance_items(
     if storage_rate is None or storage_rate < 0:
         flags.add("storage-unpriced")
         return items, unpriced
-    usd_per_second = (
-        volume_gb_instances * storage_rate / (SECONDS_PER_HOUR * policy.hours_per_month)
-    )
+    # One division per item, so each is rounded once, at ENGINE_PRECISION digits.
+    usd_per_month = volume_gb_instances * storage_rate
+    seconds_per_month = SECONDS_PER_HOUR * policy.hours_per_month
     training_seconds = _storage_seconds(job, times, billed_seconds, flags)
     return (
         replace(
             items,
-            storage_training=usd_per_second * training_seconds,
-            storage_warm=usd_per_second * retained_seconds,
+            storage_training=usd_per_month * training_seconds / seconds_per_month,
+            storage_warm=usd_per_month * retained_seconds / seconds_per_month,
         ),
         unpriced,
     )
@@ -351,7 +350,9 @@ def _storage_seconds(
 # --- rules 7-9 --------------------------------------------------------------------------
 
 
-def _serverless_items(job: JobRecord, rates: Rates, times: _Times, flags: _Flags) -> _Items:
+def _serverless_items(
+    job: JobRecord, rates: Rates, times: _Times, flags: _Flags
+) -> tuple[_Items, bool]:
     """Rule 7: tokens x price per million; no instance time, no storage volume."""
     if not times.final:
         flags.add("running")
@@ -363,8 +364,8 @@ def _serverless_items(job: JobRecord, rates: Rates, times: _Times, flags: _Flags
     price = _as_decimal(rates.usd_per_million_tokens)
     if price is None or price < 0:
         flags.add("unpriced:tokens")
-        return _Items()
-    return _Items(compute=tokens * price / TOKENS_PER_MILLION)
+        return _Items(), True
+    return _Items(compute=tokens * price / TOKENS_PER_MILLION), False
 
 
 def _artifact_usd_per_month(job: JobRecord, rates: Rates, flags: _Flags) -> Decimal:

@@ -123,3 +123,58 @@ class CollectionRun(SQLModel, table=True):
     finished_at: datetime | None = None
     status: str = "running"  # running | ok | partial | failed
     summary_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+
+
+# -- Budgets, alerts and the daemon (issue 4) ---------------------------------------------------
+class AlertDelivery(SQLModel, table=True):
+    """One alert on one channel: the ledger that makes every delivery happen exactly once.
+
+    The unique (alert_key, channel) pair is the claim: whoever inserts it delivers. ``status``
+    is ``sending`` while claimed, ``sent`` once delivered, ``failed`` to be retried next run.
+    ``channel`` never holds a secret (a webhook URL is stored as its hash).
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("alert_key", "channel", name="uq_alert_deliveries_key_channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_key: str = Field(index=True)
+    channel: str
+    kind: str = Field(index=True)
+    subject: str = Field(default="", sa_column=Column(Text, nullable=False))
+    payload_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
+    status: str = Field(default="sending", index=True)  # sending | sent | failed
+    attempts: int = 0
+    claim_token: str | None = None
+    created_at: datetime
+    claimed_at: datetime | None = None
+    sent_at: datetime | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class JobRun(SQLModel, table=True):
+    """One run of a scheduled job (collect, alerts, reconcile, prices), for ``tracker status``."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str
+    trigger: str = "cli"  # daemon | cli
+    started_at: datetime
+    finished_at: datetime | None = None
+    status: str = "running"  # running | ok | partial | failed
+    seconds: float | None = None
+    detail: str = Field(default="", sa_column=Column(Text, nullable=False))
+    owner: str = ""  # host:pid that ran it
+
+
+class DaemonLock(SQLModel, table=True):
+    """The single-daemon lock: one row per database, kept alive by a heartbeat."""
+
+    __tablename__ = "daemon_lock"
+
+    name: str = Field(primary_key=True)
+    owner: str
+    acquired_at: datetime
+    heartbeat_at: datetime

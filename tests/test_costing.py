@@ -1,0 +1,970 @@
+"""The pure cost engine, table by table. Money in the tables is integer micro-dollars
+(``to_micros`` of each JobCost item): 230_000 is $0.23.
+
+Rates (USD per instance-hour, on-demand SageMaker Training, from verified-training-rates.csv):
+
+    =========  ===============  ======  =============================================
+    region     instance type    rate    note
+    =========  ===============  ======  =============================================
+    us-east-1  ml.m5.xlarge     0.23
+    us-east-1  ml.m5.4xlarge    0.922
+    us-east-1  ml.g5.2xlarge    1.515   NVMe family (no EBS volume)
+    us-east-1  ml.p4d.24xlarge  25.251  NVMe family
+    us-east-1  ml.p5.48xlarge   --      no traced rate: unpriced
+    eu-west-1  ml.m5.xlarge     0.257   storage 0.154 per GB-month (730 h)
+    eu-west-1  ml.g5.xlarge     1.57    NVMe family
+    eu-west-1  ml.p3.2xlarge    4.131
+    tokens     (illustrative)   0.50    per million tokens, not an AWS rate
+    s3         (S3 Standard)    0.023   per GB-month, us-east-1
+    =========  ===============  ======  =============================================
+
+Default job (``make_job``): us-east-1, Completed, 1 x ml.m5.xlarge, 2026-03-10 10:00 to
+11:00 UTC, billable 3600 s, training 3600 s, no volume. Each row overrides what it shows.
+
+Arithmetic of the rows whose numbers are not obvious (H = sum of rate x count):
+
+    row                      H / rate            x hours         = item
+    multi-instance           0.922 x 4           x 1.5           = 5.532
+    heterogeneous-3-groups   3.03+0.23+2.766     x 0.5           = 3.013
+    storage-ebs-eu           0.257 x 4           x 10            = 10.28 compute
+                             500 GB x 4 x 0.154  x 10/730        = 4.2191780... storage
+    storage-mixed-groups     1.57x2 + 0.257      x 7.3           = 24.7981 compute
+                             100 GB x 1 x 0.154  x 7.3/730       = 0.154 storage (g5 is NVMe)
+    storage-*-73gb           73 GB x 0.154       x 1/730         = 0.0154 per hour of volume
+    training-plan            4.131 x 2           x (10 + 0.5)    = 86.751 plan value
+                             100 GB x 2 x 0.154  x 10.5/730      = 0.4430136... storage
+    serverless-tokens        12,345,678 x 0.50 / 1e6             = 6.172839
+    stopped-short            0.23                x 600/3600      = 0.0383333...
+    discount-28              252.51 x (1 - 0.28)                 = 181.8072 effective
+    artifacts                250 GiB x 0.023                     = 5.75 per month
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracker.costing import (
+    DEFAULT_LOCAL_STORAGE_FAMILIES,
+    CostPolicy,
+    cost_job,
+    instance_family,
+    period_micros,
+)
+from tracker.errors import InputError
+from tracker.records import InstanceGroup, JobCost, JobRecord, Rates, to_micros
+
+D = Decimal
+NOW = datetime(2026, 3, 11, 0, 0, tzinfo=UTC)
+
+US = Rates(
+    hourly={
+        "ml.m5.xlarge": D("0.23"),
+        "ml.m5.4xlarge": D("0.922"),
+        "ml.g5.2xlarge": D("1.515"),
+        "ml.p4d.24xlarge": D("25.251"),
+    }
+)
+EU = Rates(
+    hourly={"ml.m5.xlarge": D("0.257"), "ml.g5.xlarge": D("1.57"), "ml.p3.2xlarge": D("4.131")},
+    storage_usd_per_gb_month=D("0.154"),
+)
+TOKENS = Rates(hourly={}, usd_per_million_tokens=D("0.50"))
+BASE_MODEL = "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/example/1.0.0"
+PLAN = "arn:aws:sagemaker:eu-west-1:111122223333:training-plan/p3-march"
+
+
+def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+def make_job(**overrides: Any) -> JobRecord:
+    """A Completed 1 x ml.m5.xlarge job, one hour, 2026-03-10 10:00-11:00 UTC."""
+    values: dict[str, Any] = {
+        "account_id": "111122223333",
+        "region": "us-east-1",
+        "name": "train-1",
+        "arn": "arn:aws:sagemaker:us-east-1:111122223333:training-job/train-1",
+        "status": "Completed",
+        "creation_time": at(10, 9, 55),
+        "last_modified_time": at(10, 11, 5),
+        "start_time": at(10, 10),
+        "end_time": at(10, 11),
+        "instance_type": "ml.m5.xlarge",
+        "instance_count": 1,
+        "billable_seconds": 3600,
+        "training_seconds": 3600,
+    }
+    values.update(overrides)
+    return JobRecord(**values)
+
+
+def groups(*pairs: tuple[str, int]) -> tuple[InstanceGroup, ...]:
+    return tuple(
+        InstanceGroup(itype, count, f"group-{i}") for i, (itype, count) in enumerate(pairs)
+    )
+
+
+@dataclass(frozen=True)
+class Expect:
+    """Expected JobCost in micro-dollars; every money column written out."""
+
+    compute: int
+    list: int
+    effective: int
+    spot: int = 0
+    warm: int = 0
+    storage: int = 0
+    plan: int = 0
+    artifact: int = 0
+    flags: tuple[str, ...] = ()
+    unpriced: bool = False
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    job: dict[str, Any]
+    rates: Rates
+    expect: Expect
+    now: datetime = NOW
+    policy: CostPolicy = field(default_factory=CostPolicy)
+
+
+CASES = [
+    # --- rule 1: billed instances ---------------------------------------------------------
+    Case("single-instance", {}, US, Expect(compute=230_000, list=230_000, effective=230_000)),
+    Case(
+        "multi-instance",
+        {"instance_type": "ml.m5.4xlarge", "instance_count": 4, "billable_seconds": 5400},
+        US,
+        Expect(compute=5_532_000, list=5_532_000, effective=5_532_000),
+    ),
+    Case(
+        "heterogeneous-2-groups",
+        {"instance_groups": groups(("ml.p4d.24xlarge", 1), ("ml.m5.xlarge", 2))},
+        US,
+        Expect(compute=25_711_000, list=25_711_000, effective=25_711_000),
+    ),
+    Case(
+        "heterogeneous-3-groups",
+        {
+            "instance_groups": groups(
+                ("ml.g5.2xlarge", 2), ("ml.m5.xlarge", 1), ("ml.m5.4xlarge", 3)
+            ),
+            "billable_seconds": 1800,
+        },
+        US,
+        Expect(compute=3_013_000, list=3_013_000, effective=3_013_000),
+    ),
+    Case(
+        "selected-type-wins-over-instance-type",
+        {"selected_instance_type": "ml.g5.2xlarge", "selected_instance_count": 2},
+        US,
+        Expect(compute=3_030_000, list=3_030_000, effective=3_030_000),
+    ),
+    Case(
+        "selected-type-with-requested-count",
+        {"instance_count": 3, "selected_instance_type": "ml.g5.2xlarge"},
+        US,
+        Expect(compute=4_545_000, list=4_545_000, effective=4_545_000),
+    ),
+    Case(
+        "groups-win-over-selected",
+        {
+            "instance_groups": groups(("ml.m5.xlarge", 3)),
+            "selected_instance_type": "ml.g5.2xlarge",
+            "selected_instance_count": 2,
+        },
+        US,
+        Expect(compute=690_000, list=690_000, effective=690_000),
+    ),
+    Case(
+        "unpriced-type",
+        {"instance_type": "ml.p5.48xlarge"},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("unpriced:ml.p5.48xlarge",), unpriced=True),
+    ),
+    Case(
+        "partly-priced-heterogeneous",
+        {
+            "instance_groups": groups(("ml.g5.2xlarge", 1), ("ml.p5.48xlarge", 1)),
+            "billable_seconds": 7200,
+        },
+        US,
+        Expect(
+            compute=3_030_000,
+            list=3_030_000,
+            effective=3_030_000,
+            flags=("unpriced:ml.p5.48xlarge",),
+            unpriced=True,
+        ),
+    ),
+    Case(
+        "no-instance-type",
+        {"instance_type": None, "instance_count": None},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("no-instance-type",), unpriced=True),
+    ),
+    Case(
+        "no-instance-count",
+        {"instance_count": None},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("no-instance-count",)),
+    ),
+    # --- rule 2: seconds billed -----------------------------------------------------------
+    Case(
+        "stopped-short",
+        {"status": "Stopped", "billable_seconds": 600},
+        US,
+        Expect(compute=38_333, list=38_333, effective=38_333),
+    ),
+    Case(
+        "failed-without-billable-from-interval",
+        {"status": "Failed", "billable_seconds": None, "end_time": at(10, 10, 45)},
+        US,
+        Expect(compute=172_500, list=172_500, effective=172_500, flags=("billable-from-interval",)),
+    ),
+    Case(
+        "failed-without-billable-start-or-end",
+        {"status": "Failed", "billable_seconds": None, "start_time": None, "end_time": None},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("no-billable-time",)),
+    ),
+    Case(
+        "failed-with-start-only",
+        {"status": "Failed", "billable_seconds": None, "end_time": None},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("no-billable-time",)),
+    ),
+    Case(
+        "naive-datetimes-read-as-utc",
+        {
+            "status": "Failed",
+            "billable_seconds": None,
+            "start_time": datetime(2026, 3, 10, 10, 0),
+            "end_time": datetime(2026, 3, 10, 10, 45),
+        },
+        US,
+        Expect(compute=172_500, list=172_500, effective=172_500, flags=("billable-from-interval",)),
+    ),
+    Case(
+        "running-injected-now",
+        {
+            "status": "InProgress",
+            "instance_type": "ml.g5.2xlarge",
+            "end_time": None,
+            "billable_seconds": None,
+            "training_seconds": None,
+        },
+        US,
+        Expect(compute=5_050_000, list=5_050_000, effective=5_050_000, flags=("running",)),
+        now=at(10, 13, 20),
+    ),
+    Case(
+        "stopping-ignores-partial-billable",
+        {"status": "Stopping", "end_time": None, "billable_seconds": 60},
+        US,
+        Expect(compute=115_000, list=115_000, effective=115_000, flags=("running",)),
+        now=at(10, 10, 30),
+    ),
+    Case(
+        "running-without-start",
+        {"status": "InProgress", "start_time": None, "end_time": None},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("no-billable-time", "running")),
+    ),
+    Case(
+        "running-now-before-start",
+        {"status": "InProgress", "end_time": None},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("negative-duration", "running")),
+        now=at(10, 9),
+    ),
+    # --- rule 3: managed spot -------------------------------------------------------------
+    Case(
+        "spot-half-billed",
+        {
+            "instance_type": "ml.g5.2xlarge",
+            "instance_count": 2,
+            "spot": True,
+            "billable_seconds": 1800,
+        },
+        US,
+        Expect(compute=1_515_000, spot=1_515_000, list=1_515_000, effective=1_515_000),
+    ),
+    Case(
+        "spot-billable-above-training-saves-nothing",
+        {"spot": True, "billable_seconds": 3600, "training_seconds": 1800},
+        US,
+        Expect(compute=230_000, list=230_000, effective=230_000),
+    ),
+    Case(
+        "spot-training-unknown-saves-nothing",
+        {"spot": True, "billable_seconds": 1800, "training_seconds": None},
+        US,
+        Expect(compute=115_000, list=115_000, effective=115_000),
+    ),
+    Case(
+        "not-spot-reports-no-savings",
+        {"billable_seconds": 1800, "training_seconds": 3600},
+        US,
+        Expect(compute=115_000, list=115_000, effective=115_000),
+    ),
+    # --- rule 4: warm pool ----------------------------------------------------------------
+    Case(
+        "warm-pool",
+        {"warm_pool_retained_seconds": 1800},
+        US,
+        Expect(compute=230_000, warm=115_000, list=345_000, effective=345_000),
+    ),
+    Case(
+        "warm-pool-multi-instance",
+        {"instance_type": "ml.m5.4xlarge", "instance_count": 2, "warm_pool_retained_seconds": 900},
+        US,
+        Expect(compute=1_844_000, warm=461_000, list=2_305_000, effective=2_305_000),
+    ),
+    # --- rule 5: ML storage volume --------------------------------------------------------
+    Case(
+        "storage-ebs-eu",
+        {
+            "region": "eu-west-1",
+            "instance_count": 4,
+            "volume_gb": 500,
+            "billable_seconds": 36000,
+            "training_seconds": 36000,
+            "start_time": at(10, 8),
+            "end_time": at(10, 18),
+        },
+        EU,
+        Expect(compute=10_280_000, storage=4_219_178, list=14_499_178, effective=14_499_178),
+    ),
+    Case(
+        "storage-nvme-family-has-no-volume",
+        {
+            "region": "eu-west-1",
+            "instance_type": "ml.g5.xlarge",
+            "instance_count": 4,
+            "volume_gb": 500,
+            "billable_seconds": 36000,
+            "training_seconds": 36000,
+        },
+        EU,
+        Expect(compute=62_800_000, list=62_800_000, effective=62_800_000),
+    ),
+    Case(
+        "storage-mixed-groups-bills-ebs-group-only",
+        {
+            "region": "eu-west-1",
+            "instance_groups": groups(("ml.g5.xlarge", 2), ("ml.m5.xlarge", 1)),
+            "volume_gb": 100,
+            "billable_seconds": 26280,
+            "training_seconds": 26280,
+        },
+        EU,
+        Expect(compute=24_798_100, storage=154_000, list=24_952_100, effective=24_952_100),
+    ),
+    Case(
+        "storage-73gb-uses-training-seconds-not-billable",
+        {"region": "eu-west-1", "volume_gb": 73, "spot": True, "billable_seconds": 1800},
+        EU,
+        Expect(compute=128_500, spot=128_500, storage=15_400, list=143_900, effective=143_900),
+    ),
+    Case(
+        "storage-73gb-from-interval-when-training-unknown",
+        {
+            "region": "eu-west-1",
+            "volume_gb": 73,
+            "billable_seconds": 1800,
+            "training_seconds": None,
+        },
+        EU,
+        Expect(compute=128_500, storage=15_400, list=143_900, effective=143_900),
+    ),
+    Case(
+        "storage-73gb-from-billed-when-no-interval",
+        {
+            "region": "eu-west-1",
+            "volume_gb": 73,
+            "training_seconds": None,
+            "start_time": None,
+            "end_time": None,
+        },
+        EU,
+        Expect(compute=257_000, storage=15_400, list=272_400, effective=272_400),
+    ),
+    Case(
+        "storage-73gb-with-warm-pool",
+        {"region": "eu-west-1", "volume_gb": 73, "warm_pool_retained_seconds": 3600},
+        EU,
+        Expect(compute=257_000, warm=257_000, storage=30_800, list=544_800, effective=544_800),
+    ),
+    Case(
+        "storage-unpriced-region",
+        {"volume_gb": 100},
+        US,
+        Expect(compute=230_000, list=230_000, effective=230_000, flags=("storage-unpriced",)),
+    ),
+    Case(
+        "storage-policy-treats-m5-as-local",
+        {"region": "eu-west-1", "volume_gb": 73},
+        EU,
+        Expect(compute=257_000, list=257_000, effective=257_000),
+        policy=CostPolicy(local_storage_families=frozenset({"ml.m5"})),
+    ),
+    Case(
+        "storage-policy-720-hour-month",
+        {"region": "eu-west-1", "volume_gb": 72},
+        EU,
+        Expect(compute=257_000, storage=15_400, list=272_400, effective=272_400),
+        policy=CostPolicy(hours_per_month=D(720)),
+    ),
+    # --- rule 6: training plans -----------------------------------------------------------
+    Case(
+        "training-plan",
+        {
+            "region": "eu-west-1",
+            "instance_type": "ml.p3.2xlarge",
+            "instance_count": 2,
+            "volume_gb": 100,
+            "billable_seconds": 36000,
+            "training_seconds": 36000,
+            "warm_pool_retained_seconds": 1800,
+            "training_plan_arn": PLAN,
+        },
+        EU,
+        Expect(
+            compute=0,
+            plan=86_751_000,
+            storage=443_014,
+            list=443_014,
+            effective=443_014,
+            flags=("training-plan",),
+        ),
+    ),
+    Case(
+        "training-plan-spot-saves-nothing",
+        {
+            "instance_type": "ml.g5.2xlarge",
+            "instance_count": 2,
+            "spot": True,
+            "billable_seconds": 1800,
+            "training_plan_arn": PLAN,
+        },
+        US,
+        Expect(compute=0, plan=1_515_000, list=0, effective=0, flags=("training-plan",)),
+    ),
+    # --- rule 7: serverless ---------------------------------------------------------------
+    Case(
+        "serverless-tokens",
+        {
+            "instance_type": None,
+            "instance_count": None,
+            "serverless_base_model_arn": BASE_MODEL,
+            "billable_token_count": 12_345_678,
+        },
+        TOKENS,
+        Expect(compute=6_172_839, list=6_172_839, effective=6_172_839),
+    ),
+    Case(
+        "serverless-ignores-instances-and-volume",
+        {
+            "region": "eu-west-1",
+            "volume_gb": 100,
+            "warm_pool_retained_seconds": 600,
+            "serverless_base_model_arn": BASE_MODEL,
+            "billable_token_count": 2_000_000,
+        },
+        replace(EU, usd_per_million_tokens=D("0.50")),
+        Expect(compute=1_000_000, list=1_000_000, effective=1_000_000),
+    ),
+    Case(
+        "serverless-unpriced",
+        {
+            "instance_type": None,
+            "serverless_base_model_arn": BASE_MODEL,
+            "billable_token_count": 12_345_678,
+        },
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("unpriced:tokens",), unpriced=True),
+    ),
+    Case(
+        "serverless-final-without-tokens",
+        {"instance_type": None, "serverless_base_model_arn": BASE_MODEL},
+        TOKENS,
+        Expect(compute=0, list=0, effective=0, flags=("no-billable-tokens",)),
+    ),
+    Case(
+        "serverless-running-without-tokens",
+        {
+            "status": "InProgress",
+            "end_time": None,
+            "instance_type": None,
+            "serverless_base_model_arn": BASE_MODEL,
+        },
+        TOKENS,
+        Expect(compute=0, list=0, effective=0, flags=("running",)),
+    ),
+    # --- rule 8: list vs effective --------------------------------------------------------
+    Case(
+        "discount-28",
+        {"instance_type": "ml.p4d.24xlarge", "billable_seconds": 36000},
+        replace(US, discount_pct=D(28)),
+        Expect(compute=252_510_000, list=252_510_000, effective=181_807_200),
+    ),
+    Case(
+        "discount-100",
+        {},
+        replace(US, discount_pct=D(100)),
+        Expect(compute=230_000, list=230_000, effective=0),
+    ),
+    Case(
+        "discount-above-100-clamped",
+        {},
+        replace(US, discount_pct=D(150)),
+        Expect(compute=230_000, list=230_000, effective=0, flags=("discount-out-of-range",)),
+    ),
+    Case(
+        "discount-negative-clamped",
+        {},
+        replace(US, discount_pct=D(-5)),
+        Expect(compute=230_000, list=230_000, effective=230_000, flags=("discount-out-of-range",)),
+    ),
+    # --- rule 9: S3 artifacts -------------------------------------------------------------
+    Case(
+        "artifacts-monthly-run-rate",
+        {"artifact_bytes": 250 * 2**30},
+        replace(US, s3_usd_per_gb_month=D("0.023")),
+        Expect(compute=230_000, artifact=5_750_000, list=230_000, effective=230_000),
+    ),
+    Case(
+        "artifacts-unpriced",
+        {"artifact_bytes": 2**30},
+        US,
+        Expect(compute=230_000, list=230_000, effective=230_000, flags=("artifact-unpriced",)),
+    ),
+    # --- rule 11: never negative ----------------------------------------------------------
+    Case(
+        "negative-billable-seconds",
+        {"billable_seconds": -100},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("negative-duration",)),
+    ),
+    Case(
+        "negative-warm-pool-seconds",
+        {"warm_pool_retained_seconds": -50},
+        US,
+        Expect(compute=230_000, list=230_000, effective=230_000, flags=("negative-duration",)),
+    ),
+    Case(
+        "negative-instance-count",
+        {"instance_count": -2},
+        US,
+        Expect(compute=0, list=0, effective=0, flags=("negative-quantity",)),
+    ),
+    Case(
+        "negative-volume",
+        {"region": "eu-west-1", "volume_gb": -10},
+        EU,
+        Expect(compute=257_000, list=257_000, effective=257_000, flags=("negative-quantity",)),
+    ),
+    Case(
+        "negative-interval-failed",
+        {"status": "Failed", "billable_seconds": None, "start_time": at(10, 12)},
+        US,
+        Expect(
+            compute=0, list=0, effective=0, flags=("billable-from-interval", "negative-duration")
+        ),
+    ),
+]
+
+
+def micros_of(cost: JobCost) -> Expect:
+    return Expect(
+        compute=to_micros(cost.compute_usd),
+        list=to_micros(cost.list_usd),
+        effective=to_micros(cost.effective_usd),
+        spot=to_micros(cost.spot_savings_usd),
+        warm=to_micros(cost.warm_pool_usd),
+        storage=to_micros(cost.storage_usd),
+        plan=to_micros(cost.plan_value_usd),
+        artifact=to_micros(cost.artifact_usd_per_month),
+        flags=cost.flags,
+        unpriced=cost.unpriced,
+    )
+
+
+def run_case(case: Case) -> JobCost:
+    return cost_job(make_job(**case.job), case.rates, case.now, case.policy)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_cost_job_items(case: Case):
+    assert micros_of(run_case(case)) == case.expect
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_cost_job_list_is_compute_plus_warm_plus_storage(case: Case):
+    cost = run_case(case)
+    parts = (cost.compute_usd, cost.warm_pool_usd, cost.storage_usd)
+    assert Fraction(cost.list_usd) == sum(Fraction(part) for part in parts)
+    assert cost.total_usd == cost.list_usd
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_period_micros_sum_to_job_micros(case: Case):
+    assert_days_sum_exactly(run_case(case))
+
+
+def test_cost_job_items_are_exact_not_rounded():
+    cost = run_case(next(c for c in CASES if c.id == "storage-ebs-eu"))
+    # 500 GB x 4 x 0.154 x 10 h / 730 = 3080 / 730 = 4.219178082191780821917808219178082...
+    assert cost.storage_usd == D("4.219178082191780821917808219178082")
+    assert cost.list_usd == D("14.499178082191780821917808219178082")
+
+
+# --- rule 10: days and months --------------------------------------------------------------
+
+
+def day(
+    iso: str,
+    compute: int = 0,
+    list_: int = 0,
+    effective: int | None = None,
+    spot: int = 0,
+    warm: int = 0,
+    storage: int = 0,
+) -> tuple[date, dict[str, int]]:
+    """One expected period_micros row; effective defaults to list (no discount)."""
+    return (
+        date.fromisoformat(iso),
+        {
+            "compute_micros": compute,
+            "spot_savings_micros": spot,
+            "warm_pool_micros": warm,
+            "storage_micros": storage,
+            "list_micros": list_,
+            "effective_micros": list_ if effective is None else effective,
+        },
+    )
+
+
+@dataclass(frozen=True)
+class PeriodCase:
+    """Days of one job.
+
+    =============================  =========================================================
+    id                             split
+    =============================  =========================================================
+    day-boundary                   6 h g5.2xlarge (9.09): 2 h -> 3.03, 4 h -> 6.06
+    month-boundary-storage-10pct   3 h eu m5 73 GB: compute 0.257/h, storage 0.0154/h;
+                                   1 h on Jan 31, 2 h on Feb 1; effective = 90% of list
+    awkward-thirds                 0.23 billed over 3 h wall clock, 1/3 | 2/3;
+                                   spot savings 0.46 likewise
+    three-full-days                0.23 over 72 h: 76,666.67 x 3 -> 76,667 + 76,666 + 76,667
+    warm-pool-after-midnight       eu m5 22:00-23:30 + 1 h warm to 00:30, 73 GB:
+                                   storage 0.0231 training + 0.0154 warm (half each day)
+    running-over-midnight          g5.2xlarge 23:00 -> now 01:00: 1.515 per day
+    end-exactly-midnight           23:00-00:00: one day only
+    missing-start                  all on the end day
+    missing-start-and-end          all on the creation day
+    zero-length-interval           start == end (as moto reports): all on that day
+    all-zero                       unpriced over midnight: one row of zeros, end day
+    =============================  =========================================================
+    """
+
+    id: str
+    job: dict[str, Any]
+    rates: Rates
+    days: list[tuple[date, dict[str, int]]]
+    now: datetime = NOW
+
+
+PERIOD_CASES = [
+    PeriodCase(
+        "day-boundary",
+        {
+            "instance_type": "ml.g5.2xlarge",
+            "billable_seconds": 21600,
+            "training_seconds": 21600,
+            "start_time": at(10, 22),
+            "end_time": at(11, 4),
+        },
+        US,
+        [day("2026-03-10", 3_030_000, 3_030_000), day("2026-03-11", 6_060_000, 6_060_000)],
+    ),
+    PeriodCase(
+        "month-boundary-storage-10pct",
+        {
+            "region": "eu-west-1",
+            "volume_gb": 73,
+            "billable_seconds": 10800,
+            "training_seconds": 10800,
+            "start_time": at(31, 23, month=1),
+            "end_time": at(1, 2, month=2),
+        },
+        replace(EU, discount_pct=D(10)),
+        [
+            day("2026-01-31", 257_000, 272_400, 245_160, storage=15_400),
+            day("2026-02-01", 514_000, 544_800, 490_320, storage=30_800),
+        ],
+    ),
+    PeriodCase(
+        "awkward-thirds",
+        {
+            "spot": True,
+            "billable_seconds": 3600,
+            "training_seconds": 10800,
+            "start_time": at(10, 23),
+            "end_time": at(11, 2),
+        },
+        US,
+        [
+            day("2026-03-10", 76_667, 76_667, spot=153_333),
+            day("2026-03-11", 153_333, 153_333, spot=306_667),
+        ],
+    ),
+    PeriodCase(
+        "three-full-days",
+        {
+            "billable_seconds": 3600,
+            "training_seconds": 259200,
+            "start_time": at(10, 0),
+            "end_time": at(13, 0),
+        },
+        US,
+        [
+            day("2026-03-10", 76_667, 76_667),
+            day("2026-03-11", 76_666, 76_666),
+            day("2026-03-12", 76_667, 76_667),
+        ],
+    ),
+    PeriodCase(
+        "warm-pool-after-midnight",
+        {
+            "region": "eu-west-1",
+            "volume_gb": 73,
+            "billable_seconds": 5400,
+            "training_seconds": None,
+            "warm_pool_retained_seconds": 3600,
+            "start_time": at(10, 22),
+            "end_time": at(10, 23, 30),
+        },
+        EU,
+        [
+            day("2026-03-10", 385_500, 544_800, warm=128_500, storage=30_800),
+            day("2026-03-11", 0, 136_200, warm=128_500, storage=7_700),
+        ],
+    ),
+    PeriodCase(
+        "running-over-midnight",
+        {
+            "status": "InProgress",
+            "instance_type": "ml.g5.2xlarge",
+            "start_time": at(10, 23),
+            "end_time": None,
+            "billable_seconds": None,
+            "training_seconds": None,
+        },
+        US,
+        [day("2026-03-10", 1_515_000, 1_515_000), day("2026-03-11", 1_515_000, 1_515_000)],
+        now=at(11, 1),
+    ),
+    PeriodCase(
+        "end-exactly-midnight",
+        {"start_time": at(10, 23), "end_time": at(11, 0)},
+        US,
+        [day("2026-03-10", 230_000, 230_000)],
+    ),
+    PeriodCase(
+        "missing-start",
+        {"start_time": None, "end_time": at(11, 0, 30)},
+        US,
+        [day("2026-03-11", 230_000, 230_000)],
+    ),
+    PeriodCase(
+        "missing-start-and-end",
+        {"start_time": None, "end_time": None, "creation_time": at(9, 23, 50)},
+        US,
+        [day("2026-03-09", 230_000, 230_000)],
+    ),
+    PeriodCase(
+        "zero-length-interval",
+        {"start_time": at(10, 23, 59), "end_time": at(10, 23, 59)},
+        US,
+        [day("2026-03-10", 230_000, 230_000)],
+    ),
+    PeriodCase(
+        "all-zero",
+        {"instance_type": "ml.p5.48xlarge", "start_time": at(10, 22), "end_time": at(11, 2)},
+        US,
+        [day("2026-03-11")],
+    ),
+]
+
+
+def run_period_case(case: PeriodCase) -> JobCost:
+    return cost_job(make_job(**case.job), case.rates, case.now)
+
+
+@pytest.mark.parametrize("case", PERIOD_CASES, ids=[c.id for c in PERIOD_CASES])
+def test_period_micros_days(case: PeriodCase):
+    assert period_micros(run_period_case(case)) == case.days
+
+
+@pytest.mark.parametrize("case", PERIOD_CASES, ids=[c.id for c in PERIOD_CASES])
+def test_period_parts_sum_to_items_exactly(case: PeriodCase):
+    assert_days_sum_exactly(run_period_case(case))
+
+
+def assert_days_sum_exactly(cost: JobCost) -> None:
+    """Decimal day parts sum to each item exactly; micro-dollar days to to_micros(item)."""
+    for item in (
+        "compute_usd",
+        "spot_savings_usd",
+        "warm_pool_usd",
+        "storage_usd",
+        "list_usd",
+        "effective_usd",
+    ):
+        parts = [Fraction(getattr(p, item)) for p in cost.periods]
+        assert sum(parts) == Fraction(getattr(cost, item)), item
+        assert all(part >= 0 for part in parts), item
+        micros = [row[item.replace("_usd", "_micros")] for _, row in period_micros(cost)]
+        assert sum(micros) == to_micros(getattr(cost, item)), item
+        assert all(m >= 0 for m in micros), item
+    assert [p.day for p in cost.periods] == sorted({p.day for p in cost.periods})
+
+
+def test_period_micros_of_empty_cost_is_empty():
+    assert period_micros(JobCost()) == []
+
+
+def test_period_micros_refuses_money_without_days():
+    with pytest.raises(ValueError, match="no periods"):
+        period_micros(JobCost(compute_usd=D("1.00"), list_usd=D("1.00")))
+
+
+# --- policy and helpers ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("instance_type", "family"),
+    [
+        ("ml.p4d.24xlarge", "ml.p4d"),
+        ("ml.g5.2xlarge", "ml.g5"),
+        ("ml.trn1n.32xlarge", "ml.trn1n"),
+        ("ml.p6-b200.48xlarge", "ml.p6-b200"),
+    ],
+    ids=["p4d", "g5", "trn1n", "hyphenated"],
+)
+def test_instance_family(instance_type: str, family: str):
+    assert instance_family(instance_type) == family
+
+
+def test_default_local_storage_families_include_the_ones_aws_names():
+    assert {"ml.p4d", "ml.g4dn", "ml.g5"} <= DEFAULT_LOCAL_STORAGE_FAMILIES
+    assert not {"ml.m5", "ml.c5", "ml.p2", "ml.p3"} & DEFAULT_LOCAL_STORAGE_FAMILIES
+
+
+@pytest.mark.parametrize("hours", [D(0), D(-730), "many"], ids=["zero", "negative", "text"])
+def test_cost_policy_rejects_bad_hours_per_month(hours: Any):
+    with pytest.raises(InputError, match="hours_per_month"):
+        CostPolicy(hours_per_month=hours)
+
+
+def test_cost_policy_accepts_config_types():
+    policy = CostPolicy(local_storage_families=["ml.m5"], hours_per_month=720)  # type: ignore[arg-type]
+    assert policy.local_storage_families == frozenset({"ml.m5"})
+    assert policy.hours_per_month == D(720)
+
+
+def test_costing_imports_no_aws_and_no_database():
+    source = Path(__file__).resolve().parent.parent / "tracker" / "costing.py"
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    imported = {
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    }
+    assert imported <= {
+        "__future__",
+        "collections.abc",
+        "dataclasses",
+        "datetime",
+        "decimal",
+        "tracker.errors",
+        "tracker.records",
+    }
+
+
+# --- rule 11: nothing a JobRecord can hold makes it raise ------------------------------------
+
+TYPES = ["ml.m5.xlarge", "ml.g5.2xlarge", "ml.p4d.24xlarge", "ml.p5.48xlarge", ""]
+moments = st.one_of(
+    st.none(),
+    st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2026, 2, 1)),
+    st.datetimes(
+        min_value=datetime(2025, 12, 1), max_value=datetime(2026, 2, 1), timezones=st.just(UTC)
+    ),
+)
+ints = st.one_of(st.none(), st.integers(min_value=-(10**6), max_value=10**7))
+group_st = st.builds(InstanceGroup, st.sampled_from(TYPES), st.integers(-2, 6))
+job_st = st.builds(
+    make_job,
+    status=st.sampled_from(["Completed", "Failed", "Stopped", "InProgress", "Stopping", ""]),
+    creation_time=st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2026, 2, 1)),
+    start_time=moments,
+    end_time=moments,
+    instance_type=st.one_of(st.none(), st.sampled_from(TYPES)),
+    instance_count=ints,
+    selected_instance_type=st.one_of(st.none(), st.sampled_from(TYPES)),
+    selected_instance_count=ints,
+    instance_groups=st.lists(group_st, max_size=5).map(tuple),
+    volume_gb=st.integers(-100, 2000),
+    spot=st.booleans(),
+    billable_seconds=ints,
+    training_seconds=ints,
+    warm_pool_retained_seconds=ints,
+    training_plan_arn=st.one_of(st.none(), st.just(PLAN)),
+    serverless_base_model_arn=st.one_of(st.none(), st.just(BASE_MODEL)),
+    billable_token_count=st.one_of(st.none(), st.integers(-10, 10**9)),
+    artifact_bytes=st.integers(-10, 10**13),
+)
+money_st = st.one_of(st.none(), st.decimals(min_value=0, max_value=100, places=3))
+rates_st = st.builds(
+    Rates,
+    hourly=st.just(dict(US.hourly)),
+    storage_usd_per_gb_month=money_st,
+    s3_usd_per_gb_month=money_st,
+    usd_per_million_tokens=money_st,
+    discount_pct=st.decimals(min_value=-10, max_value=120, places=2),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    job=job_st,
+    rates=rates_st,
+    now=st.datetimes(min_value=datetime(2025, 12, 1), max_value=datetime(2026, 2, 1)),
+)
+def test_cost_job_never_raises_or_goes_negative(job: JobRecord, rates: Rates, now: datetime):
+    cost = cost_job(job, rates, now)
+    for item in fields(JobCost):
+        value = getattr(cost, item.name)
+        if isinstance(value, Decimal):
+            assert value >= 0, item.name
+    assert cost.effective_usd <= cost.list_usd
+    assert cost.flags == tuple(sorted(set(cost.flags)))
+    assert cost.periods, "every job has at least one day"
+    assert_days_sum_exactly(cost)
