@@ -1,0 +1,121 @@
+"""Scheduled entry points: collect, alerts, reconcile, prices; and the daemon that runs them.
+
+Each job module has ``run(ctx: JobContext) -> JobOutcome`` and only wires library stages
+together. :func:`run_job` runs one of them once, records the run in ``job_runs`` (start,
+finish, result, duration) for ``tracker status``, logs it, and never raises: a failing job
+is reported and retried on its next tick, it never takes the daemon down.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import socket
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+log = logging.getLogger("tracker.jobs")
+
+JOB_NAMES = ("collect", "alerts", "reconcile", "prices")
+
+
+@dataclass(frozen=True)
+class JobContext:
+    """What a job needs: settings, store, the business clock and real (wall) time."""
+
+    settings: Any
+    store: Any
+    clock: Callable[[], datetime]
+    wall: Callable[[], datetime]
+    trigger: str = "cli"  # cli | daemon
+    owner: str = ""
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """``ok``, ``partial`` (done, with failures to look at) or ``failed``; one line of detail."""
+
+    status: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+def owner_id() -> str:
+    """``host:pid``: who runs a job or holds the daemon lock."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def job_function(name: str) -> Callable[[JobContext], JobOutcome]:
+    """The ``run`` function of ``jobs.<name>``."""
+    if name not in JOB_NAMES:
+        from tracker.errors import InputError
+
+        raise InputError(f"job {name!r}: expected one of {', '.join(JOB_NAMES)}")
+    return importlib.import_module(f"jobs.{name}").run
+
+
+def run_job(
+    name: str, ctx: JobContext, function: Callable[[JobContext], JobOutcome] | None = None
+) -> JobOutcome:
+    """Run one job once, recording and logging it; exceptions become a ``failed`` outcome."""
+    from tracker.ops_store import JobRunLog
+
+    runs = JobRunLog(ctx.store)
+    began = time.monotonic()
+    run_id = _start(runs, name, ctx)
+    log.info("job %s started", name, extra={"job": name, "trigger": ctx.trigger})
+    try:
+        outcome = (function or job_function(name))(ctx)
+    except Exception as exc:  # noqa: BLE001 - reported, recorded, retried next tick
+        outcome = JobOutcome("failed", _describe(exc))
+        log.error("job %s failed: %s", name, outcome.detail, extra={"job": name},
+                  exc_info=not _is_tracker_error(exc))  # fmt: skip
+    seconds = time.monotonic() - began
+    _finish(runs, run_id, outcome, ctx, seconds)
+    level = logging.INFO if outcome.ok else logging.WARNING
+    log.log(level, "job %s %s in %.1f s: %s", name, outcome.status, seconds, outcome.detail,
+            extra={"job": name, "status": outcome.status, "seconds": round(seconds, 3)})  # fmt: skip
+    return outcome
+
+
+def _start(runs: Any, name: str, ctx: JobContext) -> int | None:
+    try:
+        return runs.start(name, ctx.trigger, ctx.owner or owner_id(), ctx.wall())
+    except Exception as exc:  # noqa: BLE001 - the job may still be able to run
+        log.error("job %s: cannot record its start: %s", name, _describe(exc))
+        return None
+
+
+def _finish(
+    runs: Any, run_id: int | None, outcome: JobOutcome, ctx: JobContext, seconds: float
+) -> None:
+    if run_id is None:
+        return
+    try:
+        runs.finish(run_id, outcome.status, outcome.detail, ctx.wall(), seconds)
+    except Exception as exc:  # noqa: BLE001
+        log.error("cannot record the end of job run %s: %s", run_id, _describe(exc))
+
+
+def _is_tracker_error(exc: BaseException) -> bool:
+    from tracker.errors import TrackerError
+
+    return isinstance(exc, TrackerError)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    head = text[0] if text else ""
+    if _is_tracker_error(exc):
+        return head or type(exc).__name__
+    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    place = f" at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno}" if where else ""
+    return f"{type(exc).__name__}: {head}{place}"
