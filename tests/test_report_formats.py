@@ -1,0 +1,200 @@
+"""Every view in every format: golden files, and hostile tag values rendered inert.
+
+The organisation and its costs are in tests/views_data.py (a table in its docstring).
+Golden files live in tests/golden/; regenerate them with ``pytest --update-golden`` and
+review the diff. The hostile job's team is ``<script>alert(1)</script>`` and its project
+``=HYPERLINK("http://x","y")``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from tests import golden_support
+from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, at, fill, make_store, record
+from tracker.errors import InputError
+from tracker.reports import neutralise, render, render_report, spend_rows
+from tracker.store import Store
+from tracker.views import VIEWS, ViewRequest, build
+
+TEXT_FORMATS = {"table": "txt", "csv": "csv", "json": "json", "markdown": "md", "html": "html"}
+REQUESTS = {
+    "showback": ViewRequest("showback"),
+    "showback-pivot-month-team": ViewRequest("showback", rows_by="month", cols_by="team"),
+    "top": ViewRequest("top", top=10),
+    "waste": ViewRequest("waste"),
+    "trend": ViewRequest("trend"),
+}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return make_store(tmp_path_factory.mktemp("formats"))
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS)
+@pytest.mark.parametrize("name", REQUESTS)
+def test_render_view_matches_golden(
+    store: Store, request: pytest.FixtureRequest, name: str, fmt: str
+) -> None:
+    report = build(store, REQUESTS[name], NOW)
+    golden_support.check(request.config, f"{name}.{TEXT_FORMATS[fmt]}", render_report(report, fmt))
+
+
+@pytest.mark.parametrize("fmt", TEXT_FORMATS)
+def test_render_spend_by_team_matches_golden(
+    store: Store, request: pytest.FixtureRequest, fmt: str
+) -> None:
+    rows = spend_rows(store, "team")
+    golden_support.check(
+        request.config, f"spend-by-team.{TEXT_FORMATS[fmt]}", render(rows, "team", fmt)
+    )
+
+
+def test_every_view_has_golden_files() -> None:
+    """Each view appears in REQUESTS, so each has a golden file per text format."""
+    assert {name.split("-")[0] for name in REQUESTS} == set(VIEWS)
+
+
+def test_report_by_job_json_keeps_its_keys(store: Store) -> None:
+    rows = json.loads(render(spend_rows(store, "job"), "job", "json"))
+    assert list(rows[0]) == [
+        "job", "team", "status", "instance_type", "instance_count", "billable_seconds",
+        "artifact_bytes", "account", "region", "arn", "jobs", "total_usd", "compute_usd",
+        "spot_savings_usd", "warm_pool_usd", "storage_usd", "effective_usd",
+        "artifact_usd_per_month", "unpriced_jobs",
+    ]  # fmt: skip
+    assert {r["job"]: r["total_usd"] for r in rows}["vision-fail"] == 3.0
+
+
+# -- hostile tag values --------------------------------------------------------------------
+def all_outputs(store: Store, fmt: str) -> dict[str, str]:
+    outputs = {name: render_report(build(store, req, NOW), fmt) for name, req in REQUESTS.items()}
+    for by in ("team", "project", "job"):
+        outputs[f"spend-by-{by}"] = render(spend_rows(store, by), by, fmt)
+    return outputs
+
+
+def test_html_escapes_hostile_tags_everywhere(store: Store) -> None:
+    for name, text in all_outputs(store, "html").items():
+        assert "<script" not in text.lower(), name
+        assert "<a " not in text, name  # reports link nothing; a tag value cannot add a link
+        if name not in ("spend-by-project", "waste"):  # the hostile team has no waste
+            assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, name
+
+
+def test_html_report_is_self_contained_with_inline_svg(store: Store) -> None:
+    text = render_report(build(store, ViewRequest("showback"), NOW), "html")
+    assert "<svg" in text and "</svg>" in text
+    for remote in ("http://", "https://", "src=", "<link", "@import"):
+        assert remote not in text.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
+            "&quot;http://x&quot;", ""
+        ), remote
+    assert "default-src 'none'" in text
+
+
+def test_csv_neutralises_formula_cells(store: Store) -> None:
+    for name, text in all_outputs(store, "csv").items():
+        for row in csv.reader(io.StringIO(text)):
+            for cell in row:
+                assert not cell or cell[0] not in "=+-@\t\r" or _is_number(cell), (name, cell)
+    top = list(
+        csv.DictReader(
+            io.StringIO(render_report(build(store, ViewRequest("top", top=20), NOW), "csv"))
+        )
+    )
+    assert {r["job"]: r["project"] for r in top}["hostile"] == "'" + HOSTILE_PROJECT
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
+
+
+def test_csv_neutralises_hostile_pivot_column_names(tmp_path: Path) -> None:
+    store = fill(
+        make_store(tmp_path), [record("formula-team", "=1+2", "ml.m5.xlarge", 1, at(11, 22), 3600)]
+    )
+    report = build(store, ViewRequest("showback", rows_by="month", cols_by="team"), NOW)
+    header = next(csv.reader(io.StringIO(render_report(report, "csv"))))
+    assert "'=1+2" in header and "=1+2" not in header
+
+
+def test_markdown_escapes_markup_and_links(store: Store) -> None:
+    for name, text in all_outputs(store, "markdown").items():
+        assert "<script>" not in text, name
+    top = render_report(build(store, ViewRequest("top", top=20), NOW), "markdown")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in top
+    assert (
+        '=HYPERLINK("http://x","y")' in top
+    )  # plain text in Markdown; only CSV evaluates formulas
+
+
+def test_markdown_escape_covers_links_and_pipes() -> None:
+    from tracker.reports import _md
+
+    assert _md("[click](http://evil)|x") == "\\[click\\](http://evil)\\|x"
+    assert _md("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
+    assert _md("a\nb") == "a b"
+
+
+def test_table_shows_control_characters_as_escapes(tmp_path: Path) -> None:
+    store = fill(
+        make_store(tmp_path),
+        [record("ansi", "red\x1b[31mteam\u202e", "ml.m5.xlarge", 1, at(11, 23), 3600)],
+    )
+    text = render(spend_rows(store, "team"), "team", "table")
+    assert "\x1b" not in text and "\u202e" not in text
+    assert "red\\u001b[31mteam\\u202e" in text
+
+
+def test_json_keeps_hostile_values_as_data(store: Store) -> None:
+    rows = json.loads(render_report(build(store, ViewRequest("top", top=20), NOW), "json"))
+    hostile = next(r for r in rows if r["job"] == "hostile")
+    assert hostile["team"] == HOSTILE_TEAM and hostile["project"] == HOSTILE_PROJECT
+
+
+@pytest.mark.parametrize("value", ["=cmd", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+def test_neutralise_prefixes_formula_starts(value: str) -> None:
+    assert neutralise(value) == "'" + value
+
+
+def test_neutralise_leaves_plain_text() -> None:
+    assert neutralise("nlp") == "nlp" and neutralise("") == ""
+
+
+# -- PNG -----------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", REQUESTS)
+def test_render_png_is_a_png(store: Store, name: str) -> None:
+    data = render_report(build(store, REQUESTS[name], NOW), "png")
+    assert isinstance(data, bytes) and data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 2000
+
+
+def test_render_png_takes_dollar_signs_literally(tmp_path: Path) -> None:
+    store = fill(
+        make_store(tmp_path),
+        [record("mathtext", "$\\alpha^{2}$ team", "ml.m5.xlarge", 1, at(11, 24), 3600)],
+    )
+    data = render(spend_rows(store, "team"), "team", "png")
+    assert data.startswith(b"\x89PNG")
+
+
+def test_render_unknown_format_is_input_error(store: Store) -> None:
+    with pytest.raises(InputError, match="--format 'pdf'"):
+        render_report(build(store, ViewRequest("top"), NOW), "pdf")
+
+
+def test_render_empty_view_says_so(tmp_path: Path) -> None:
+    empty = Store.open(f"sqlite:///{tmp_path / 'empty.db'}")
+    report = build(empty, ViewRequest("top"), NOW)
+    assert "No spend in this window." in render_report(report, "table")
+    assert json.loads(render_report(report, "json")) == []
+    assert "nothing to chart" in render_report(report, "html")
