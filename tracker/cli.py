@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _dimensions() -> list[str]:
-    from tracker.store import DIMENSIONS
+    from tracker.records import DIMENSIONS
 
     return list(DIMENSIONS)
 

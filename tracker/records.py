@@ -13,6 +13,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 FINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 UNALLOCATED = "unallocated"
+# What a report can group by; here, not in the store, so ``tracker --help`` needs no database code.
+DIMENSIONS = (
+    "team", "project", "user", "instance_type", "account", "region", "status", "day", "month", "job",
+)  # fmt: skip
 
 MICROS = Decimal(1_000_000)
 CENT = Decimal("0.01")

@@ -21,12 +21,16 @@ from sqlmodel import Session, SQLModel
 
 from tracker.errors import InputError, StoreError
 from tracker.models import CollectionRun, Job, JobCostDay, Watermark
-from tracker.records import UNALLOCATED, InstanceGroup, JobCost, JobRecord, to_micros
+from tracker.records import (
+    DIMENSIONS,
+    UNALLOCATED,
+    InstanceGroup,
+    JobCost,
+    JobRecord,
+    to_micros,
+)
 
 ITEMS = ("compute", "spot_savings", "warm_pool", "storage", "list", "effective")
-DIMENSIONS = (
-    "team", "project", "user", "instance_type", "account", "region", "status", "day", "month", "job",
-)  # fmt: skip
 SAVE_BATCH = 500
 
 
