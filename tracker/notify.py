@@ -138,6 +138,7 @@ class Notifier:
         self.environ = os.environ if environ is None else environ
         self._sns_publish = sns_publish
         self._ses_send = ses_send
+        self._clients: dict[tuple[str, str | None], Any] = {}  # one AWS client per region and run
 
     def send(self, channel: Channel, message: Message) -> None:
         """Deliver or raise DeliveryError (reason safe to log)."""
@@ -180,7 +181,7 @@ class Notifier:
     def _send_sns(self, channel: Channel, message: Message) -> None:
         from tracker.aws import AWS_ERRORS, describe_error
 
-        publish = self._sns_publish or _default_sns()
+        publish = self._sns_publish or _default_sns(self._clients)
         try:
             publish(
                 channel.target,
@@ -196,7 +197,7 @@ class Notifier:
 
         if not self.settings.email_from:
             raise DeliveryError("email: set [alerts] email_from to an SES-verified sender address")
-        send = self._ses_send or _default_ses()
+        send = self._ses_send or _default_ses(self._clients)
         try:
             send(
                 self.settings.email_from,
@@ -211,16 +212,27 @@ class Notifier:
             ) from None
 
 
-def _default_sns() -> Callable[..., str]:
-    from tracker.aws.notify import publish_sns
+def _default_sns(clients: dict[tuple[str, str | None], Any]) -> Callable[..., str]:
+    from tracker.aws.notify import publish_sns, sns_client
 
-    return publish_sns
+    def publish(topic_arn: str, subject: str, text: str, **kw: Any) -> str:
+        region = topic_arn.split(":")[3]
+        if ("sns", region) not in clients:
+            clients[("sns", region)] = sns_client(region)
+        return publish_sns(topic_arn, subject, text, client=clients[("sns", region)], **kw)
+
+    return publish
 
 
-def _default_ses() -> Callable[..., str]:
-    from tracker.aws.notify import send_email
+def _default_ses(clients: dict[tuple[str, str | None], Any]) -> Callable[..., str]:
+    from tracker.aws.notify import send_email, ses_client
 
-    return send_email
+    def send(sender: str, to: str, subject: str, text: str, *, region: str | None = None) -> str:
+        if ("ses", region) not in clients:
+            clients[("ses", region)] = ses_client(region)
+        return send_email(sender, to, subject, text, client=clients[("ses", region)])
+
+    return send
 
 
 def _scrub(text: str, secret: str) -> str:

@@ -1,0 +1,467 @@
+"""Alerts: rules with an injected clock, and delivery exactly once per channel through the
+ledger (SNS and SES on moto, a local webhook), across reruns, restarts and overlapping runs.
+
+Every job here runs on ml.m5.xlarge at $1.00 per instance-hour (an overrides file) with no
+storage volume, so a job of H hours on N instances costs H x N dollars.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.conftest import REPO
+from tests.test_budgets import RATES, at, job
+from tests.webhook_server import WebhookServer
+from tracker.alerts import AlertSettings, Estimate, JobFacts, job_alerts, run_alerts
+from tracker.config import parse_settings
+from tracker.costing import CostPolicy, cost_job
+from tracker.notify import Notifier, NotifySettings
+from tracker.ops_store import AlertLedger
+from tracker.records import JobRecord
+from tracker.store import Store
+
+ACCOUNT = "123456789012"
+SENDER = "tracker@example.com"
+D = Decimal
+
+
+class World:
+    """A config file, a database, moto SNS and SES, a webhook; ``run(now)`` runs ``tracker alerts``."""
+
+    def __init__(self, tmp: Path, hook: WebhookServer, budget: str, *, aws: bool = True):
+        self.tmp = tmp
+        self.hook = hook
+        self.url = f"sqlite:///{tmp / 'alerts.db'}"
+        self.aws = aws
+        if aws:  # inside mock_aws
+            sns = boto3.client("sns", region_name="us-east-1")
+            self.topic = sns.create_topic(Name="budget-alerts")["TopicArn"]
+            boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=SENDER)
+        (tmp / "overrides.csv").write_text(
+            "region,instance_type,usd_per_hour,source,source_date\nus-east-1,ml.m5.xlarge,1.00,test,2026-11-01\n"
+        )
+        self.configure(budget)
+        self.store = Store.open(self.url)
+        self.wall_now = at("2026-11-01T00:00:00")
+
+    def configure(self, budget: str, alerts: str = "") -> None:
+        channels = '["log", "webhook:env:HOOK"]'
+        if self.aws:
+            channels = (
+                f'["log", "sns:{self.topic}", "webhook:env:HOOK", "email:finops@example.com"]'
+            )
+        (self.tmp / "tracker.toml").write_text(
+            f'[database]\nurl = "{self.url}"\n'
+            f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "overrides.csv"\n'
+            f'[alerts]\nemail_from = "{SENDER}"\nemail_region = "us-east-1"\nnotify = {channels}\n{alerts}\n'
+            f'[[budgets]]\nname = "nlp-monthly"\nteam = "nlp"\nnotify = {channels}\n{budget}\n'
+        )
+        self.settings = parse_settings(self.tmp / "tracker.toml")
+
+    def save(self, records: list[JobRecord], now: datetime) -> None:
+        self.store.save_jobs([(r, cost_job(r, RATES, now, CostPolicy()), {}) for r in records], now)
+
+    def restart(self) -> None:
+        """A new process: a fresh engine on the same database."""
+        self.store.engine.dispose()
+        self.store = Store.open(self.url)
+
+    def run(self, now: datetime, **kw):
+        self.wall_now += timedelta(minutes=15)
+        notifier = Notifier(NotifySettings(SENDER, "us-east-1", 5), environ={"HOOK": self.hook.url})
+        return run_alerts(
+            self.settings, self.store, now=now, wall=lambda: self.wall_now, notifier=notifier, **kw
+        )
+
+    # what each channel received
+    def sns(self) -> list[str]:
+        from moto.sns.models import sns_backends
+
+        return [
+            subject
+            for _, _, subject, _, _ in sns_backends[ACCOUNT]["us-east-1"]
+            .topics[self.topic]
+            .sent_notifications
+        ]
+
+    def emails(self) -> list[str]:
+        from moto.ses.models import ses_backends
+
+        return [m.subject for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages]
+
+    def webhook(self) -> list[str]:
+        return [text.splitlines()[0] for text in self.hook.texts()]
+
+
+@pytest.fixture
+def hook() -> Iterator[WebhookServer]:
+    with WebhookServer() as server:
+        yield server
+
+
+@pytest.fixture
+def world(tmp_path: Path, hook: WebhookServer) -> World:
+    """Channels log and webhook only (SNS and email are exercised where they matter)."""
+    return World(
+        tmp_path,
+        hook,
+        "amount_usd = 100\nthresholds_pct = [50, 80, 100]\nforecast_pct = []",
+        aws=False,
+    )
+
+
+@pytest.fixture
+def aws_world(tmp_path: Path, hook: WebhookServer) -> Iterator[World]:
+    """All four channels: log, SNS and SES on moto, the webhook."""
+    with mock_aws():
+        yield World(
+            tmp_path, hook, "amount_usd = 100\nthresholds_pct = [50, 80, 100]\nforecast_pct = []"
+        )
+
+
+def test_team_crossing_50_then_80_alerts_once_per_channel_across_restarts(
+    aws_world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Team nlp, budget $100 for November; thresholds 50, 80, 100; no forecast alerts.
+
+    | step | new job (hours x instances) | actual | crosses |
+    |------|-----------------------------|--------|---------|
+    | 1    | a 40 x 1 = $40              |  $40   | -       |
+    | 2    | b 5 x 3 = $15               |  $55   | 50      |
+    | 3    | (rerun, restart, rerun)     |  $55   | -       |
+    | 4    | c 10 x 3 = $30              |  $85   | 80      |
+    | 5    | (rerun, restart, rerun)     |  $85   | -       |
+    """
+    world = aws_world
+    caplog.set_level(logging.WARNING, logger="tracker.alerts")
+    world.save([job("a", "2026-11-02T00:00:00", 40)], at("2026-11-04T00:00:00"))
+    first = world.run(at("2026-11-04T00:00:00"))
+    assert first.alerts == [] and first.outcomes == []
+
+    world.save([job("b", "2026-11-04T00:00:00", 5, count=3)], at("2026-11-05T00:00:00"))
+    crossed = world.run(at("2026-11-05T00:00:00"))
+    assert crossed.count("sent") == 4 and crossed.ok
+    for rerun in range(3):
+        if rerun == 1:
+            world.restart()
+        again = world.run(at("2026-11-05T01:00:00"))
+        assert again.count("sent") == 0 and again.count("already-sent") == 4
+
+    world.save([job("c", "2026-11-06T00:00:00", 10, count=3)], at("2026-11-07T00:00:00"))
+    assert world.run(at("2026-11-07T00:00:00")).count("sent") == 4
+    world.restart()
+    assert world.run(at("2026-11-07T02:00:00")).count("sent") == 0
+
+    fifty = "Budget nlp-monthly crossed 50% of $100.00 for 2026-11 (spent $55.00)"
+    eighty = "Budget nlp-monthly crossed 80% of $100.00 for 2026-11 (spent $85.00)"
+    assert world.webhook() == [fifty, eighty]
+    assert world.sns() == [fifty, eighty]
+    assert world.emails() == [fifty, eighty]
+    logged = [
+        r.getMessage().splitlines()[0] for r in caplog.records if r.getMessage().startswith("ALERT")
+    ]
+    assert logged == [f"ALERT {fifty}", f"ALERT {eighty}"]
+    body = world.hook.texts()[1]
+    for expected in ("team nlp", "$85.00 of $100.00 (85.00%)", "c  $30.00  Completed", "Method:",
+                     "tracker report --by job --team nlp --since 2026-11-01 --until 2026-11-30"):  # fmt: skip
+        assert expected in body
+    assert {d.status for d in AlertLedger(world.store, lambda: world.wall_now).deliveries()} == {
+        "sent"
+    }
+
+
+def test_new_month_alerts_again_for_its_own_period(world: World) -> None:
+    """$60 in November crosses 50%; on 12-01 00:00 December has $0; $50 in December crosses 50%."""
+    world.save([job("nov", "2026-11-28T00:00:00", 60)], at("2026-11-30T23:59:59"))
+    assert world.run(at("2026-11-30T23:59:59")).count("sent") == 2
+    assert world.run(at("2026-12-01T00:00:00")).alerts == []
+    world.save([job("dec", "2026-12-01T00:00:00", 50)], at("2026-12-03T00:00:00"))
+    assert world.run(at("2026-12-03T00:00:00")).count("sent") == 2
+    assert world.webhook() == [
+        "Budget nlp-monthly crossed 50% of $100.00 for 2026-11 (spent $60.00)",
+        "Budget nlp-monthly crossed 50% of $100.00 for 2026-12 (spent $50.00)",
+    ]
+
+
+def test_failing_webhook_gets_its_alert_later_once(tmp_path: Path) -> None:
+    with mock_aws(), WebhookServer(fail_first=2) as hook:
+        world = World(tmp_path, hook, "amount_usd = 100\nthresholds_pct = [50]\nforecast_pct = []")
+        world.save([job("a", "2026-11-02T00:00:00", 60)], at("2026-11-03T00:00:00"))
+        first = world.run(at("2026-11-03T00:00:00"))
+        assert (first.count("sent"), first.count("failed")) == (3, 1)
+        assert not first.ok
+        [failed] = [o for o in first.outcomes if o.state == "failed"]
+        assert failed.channel == "webhook:env:HOOK" and failed.error == "webhook answered HTTP 500"
+        world.restart()
+        second = world.run(at("2026-11-03T00:15:00"))
+        assert (second.count("failed"), second.count("already-sent")) == (1, 3)
+        third = world.run(at("2026-11-03T00:30:00"))
+        assert (third.count("sent"), third.count("already-sent")) == (1, 3)
+        assert world.run(at("2026-11-03T00:45:00")).count("sent") == 0
+        assert len(hook.failed) == 2 and len(world.webhook()) == 1
+        assert len(world.sns()) == 1 and len(world.emails()) == 1
+        ledger = AlertLedger(world.store, lambda: world.wall_now)
+        [row] = [d for d in ledger.deliveries() if d.channel == "webhook:env:HOOK"]
+        assert (row.status, row.attempts, row.last_error) == ("sent", 3, None)
+
+
+def test_failed_delivery_is_retried_even_after_its_rule_stops_firing(tmp_path: Path) -> None:
+    with WebhookServer(fail_first=1) as hook:
+        world = World(
+            tmp_path, hook, "amount_usd = 100\nthresholds_pct = [50]\nforecast_pct = []", aws=False
+        )
+        world.save([job("a", "2026-11-02T00:00:00", 60)], at("2026-11-03T00:00:00"))
+        assert world.run(at("2026-11-03T00:00:00")).count("failed") == 1
+        world.configure(
+            "amount_usd = 1000\nthresholds_pct = [50]\nforecast_pct = []"
+        )  # no longer fires
+        retry = world.run(at("2026-11-03T00:15:00"))
+        assert retry.alerts == [] and retry.count("sent") == 1
+        assert world.webhook() == [
+            "Budget nlp-monthly crossed 50% of $100.00 for 2026-11 (spent $60.00)"
+        ]
+
+
+def test_forecast_breach_is_announced_before_the_actual_one(tmp_path: Path) -> None:
+    """Budget $100 for November; one 5-hour job ($5) finishes every day from 11-01.
+
+    | now         | actual           | run rate (7 days) | days left | forecast           | fires          |
+    |-------------|------------------|-------------------|-----------|--------------------|----------------|
+    | 11-02 00:00 | $5               | $5/7 (1 day)      | 29        | 5 + 20.71 = 25.71  | -              |
+    | 11-08 00:00 | $35              | $35/7 = $5        | 23        | 35 + 115 = 150     | forecast 100   |
+    | 11-21 00:00 | $100             | $5                | 10        | 100 + 50 = 150     | actual 100     |
+    """
+    with WebhookServer() as hook:
+        world = World(
+            tmp_path,
+            hook,
+            "amount_usd = 100\nthresholds_pct = [100]\nforecast_pct = [100]",
+            aws=False,
+        )
+
+        def day(n: int) -> datetime:
+            return at("2026-11-01T00:00:00") + timedelta(days=n - 1)
+
+        def jobs_through(n: int) -> None:
+            world.save(
+                [job(f"daily-{d:02d}", day(d).isoformat()[:19], 5) for d in range(1, n)], day(n)
+            )
+
+        jobs_through(2)
+        early = world.run(day(2))
+        assert early.alerts == []
+        assert early.statuses[0].forecast_usd.quantize(D("0.01")) == D("25.71")
+        jobs_through(8)
+        week = world.run(day(8))
+        assert week.statuses[0].forecast_usd == D(150)
+        assert [a.message.kind for a in week.alerts] == ["budget-forecast"]
+        jobs_through(21)
+        late = world.run(day(21))
+        assert late.statuses[0].actual_usd == D(100)
+        assert [o.state for o in late.outcomes if o.channel == "log"] == ["already-sent", "sent"]
+        assert world.webhook() == [
+            "Budget nlp-monthly is forecast to reach 100% of $100.00 for 2026-11 (forecast $150.00)",
+            "Budget nlp-monthly crossed 100% of $100.00 for 2026-11 (spent $100.00)",
+        ]
+        assert "run rate x days left ($5.00/day" in hook.texts()[0]
+
+
+def test_both_kinds_crossing_in_one_run_send_forecast_first(world: World) -> None:
+    world.configure("amount_usd = 10\nthresholds_pct = [50]\nforecast_pct = [100]")
+    world.save([job("burst", "2026-11-09T00:00:00", 20)], at("2026-11-10T00:00:00"))
+    result = world.run(at("2026-11-10T00:00:00"))
+    assert [a.message.kind for a in result.alerts] == ["budget-forecast", "budget-actual"]
+    assert [line.split(" ", 3)[2] for line in world.webhook()] == ["is", "crossed"]
+
+
+def test_running_job_past_its_estimate_is_flagged_while_it_runs(world: World) -> None:
+    """Running since 10:00 on 2 instances ($2/h), tag estimate $3, MaxRuntime 5 h.
+
+    | now   | so far | past $3? | at stop (5 h x 2)  |
+    |-------|--------|----------|--------------------|
+    | 11:00 | $2     | no       |                    |
+    | 12:00 | $4     | yes      | $10.00 at 15:00    |
+    """
+    tags = {"team": "nlp", "tracker:estimate-usd": "3"}
+    running = job("train-big", "2026-11-10T10:00:00", None, count=2, max_runtime=5 * 3600)
+    running = JobRecord(**{**running.__dict__, "tags": tags})
+    world.configure("amount_usd = 100000")
+    world.save([running], at("2026-11-10T11:00:00"))
+    assert world.run(at("2026-11-10T11:00:00")).alerts == []
+    world.save([running], at("2026-11-10T12:00:00"))
+    result = world.run(at("2026-11-10T12:00:00"))
+    [alert] = result.alerts
+    assert alert.message.kind == "job-running-over-estimate"
+    assert (
+        alert.message.subject
+        == "Running job train-big has already cost $4.00, past its estimate of $3.00"
+    )
+    text = alert.message.text
+    assert "MaxRuntimeInSeconds, 2026-11-10 15:00 UTC) it will cost $10.00" in text
+    assert "stop-training-job --training-job-name train-big --region us-east-1" in text
+    assert result.count("sent") == 2
+    world.save([running], at("2026-11-10T13:00:00"))
+    assert world.run(at("2026-11-10T13:00:00")).count("sent") == 0  # flagged once
+
+
+def test_finished_job_over_estimate_beyond_tolerance(world: World) -> None:
+    """Tolerance 10%: estimate $10 -> alert above $11.00. Costs: ok 10.50 (5% over), big $12."""
+    world.configure("amount_usd = 100000", alerts="job_tolerance_pct = 10")
+    ok = JobRecord(
+        **{
+            **job("ok", "2026-11-10T00:00:00", 10.5).__dict__,
+            "tags": {"tracker:estimate-usd": "10"},
+        }
+    )
+    big = JobRecord(
+        **{**job("big", "2026-11-10T00:00:00", 12).__dict__, "tags": {"tracker:estimate-usd": "10"}}
+    )
+    old = JobRecord(
+        **{**job("old", "2026-10-01T00:00:00", 50).__dict__, "tags": {"tracker:estimate-usd": "1"}}
+    )
+    world.save([ok, big, old], at("2026-11-11T00:00:00"))
+    result = world.run(at("2026-11-11T00:00:00"))
+    [alert] = result.alerts
+    assert alert.message.subject == "Job big cost $12.00, 20.00% over its estimate of $10.00"
+    assert "tag tracker:estimate-usd" in alert.message.text
+
+
+def test_job_rules_table() -> None:
+    settings = AlertSettings(job_tolerance_pct=D(10))
+
+    def facts(cost: str, estimate: str | None, final: bool = True) -> JobFacts:
+        est = Estimate(D(estimate), "tag") if estimate is not None else None
+        return JobFacts(
+            "j",
+            "arn:j",
+            "us-east-1",
+            "nlp",
+            "Completed" if final else "InProgress",
+            final,
+            D(cost),
+            est,
+        )
+
+    kinds = lambda fs: [a.message.kind for a in job_alerts(fs, settings)]  # noqa: E731
+    assert kinds([facts("11.00", "10")]) == []  # exactly at tolerance
+    assert kinds([facts("11.01", "10")]) == ["job-over-estimate"]
+    assert kinds([facts("100", None)]) == []
+    assert kinds([facts("10.01", "10", final=False)]) == ["job-running-over-estimate"]
+    assert kinds([facts("10.00", "10", final=False)]) == []
+
+
+def test_dry_run_sends_and_records_nothing(world: World) -> None:
+    world.save([job("a", "2026-11-02T00:00:00", 90)], at("2026-11-03T00:00:00"))
+    dry = world.run(at("2026-11-03T00:00:00"), dry_run=True)
+    assert dry.count("would-send") == 4 and dry.count("sent") == 0
+    assert "dry run" in dry.render()
+    assert world.webhook() == []
+    assert AlertLedger(world.store, lambda: world.wall_now).deliveries() == []
+
+
+def test_overlapping_runs_never_double_send(tmp_path: Path) -> None:
+    with mock_aws(), WebhookServer(delay=0.3) as hook:
+        world = World(
+            tmp_path, hook, "amount_usd = 100\nthresholds_pct = [50, 80]\nforecast_pct = []"
+        )
+        world.save([job("a", "2026-11-02T00:00:00", 90)], at("2026-11-03T00:00:00"))
+        stores = [Store.open(world.url) for _ in range(3)]
+        results = []
+
+        def one(store: Store) -> None:
+            notifier = Notifier(NotifySettings(SENDER, "us-east-1", 5), environ={"HOOK": hook.url})
+            results.append(run_alerts(world.settings, store, now=at("2026-11-03T00:00:00"),
+                                      wall=lambda: world.wall_now, notifier=notifier))  # fmt: skip
+
+        threads = [threading.Thread(target=one, args=(s,)) for s in stores]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(r.count("sent") for r in results) == 8
+        assert len(world.webhook()) == 2 and len(world.sns()) == 2 and len(world.emails()) == 2
+
+
+def test_webhook_url_is_never_logged_or_stored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with WebhookServer(fail_first=1) as hook:
+        world = World(
+            tmp_path, hook, "amount_usd = 100\nthresholds_pct = [50]\nforecast_pct = []", aws=False
+        )
+        text = (
+            (tmp_path / "tracker.toml")
+            .read_text()
+            .replace("webhook:env:HOOK", f"webhook:{hook.url}")
+        )
+        (tmp_path / "tracker.toml").write_text(text)
+        world.settings = parse_settings(tmp_path / "tracker.toml")
+        world.save([job("a", "2026-11-02T00:00:00", 60)], at("2026-11-03T00:00:00"))
+        world.run(at("2026-11-03T00:00:00"))
+        world.run(at("2026-11-03T00:15:00"))
+        assert len(world.webhook()) == 1
+    assert "secret-token" not in caplog.text
+    dump = json.dumps(
+        [d.__dict__ for d in AlertLedger(world.store, lambda: world.wall_now).deliveries()],
+        default=str,
+    )
+    assert "secret-token" not in dump and "webhook:sha256:" in dump
+
+
+# -- the ledger on both databases ------------------------------------------------------------------
+def ledger_race(url: str) -> None:
+    stores = [Store.open(url) for _ in range(4)]
+    clock = lambda: datetime(2026, 11, 1, tzinfo=UTC)  # noqa: E731
+    tokens: list[str | None] = []
+    barrier = threading.Barrier(len(stores))
+
+    def claim(store: Store) -> None:
+        barrier.wait()
+        tokens.append(AlertLedger(store, clock).claim("k", "log", "budget-actual", "s", {}))
+
+    threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    winners = [t for t in tokens if t]
+    assert len(winners) == 1
+    ledger = AlertLedger(stores[0], clock)
+    ledger.mark_failed("k", "log", winners[0], "boom")
+    again = ledger.claim("k", "log", "budget-actual", "s", {})
+    assert again and ledger.claim("k", "log", "budget-actual", "s", {}) is None
+    ledger.mark_sent("k", "log", again)
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
+    assert ledger.retryable() == []
+
+
+def test_ledger_claim_race_sqlite(tmp_path: Path) -> None:
+    ledger_race(f"sqlite:///{tmp_path / 'race.db'}")
+
+
+@pytest.mark.postgres
+def test_ledger_claim_race_postgres(pg_url: str) -> None:
+    ledger_race(pg_url)
+
+
+def test_stale_claim_of_a_dead_sender_is_retried(tmp_path: Path) -> None:
+    store = Store.open(f"sqlite:///{tmp_path / 'stale.db'}")
+    now = [datetime(2026, 11, 1, tzinfo=UTC)]
+    ledger = AlertLedger(store, lambda: now[0], lease=timedelta(minutes=10))
+    assert ledger.claim("k", "log", "budget-actual", "s", {"key": "k"})  # the sender dies here
+    now[0] += timedelta(minutes=5)
+    assert ledger.retryable() == [] and ledger.claim("k", "log", "budget-actual", "s", {}) is None
+    now[0] += timedelta(minutes=6)
+    assert [d.alert_key for d in ledger.retryable()] == ["k"]
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is not None
