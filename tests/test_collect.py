@@ -389,6 +389,25 @@ def test_collect_region_access_denied_does_not_stop_the_others(sm, store):
     assert store.last_runs(1)[0].status == "partial"
 
 
+def test_collect_skips_a_job_deleted_before_it_is_described(sm, store):
+    seed_job(sm, "kept", tags={"team": "a"})
+    seed_job(sm, "deleted", start=T0 + timedelta(hours=1), tags={"team": "a"})
+
+    def gone(params, **_):  # params: the serialised request; its body is the JSON sent
+        if json.loads(params["body"])["TrainingJobName"] == "deleted":
+            return aws_error("ResourceNotFound")()
+        return None
+
+    factory = HookedFactory(settings().collection).on(
+        "sagemaker", "before-call.sagemaker.DescribeTrainingJob", gone
+    )
+    summary = run(store, factory=factory)
+    region = summary.regions[0]
+    assert (region.error, region.new, region.vanished) == (None, 1, 1)
+    assert sorted(by_name(store)) == ["kept"]
+    assert "deleted between listing and describing (skipped): 1" in summary.render()
+
+
 def test_collect_endpoint_error_is_a_region_failure(sm, store):
     seed_job(sm, "east")
     cfg = settings(Source(name="prod", regions=("us-east-1", "us-west-2")))
@@ -603,3 +622,27 @@ def test_collect_summary_renders_one_screen_and_serialises(sm, s3, store):
     assert data["recosted_running"] == 1
     stored = json.loads(store.last_runs(1)[0].summary_json)
     assert stored["new"] == 11
+
+
+# -- sessions ------------------------------------------------------------------------------
+
+
+def test_context_clients_use_retry_settings_and_honour_endpoint_env(aws, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:4566")
+    factory = AwsContextFactory(
+        CollectionSettings(retry_mode="adaptive", max_attempts=7), base_session=session()
+    )
+    ctx = factory(Source(name="prod", regions=("eu-west-1",)), "eu-west-1")
+
+    sagemaker = ctx.client("sagemaker")
+    assert sagemaker.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 7}
+    assert sagemaker.meta.region_name == "eu-west-1"
+    assert sagemaker.meta.endpoint_url == "https://api.sagemaker.eu-west-1.amazonaws.com"
+    assert ctx.client("s3").meta.endpoint_url == "http://127.0.0.1:4566"
+    assert ctx.client("sagemaker") is sagemaker  # one client per service and region
+    assert (ctx.account_id, ctx.counter.by_service()) == (
+        DEFAULT_ACCOUNT, {"sts": {"GetCallerIdentity": 1}},
+    )  # fmt: skip
+    # The account is looked up once per source, not once per region.
+    other = factory(Source(name="prod", regions=("eu-west-1",)), "us-west-2")
+    assert (other.account_id, other.counter.total()) == (DEFAULT_ACCOUNT, 0)

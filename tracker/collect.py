@@ -48,6 +48,7 @@ class RegionSummary:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    vanished: int = 0  # listed, then gone before DescribeTrainingJob (deleted)
     error: str | None = None
     calls: dict[str, dict[str, int]] = field(default_factory=dict)
     retries: int = 0
@@ -58,7 +59,7 @@ class RegionSummary:
 
     @property
     def listed(self) -> int:
-        return self.new + self.updated + self.unchanged
+        return self.new + self.updated + self.unchanged + self.vanished
 
     @property
     def api_calls(self) -> int:
@@ -77,6 +78,7 @@ class RegionSummary:
             "new": self.new,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "vanished": self.vanished,
             "error": self.error,
             "api_calls": self.api_calls,
             "calls": self.calls,
@@ -168,6 +170,9 @@ class CollectSummary:
         retries = self.total("retries")
         if retries:
             out.append(f"Retried requests (throttling, transient errors): {retries}")
+        vanished = self.total("vanished")
+        if vanished:
+            out.append(f"Jobs deleted between listing and describing (skipped): {vanished}")
         out.append(f"Running jobs recosted: {self.recosted}")
         for r in self.regions:
             if r.error:
@@ -276,9 +281,15 @@ class _RegionCollector:
         if not changed:
             return
         sagemaker = ctx.client("sagemaker")
-        descs = [aws_sagemaker.describe_job(sagemaker, s.name) for s in changed]
+        found = [aws_sagemaker.describe_job(sagemaker, s.name) for s in changed]
+        descs = [desc for desc in found if desc is not None]
+        result.vanished += len(found) - len(descs)
+        if not descs:
+            return
         tags = aws_tagging.tags_for_arns(
-            ctx.client("resourcegroupstaggingapi"), sagemaker, [s.arn for s in changed]
+            ctx.client("resourcegroupstaggingapi"),
+            sagemaker,
+            [s.arn for s, desc in zip(changed, found, strict=True) if desc is not None],
         )
         items = [self._item(ctx, desc, tags, result) for desc in descs]
         new, updated = self.store.save_jobs(items, self.now)

@@ -6,10 +6,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 # ListTrainingJobs cannot sort by LastModifiedTime (SortBy is Name | CreationTime | Status);
 # order does not matter because the watermark is the maximum seen, applied after commit.
 SORT_BY = "CreationTime"
 MAX_PAGE_SIZE = 100
+NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
 
 
 def list_changed_jobs(
@@ -36,11 +39,28 @@ def list_changed_jobs(
         request["NextToken"] = token
 
 
-def describe_job(client: Any, name: str) -> dict[str, Any]:
-    """The DescribeTrainingJob response for one job, without ResponseMetadata."""
-    response = client.describe_training_job(TrainingJobName=name)
+def describe_job(client: Any, name: str) -> dict[str, Any] | None:
+    """The DescribeTrainingJob response for one job, without ResponseMetadata.
+
+    None when the job no longer exists (deleted between listing and describing).
+    """
+    try:
+        response = client.describe_training_job(TrainingJobName=name)
+    except ClientError as exc:
+        if _not_found(exc):
+            return None
+        raise
     response.pop("ResponseMetadata", None)
     return response
+
+
+def _not_found(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    code, message = error.get("Code", ""), str(error.get("Message", "")).lower()
+    # SageMaker answers ResourceNotFound; some endpoints (and moto) a ValidationException.
+    return code in NOT_FOUND_CODES or (
+        code == "ValidationException" and "could not find" in message
+    )
 
 
 def list_tags(client: Any, arn: str) -> dict[str, str]:

@@ -110,9 +110,13 @@ class ContextFactory(Protocol):
 
 
 def client_config(collection: CollectionSettings) -> Config:
-    """The botocore Config every client uses: retry mode and attempts from the settings."""
+    """The botocore Config every client uses: retry mode and attempts from the settings.
+
+    ``max_attempts`` counts every attempt, the first included, as AWS_MAX_ATTEMPTS does;
+    botocore's own ``retries.max_attempts`` would count retries only.
+    """
     return Config(
-        retries={"mode": collection.retry_mode, "max_attempts": collection.max_attempts},
+        retries={"mode": collection.retry_mode, "total_max_attempts": collection.max_attempts},
         user_agent_extra=USER_AGENT,
     )
 
