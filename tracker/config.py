@@ -44,6 +44,8 @@ SECTION_PARSERS: dict[str, str] = {
     "alerts": "tracker.alerts:parse_alerts",
     "schedule": "jobs.scheduler:parse_schedule",
     "daemon": "jobs.scheduler:parse_daemon",
+    "reconcile": "tracker.reconcile:parse_reconcile_section",
+    "estimates": "tracker.estimates:parse_estimates_section",
 }
 
 

@@ -178,3 +178,61 @@ class DaemonLock(SQLModel, table=True):
     owner: str
     acquired_at: datetime
     heartbeat_at: datetime
+
+
+# -- Estimates and reconciliation (issue 3) -----------------------------------------------------
+class EstimateRecord(SQLModel, table=True):
+    """An estimate recorded before a job ran (``tracker estimate --record``), itemised like a job.
+
+    It is matched to jobs later by the ``tracker:estimate-id`` tag, the exact job name or a name
+    prefix (see docs/reconciliation.md). Money is integer micro-dollars; ``hours`` and
+    ``spot_ratio`` are kept as the decimal text the user gave.
+    """
+
+    __tablename__ = "estimates"
+
+    id: str = Field(primary_key=True)
+    created_at: datetime = Field(index=True)
+    region: str
+    instance_type: str
+    instance_count: int
+    hours: str
+    spot_ratio: str | None = None
+    volume_gb: int = 0
+    team: str | None = Field(default=None, index=True)
+    job_name: str | None = Field(default=None, index=True)
+    name_prefix: str | None = Field(default=None, index=True)
+    usd_per_hour: str | None = None
+    compute_micros: int = Field(default=0, sa_column=_money())
+    spot_savings_micros: int = Field(default=0, sa_column=_money())
+    warm_pool_micros: int = Field(default=0, sa_column=_money())
+    storage_micros: int = Field(default=0, sa_column=_money())
+    list_micros: int = Field(default=0, sa_column=_money())
+    effective_micros: int = Field(default=0, sa_column=_money())
+    flags: str = ""
+
+
+class BilledLine(SQLModel, table=True):
+    """One line of the AWS bill as read from Cost Explorer or a CUR 2.0 / FOCUS file.
+
+    Lines are aggregated per (source, day or CE period, team, usage type, resource). ``kind``
+    is the usage class (instance, spot, volume, warm-pool, unrecognised, other); ``list`` is
+    the on-demand (list) cost, ``effective`` the cost after discounts and commitments.
+    """
+
+    __tablename__ = "billed_lines"
+    __table_args__ = (Index("ix_billed_lines_source_start", "source", "period_start"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(sa_column=Column(Text, nullable=False))
+    period_start: date
+    period_end: date
+    team: str = Field(default="unallocated", index=True)
+    usage_type: str = ""
+    kind: str = ""
+    resource_id: str | None = Field(default=None, sa_column=Column(Text))
+    account_id: str | None = None
+    line_type: str = ""
+    list_micros: int = Field(default=0, sa_column=_money())
+    effective_micros: int = Field(default=0, sa_column=_money())
+    fetched_at: datetime

@@ -1,0 +1,206 @@
+"""The AWS bill: Cost Explorer ``GetCostAndUsage`` and CUR 2.0 / FOCUS files in S3.
+
+Cost Explorer is asked for Amazon SageMaker only (``SERVICE = Amazon SageMaker``), grouped by
+the team cost-allocation tag and ``USAGE_TYPE``, following ``NextPageToken`` until the last
+page. Cost Explorer's filter matches dimension values exactly (its ``MatchOptions`` do not
+apply to ``GetCostAndUsage``), so training usage types are picked out of the answer by
+:func:`tracker.reconcile.classify_usage_type`; nothing is dropped on the way.
+IAM: ``ce:GetCostAndUsage``; ``s3:ListBucket`` and ``s3:GetObject`` for files in S3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tracker.aws import describe_error, error_code
+from tracker.aws.s3 import split_s3_uri
+from tracker.bill_files import BillFile, is_bill_file
+from tracker.errors import InputError, TrackerError
+from tracker.reconcile import BillLine, classify_usage_type
+from tracker.records import UNALLOCATED
+
+CE_REGION = "us-east-1"  # Cost Explorer's endpoint is global, served from us-east-1
+SERVICE_NAME = "Amazon SageMaker"
+METRICS = ("UnblendedCost", "NetAmortizedCost", "UsageQuantity")
+# Which metric is the list (on-demand) cost and which the effective cost, in preference order.
+LIST_METRICS = ("PublicOnDemandCost", "ListCost", "UnblendedCost", "BlendedCost", "BilledCost")
+EFFECTIVE_METRICS = ("NetAmortizedCost", "AmortizedCost", "NetUnblendedCost")
+GRANULARITY = {"daily": "DAILY", "monthly": "MONTHLY"}
+MAX_PAGES = 1000
+
+
+def ce_client(config: Any = None, session: boto3.Session | None = None) -> Any:
+    """A Cost Explorer client (honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_COST_EXPLORER)."""
+    return (session or boto3.Session()).client("ce", region_name=CE_REGION, config=config)
+
+
+def s3_client(config: Any = None, session: boto3.Session | None = None) -> Any:
+    return (session or boto3.Session()).client("s3", config=config)
+
+
+def cost_and_usage_request(
+    start: date, end_exclusive: date, granularity: str, team_tag: str
+) -> dict[str, Any]:
+    """The GetCostAndUsage request: SageMaker, grouped by team tag and usage type."""
+    return {
+        "TimePeriod": {"Start": start.isoformat(), "End": end_exclusive.isoformat()},
+        "Granularity": GRANULARITY[granularity],
+        "Metrics": list(METRICS),
+        "Filter": {"Dimensions": {"Key": "SERVICE", "Values": [SERVICE_NAME]}},
+        "GroupBy": [
+            {"Type": "TAG", "Key": team_tag},
+            {"Type": "DIMENSION", "Key": "USAGE_TYPE"},
+        ],
+    }
+
+
+def cost_and_usage_pages(client: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every page of GetCostAndUsage, following NextPageToken."""
+    request = dict(request)
+    for _ in range(MAX_PAGES):
+        try:
+            page = client.get_cost_and_usage(**request)
+        except (ClientError, BotoCoreError) as exc:
+            raise TrackerError(
+                f"Cost Explorer GetCostAndUsage failed: {describe_error(exc)}"
+            ) from exc
+        yield page
+        token = page.get("NextPageToken")
+        if not token:
+            return
+        request["NextPageToken"] = token
+    raise TrackerError(
+        f"Cost Explorer GetCostAndUsage: more than {MAX_PAGES} pages; narrow --since/--until"
+    )
+
+
+def fetch_ce_lines(
+    client: Any, start: date, end_exclusive: date, granularity: str, team_tag: str
+) -> list[BillLine]:
+    """Every SageMaker cost line of the window, one per (period, team, usage type)."""
+    request = cost_and_usage_request(start, end_exclusive, granularity, team_tag)
+    lines: list[BillLine] = []
+    for page in cost_and_usage_pages(client, request):
+        lines.extend(lines_from_page(page, team_tag))
+    return lines
+
+
+def lines_from_page(page: dict[str, Any], team_tag: str) -> list[BillLine]:
+    """The lines of one GetCostAndUsage page. Tag group keys look like ``team$nlp``; an empty
+    value (``team$``) is untagged cost and becomes ``unallocated``."""
+    tag_index, usage_index = _key_positions(page)
+    lines = []
+    for result in page.get("ResultsByTime", []):
+        period = result.get("TimePeriod", {})
+        start = _day(period.get("Start"), "TimePeriod.Start")
+        end = _day(period.get("End"), "TimePeriod.End")
+        for group in result.get("Groups", []):
+            keys = group.get("Keys", [])
+            team = _team(keys, tag_index)
+            usage_type = keys[usage_index] if usage_index < len(keys) else ""
+            metrics = group.get("Metrics", {})
+            list_usd = _metric(metrics, LIST_METRICS) or Decimal(0)
+            effective = _metric(metrics, EFFECTIVE_METRICS)
+            lines.append(
+                BillLine(
+                    source="ce",
+                    period_start=start,
+                    period_end=end,
+                    team=team,
+                    usage_type=usage_type,
+                    kind=classify_usage_type(usage_type),
+                    list_usd=list_usd,
+                    effective_usd=effective if effective is not None else list_usd,
+                )
+            )
+    return lines
+
+
+def _key_positions(page: dict[str, Any]) -> tuple[int, int]:
+    """Where the tag and the usage type sit in each group's Keys (the GroupBy order)."""
+    definitions = page.get("GroupDefinitions") or []
+    tag_index, usage_index = 0, 1
+    for index, definition in enumerate(definitions):
+        if definition.get("Type") == "TAG":
+            tag_index = index
+        elif definition.get("Key") == "USAGE_TYPE":
+            usage_index = index
+    return tag_index, usage_index
+
+
+def _team(keys: list[str], tag_index: int) -> str:
+    key = keys[tag_index] if tag_index < len(keys) else ""
+    if "$" not in key:  # a group without a tag key: look for any key that is a tag
+        key = next((k for k in keys if "$" in k), "$")
+    value = key.split("$", 1)[1].strip()
+    return value or UNALLOCATED
+
+
+def _metric(metrics: dict[str, Any], names: tuple[str, ...]) -> Decimal | None:
+    for name in names:
+        if name in metrics:
+            amount = metrics[name].get("Amount")
+            try:
+                value = Decimal(str(amount))
+            except InvalidOperation:
+                raise TrackerError(
+                    f"Cost Explorer returned {name} Amount {amount!r}, which is not a number"
+                ) from None
+            if value.is_finite():
+                return value
+    return None
+
+
+def _day(value: Any, field: str) -> date:
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        raise TrackerError(
+            f"Cost Explorer returned {field} {value!r}, which is not a date"
+        ) from None
+
+
+# -- CUR / FOCUS files in S3 -----------------------------------------------------------------
+def s3_bill_files(client: Any, uri: str) -> list[BillFile]:
+    """Every bill file (.parquet, .csv, .csv.gz) under an s3://bucket/prefix, fetched."""
+    where = split_s3_uri(uri)
+    if where is None:
+        raise InputError(f"--source {uri}: expected an S3 URI like s3://bucket/prefix/")
+    bucket, prefix = where
+    keys = _list_keys(client, bucket, prefix, uri)
+    if not keys:
+        raise InputError(
+            f"--source {uri}: no .parquet, .csv or .csv.gz objects under this prefix; expected "
+            "CUR 2.0 or FOCUS export files"
+        )
+    files = []
+    for key in keys:
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except (ClientError, BotoCoreError) as exc:
+            raise TrackerError(f"s3://{bucket}/{key}: cannot read ({describe_error(exc)})") from exc
+        files.append(BillFile(f"s3://{bucket}/{key}", body))
+    return files
+
+
+def _list_keys(client: Any, bucket: str, prefix: str, uri: str) -> list[str]:
+    keys: list[str] = []
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    while True:
+        try:
+            page = client.list_objects_v2(**request)
+        except (ClientError, BotoCoreError) as exc:
+            if error_code(exc) in ("NoSuchBucket", "AccessDenied", "InvalidBucketName"):
+                raise InputError(f"--source {uri}: cannot list ({describe_error(exc)})") from None
+            raise TrackerError(f"--source {uri}: cannot list ({describe_error(exc)})") from exc
+        keys.extend(obj["Key"] for obj in page.get("Contents", []) if is_bill_file(obj["Key"]))
+        token = page.get("NextContinuationToken")
+        if not page.get("IsTruncated") or not token:
+            return sorted(keys)
+        request["ContinuationToken"] = token
