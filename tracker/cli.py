@@ -21,7 +21,7 @@ log = logging.getLogger("tracker")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # Feature modules that add their own subcommands: each has ``add_commands(subparsers)``,
 # which adds parsers and sets ``handler=`` on them. Keep their top-level imports light.
-COMMAND_MODULES: list[str] = ["tracker.commands.db", "tracker.commands.views", "tracker.commands.ops"]
+COMMAND_MODULES: list[str] = ["tracker.commands.db", "tracker.commands.views", "tracker.commands.ops", "tracker.commands.estimates"]
 
 
 def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
