@@ -1,0 +1,231 @@
+"""The dashboard through FastAPI's test client, on the organisation of tests/views_data.py.
+
+This month (November 2026, to the 26th): vision 6.80, nlp 2.25, unallocated 0.25,
+<script>alert(1)</script> 0.25; total 9.55 (see the table in tests/views_data.py).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, make_store
+from tracker.commands.views import check_bind
+from tracker.errors import InputError
+from tracker.reports import render, spend_rows
+from tracker.store import Store
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")  # starlette's notice about its httpx-based client
+    from fastapi.testclient import TestClient
+
+from tracker.web import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
+    return make_store(tmp_path_factory.mktemp("web"))
+
+
+@pytest.fixture(scope="module")
+def client(store: Store) -> TestClient:
+    return TestClient(create_app(store, clock=lambda: NOW))
+
+
+def job_id(store: Store, name: str) -> int:
+    return store.job_by_name(name).id
+
+
+def test_overview_shows_spend_per_team_this_month(client: TestClient) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    text = page.text
+    assert "November 2026" in text and 'id="month-total">9.55<' in text
+    for team, total in (("vision", "6.80"), ("nlp", "2.25"), ("unallocated", "0.25")):
+        assert f'<a href="/team?name={team}">{team}</a>' in text
+        assert f'<td class="num">{total}</td>' in text
+    assert text.count("<svg") == 2  # spend per team and the trend
+
+
+def test_overview_has_no_script_and_no_remote_resource(client: TestClient) -> None:
+    page = client.get("/")
+    assert "<script" not in page.text.lower()
+    assert "https://" not in page.text and "src=" not in page.text
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_hostile_tag_values_are_inert_on_every_page(client: TestClient, store: Store) -> None:
+    escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"
+    hostile = job_id(store, "hostile")
+    pages = ["/", f"/jobs/{hostile}", "/views/showback", "/views/top", "/views/trend",
+             "/team?name=%3Cscript%3Ealert(1)%3C%2Fscript%3E"]  # fmt: skip
+    for url in pages:
+        text = client.get(url).text
+        assert "<script" not in text.lower(), url
+        assert escaped in text, url
+    job_page = client.get(f"/jobs/{hostile}").text
+    assert (
+        "=HYPERLINK(&#34;http://x&#34;,&#34;y&#34;)" in job_page
+        or "=HYPERLINK(&quot;http://x&quot;,&quot;y&quot;)" in job_page
+    )
+    assert 'href="http://x"' not in job_page
+    # the team link carries the value URL-encoded, not as markup
+    assert "/team?name=%3Cscript%3Ealert%281%29%3C%2Fscript%3E" in client.get("/").text
+
+
+def test_team_page_lists_jobs_waste_and_total(client: TestClient, store: Store) -> None:
+    page = client.get("/team", params={"name": "vision"})
+    assert page.status_code == 200
+    text = page.text
+    assert 'id="team-total">6.80<' in text and "2.00 in flight" in text
+    for name in ("vision-fail", "vision-running", "vision-g5", "vision-warm"):
+        assert f'<a href="/jobs/{job_id(store, name)}">{name}</a>' in text
+    assert "failed_or_stopped" in text and "idle_warm_pool" in text
+    assert "nlp-train-2" not in text
+
+
+def test_team_page_pages_through_jobs(client: TestClient) -> None:
+    first = client.get(
+        "/team", params={"name": "nlp", "since": "2026-10-01", "until": "2026-11-30"}
+    )
+    assert "page 1" in first.text and "next" not in first.text
+    assert client.get("/team", params={"name": "nlp", "page": "0"}).status_code == 400
+
+
+def test_team_page_unknown_team_is_404(client: TestClient) -> None:
+    page = client.get("/team", params={"name": "nobody"})
+    assert page.status_code == 404 and "no jobs for team" in page.text
+
+
+def test_job_page_shows_cost_items_and_raw_fields(client: TestClient, store: Store) -> None:
+    page = client.get(f"/jobs/{job_id(store, 'vision-warm')}")
+    assert page.status_code == 200
+    text = page.text
+    for item, usd in (("compute_usd", "0.20"), ("warm_pool_usd", "0.10"), ("total_usd", "0.30")):
+        assert f'<td>{item}</td><td class="num">{usd}</td>' in text
+    assert "<th>BillableTimeInSeconds</th><td>3600</td>" in text
+    assert "<th>ResourceConfig.InstanceType</th><td>ml.c5.xlarge</td>" in text
+    assert "<td>2026-11-15</td>" in text  # the per-day split
+
+
+def test_job_page_unknown_id_is_404(client: TestClient) -> None:
+    assert client.get("/jobs/999999").status_code == 404
+    assert client.get("/jobs/not-a-number").status_code == 422
+
+
+@pytest.mark.parametrize("view", ["showback", "top", "waste", "trend"])
+def test_view_pages_render(client: TestClient, view: str) -> None:
+    page = client.get(f"/views/{view}")
+    assert page.status_code == 200 and "<svg" in page.text and "<table>" in page.text
+
+
+def test_view_page_takes_filters_and_pivot(client: TestClient) -> None:
+    page = client.get("/views/showback", params={"pivot": "status,team", "team": "vision"})
+    assert page.status_code == 200
+    assert "<td>Failed</td>" in page.text and "nlp" not in page.text.split("<table>")[1]
+
+
+def test_view_page_bad_input_is_400(client: TestClient) -> None:
+    assert client.get("/views/top", params={"since": "yesterday"}).status_code == 400
+    assert client.get("/views/top", params={"top": "ten"}).status_code == 400
+    assert client.get("/views/showback", params={"pivot": "team,team"}).status_code == 400
+    assert client.get("/views/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("by", "params"),
+    [("team", {}), ("job", {}), ("day", {"since": "2026-11-01"}), ("month", {"team": "nlp"})],
+)
+def test_api_report_is_exactly_the_cli_json(
+    client: TestClient, store: Store, by: str, params: dict
+) -> None:
+    response = client.get("/api/report", params={"by": by, **params})
+    assert response.status_code == 200 and response.headers["content-type"] == "application/json"
+    since = params.get("since")
+    from datetime import date
+
+    rows = spend_rows(store, by, since=date.fromisoformat(since) if since else None,
+                      filters={k: v for k, v in params.items() if k != "since"})  # fmt: skip
+    assert response.text == render(rows, by, "json")
+
+
+def test_api_report_matches_the_real_command(client: TestClient, store: Store) -> None:
+    result = run_cli("--db", str(store.engine.url), "report", "--by", "team", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    api = client.get("/api/report", params={"by": "team"}).json()
+    assert api == json.loads(result.stdout)
+    assert {r["team"]: r["total_usd"] for r in api}[HOSTILE_TEAM] == 0.25
+    assert sum(r["jobs"] for r in api) == 11
+
+
+def test_api_views_return_view_rows(client: TestClient) -> None:
+    rows = client.get("/api/views/top", params={"top": "20"}).json()
+    hostile = next(r for r in rows if r["job"] == "hostile")
+    assert hostile["project"] == HOSTILE_PROJECT and hostile["total_usd"] == 0.25
+    assert client.get("/api/views/waste").json()[0]["category"] == "failed_or_stopped"
+
+
+def test_api_errors_are_json(client: TestClient) -> None:
+    response = client.get("/api/report", params={"by": "colour"})
+    assert response.status_code == 400 and "expected one of" in response.json()["error"]
+    assert (
+        client.get("/api/report", params={"since": "2026-12-01", "until": "2026-11-01"}).status_code
+        == 400
+    )
+
+
+def test_dashboard_is_read_only(client: TestClient) -> None:
+    for method in ("post", "put", "delete", "patch"):
+        assert getattr(client, method)("/").status_code == 405
+        assert getattr(client, method)("/api/report").status_code == 405
+
+
+def test_no_cdn_docs_pages(client: TestClient) -> None:
+    assert client.get("/docs").status_code == 404
+    assert client.get("/redoc").status_code == 404
+
+
+def test_budgets_panel_shows_when_configured(store: Store, tmp_path: Path) -> None:
+    pytest.importorskip("tracker.alerts", reason="the budgets feature is not installed")
+    from tracker.config import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text(
+        '[[budgets]]\nname = "vision-monthly"\nperiod = "monthly"\namount_usd = 10\nteam = "vision"\n'
+    )
+    try:
+        settings = parse_settings(config)
+    except InputError as exc:  # the budgets section format is the budgets feature's to define
+        pytest.skip(f"budgets config not accepted here: {exc}")
+    page = TestClient(create_app(store, settings=settings, clock=lambda: NOW)).get("/")
+    assert page.status_code == 200
+    assert 'id="budgets"' in page.text and "vision-monthly" in page.text
+
+
+def test_healthz(client: TestClient) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+
+
+# -- binding -------------------------------------------------------------------------------
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_check_bind_accepts_loopback(host: str) -> None:
+    assert check_bind(host, allow_remote=False) is True
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "example.internal", "::"])
+def test_check_bind_refuses_remote_without_flag(host: str) -> None:
+    with pytest.raises(InputError, match="--allow-remote"):
+        check_bind(host, allow_remote=False)
+    assert check_bind(host, allow_remote=True) is False
+
+
+def test_serve_refuses_remote_host_with_one_line(store: Store) -> None:
+    result = run_cli("--db", str(store.engine.url), "serve", "--host", "0.0.0.0")
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("Error: --host 0.0.0.0 is not a loopback address")
+    assert len(result.stderr.strip().splitlines()) == 1
