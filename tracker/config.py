@@ -40,6 +40,7 @@ KNOWN_SECTIONS = {
 # (value, ctx: SectionContext) and returns the parsed object, reporting problems through
 # ctx.problem(key, message); it is called with None when the section is absent.
 SECTION_PARSERS: dict[str, str] = {
+    "reports": "jobs.showback:parse_reports_section",
     "budgets": "tracker.budgets:parse_budgets",
     "alerts": "tracker.alerts:parse_alerts",
     "schedule": "jobs.scheduler:parse_schedule",

@@ -1,0 +1,34 @@
+"""Upload a rendered report to S3 (the scheduled showback's S3 destination).
+
+Credentials come from boto3's standard chain and the endpoint honours ``AWS_ENDPOINT_URL``
+(moto in tests); the bucket lives in the account running the tracker.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from tracker.errors import TrackerError
+
+
+def s3_client() -> Any:
+    """An S3 client from the default session."""
+    return boto3.client("s3")
+
+
+def put_report(client: Any, bucket: str, key: str, body: bytes, content_type: str) -> str:
+    """Write one object; returns its ``s3://`` URI. Failures become one-line TrackerErrors."""
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise TrackerError(
+            f"s3://{bucket}/{key}: cannot write the report ({error.get('Code', 'error')}: "
+            f"{error.get('Message', '')})"
+        ) from None
+    except BotoCoreError as exc:
+        raise TrackerError(f"s3://{bucket}/{key}: cannot write the report ({exc})") from None
+    return f"s3://{bucket}/{key}"
