@@ -51,6 +51,7 @@ class RegionSummary:
     vanished: int = 0  # listed, then gone before DescribeTrainingJob (deleted)
     error: str | None = None
     calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    aws_seconds: dict[str, float] = field(default_factory=dict)  # time inside calls, per service
     retries: int = 0
     seconds: float = 0.0
     watermark: datetime | None = None
@@ -82,6 +83,7 @@ class RegionSummary:
             "error": self.error,
             "api_calls": self.api_calls,
             "calls": self.calls,
+            "aws_seconds": {k: round(v, 3) for k, v in self.aws_seconds.items()},
             "retries": self.retries,
             "seconds": round(self.seconds, 3),
             "watermark": self.watermark.isoformat() if self.watermark else None,
@@ -251,6 +253,7 @@ class _RegionCollector:
         finally:
             if ctx is not None:
                 result.calls = ctx.counter.by_service()
+                result.aws_seconds = ctx.counter.seconds_by_service()
                 result.retries = ctx.counter.retries()
             result.seconds = time.perf_counter() - began
         return result

@@ -10,6 +10,7 @@ Every client reports its calls to the context's :class:`CallCounter`.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from tracker.config import CollectionSettings, Source
 
 ROLE_SESSION_NAME = "sagemaker-spend-tracker"
+_STARTED = "sagemaker_spend_tracker_started"  # our key in botocore's per-call context
 USER_AGENT = "sagemaker-spend-tracker"
 
 
@@ -33,7 +35,8 @@ class CallCounter:
 
     ``calls`` counts each client method call once (botocore's ``before-call`` event),
     ``attempts`` every HTTP request including retries (``before-send``), ``errors``
-    calls that ended with an AWS error response (``after-call`` with status >= 300).
+    calls that ended with an AWS error response (``after-call`` with status >= 300),
+    ``seconds`` the wall time spent inside the calls, retries and back-off included.
     The service name is botocore's hyphenated service id (``sagemaker``, ``s3``,
     ``resource-groups-tagging-api``, ``sts``).
     """
@@ -42,6 +45,7 @@ class CallCounter:
         self.calls: Counter[tuple[str, str]] = Counter()
         self.attempts: Counter[tuple[str, str]] = Counter()
         self.errors: Counter[tuple[str, str]] = Counter()
+        self.seconds: Counter[tuple[str, str]] = Counter()
 
     def register(self, client: Any) -> Any:
         """Attach this counter to a client's event system; returns the client."""
@@ -49,17 +53,32 @@ class CallCounter:
         events.register("before-call", self._on_call)
         events.register("before-send", self._on_send)
         events.register("after-call", self._on_after_call)
+        events.register("after-call-error", self._on_after_error)
         return client
 
-    def _on_call(self, event_name: str, **_: Any) -> None:
+    def _on_call(self, event_name: str, context: dict | None = None, **_: Any) -> None:
         self.calls[_operation(event_name)] += 1
+        if context is not None:
+            context[_STARTED] = time.perf_counter()
 
     def _on_send(self, event_name: str, **_: Any) -> None:
         self.attempts[_operation(event_name)] += 1
 
-    def _on_after_call(self, event_name: str, http_response: Any = None, **_: Any) -> None:
+    def _on_after_call(
+        self, event_name: str, http_response: Any = None, context: dict | None = None, **_: Any
+    ) -> None:
         if http_response is not None and http_response.status_code >= 300:
             self.errors[_operation(event_name)] += 1
+        self._stop(event_name, context)
+
+    def _on_after_error(self, event_name: str, context: dict | None = None, **_: Any) -> None:
+        self.errors[_operation(event_name)] += 1
+        self._stop(event_name, context)
+
+    def _stop(self, event_name: str, context: dict | None) -> None:
+        started = (context or {}).pop(_STARTED, None)
+        if started is not None:
+            self.seconds[_operation(event_name)] += time.perf_counter() - started
 
     def total(self, service: str | None = None) -> int:
         """Calls made, for one service or for all."""
@@ -68,6 +87,13 @@ class CallCounter:
     def retries(self) -> int:
         """HTTP attempts beyond the first of each call (throttling, transient errors)."""
         return max(0, sum(self.attempts.values()) - sum(self.calls.values()))
+
+    def seconds_by_service(self) -> dict[str, float]:
+        """Wall seconds spent inside calls, per service."""
+        out: dict[str, float] = {}
+        for (svc, _), seconds in sorted(self.seconds.items()):
+            out[svc] = out.get(svc, 0.0) + seconds
+        return out
 
     def by_service(self) -> dict[str, dict[str, int]]:
         """``{service: {operation: calls}}``, sorted, for summaries and JSON."""
