@@ -141,19 +141,16 @@ def test_focus_parquet_types(store: Store, tmp_path: Path) -> None:
     assert set(FOCUS_MANDATORY) <= set(schema.names)
 
 
-def test_focus_export_window_and_team(store: Store, tmp_path: Path) -> None:
+def test_focus_export_window_and_filters(store: Store, tmp_path: Path) -> None:
     out = tmp_path / "cv.csv"
-    export(
-        store,
-        "focus",
-        str(out),
-        since=START.date() + timedelta(days=1),
-        team="cv",
-        price_book=PRICES,
-    )
-    assert {(r["ResourceName"], r["ChargePeriodStart"][:10]) for r in read_csv(out)} == {
-        ("spot", "2026-11-21")
-    }
+    day_2 = START.date() + timedelta(days=1)
+    export(store, "focus", str(out), since=day_2, filters={"team": "cv"}, price_book=PRICES)
+    rows = {(r["ResourceName"], r["ChargePeriodStart"][:10]) for r in read_csv(out)}
+    assert rows == {("spot", "2026-11-21")}
+    export(store, "csv", str(out), filters={"region": "eu-west-1"})
+    assert [r["job"] for r in read_csv(out)] == ["eu-long"]
+    with pytest.raises(InputError, match="filter 'colour'"):
+        export(store, "csv", str(out), filters={"colour": "red"})
 
 
 def test_plain_export_csv_and_parquet(store: Store, tmp_path: Path) -> None:

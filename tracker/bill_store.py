@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
+from tracker.errors import InputError
 from tracker.models import BilledLine as BilledLineRow
 from tracker.models import Job, JobCostDay, Watermark
 from tracker.reconcile import BillLine, TrackerDay
@@ -124,16 +125,14 @@ class BillRepository:
         return {arn.lower(): team or UNALLOCATED for arn, team in rows}
 
     def job_day_costs(
-        self, since: date | None = None, until: date | None = None, team: str | None = None
+        self,
+        since: date | None = None,
+        until: date | None = None,
+        filters: dict[str, str] | None = None,
     ) -> list[JobDayCost]:
         """Stored jobs with their cost per day, for the FOCUS export."""
         query = select(Job, JobCostDay).join(JobCostDay, Job.id == JobCostDay.job_id)
-        if since is not None:
-            query = query.where(JobCostDay.day >= since)
-        if until is not None:
-            query = query.where(JobCostDay.day <= until)
-        if team is not None:
-            query = query.where(func.coalesce(Job.team, UNALLOCATED) == team)
+        query = _window(query, since, until, filters or {})
         query = query.order_by(JobCostDay.day, Job.name, Job.id)
         with self.store.session() as session:
             rows = session.execute(query).all()
@@ -152,7 +151,10 @@ class BillRepository:
         ]
 
     def job_totals(
-        self, since: date | None = None, until: date | None = None, team: str | None = None
+        self,
+        since: date | None = None,
+        until: date | None = None,
+        filters: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """One row per job with its cost summed over the days within the window."""
         items = ("compute", "spot_savings", "warm_pool", "storage", "list", "effective")
@@ -161,12 +163,7 @@ class BillRepository:
             for item in items
         ]
         query = select(Job, *sums).join(JobCostDay, Job.id == JobCostDay.job_id).group_by(Job.id)
-        if since is not None:
-            query = query.where(JobCostDay.day >= since)
-        if until is not None:
-            query = query.where(JobCostDay.day <= until)
-        if team is not None:
-            query = query.where(func.coalesce(Job.team, UNALLOCATED) == team)
+        query = _window(query, since, until, filters or {})
         query = query.order_by(Job.creation_time, Job.name)
         with self.store.session() as session:
             rows = session.execute(query).all()
@@ -178,6 +175,27 @@ class BillRepository:
         with self.store.session() as session:
             rows = session.execute(select(Watermark.account_id, Watermark.source)).all()
         return {account: source for account, source in rows if source}
+
+
+FILTER_COLUMNS = {
+    "team": Job.team, "project": Job.project, "user": Job.user, "account": Job.account_id,
+    "region": Job.region, "instance_type": Job.instance_type, "status": Job.status,
+}  # fmt: skip
+
+
+def _window(query: Any, since: date | None, until: date | None, filters: dict[str, str]) -> Any:
+    """Restrict to the UTC days [since, until] and to jobs matching every filter."""
+    if since is not None:
+        query = query.where(JobCostDay.day >= since)
+    if until is not None:
+        query = query.where(JobCostDay.day <= until)
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name not in FILTER_COLUMNS:
+            raise InputError(f"filter {name!r}: expected one of {', '.join(FILTER_COLUMNS)}")
+        query = query.where(func.coalesce(FILTER_COLUMNS[name], UNALLOCATED) == value)
+    return query
 
 
 def _row(source: str, line: BillLine, now: datetime) -> BilledLineRow:

@@ -284,19 +284,22 @@ def export(
     *,
     since: date | None = None,
     until: date | None = None,
-    team: str | None = None,
+    filters: dict[str, str] | None = None,
     price_book: Any = None,
 ) -> int:
-    """Write the export file; returns the number of rows written."""
+    """Write the export file; returns the number of rows written. ``filters`` restrict the
+    jobs by team, project, user, account, region, instance_type or status."""
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     kind = output_kind(output, fmt)
     repo = BillRepository(store)
     if fmt == "focus":
-        rows = focus_rows(repo.job_day_costs(since, until, team), repo.account_names(), price_book)
+        rows = focus_rows(
+            repo.job_day_costs(since, until, filters), repo.account_names(), price_book
+        )
         columns = FOCUS_COLUMNS
     else:
-        rows = plain_rows(repo.job_totals(since, until, team))
+        rows = plain_rows(repo.job_totals(since, until, filters))
         columns = PLAIN_COLUMNS
     data = _parquet_bytes(rows, columns, fmt) if kind == "parquet" else _csv_bytes(rows, columns)
     if output.lower().endswith(".gz"):

@@ -80,6 +80,12 @@ def classify_usage_type(usage_type: str) -> str:
     return KIND_UNRECOGNISED if _TRAINING_HINT.search(text) else KIND_OTHER
 
 
+def usd_text(amount: Decimal) -> str:
+    """``$1,234.50`` / ``-$1.10``: cents, sign before the dollar sign."""
+    rounded = cents(amount)
+    return f"{'-' if rounded < 0 else ''}${abs(rounded):,.2f}"
+
+
 def _pct(delta: Decimal, base: Decimal) -> Decimal | None:
     if base == 0:
         return None
@@ -592,8 +598,8 @@ def drift_findings(rows: Iterable[BillRow], drift_pct: Decimal, source: str = ""
                 delta_pct=pct,
                 message=(
                     f"SageMaker training bill{where} for team {row.team}, {row.period}: billed "
-                    f"${cents(row.billed_list):,.2f} vs tracker ${cents(row.tracker_list):,.2f} "
-                    f"(delta ${cents(row.delta):,.2f}, {shown}; threshold {drift_pct}%)"
+                    f"{usd_text(row.billed_list)} vs tracker {usd_text(row.tracker_list)} "
+                    f"(delta {usd_text(row.delta)}, {shown}; threshold {drift_pct}%)"
                 ),
                 key=f"bill-drift:{source}:{row.team}:{row.period}",
                 source=source,
@@ -622,8 +628,8 @@ def estimate_findings(rows: Iterable[EstimateRow]) -> list[Finding]:
                 delta_usd=cents(delta),
                 delta_pct=pct,
                 message=(
-                    f"Training job {row.job} (team {row.team}) cost ${cents(row.actual):,.2f}, "
-                    f"over its estimate ${row.estimate:,.2f} ({row.resolved.source}; {shown})"
+                    f"Training job {row.job} (team {row.team}) cost {usd_text(row.actual)}, "
+                    f"over its estimate {usd_text(row.estimate)} ({row.resolved.source}; {shown})"
                 ),
                 key=f"estimate-over:{row.arn}",
                 source=row.resolved.source,

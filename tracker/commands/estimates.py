@@ -9,7 +9,14 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from tracker.cli import add_window_and_filters, parse_day, settings_from, store_from, write_output
+from tracker.cli import (
+    add_window_and_filters,
+    filters_from,
+    parse_day,
+    settings_from,
+    store_from,
+    write_output,
+)
 from tracker.errors import InputError
 
 OUTPUT_FORMATS = ("table", "csv", "json")
@@ -267,13 +274,11 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.since and args.until and args.since > args.until:
         raise InputError(f"--since {args.since} is after --until {args.until}")
-    for name in ("project", "user", "account", "region", "instance_type", "status"):
-        if getattr(args, name, None):
-            raise InputError(f"--{name.replace('_', '-')}: export filters by --team only")
     settings = settings_from(args)
     store = store_from(args, settings)
     count = export(
-        store, args.format, args.output, since=args.since, until=args.until, team=args.team,
+        store, args.format, args.output, since=args.since, until=args.until,
+        filters=filters_from(args),
         price_book=settings.price_book() if args.format == "focus" else None,
     )  # fmt: skip
     what = "FOCUS 1.2 rows" if args.format == "focus" else "jobs"
