@@ -300,7 +300,12 @@ class Daemon:
             if install_signals:
                 self._install_signals()
             heartbeat.start()
-            log.info("daemon started (%s): %s", self.owner, self._describe_schedule())
+            log.info(
+                "daemon started (%s) on %s: %s",
+                self.owner,
+                _safe_url(self.store),
+                self._describe_schedule(),
+            )
             if not self._stopping.is_set():
                 self.scheduler.start()  # blocks until shutdown
         finally:
@@ -391,3 +396,8 @@ class Daemon:
         for job in JOB_NAMES:
             parts.append(f"{job}={self.schedule.expression(job)}")
         return ", ".join(parts)
+
+
+def _safe_url(store: Any) -> str:
+    """The database URL without its password, for the start-up line."""
+    return store.engine.url.render_as_string(hide_password=True)

@@ -119,14 +119,11 @@ def cmd_budgets(args: argparse.Namespace) -> int:
 
 # -- daemon and jobs ------------------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
-    import logging
-
     from jobs.scheduler import Daemon
     from tracker.clock import system_clock
 
     settings, store = _wiring(args)
     _daemon_logging(args)
-    logging.getLogger("tracker.daemon").info("database %s", _safe(args.db or settings.database_url))
     return Daemon(settings, store, clock=system_clock).run()
 
 
@@ -142,12 +139,6 @@ def _daemon_logging(args: argparse.Namespace) -> None:
     aps.handlers[:] = list(root.handlers)
     aps.setLevel(logging.WARNING)
     aps.propagate = False
-
-
-def _safe(url: str) -> str:
-    from tracker.store import _safe_url
-
-    return _safe_url(url)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
