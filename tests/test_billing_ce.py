@@ -242,3 +242,31 @@ def test_reconcile_bill_ce_default_window_is_last_month_to_today(ce, store: Stor
         ("nlp", "2026-11-21", D("-100.00")),
         ("unallocated", "2026-11-21", D("-100.00")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("page", "expected"),
+    [
+        # keys in the other order, no GroupDefinitions: the key with "$" is the tag
+        (
+            {"Keys": ["USE1-Train:ml.m5.xlarge", "team$cv"]},
+            ("cv", "USE1-Train:ml.m5.xlarge", "instance"),
+        ),
+        # grouped by the tag only: SageMaker cost of unknown kind, counted and reported
+        ({"Keys": ["team$cv"]}, ("cv", "", "unrecognised")),
+        ({"Keys": ["team$"]}, ("unallocated", "", "unrecognised")),
+    ],
+)
+def test_lines_from_page_without_group_definitions(page, expected) -> None:
+    result = {"TimePeriod": {"Start": "2026-11-01", "End": "2026-11-02"},
+              "Groups": [{**page, "Metrics": {"AmortizedCost": {"Amount": "2", "Unit": "USD"}}}]}  # fmt: skip
+    (line,) = lines_from_page({"ResultsByTime": [result]}, "team")
+    assert (line.team, line.usage_type, line.kind) == expected
+    assert line.list_usd == D(2)
+
+
+def test_lines_from_page_ungrouped_total_is_kept() -> None:
+    result = {"TimePeriod": {"Start": "2026-11-01", "End": "2026-11-02"}, "Groups": [],
+              "Total": {"UnblendedCost": {"Amount": "4.25", "Unit": "USD"}}}  # fmt: skip
+    (line,) = lines_from_page({"ResultsByTime": [result]}, "team")
+    assert (line.team, line.kind, line.list_usd) == ("unallocated", "unrecognised", D("4.25"))

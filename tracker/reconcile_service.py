@@ -191,6 +191,11 @@ def reconcile_bill(
     lines, since, until = fetch_lines(
         settings, source, since, until, granularity, ce_client, s3_client
     )
+    if source == CE_SOURCE and lines:
+        # Cost Explorer answers within the window asked; should it not, widen the window so
+        # the tracker side covers every period it billed rather than drop billed cost.
+        since = min(since, min(line.period_start for line in lines))
+        until = max(until, max(line.period_start for line in lines))
     lines = [line for line in lines if since <= line.period_start <= until]
     repo = BillRepository(store)
     stored = repo.replace_lines(source, since, until, lines, now)

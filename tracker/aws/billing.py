@@ -22,7 +22,7 @@ from tracker.aws import describe_error, error_code
 from tracker.aws.s3 import split_s3_uri
 from tracker.bill_files import BillFile, is_bill_file
 from tracker.errors import InputError, TrackerError
-from tracker.reconcile import BillLine, classify_usage_type
+from tracker.reconcile import KIND_UNRECOGNISED, BillLine, classify_usage_type
 from tracker.records import UNALLOCATED
 
 CE_REGION = "us-east-1"  # Cost Explorer's endpoint is global, served from us-east-1
@@ -94,18 +94,21 @@ def fetch_ce_lines(
 def lines_from_page(page: dict[str, Any], team_tag: str) -> list[BillLine]:
     """The lines of one GetCostAndUsage page. Tag group keys look like ``team$nlp``; an empty
     value (``team$``) is untagged cost and becomes ``unallocated``."""
-    tag_index, usage_index = _key_positions(page)
+    positions = _key_positions(page)
     lines = []
     for result in page.get("ResultsByTime", []):
         period = result.get("TimePeriod", {})
         start = _day(period.get("Start"), "TimePeriod.Start")
         end = _day(period.get("End"), "TimePeriod.End")
-        for group in result.get("Groups", []):
-            keys = group.get("Keys", [])
-            team = _team(keys, tag_index)
-            usage_type = keys[usage_index] if usage_index < len(keys) else ""
+        groups = result.get("Groups") or []
+        if not groups and result.get("Total"):
+            # An ungrouped answer: the period's total, with neither team nor usage type.
+            groups = [{"Keys": [], "Metrics": result["Total"]}]
+        for group in groups:
+            keys = [str(k) for k in group.get("Keys", [])]
+            team, usage_type = _keys(keys, positions)
             metrics = group.get("Metrics", {})
-            list_usd = _metric(metrics, LIST_METRICS) or Decimal(0)
+            list_usd = _metric(metrics, LIST_METRICS + EFFECTIVE_METRICS) or Decimal(0)
             effective = _metric(metrics, EFFECTIVE_METRICS)
             lines.append(
                 BillLine(
@@ -113,8 +116,10 @@ def lines_from_page(page: dict[str, Any], team_tag: str) -> list[BillLine]:
                     period_start=start,
                     period_end=end,
                     team=team,
-                    usage_type=usage_type,
-                    kind=classify_usage_type(usage_type),
+                    usage_type=usage_type or "",
+                    # A line without a usage type is SageMaker cost of an unknown kind:
+                    # counted and reported, never dropped.
+                    kind=classify_usage_type(usage_type) if usage_type else KIND_UNRECOGNISED,
                     list_usd=list_usd,
                     effective_usd=effective if effective is not None else list_usd,
                 )
@@ -122,10 +127,13 @@ def lines_from_page(page: dict[str, Any], team_tag: str) -> list[BillLine]:
     return lines
 
 
-def _key_positions(page: dict[str, Any]) -> tuple[int, int]:
-    """Where the tag and the usage type sit in each group's Keys (the GroupBy order)."""
+def _key_positions(page: dict[str, Any]) -> tuple[int, int] | None:
+    """Where the tag and the usage type sit in each group's Keys (the GroupBy order), or None
+    when the page has no GroupDefinitions (then a key with ``$`` is the tag)."""
     definitions = page.get("GroupDefinitions") or []
-    tag_index, usage_index = 0, 1
+    if not definitions:
+        return None
+    tag_index, usage_index = -1, -1
     for index, definition in enumerate(definitions):
         if definition.get("Type") == "TAG":
             tag_index = index
@@ -134,12 +142,17 @@ def _key_positions(page: dict[str, Any]) -> tuple[int, int]:
     return tag_index, usage_index
 
 
-def _team(keys: list[str], tag_index: int) -> str:
-    key = keys[tag_index] if tag_index < len(keys) else ""
-    if "$" not in key:  # a group without a tag key: look for any key that is a tag
-        key = next((k for k in keys if "$" in k), "$")
-    value = key.split("$", 1)[1].strip()
-    return value or UNALLOCATED
+def _keys(keys: list[str], positions: tuple[int, int] | None) -> tuple[str, str | None]:
+    """(team, usage type) of a group; an empty tag value (``team$``) is ``unallocated``."""
+    if positions is None:
+        tag = next((k for k in keys if "$" in k), None)
+        usage = next((k for k in keys if "$" not in k), None)
+    else:
+        tag_index, usage_index = positions
+        tag = keys[tag_index] if 0 <= tag_index < len(keys) else None
+        usage = keys[usage_index] if 0 <= usage_index < len(keys) else None
+    value = tag.split("$", 1)[1].strip() if tag and "$" in tag else ""
+    return value or UNALLOCATED, usage
 
 
 def _metric(metrics: dict[str, Any], names: tuple[str, ...]) -> Decimal | None:
