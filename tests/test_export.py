@@ -25,6 +25,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.reconcile_data import NOW, PRICES, SETTINGS, START, arn, make_job, save
 from tracker.errors import InputError
 from tracker.export import FOCUS_MANDATORY, export
@@ -35,8 +36,9 @@ D = Decimal
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+def store(db_url: str) -> Store:
+    """SQLite, and PostgreSQL where a server answers (tests.backends)."""
+    store = Store.open(db_url)
     save(store, [
         make_job("eu-long", "nlp", region="eu-west-1", count=2, hours=10, volume_gb=100,
                  start=START.replace(hour=20)),

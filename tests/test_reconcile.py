@@ -31,6 +31,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.reconcile_data import NOW, PRICES, SETTINGS, START, arn, make_job, save
 from tracker.estimate_store import EstimateRepository
 from tracker.estimates import ESTIMATE_ID_TAG, ESTIMATE_USD_TAG, EstimateRequest, build_estimate
@@ -58,8 +59,9 @@ RECORDED_AT = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def store(tmp_path) -> Store:
-    return Store.open(f"sqlite:///{tmp_path / 'r.db'}")
+def store(db_url: str) -> Store:
+    """SQLite, and PostgreSQL where a server answers (tests.backends)."""
+    return Store.open(db_url)
 
 
 def record(store: Store, estimate_id: str, count: int, hours: str, **kw) -> None:
