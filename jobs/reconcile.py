@@ -1,9 +1,11 @@
-"""Scheduled job ``reconcile``: the tracker's costs against the AWS bill (Cost Explorer).
+"""Scheduled job ``reconcile``: the tracker's costs against the AWS bill.
 
-The reconciliation itself belongs to the estimates-and-reconciliation feature
-(``tracker/reconcile.py``); this job only calls it, through :data:`RECONCILE_ENTRY`, a
-``module:function`` taking ``(settings, store, now)`` and returning an object with
-``status`` (ok | partial | failed) and ``detail`` (one line), or a (status, detail) pair.
+The reconciliation itself belongs to the estimates-and-reconciliation feature: this job
+calls :data:`RECONCILE_ENTRY` (``tracker.reconcile_service.reconcile_bill``), which fetches
+the bill from the ``[reconcile] source`` (Cost Explorer by default) for last month and this
+month, stores its lines and compares them with the tracker per team and period. Drift in a
+settled period becomes a ``bill-drift`` alert on the next alerts run (the daemon runs alerts
+right after this job when alerts follow collection).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 from jobs import JobContext, JobOutcome
 
-RECONCILE_ENTRY = "tracker.reconcile:scheduled_reconcile"
+RECONCILE_ENTRY = "tracker.reconcile_service:reconcile_bill"
 
 
 def entry_point() -> Any:
@@ -29,15 +31,18 @@ def entry_point() -> Any:
 
 
 def run(ctx: JobContext) -> JobOutcome:
-    """Reconcile the settled billing periods; ``failed`` if the feature is missing."""
+    """Fetch and compare the bill once; ``failed`` if the feature is missing."""
     function = entry_point()
     if function is None:
         return JobOutcome(
             "failed", f"bill reconciliation is not available ({RECONCILE_ENTRY} not found)"
         )
-    result = function(ctx.settings, ctx.store, ctx.clock())
-    if isinstance(result, tuple):
-        status, detail = result
-    else:
-        status, detail = getattr(result, "status", "ok"), getattr(result, "detail", str(result))
-    return JobOutcome(str(status), str(detail))
+    report = function(ctx.settings, ctx.store, ctx.clock())
+    drift = len(report.findings)
+    detail = (
+        f"{report.source} {report.since}..{report.until}: {report.stored} bill lines stored, "
+        f"{len(report.rows)} team-period rows, {drift} drift finding(s)"
+    )
+    if report.notes:
+        detail += "; " + "; ".join(report.notes[:3])
+    return JobOutcome("ok", detail)

@@ -1,7 +1,8 @@
 """``tracker daemon``: APScheduler 3.x (blocking scheduler) running the jobs in ``jobs/``.
 
 - Schedules come from ``[schedule]`` (cron expressions, UTC): collect every 15 minutes,
-  alerts right after each collection, bill reconciliation daily, price refresh weekly.
+  alerts right after each collection (and after each bill reconciliation, so a drift finding
+  goes out at once), bill reconciliation daily, price refresh weekly.
   A cron expression has 5 fields (minute hour day month weekday, weekday 0 or 7 = Sunday as
   in crontab) or 6 with a leading seconds field; ``@every 30s|5m|2h|1d`` is an interval;
   ``off`` disables a job; for alerts, ``after collect`` (the default) chains them.
@@ -374,7 +375,7 @@ class Daemon:
             )
             if trigger is None:
                 continue
-            follow = ("alerts",) if job == "collect" and chained else ()
+            follow = ("alerts",) if job in ("collect", "reconcile") and chained else ()
             kwargs: dict[str, Any] = {}
             if job == "collect" and self.options.collect_on_start:
                 kwargs["next_run_time"] = self.wall()

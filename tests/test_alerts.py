@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -465,3 +465,49 @@ def test_stale_claim_of_a_dead_sender_is_retried(tmp_path: Path) -> None:
     now[0] += timedelta(minutes=6)
     assert [d.alert_key for d in ledger.retryable()] == ["k"]
     assert ledger.claim("k", "log", "budget-actual", "s", {}) is not None
+
+
+# -- the estimates and reconciliation feature's data --------------------------------------------------
+def test_recorded_estimate_matched_by_prefix_flags_a_running_job(world: World) -> None:
+    """Recorded for prefix "sweep-": 1 x ml.m5.xlarge for 2 h = $2.00. Job sweep-7 runs on one
+    instance since 09:00; at 12:00 it has cost $3.00, past the estimate."""
+    from tracker.estimates import estimate_job
+
+    world.configure("amount_usd = 100000")
+    estimate = estimate_job(
+        "ml.m5.xlarge", 1, 2, name_prefix="sweep-", record=True,
+        config=world.tmp / "tracker.toml", db=world.url, now=at("2026-11-10T08:00:00"),
+    )  # fmt: skip
+    assert estimate.total_usd == D("2.00")
+    world.save([job("sweep-7", "2026-11-10T09:00:00", None)], at("2026-11-10T12:00:00"))
+    [alert] = world.run(at("2026-11-10T12:00:00")).alerts
+    assert (
+        alert.message.subject
+        == "Running job sweep-7 has already cost $3.00, past its estimate of $2.00"
+    )
+    assert f"recorded estimate {estimate.estimate_id}, matched by name prefix" in alert.message.text
+
+
+def test_bill_drift_finding_is_sent_once(world: World) -> None:
+    """Team nlp on 2026-11-02: tracker $10.00 (10 h at $1), Cost Explorer bill $15.00 -> drift
+    of 50% > the default 5%, settled by 2026-11-10 (settle time 2 days)."""
+    from tracker.bill_store import BillRepository
+    from tracker.reconcile import BillLine, classify_usage_type
+
+    world.configure("amount_usd = 100000")
+    world.save([job("day", "2026-11-02T00:00:00", 10)], at("2026-11-03T00:00:00"))
+    usage = "USE1-Train:ml.m5.xlarge"
+    line = BillLine("ce", date(2026, 11, 2), date(2026, 11, 3), "nlp", usage, classify_usage_type(usage),
+                    D(15), D(15))  # fmt: skip
+    BillRepository(world.store).replace_lines(
+        "ce", date(2026, 11, 1), date(2026, 11, 9), [line], at("2026-11-10T00:00:00")
+    )
+    result = world.run(at("2026-11-10T00:00:00"))
+    [alert] = result.alerts
+    assert alert.message.kind == "bill-drift"
+    assert (
+        alert.message.subject
+        == "Bill drift for team nlp, 2026-11-02: billed $15.00 vs tracker $10.00"
+    )
+    assert result.count("sent") == 2
+    assert world.run(at("2026-11-10T01:00:00")).count("sent") == 0

@@ -400,3 +400,21 @@ def test_cli_run_job_once_and_status_shows_region_error(tmp_path: Path, moto_end
     for expected in ("Daemon: not running", "collect    */15 * * * *", "failed", "alerts     after collect",
                      "ok", "us-east-1", "never", "EndpointConnectionError"):  # fmt: skip
         assert expected in text, text
+
+
+def test_reconcile_job_calls_the_bill_reconciliation(tmp_path: Path) -> None:
+    """Cost Explorer on moto with nothing billed: the job stores 0 lines and finds no drift."""
+    from moto import mock_aws
+
+    from jobs import run_job
+
+    settings = parse_settings(daemon_config(tmp_path))
+    store = Store.open(settings.database_url)
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    with mock_aws():
+        ctx = JobContext(settings, store, lambda: now, lambda: now)
+        outcome = run_job("reconcile", ctx)
+    assert outcome.status == "ok", outcome.detail
+    assert outcome.detail.startswith("ce 2026-10-01..2026-11-26: 0 bill lines stored")
+    [run] = JobRunLog(store).history("reconcile")
+    assert (run.status, run.trigger) == ("ok", "cli")

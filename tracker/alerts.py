@@ -48,11 +48,13 @@ ALERT_KEYS = {
     "notify", "job_tolerance_pct", "job_lookback_days", "running_jobs", "email_from",
     "email_region", "webhook_timeout_seconds", "top_jobs", "lease_seconds",
 }  # fmt: skip
+DEFAULT_TOLERANCE = Decimal(10)
 KIND_ORDER = {
     "budget-forecast": 0,
     "budget-actual": 1,
     "job-running-over-estimate": 2,
     "job-over-estimate": 3,
+    "bill-drift": 4,
 }
 
 
@@ -62,7 +64,7 @@ class AlertSettings:
     """The ``[alerts]`` section."""
 
     notify: tuple[str, ...] = ("log",)
-    job_tolerance_pct: Decimal = Decimal(10)
+    job_tolerance_pct: Decimal | None = None  # None: [estimates]/[reconcile] tolerance_pct
     job_lookback_days: int = 7
     running_jobs: bool = True
     email_from: str | None = None
@@ -100,13 +102,15 @@ def parse_alerts(value: Any, ctx: Any) -> AlertSettings:
             parse_channel(spec)
         except ValueError as exc:
             ctx.problem(f"alerts.notify[{index}]", str(exc))
-    tolerance = _decimal(value.get("job_tolerance_pct", default.job_tolerance_pct))
-    if tolerance is None or not 0 <= tolerance <= 1000:
-        ctx.problem(
-            "alerts.job_tolerance_pct",
-            f"must be a percentage from 0 to 1000, got {value.get('job_tolerance_pct')!r}",
-        )
-        tolerance = default.job_tolerance_pct
+    tolerance = None
+    if "job_tolerance_pct" in value:
+        tolerance = _decimal(value["job_tolerance_pct"])
+        if tolerance is None or not 0 <= tolerance <= 1000:
+            ctx.problem(
+                "alerts.job_tolerance_pct",
+                f"must be a percentage from 0 to 1000, got {value['job_tolerance_pct']!r}",
+            )
+            tolerance = None
     email_from = value.get("email_from")
     if email_from is not None:
         try:
@@ -276,17 +280,22 @@ class JobFacts:
     stop_basis: str = ""
 
 
-def job_alerts(facts: Sequence[JobFacts], settings: AlertSettings) -> list[Alert]:
-    """Over-estimate alerts for finished jobs and early warnings for running ones."""
+def job_alerts(
+    facts: Sequence[JobFacts], settings: AlertSettings, tolerance_pct: Decimal = DEFAULT_TOLERANCE
+) -> list[Alert]:
+    """Over-estimate alerts for finished jobs (more than ``tolerance_pct`` over) and early
+    warnings for running ones (already past the estimate)."""
     channels = channels_for(settings.notify)
+    if settings.job_tolerance_pct is not None:
+        tolerance_pct = settings.job_tolerance_pct
     alerts = []
     for job in facts:
         if job.estimate is None or job.estimate.usd <= 0:
             continue
         if job.final:
-            limit = job.estimate.usd * (1 + settings.job_tolerance_pct / 100)
+            limit = job.estimate.usd * (1 + tolerance_pct / 100)
             if job.cost_usd > limit:
-                alerts.append(Alert(_finished_message(job, settings), channels))
+                alerts.append(Alert(_finished_message(job, tolerance_pct), channels))
         elif settings.running_jobs and job.cost_usd > job.estimate.usd:
             alerts.append(Alert(_running_message(job), channels))
     return alerts
@@ -297,14 +306,14 @@ def _over(job: JobFacts) -> str:
     return f"{pct((job.cost_usd - job.estimate.usd) * 100 / job.estimate.usd)}%"
 
 
-def _finished_message(job: JobFacts, settings: AlertSettings) -> Message:
+def _finished_message(job: JobFacts, tolerance_pct: Decimal) -> Message:
     assert job.estimate is not None
     subject = f"Job {job.name} cost {usd(job.cost_usd)}, {_over(job)} over its estimate of {usd(job.estimate.usd)}"
     lines = [
         f"Job:       {job.name} ({job.status}, team {job.team or 'unallocated'}, {job.region})",
         f"Cost:      {usd(job.cost_usd)}",
         f"Estimate:  {usd(job.estimate.usd)} ({job.estimate.source})",
-        f"Over by:   {usd(job.cost_usd - job.estimate.usd)} ({_over(job)}; tolerance {format_pct(settings.job_tolerance_pct)}%)",
+        f"Over by:   {usd(job.cost_usd - job.estimate.usd)} ({_over(job)}; tolerance {format_pct(tolerance_pct)}%)",
         "See more:",
         f"  tracker report --by job --team {job.team or 'unallocated'} --format table",
         "  tracker reconcile --against estimates",
@@ -412,38 +421,66 @@ def alert_settings(settings: Any) -> AlertSettings:
     return settings.feature("alerts") or AlertSettings()
 
 
-# Estimates come from the estimates feature when it is installed (recorded estimates matched
-# by tag, name or prefix); otherwise, and for jobs it has no estimate for, from the job's
-# ``tracker:estimate-usd`` tag. Point ESTIMATE_PROVIDER elsewhere to plug in another source.
-ESTIMATE_PROVIDER = "tracker.estimates:estimates_for_alerts"
-
-
 def job_estimates(store: Any, rows: Sequence[Any]) -> dict[str, Estimate]:
-    """ARN -> Estimate for the given stored jobs (recorded estimates first, then the tag)."""
+    """ARN -> Estimate for the given stored jobs, by the estimates feature's matching rules.
+
+    Recorded estimates (by ``tracker:estimate-id`` tag, exact job name, longest name prefix)
+    win, then the ``tracker:estimate-usd`` tag (``tracker.estimates.resolve_estimate``). The
+    worst case implied by a job's stopping condition is not an estimate a job can overrun, so
+    it never triggers an alert. Without the estimates feature, only the tag is read.
+    """
+    matcher = _recorded_matcher(store)
     found: dict[str, Estimate] = {}
-    provider = _estimate_provider()
-    if provider is not None:
-        for arn, (amount, source) in provider(store, rows).items():
-            found[arn] = Estimate(Decimal(str(amount)), source)
     for row in rows:
-        if row.arn in found:
-            continue
-        tag = json.loads(row.tags_json or "{}").get(ESTIMATE_TAG)
-        amount = _decimal(tag) if tag is not None else None
-        if amount is not None and amount > 0:
-            found[row.arn] = Estimate(amount, f"tag {ESTIMATE_TAG}")
+        tags = json.loads(row.tags_json or "{}")
+        estimate = matcher(row, tags) if matcher else _tag_estimate(tags)
+        if estimate is not None and estimate.usd > 0:
+            found[row.arn] = estimate
     return found
 
 
-def _estimate_provider() -> Callable[[Any, Sequence[Any]], dict[str, tuple[Any, str]]] | None:
-    import importlib
+def _tag_estimate(tags: dict[str, str]) -> Estimate | None:
+    tag = tags.get(ESTIMATE_TAG)
+    amount = _decimal(str(tag).strip().removeprefix("$").replace(",", "")) if tag else None
+    return Estimate(amount, f"tag {ESTIMATE_TAG}") if amount is not None else None
 
-    module_name, _, function = ESTIMATE_PROVIDER.partition(":")
+
+SOURCE_LABELS = {
+    "estimate-id": "recorded estimate {id}, matched by its tracker:estimate-id tag",
+    "job-name": "recorded estimate {id}, matched by job name",
+    "name-prefix": "recorded estimate {id}, matched by name prefix",
+    "estimate-usd-tag": f"tag {ESTIMATE_TAG}",
+}
+
+
+def _recorded_matcher(store: Any) -> Callable[[Any, dict[str, str]], Estimate | None] | None:
     try:
-        module = importlib.import_module(module_name)
+        from tracker.estimate_store import EstimateRepository
+        from tracker.estimates import EstimateIndex, resolve_estimate
     except ImportError:
         return None
-    return getattr(module, function, None)
+    from tracker.store import aware_utc
+
+    index = EstimateIndex.build(EstimateRepository(store).recorded())
+
+    def match(row: Any, tags: dict[str, str]) -> Estimate | None:
+        resolved = resolve_estimate(row.name, tags, aware_utc(row.creation_time), index)
+        label = SOURCE_LABELS.get(resolved.source)
+        if resolved.usd is None or label is None:
+            return None
+        return Estimate(resolved.usd, label.format(id=resolved.estimate_id))
+
+    return match
+
+
+def estimate_tolerance(settings: Any) -> Decimal:
+    """The estimates feature's tolerance (``[estimates]``/``[reconcile] tolerance_pct``)."""
+    try:
+        from tracker.reconcile_service import estimate_tolerance as feature_tolerance
+
+        return feature_tolerance(settings)
+    except (ImportError, KeyError, AttributeError):
+        return DEFAULT_TOLERANCE
 
 
 def job_facts(
@@ -498,8 +535,44 @@ def evaluate_alerts(
     book = settings.price_book()
     statuses = budget_statuses(settings, store, now, price_book=book)
     alerts = [a for s in statuses for a in budget_alerts(s)]
-    alerts += job_alerts(job_facts(settings, store, now, price_book=book), alert_settings(settings))
+    facts = job_facts(settings, store, now, price_book=book)
+    alerts += job_alerts(facts, alert_settings(settings), estimate_tolerance(settings))
+    alerts += bill_alerts(settings, store, now)
     return statuses, ordered(alerts)
+
+
+def bill_alerts(settings: Any, store: Any, now: datetime) -> list[Alert]:
+    """Bill-drift findings of the reconciliation feature, from the bill lines already stored
+    by ``tracker reconcile --against bill`` or the daily reconcile job (no AWS call here)."""
+    try:
+        from tracker.reconcile_service import reconcile_settings, stored_bill_findings
+    except ImportError:
+        return []
+    source = reconcile_settings(settings).source
+    channels = channels_for(alert_settings(settings).notify)
+    return [
+        Alert(_drift_message(f), channels)
+        for f in stored_bill_findings(settings, store, now, source=source)
+    ]
+
+
+def _drift_message(finding: Any) -> Message:
+    subject = (
+        f"Bill drift for team {finding.team}, {finding.period}: billed {usd(finding.billed_usd)} "
+        f"vs tracker {usd(finding.tracker_usd)}"
+    )
+    lines = [
+        finding.message,
+        "The period is settled (older than the billing settle time), so the difference is real:",
+        "untagged or unpriced jobs, a price book that differs from the bill, or usage the tracker "
+        "does not see.",
+        "See more:",
+        f"  tracker reconcile --against bill --source {finding.source or 'ce'} --team {finding.team}",
+        f"  tracker report --by job --team {finding.team} --format table",
+    ]
+    fields = {"team": finding.team, "period": finding.period, "tracker_usd": str(finding.tracker_usd),
+              "billed_usd": str(finding.billed_usd), "delta_usd": str(finding.delta_usd)}  # fmt: skip
+    return Message(finding.key, "bill-drift", subject, "\n".join(lines), fields)
 
 
 # -- delivery -------------------------------------------------------------------------------------
