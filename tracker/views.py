@@ -416,7 +416,7 @@ def _spot_rows(queries: ViewQueries, window: Window) -> list[dict[str, Any]]:
         bases[team].add(f"{ratio.basis} {ratio.saving * 100:.1f}% over {_jobs(ratio.jobs)} on spot")
     rows = []
     for team in sorted(set(saving) | set(missing)):
-        note = "; ".join(sorted(bases[team]))
+        note = _bases_note(bases[team])
         if missing[team]:
             note += (
                 "; " if note else ""
@@ -427,6 +427,14 @@ def _spot_rows(queries: ViewQueries, window: Window) -> list[dict[str, Any]]:
                  "waste_usd": usd(saving[team]), "note": "saving at " + note}
             )  # fmt: skip
     return rows
+
+
+def _bases_note(bases: set[str]) -> str:
+    """Where the spot ratios came from; many instance families are summarised as a range."""
+    if len(bases) <= 2:
+        return "; ".join(sorted(bases))
+    percents = sorted(float(b.split("% over")[0].rsplit(" ", 1)[1]) for b in bases)
+    return f"{len(bases)} observed ratios from {percents[0]:.1f}% to {percents[-1]:.1f}% (team or instance family)"
 
 
 def _jobs(count: int) -> str:
