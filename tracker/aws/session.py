@@ -210,3 +210,9 @@ class AwsContextFactory:
     ) -> Any:
         client = base.client(service, region_name=region, config=self.config, **kwargs)
         return counter.register(client)
+
+
+def pricing_client(region: str = "us-east-1") -> Any:
+    """A client for the AWS Price List API (served from us-east-1, eu-central-1, ap-south-1)."""
+    config = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=USER_AGENT)
+    return boto3.Session().client("pricing", region_name=region, config=config)
