@@ -16,6 +16,7 @@ from tests.conftest import run_cli
 from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, make_store
 from tracker.commands.views import check_bind
 from tracker.errors import InputError
+from tracker.records import JobRecord
 from tracker.reports import render, spend_rows
 from tracker.store import Store
 
@@ -229,3 +230,27 @@ def test_serve_refuses_remote_host_with_one_line(store: Store) -> None:
     assert result.returncode == 2
     assert result.stderr.strip().startswith("Error: --host 0.0.0.0 is not a loopback address")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_team_page_shows_estimates_vs_actuals(tmp_path: Path) -> None:
+    """vision-g5 cost 1.50 against a tagged estimate of 1.00: delta 0.50 (+50.0%), over."""
+    pytest.importorskip(
+        "tracker.reconcile_service", reason="the reconciliation feature is not installed"
+    )
+    from tests.views_data import JOBS, fill
+    from tracker.config import Settings
+
+    tagged = [
+        JobRecord(**{**job.__dict__, "tags": {**job.tags, "tracker:estimate-usd": "1.00"}})
+        if job.name == "vision-g5" else job
+        for job in JOBS
+    ]  # fmt: skip
+    store = fill(Store.open(f"sqlite:///{tmp_path / 'e.db'}"), tagged)
+    client = TestClient(create_app(store, settings=Settings(), clock=lambda: NOW))
+    page = client.get("/team", params={"name": "vision"})
+    assert page.status_code == 200 and 'id="estimates"' in page.text
+    estimates = page.text.split('id="estimates"')[1]
+    assert "<td>vision-g5</td>" in estimates
+    assert (
+        '<td class="num">1.00</td><td class="num">1.50</td><td class="num">0.50</td>' in estimates
+    )

@@ -300,25 +300,52 @@ class _Pages:
         )
 
     def estimates(self, team: str, window: Window) -> dict[str, Any] | None:
-        """Estimates vs actuals for the team, when the reconciliation feature provides them."""
+        """Estimates vs actuals for the team's finished jobs, when reconciliation is installed."""
+        if self.settings is None:
+            return None
         try:
-            from tracker import reconcile_views  # type: ignore[attr-defined]
+            from tracker.reconcile import team_rollup
+            from tracker.reconcile_service import estimate_tolerance, reconcile_estimates
         except ImportError:
             return None
         try:
-            rows = reconcile_views.team_estimates(
-                self.settings, self.store, team, window.since, window.until
-            )
+            tolerance = estimate_tolerance(self.settings)
+            rows = reconcile_estimates(
+                self.settings, self.store, self.clock(), since=window.since, until=window.until,
+                team=team, tolerance_pct=tolerance,
+            )  # fmt: skip
+        except TrackerError as exc:
+            return {"error": str(exc), "summary": None, "table": None}
         except Exception as exc:  # noqa: BLE001 - an optional panel must not take the page down
             log.warning("estimates panel failed: %s", exc)
             return {
                 "error": f"estimates could not be read ({exc.__class__.__name__})",
+                "summary": None,
                 "table": None,
             }
         if not rows:
             return None
-        cols = list(rows[0].keys())
-        return {"error": None, "table": Markup(html_table(rows, cols))}
+        summary = [r.to_dict() for r in team_rollup(rows, tolerance)]
+        jobs = sorted((r.to_dict() for r in rows), key=lambda r: -(r["delta_usd"] or 0))[
+            :JOBS_PER_PAGE
+        ]
+        summary_cols = ["team", "jobs", "estimated_jobs", "estimate_usd", "actual_usd", "delta_usd",
+                        "delta_pct", "verdict", "over", "under", "within"]  # fmt: skip
+        job_cols = [
+            "job",
+            "estimate_usd",
+            "actual_usd",
+            "delta_usd",
+            "delta_pct",
+            "estimate_source",
+            "verdict",
+        ]
+        percent = frozenset({"delta_pct"})
+        return {
+            "error": None,
+            "summary": Markup(html_table(summary, summary_cols, percent=percent)),
+            "table": Markup(html_table(jobs, job_cols, percent=percent)),
+        }
 
     def job(self, job_id: int) -> str:
         row = self.queries.job(job_id)
@@ -487,7 +514,8 @@ over {{ jobs_count }} jobs{% if in_flight %}, of which {{ "{:,.2f}".format(in_fl
 {{ waste_chart }}
 {{ waste_table }}
 {% if estimates %}<h2 id="estimates">Estimates vs actuals</h2>
-{% if estimates.error %}<p class="error">{{ estimates.error }}</p>{% else %}{{ estimates.table }}{% endif %}{% endif %}
+{% if estimates.error %}<p class="error">{{ estimates.error }}</p>{% else %}{{ estimates.summary }}
+<p class="muted">Finished jobs in the window, largest overrun first.</p>{{ estimates.table }}{% endif %}{% endif %}
 {% endblock %}""",
     "job.html": """{% extends "layout.html" %}{% block body %}
 <h1>Job <span id="job-name">{{ job.name }}</span></h1>
