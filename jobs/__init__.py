@@ -1,4 +1,4 @@
-"""Scheduled entry points: collect, alerts, reconcile, prices; and the daemon that runs them.
+"""Scheduled entry points: collect, alerts, reconcile, prices, showback; and the daemon.
 
 Each job module has ``run(ctx: JobContext) -> JobOutcome`` and only wires library stages
 together. :func:`run_job` runs one of them once, records the run in ``job_runs`` (start,
@@ -21,7 +21,7 @@ from typing import Any
 
 log = logging.getLogger("tracker.jobs")
 
-JOB_NAMES = ("collect", "alerts", "reconcile", "prices")
+JOB_NAMES = ("collect", "alerts", "reconcile", "prices", "showback")
 
 
 @dataclass(frozen=True)

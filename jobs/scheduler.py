@@ -2,7 +2,8 @@
 
 - Schedules come from ``[schedule]`` (cron expressions, UTC): collect every 15 minutes,
   alerts right after each collection (and after each bill reconciliation, so a drift finding
-  goes out at once), bill reconciliation daily, price refresh weekly.
+  goes out at once), bill reconciliation daily, price refresh weekly, the monthly showback
+  on the first day of each month.
   A cron expression has 5 fields (minute hour day month weekday, weekday 0 or 7 = Sunday as
   in crontab) or 6 with a leading seconds field; ``@every 30s|5m|2h|1d`` is an interval;
   ``off`` disables a job; for alerts, ``after collect`` (the default) chains them.
@@ -37,6 +38,7 @@ DEFAULT_SCHEDULE = {
     "alerts": AFTER_COLLECT,
     "reconcile": "30 6 * * *",
     "prices": "0 5 * * 1",
+    "showback": "0 6 1 * *",  # jobs.showback.SCHEDULE: the month just ended, on the 1st
 }
 SCHEDULE_KEYS = {*JOB_NAMES, "misfire_grace_seconds"}
 DAEMON_KEYS = {"heartbeat_seconds", "stale_after_seconds", "collect_on_start"}
@@ -61,6 +63,7 @@ class ScheduleSettings:
     alerts: str = DEFAULT_SCHEDULE["alerts"]
     reconcile: str = DEFAULT_SCHEDULE["reconcile"]
     prices: str = DEFAULT_SCHEDULE["prices"]
+    showback: str = DEFAULT_SCHEDULE["showback"]
     misfire_grace_seconds: int = 300
 
     def expression(self, job: str) -> str:

@@ -418,3 +418,47 @@ def test_reconcile_job_calls_the_bill_reconciliation(tmp_path: Path) -> None:
     assert outcome.detail.startswith("ce 2026-10-01..2026-11-26: 0 bill lines stored")
     [run] = JobRunLog(store).history("reconcile")
     assert (run.status, run.trigger) == ("ok", "cli")
+
+
+def test_prices_job_refreshes_rates_then_recosts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Price List (stubbed: moto has no Pricing API) says ml.m5.xlarge costs $2.00/h in
+    us-east-1. A stored 3-hour job costed at $1.00/h ($3.00) is recosted to 3 x 2 = $6.00."""
+    import shutil
+
+    from botocore.stub import Stubber
+
+    import tracker.aws.session as aws_session
+    from jobs import run_job
+    from tests.test_budgets import RATES, job
+    from tests.test_pricing_refresh import price_item
+    from tracker.costing import CostPolicy, cost_job
+
+    snapshot = tmp_path / "prices"
+    shutil.copytree(REPO / "config" / "prices", snapshot)
+    config = daemon_config(tmp_path)
+    config.write_text(
+        config.read_text() + f'[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
+        f'[pricing]\nsnapshot_dir = "{snapshot}"\n'
+    )
+    settings = parse_settings(config)
+    store = Store.open(settings.database_url)
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    record = job("priced", "2026-11-20T00:00:00", 3)
+    store.save_jobs([(record, cost_job(record, RATES, now, CostPolicy()), {})], now)
+    client = boto3.client("pricing", region_name="us-east-1")
+    stubber = Stubber(client)
+    stubber.add_response(
+        "get_products",
+        {
+            "FormatVersion": "aws_v1",
+            "PriceList": [price_item("SKU1", "USE1-Train:ml.m5.xlarge", "2.00")],
+        },
+    )
+    monkeypatch.setattr(aws_session, "pricing_client", lambda region="us-east-1": client)
+    with stubber:
+        outcome = run_job("prices", JobContext(settings, store, lambda: now, lambda: now))
+    assert outcome.status == "ok", outcome.detail
+    assert outcome.detail.startswith("1 rates written to refreshed-20261126.csv; 1 jobs recosted")
+    assert store.job_by_name("priced").list_micros == 6_000_000

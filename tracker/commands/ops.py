@@ -9,7 +9,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-JOBS = ("collect", "alerts", "reconcile", "prices")
+from jobs import JOB_NAMES as JOBS
 
 
 def add_commands(sub: Any) -> None:
@@ -30,7 +30,7 @@ def add_commands(sub: Any) -> None:
     budgets.set_defaults(handler=cmd_budgets)
 
     daemon = sub.add_parser(
-        "daemon", help="run collect, alerts, reconcile and prices on their schedules"
+        "daemon", help="run collect, alerts, reconcile, prices and showback on their schedules"
     )
     daemon.set_defaults(handler=cmd_daemon)
 
