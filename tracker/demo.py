@@ -7,6 +7,7 @@ collector, and prints the per-team report and the five most expensive jobs.
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -40,7 +41,7 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     from tracker.aws.simulate import seed_organisation
     from tracker.collect import collect
     from tracker.config import REPO_PRICES, parse_settings
-    from tracker.reports import render, spend_rows
+    from tracker.reports import public, render, spend_rows, to_text_table, totals
     from tracker.store import Store
 
     started = time.monotonic()
@@ -53,6 +54,7 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     config_path = base / "tracker.toml"
     config_path.write_text(DEMO_CONFIG.format(db_url=url, snapshot_dir=REPO_PRICES.as_posix()))
 
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log on the screen
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
@@ -78,7 +80,7 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
         print(render(team_rows, "team", "table"))
         top = spend_rows(store, "job")[:5]
         print("Five most expensive jobs:")
-        print(render(top, "job", "table"))
+        print(to_text_table([*map(public, top), totals(top, "job")], TOP_COLUMNS))
     finally:
         server.stop()
         for key, value in saved.items():
@@ -98,6 +100,8 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     return 0 if summary.ok else 1
 
 
+TOP_COLUMNS = ["job", "team", "status", "instance_type", "instance_count", "billable_seconds",
+               "total_usd", "spot_savings_usd", "account", "region"]
 _DEMO_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
              "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE", "AWS_SESSION_TOKEN")
 
