@@ -193,6 +193,35 @@ def run(jobs: int, db: Path) -> dict[str, Any]:
     }
 
 
+def rows(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """README table rows, shaped like ``bench.common.Row`` (benchmark, measure, value, ...)."""
+    per_job = result["sagemaker_calls_per_job"]
+
+    def row(measure: str, value: str, target: str = "", met: bool | None = None) -> dict:
+        return {"benchmark": "Collector", "measure": measure, "value": value,
+                "target": target, "met": met}  # fmt: skip
+
+    return [
+        row(f"jobs per second ({result['jobs']:,} finished jobs from moto into empty SQLite)",
+            f"{result['jobs_per_second']} jobs/s ({result['collect_seconds']} s)"),
+        row("SageMaker calls per job", f"{per_job}", "<= 1.1", per_job <= 1.1),
+        row("Tagging API calls (bulk GetResources)",
+            f"{result['tagging_calls']} ({result['tagging_calls_per_job']} per job)"),
+        row("S3 calls per job (artifact bytes)", f"{result['s3_calls_per_job']}"),
+        row("unchanged rerun: DescribeTrainingJob calls", f"{result['rerun_describe_calls']}",
+            "0", result["rerun_describe_calls"] == 0),
+        row("peak RSS after collecting (moto's seeded state included)",
+            f"{result['peak_rss_mb_after_collect']} MB"),
+    ]  # fmt: skip
+
+
+def measure(quick: bool = False, count: int = 10_000) -> dict[str, Any]:
+    """Run the benchmark in this process; ``quick`` collects 1,000 jobs instead of ``count``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = run(1_000 if quick else count, Path(tmp) / "bench.db")
+    return {"rows": rows(result), **result}
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The numbers as a Markdown table (for the README and the report)."""
     rows = [
@@ -246,14 +275,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=10_000, help="finished jobs to seed")
     parser.add_argument("--db", type=Path, help="SQLite file (default: a fresh temporary one)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results.json")
+    parser.add_argument("--quick", action="store_true", help="1,000 jobs instead of --jobs")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON document (rows included) instead"
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1:
         parser.error(f"--jobs {args.jobs}: expected a positive number of jobs")
+    jobs = 1_000 if args.quick else args.jobs
     with tempfile.TemporaryDirectory() as tmp:
         db = args.db or Path(tmp) / "bench.db"
         if db.exists():
             parser.error(f"--db {db}: the benchmark needs an empty database; remove it first")
-        result = run(args.jobs, db)
+        result = run(jobs, db)
+    if args.json:
+        print(json.dumps({"rows": rows(result), **result}, default=str))
+        return 0
     write_results(args.output, result)
     print(markdown(result))
     print(f'\nWritten to {args.output} (key "collect").')
