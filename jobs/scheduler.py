@@ -21,7 +21,7 @@ import logging
 import re
 import signal
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -266,6 +266,7 @@ class Daemon:
         wall: Callable[[], datetime] = wall_clock,
         functions: Mapping[str, Callable[[JobContext], JobOutcome]] | None = None,
         owner: str | None = None,
+        notes: Sequence[str] = (),
     ):
         self.settings = settings
         self.store = store
@@ -273,6 +274,7 @@ class Daemon:
         self.wall = wall
         self.functions = dict(functions or {})
         self.owner = owner or f"{owner_id()}:{id(self):x}"
+        self.notes = tuple(notes)  # logged once the lock is ours (e.g. the schema upgrade)
         self.schedule: ScheduleSettings = settings.feature("schedule")
         self.options: DaemonSettings = settings.feature("daemon")
         self.scheduler: Any = None
@@ -310,6 +312,8 @@ class Daemon:
                 _safe_url(self.store),
                 self._describe_schedule(),
             )
+            for note in self.notes:
+                log.info(note)
             if not self._stopping.is_set():
                 self.scheduler.start()  # blocks until shutdown
         finally:

@@ -120,11 +120,16 @@ def cmd_budgets(args: argparse.Namespace) -> int:
 # -- daemon and jobs ------------------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
     from jobs.scheduler import Daemon
+    from tracker.cli import settings_from, store_from
     from tracker.clock import system_clock
+    from tracker.migrate import upgrade
 
-    settings, store = _wiring(args)
+    settings = settings_from(args)
     _daemon_logging(args)
-    return Daemon(settings, store, clock=system_clock).run()
+    # A long-running process brings its database to the schema it knows before anything else.
+    schema = upgrade(args.db or settings.database_url)
+    store = store_from(args, settings)
+    return Daemon(settings, store, clock=system_clock, notes=(schema,)).run()
 
 
 def _daemon_logging(args: argparse.Namespace) -> None:
