@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
 from tracker.errors import InputError
 from tracker.models import Job, JobCostDay
@@ -109,7 +109,11 @@ class ViewQueries:
         """Jobs with spend in the window, per value of ``by`` (or overall under the key None)."""
         count = func.count(func.distinct(JobCostDay.job_id)).label("jobs")
         if by is None:
-            rows = self._all(self.within(self._days(count), window))
+            # Without filters the jobs table is not needed: count over the day split alone.
+            query = (
+                select(count).select_from(JobCostDay) if not window.filters else self._days(count)
+            )
+            rows = self._all(self.within(query, window))
             return {None: int(rows[0]["jobs"]) if rows else 0}
         key = self.dimension(by).label("key")
         rows = self._all(self.within(self._days(key, count), window).group_by(key))
@@ -146,36 +150,45 @@ class ViewQueries:
         return self._all(query)
 
     # -- waste ---------------------------------------------------------------------------
-    def _per_team(self, window: Window, amount: Any, *conditions: Any) -> list[dict[str, Any]]:
-        query = self._days(
-            TEAM.label("team"),
-            func.count(func.distinct(JobCostDay.job_id)).label("jobs"),
-            _sum(amount, "micros"),
-        )
-        query = self.within(query, window).where(*conditions).group_by(TEAM)
-        return self._all(query)
+    def waste_by_team(self, window: Window) -> dict[str, list[dict[str, Any]]]:
+        """Per category, per team: jobs and micro-dollars, in one pass over the window.
 
-    def failed_or_stopped(self, window: Window) -> list[dict[str, Any]]:
-        """Per team: jobs that failed or were stopped, and everything they cost."""
-        return self._per_team(window, JobCostDay.list_micros, Job.status.in_(WASTED_STATUSES))
-
-    def idle_warm_pools(self, window: Window) -> list[dict[str, Any]]:
-        """Per team: warm-pool retained time that no later job reused."""
-        return self._per_team(
-            window,
-            JobCostDay.warm_pool_micros,
+        failed_or_stopped: everything jobs in status Failed or Stopped cost;
+        idle_warm_pool: warm-pool cost of jobs whose retained instances no job reused;
+        unallocated: spend of jobs without a team tag; unpriced: jobs with no price.
+        """
+        idle = and_(
             JobCostDay.warm_pool_micros > 0,
             Job.warm_pool_reused_by.is_(None),
             or_(Job.warm_pool_status.is_(None), Job.warm_pool_status.not_in(REUSED_WARM_POOL)),
         )
-
-    def unallocated(self, window: Window) -> list[dict[str, Any]]:
-        """Spend of jobs without a team tag (team ``unallocated``)."""
-        return self._per_team(window, JobCostDay.list_micros, TEAM == UNALLOCATED)
-
-    def unpriced(self, window: Window) -> list[dict[str, Any]]:
-        """Per team: jobs with no price for an instance type (their cost is unknown)."""
-        return self._per_team(window, JobCostDay.list_micros, Job.unpriced == True)  # noqa: E712
+        categories = {
+            "failed_or_stopped": (Job.status.in_(WASTED_STATUSES), JobCostDay.list_micros),
+            "idle_warm_pool": (idle, JobCostDay.warm_pool_micros),
+            "unallocated": (TEAM == UNALLOCATED, JobCostDay.list_micros),
+            "unpriced": (Job.unpriced == True, JobCostDay.list_micros),  # noqa: E712
+        }
+        columns = [TEAM.label("team")]
+        for name, (condition, amount) in categories.items():
+            columns.append(
+                func.count(func.distinct(case((condition, JobCostDay.job_id)))).label(
+                    f"{name}_jobs"
+                )
+            )
+            columns.append(_sum(case((condition, amount), else_=0), f"{name}_micros"))
+        rows = self._all(self.within(self._days(*columns), window).group_by(TEAM))
+        found: dict[str, list[dict[str, Any]]] = {name: [] for name in categories}
+        for row in rows:
+            for name in categories:
+                if row[f"{name}_jobs"]:
+                    found[name].append(
+                        {
+                            "team": row["team"],
+                            "jobs": int(row[f"{name}_jobs"]),
+                            "micros": int(row[f"{name}_micros"]),
+                        }
+                    )
+        return found
 
     def spot_history(self, window: Window) -> list[dict[str, Any]]:
         """Per (team, instance type): billable and training seconds of managed-spot jobs.

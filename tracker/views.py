@@ -152,7 +152,11 @@ def showback(
     cells = queries.pivot(rows_by, cols_by, window)
     progress("showback: counting jobs")
     row_jobs = queries.distinct_jobs(rows_by, window)
-    all_jobs = queries.distinct_jobs(None, window)[None]
+    # A job has one team (project, ...), so rows partition the jobs; days and months do not.
+    if rows_by in CHRONOLOGICAL:
+        all_jobs = queries.distinct_jobs(None, window)[None]
+    else:
+        all_jobs = sum(row_jobs.values())
     grid: dict[str, dict[str, int]] = defaultdict(dict)
     col_micros: dict[str, int] = defaultdict(int)
     for cell in cells:
@@ -338,20 +342,17 @@ def _family(instance_type: str, instance_family: Callable[[str], str]) -> str:
 
 def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> Report:
     """Where money went that bought nothing (or cannot be attributed), per category and team."""
+    progress("waste: failed and stopped jobs, idle warm pools, untagged and unpriced spend")
+    found = queries.waste_by_team(window)
     rows: list[dict[str, Any]] = []
-    progress("waste: failed and stopped jobs")
-    rows += _waste_rows("failed_or_stopped", queries.failed_or_stopped(window))
-    progress("waste: idle warm pools")
-    rows += _waste_rows("idle_warm_pool", queries.idle_warm_pools(window))
-    progress("waste: spend without a team tag")
-    rows += _waste_rows("unallocated", queries.unallocated(window))
+    for category in ("failed_or_stopped", "idle_warm_pool", "unallocated"):
+        rows += _waste_rows(category, found[category])
     progress("waste: on-demand jobs that could have used managed spot")
     rows += _spot_rows(queries, window)
-    progress("waste: unpriced jobs")
     rows += [
-        {"category": "unpriced", "team": r["team"], "jobs": int(r["jobs"]), "waste_usd": None,
+        {"category": "unpriced", "team": r["team"], "jobs": r["jobs"], "waste_usd": None,
          "note": "cost unknown: no price for the instance type (see tracker prices check)"}
-        for r in sorted(queries.unpriced(window), key=lambda r: r["team"])
+        for r in sorted(found["unpriced"], key=lambda r: r["team"])
     ]  # fmt: skip
     order = list(WASTE_CATEGORIES)
     rows.sort(key=lambda r: (order.index(r["category"]), -(r["waste_usd"] or 0), r["team"]))
@@ -456,7 +457,11 @@ def trend(
     window = trend_window(window, now)
     progress("trend: summing spend per day and team")
     found = queries.daily_by_team(window)
-    overall = queries.totals(window)
+    overall = {
+        "jobs": queries.distinct_jobs(None, window)[None],
+        "list": sum(int(r["list"]) for r in found),
+        "in_flight": sum(int(r["in_flight"]) for r in found),
+    }
     rows = [
         {"day": _key(r["day"]), "team": r["team"], "jobs": int(r["jobs"]),
          "total_usd": usd(r["list"]), "in_flight_usd": usd(r["in_flight"])}
