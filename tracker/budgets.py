@@ -352,7 +352,7 @@ class BudgetStatus:
             "forecast_usd": cents(self.forecast_usd),
             "pct_used": pct(self.pct_used),
             "thresholds_crossed": [number(t) for t in self.thresholds_crossed],
-            "forecast_pct": pct(self.forecast_pct_used),
+            "forecast_pct_used": pct(self.forecast_pct_used),
             "forecast_thresholds_crossed": [number(t) for t in self.forecast_crossed],
             "period_label": self.period.label,
             "period_start": self.period.start.isoformat(),
