@@ -260,21 +260,49 @@ def test_cli_focus_export_round_trip_file_and_s3(project, tmp_path: Path) -> Non
     assert all(j["delta_usd"] == 0 for j in jobs)
 
 
-def test_cli_reconcile_and_export_bad_input_exit_2(project, tmp_path: Path) -> None:
+def test_cli_reconcile_missing_bill_file_exits_2(project, tmp_path: Path) -> None:
     config, env, _ = project
-    for args, message in [
-        (
-            ("reconcile", "--against", "bill", "--source", str(tmp_path / "nope.csv")),
-            "no such file or folder",
-        ),
+    result = cli(
+        config,
+        env,
+        "reconcile",
+        "--against",
+        "bill",
+        "--source",
+        str(tmp_path / "no.csv"),
+        ok=False,
+    )
+    assert result.returncode == 2
+    assert (
+        result.stderr.startswith("Error: --source ") and "no such file or folder" in result.stderr
+    )
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
         (
             ("reconcile", "--against", "estimates", "--source", "ce"),
             "--source applies to --against bill",
         ),
-        (("export", "--output", str(tmp_path / "x.txt")), "expected a file name ending .csv"),
+        (
+            ("reconcile", "--against", "bill", "--tolerance", "5"),
+            "--tolerance applies to --against estimates",
+        ),
+        (
+            ("reconcile", "--against", "bill", "--since", "2026-11-02", "--until", "2026-11-01"),
+            "is after --until",
+        ),
+        (("export", "--output", "x.txt"), "expected a file name ending .csv"),
         (("estimate", "--instance-type", "ml.m5.xlarge", "--hours", "-1"), "--hours -1"),
-    ]:
-        result = cli(config, env, *args, ok=False)
-        assert result.returncode == 2, result.stderr
-        assert result.stderr.startswith("Error: ") and message in result.stderr
-        assert len(result.stderr.strip().splitlines()) == 1
+        (("estimate", "--instance-type", "ml.m5.xlarge"), "--hours"),
+    ],
+)
+def test_cli_bad_arguments_exit_2_with_one_line(tmp_path: Path, capsys, args, message) -> None:
+    """In process (the same ``main`` the command runs): bad input never reaches AWS."""
+    from tracker.cli import main
+
+    assert main(["--db", f"sqlite:///{tmp_path / 'x.db'}", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Error: ") and message in err and len(err.strip().splitlines()) == 1
