@@ -350,3 +350,35 @@ def test_concurrent_saves_of_different_accounts_on_postgres(pg_url: str) -> None
     assert store.count_jobs() == 200
     assert totals(store, "team") == {"nlp": D("50.00")}
     store.engine.dispose()
+
+
+def test_concurrent_saves_of_the_same_jobs_merge(db_url: str) -> None:
+    """Four writers save the same 40 jobs at once (as two collectors of one account would):
+    each job is stored once, costs 0.25, and no writer fails."""
+    Store.open(db_url).engine.dispose()
+    jobs = [_job(f"same-{i:02d}", "nlp", dt(1, 0), dt(1, 1)) for i in range(40)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def save(offset: int) -> None:
+        store = Store.open(db_url)
+        barrier.wait()
+        try:
+            for chunk in range(0, 40, 8):
+                batch = jobs[(chunk + offset) % 40 :] + jobs[: (chunk + offset) % 40]
+                store.save_jobs(_items(batch[:8]), NOW)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            store.engine.dispose()
+
+    threads = [threading.Thread(target=save, args=(offset,)) for offset in (0, 8, 16, 24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    store = Store.open(db_url)
+    assert store.count_jobs() == 40
+    assert totals(store, "team") == {"nlp": D("10.00")}
+    store.engine.dispose()

@@ -7,7 +7,7 @@ Times go in as naive UTC and come out as aware UTC; money is integer micro-dolla
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, case, create_engine, delete, event, func, select
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, SQLModel
 
 from tracker.errors import InputError, StoreError
@@ -32,6 +32,8 @@ from tracker.records import (
 
 ITEMS = ("compute", "spot_savings", "warm_pool", "storage", "list", "effective")
 SAVE_BATCH = 500
+# A write that lost a race for a unique key to a concurrent writer is redone this often.
+MERGE_ATTEMPTS = 5
 
 
 def naive_utc(value: datetime | None) -> datetime | None:
@@ -157,10 +159,29 @@ class Store:
                 found.update({arn: aware_utc(ts) for arn, ts in rows})
         return found
 
+    def _merging(self, write: Callable[[], Any]) -> Any:
+        """Run a read-then-write transaction, redoing it if a concurrent writer inserted the
+        same key between our read and our write: the redo reads that row and updates it."""
+        for attempt in range(1, MERGE_ATTEMPTS + 1):
+            try:
+                return write()
+            except IntegrityError as exc:
+                if attempt == MERGE_ATTEMPTS:
+                    raise StoreError(f"database error: {_first_line(exc)}") from None
+        raise AssertionError("unreachable")
+
     def save_jobs(
         self, items: Sequence[tuple[JobRecord, JobCost, dict]], now: datetime
     ) -> tuple[int, int]:
-        """Insert or update jobs (by ARN) with their costs, in one transaction: (new, updated)."""
+        """Insert or update jobs (by ARN) with their costs, in one transaction: (new, updated).
+
+        Safe beside another collector writing the same jobs: see :meth:`_merging`.
+        """
+        return self._merging(lambda: self._save_jobs_once(items, now))
+
+    def _save_jobs_once(
+        self, items: Sequence[tuple[JobRecord, JobCost, dict]], now: datetime
+    ) -> tuple[int, int]:
         new = updated = 0
         with self.session() as session:
             arns = [record.arn for record, _, _ in items]
@@ -268,6 +289,20 @@ class Store:
         now: datetime,
     ) -> None:
         """Move the watermark forward (never back) and record a successful pass."""
+        self._merging(
+            lambda: self._advance_watermark_once(
+                account_id, region, source_name, last_modified, now
+            )
+        )
+
+    def _advance_watermark_once(
+        self,
+        account_id: str,
+        region: str,
+        source_name: str,
+        last_modified: datetime | None,
+        now: datetime,
+    ) -> None:
         with self.session() as session:
             row = session.get(Watermark, (account_id, region)) or Watermark(
                 account_id=account_id, region=region
@@ -283,6 +318,13 @@ class Store:
             session.commit()
 
     def record_region_failure(
+        self, account_id: str, region: str, source_name: str, error: str, now: datetime
+    ) -> None:
+        self._merging(
+            lambda: self._record_region_failure_once(account_id, region, source_name, error, now)
+        )
+
+    def _record_region_failure_once(
         self, account_id: str, region: str, source_name: str, error: str, now: datetime
     ) -> None:
         with self.session() as session:
