@@ -183,3 +183,11 @@ def test_plain_export_csv_and_parquet(store: Store, tmp_path: Path) -> None:
 def test_export_bad_output_is_input_error(store: Store, tmp_path: Path, fmt, name, message) -> None:
     with pytest.raises(InputError, match=message.replace(".", r"\.")):
         export(store, fmt, str(tmp_path / name))
+
+
+def test_plain_csv_defuses_formulas_in_tag_values(db_url: str, tmp_path: Path) -> None:
+    store = Store.open(db_url)
+    save(store, [make_job("j", "=HYPERLINK(1)", project="+cmd")])
+    export(store, "csv", str(tmp_path / "jobs.csv"))
+    (row,) = read_csv(tmp_path / "jobs.csv")
+    assert (row["team"], row["project"], row["job"]) == ("'=HYPERLINK(1)", "'+cmd", "j")

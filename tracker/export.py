@@ -301,7 +301,10 @@ def export(
     else:
         rows = plain_rows(repo.job_totals(since, until, filters))
         columns = PLAIN_COLUMNS
-    data = _parquet_bytes(rows, columns, fmt) if kind == "parquet" else _csv_bytes(rows, columns)
+    if kind == "parquet":
+        data = _parquet_bytes(rows, columns, fmt)
+    else:
+        data = _csv_bytes(rows, columns, safe=fmt != "focus")
     if output.lower().endswith(".gz"):
         data = gzip.compress(data, mtime=0)
     _write_atomic(Path(output), data)
@@ -320,12 +323,23 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _csv_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> bytes:
+def _csv_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str], safe: bool) -> bytes:
+    """CSV text; ``safe`` defuses spreadsheet formulas in text cells (tag values), as reports
+    do. The FOCUS file keeps every value as it is: it is data for billing tools."""
+    from tracker.reports import neutralise
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
     for row in rows:
-        writer.writerow([_text(row.get(c)) for c in columns])
+        values = [row.get(c) for c in columns]
+        cells = [_text(v) for v in values]
+        if safe:
+            cells = [
+                neutralise(t) if isinstance(v, str) else t
+                for t, v in zip(cells, values, strict=True)
+            ]
+        writer.writerow(cells)
     return buffer.getvalue().encode("utf-8")
 
 
