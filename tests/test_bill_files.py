@@ -260,6 +260,20 @@ def test_read_focus_without_usage_type_marks_training_job_lines_unrecognised(
     assert (line.kind, line.team, line.list_usd) == ("unrecognised", "nlp", D("1.38"))
 
 
+def test_read_focus_mandatory_columns_only_counts_sagemaker_usage(tmp_path: Path) -> None:
+    """No x_UsageType, no x_ServiceCode: a line without a resource is counted (unrecognised,
+    reported); an endpoint's line is not training."""
+    path = tmp_path / "f.csv"
+    path.write_text(
+        "ChargeCategory,ChargePeriodStart,BilledCost,ListCost,EffectiveCost,ServiceName,ResourceId,Tags\n"
+        'Usage,2026-11-20T00:00:00Z,2.00,2.00,2.00,Amazon SageMaker,,"{""team"": ""cv""}"\n'
+        "Usage,2026-11-20T00:00:00Z,9.00,9.00,9.00,Amazon SageMaker,"
+        'arn:aws:sagemaker:us-east-1:1:endpoint/e,"{""team"": ""cv""}"\n'
+    )
+    lines = read_bill(local_bill_files(str(path)), "team", "f").lines
+    assert sorted((x.kind, x.list_usd) for x in lines) == [("other", D(9)), ("unrecognised", D(2))]
+
+
 def test_read_folder_of_many_files_mixing_layouts(tmp_path: Path) -> None:
     folder = tmp_path / "bills" / "2026-11"
     folder.mkdir(parents=True)

@@ -406,9 +406,7 @@ def _focus_rows(
         list_usd = _cell(row, "ListCost", name)
         effective = _cell(row, "EffectiveCost", name)
         resource = _text(row.get("ResourceId")) or None
-        usage_type = _text(row.get("x_UsageType"))
-        if not usage_type and resource and ":training-job/" in resource.lower():
-            usage_type = "Train:(no usage type in file)"
+        usage_type = _text(row.get("x_UsageType")) or _focus_usage_type(resource)
         key = (
             day,
             _team(tag_map(row.get("Tags")), keys),
@@ -422,3 +420,21 @@ def _focus_rows(
             list_usd if list_usd is not None else billed,
             effective if effective is not None else billed,
         )
+
+
+# SageMaker resources that are not training: their cost is never a training job's.
+_NOT_TRAINING = (
+    ":endpoint/", ":endpoint-config/", ":notebook-instance/", ":processing-job/",
+    ":transform-job/", ":app/", ":domain/", ":space/", ":inference-component/", ":cluster/",
+)  # fmt: skip
+NO_USAGE_TYPE = "Train:(no usage type in file)"
+
+
+def _focus_usage_type(resource: str | None) -> str:
+    """A FOCUS line without ``x_UsageType`` (FOCUS itself has no usage type column): unless its
+    resource is a SageMaker resource that does not train, it is counted as training of an
+    unrecognised kind (and reported), never dropped."""
+    lowered = (resource or "").lower()
+    if any(marker in lowered for marker in _NOT_TRAINING):
+        return ""
+    return NO_USAGE_TYPE
