@@ -93,15 +93,10 @@ class ViewQueries:
 
     # -- showback ------------------------------------------------------------------------
     def pivot(self, rows_by: str, cols_by: str, window: Window) -> list[dict[str, Any]]:
-        """(row, col, jobs, list) for every pair of the two dimensions with spend."""
+        """(row, col, list micro-dollars) for every pair of the two dimensions with spend."""
         row_key = self.dimension(rows_by).label("row")
         col_key = self.dimension(cols_by).label("col")
-        query = self._days(
-            row_key,
-            col_key,
-            func.count(func.distinct(JobCostDay.job_id)).label("jobs"),
-            _sum(JobCostDay.list_micros, "list"),
-        )
+        query = self._days(row_key, col_key, _sum(JobCostDay.list_micros, "list"))
         query = self.within(query, window).group_by(row_key, col_key)
         return self._all(query)
 

@@ -58,10 +58,13 @@ class ViewRequest:
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
             raise InputError(f"--view {self.view!r}: expected one of {', '.join(VIEWS)}")
-        for flag, dim in (("rows", self.rows_by), ("columns", self.cols_by)):
+        for flag, dim in (
+            ("rows (--by, or ROWS in --pivot)", self.rows_by),
+            ("columns (--pivot)", self.cols_by),
+        ):
             if dim not in PIVOT_DIMENSIONS:
                 raise InputError(
-                    f"--pivot {flag} {dim!r}: expected one of {', '.join(PIVOT_DIMENSIONS)}"
+                    f"showback {flag} {dim!r}: expected one of {', '.join(PIVOT_DIMENSIONS)}"
                 )
         if self.rows_by == self.cols_by:
             raise InputError(f"--pivot {self.rows_by},{self.cols_by}: rows and columns must differ")
@@ -104,7 +107,8 @@ def _key(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
 
-def _describe(window: Window) -> str:
+def describe_window(window: Window) -> str:
+    """The window and filters in words, for subtitles."""
     if window.since or window.until:
         since = window.since.isoformat() if window.since else "the first collected day"
         until = window.until.isoformat() if window.until else "the last collected day"
@@ -204,7 +208,7 @@ def showback(
     return Report(
         view="showback",
         title=f"Showback: spend by {rows_by} and {cols_by}",
-        subtitle=_describe(window),
+        subtitle=describe_window(window),
         columns=columns,
         rows=rows,
         total=total,
@@ -261,7 +265,7 @@ def top(
     return Report(
         view="top",
         title=f"Top {limit} jobs by spend",
-        subtitle=_describe(window),
+        subtitle=describe_window(window),
         columns=list(TOP_COLUMNS),
         rows=rows,
         total=total if rows else None,
@@ -375,7 +379,7 @@ def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> 
     return Report(
         view="waste",
         title="Waste: spend that bought nothing or has no owner",
-        subtitle=_describe(window),
+        subtitle=describe_window(window),
         columns=["category", "team", "jobs", "waste_usd", "note"],
         rows=rows,
         charts=[chart],
@@ -494,7 +498,7 @@ def trend(
     return Report(
         view="trend",
         title="Trend: daily spend per team",
-        subtitle=_describe(window),
+        subtitle=describe_window(window),
         columns=["day", "team", "jobs", "total_usd", "in_flight_usd"],
         rows=rows,
         total=total if rows else None,

@@ -31,7 +31,7 @@ from tracker.errors import TrackerError
 from tracker.reports import STYLE, Report, html_table, public, render, spend_rows, to_json
 from tracker.store import DIMENSIONS
 from tracker.view_queries import ViewQueries, Window
-from tracker.views import VIEWS, ViewRequest, build, month_start, parse_pivot, usd
+from tracker.views import VIEWS, ViewRequest, build, describe_window, month_start, parse_pivot, usd
 
 log = logging.getLogger("tracker.web")
 FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
@@ -286,7 +286,7 @@ class _Pages:
             "team.html",
             title=f"Team {name}",
             team=name,
-            subtitle=f"{window.since} to {window.until}, UTC days inclusive",
+            subtitle=describe_window(Window(window.since, window.until)),
             total=usd(overall["list"]),
             in_flight=usd(overall["in_flight"]),
             jobs_count=overall["jobs"],
