@@ -171,8 +171,10 @@ def test_report_by_team_month_day_to_the_cent(filled: Store) -> None:
                                      "2026-10-02": D("0.38"), "2026-10-03": D("0.50")}  # fmt: skip
     rows = {r["team"]: r for r in spend_rows(filled, "team")}
     assert (rows["research"]["jobs"], rows["research"]["unpriced_jobs"]) == (1, 1)
-    assert {r["day"]: r["jobs"] for r in spend_rows(filled, "day")} == {
-        "2026-09-30": 1, "2026-10-01": 2, "2026-10-02": 2, "2026-10-03": 1}  # fmt: skip
+    assert {r["day"]: (r["jobs"], r["unpriced_jobs"]) for r in spend_rows(filled, "day")} == {
+        "2026-09-30": (1, 0), "2026-10-01": (2, 0), "2026-10-02": (2, 1), "2026-10-03": (1, 0)}  # fmt: skip
+    assert {r["month"]: (r["jobs"], r["unpriced_jobs"]) for r in spend_rows(filled, "month")} == {
+        "2026-09": (1, 0), "2026-10": (5, 1)}  # fmt: skip
 
 
 def test_report_window_and_filters(filled: Store) -> None:

@@ -236,3 +236,33 @@ class BilledLine(SQLModel, table=True):
     list_micros: int = Field(default=0, sa_column=_money())
     effective_micros: int = Field(default=0, sa_column=_money())
     fetched_at: datetime
+
+
+# -- Report indexes (issue 6: scale) ------------------------------------------------------------
+# ``tracker report`` sums job_cost_days over a day range joined to each job's dimensions.
+# These two covering indexes let SQLite and PostgreSQL answer it from the indexes alone,
+# without reading the wide rows of either table (see bench/bench_reports.py).
+Index(
+    "ix_job_cost_days_report",
+    JobCostDay.day,
+    JobCostDay.job_id,
+    JobCostDay.compute_micros,
+    JobCostDay.spot_savings_micros,
+    JobCostDay.warm_pool_micros,
+    JobCostDay.storage_micros,
+    JobCostDay.list_micros,
+    JobCostDay.effective_micros,
+    JobCostDay.artifact_micros_per_month,
+)
+Index(
+    "ix_jobs_report",
+    Job.id,
+    Job.team,
+    Job.unpriced,
+    Job.project,
+    Job.user,
+    Job.instance_type,
+    Job.account_id,
+    Job.region,
+    Job.status,
+)
