@@ -326,11 +326,18 @@ class _Sums:
     by_kind: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
     unrecognised: set[str] = field(default_factory=set)
     jobs: set[str] = field(default_factory=set)
+    excluded: Decimal = ZERO
+    excluded_types: set[str] = field(default_factory=set)
 
     def add_tracker(self, day: TrackerDay) -> None:
         self.tracker_list += from_micros(day.list_micros)
         self.tracker_effective += from_micros(day.effective_micros)
         self.jobs.add(day.arn)
+
+    def add_excluded(self, line: BillLine) -> None:
+        """Billed usage that is not compared (not training, prepaid plans): shown only."""
+        self.excluded += line.list_usd
+        self.excluded_types.add(line.usage_type)
 
     def add_line(self, line: BillLine) -> None:
         self.billed_list += line.list_usd
@@ -357,6 +364,8 @@ class BillRow:
     job: str | None = None
     arn: str | None = None
     match: str | None = None
+    excluded: Decimal = ZERO
+    excluded_usage_types: tuple[str, ...] = ()
 
     @property
     def delta(self) -> Decimal:
@@ -399,6 +408,8 @@ class BillRow:
             warm_pool_usd=cents(self.by_kind.get(KIND_WARM_POOL, ZERO)),
             unrecognised_usd=cents(self.by_kind.get(KIND_UNRECOGNISED, ZERO)),
             unrecognised_usage_types=list(self.unrecognised_usage_types),
+            excluded_usd=cents(self.excluded),
+            excluded_usage_types=list(self.excluded_usage_types),
             settled=self.settled,
         )
         if self.match is not None:
@@ -438,6 +449,8 @@ def _row(
         unrecognised_usage_types=tuple(sorted(sums.unrecognised)),
         settled=settled,
         status=status_for(sums, settled, policy),
+        excluded=sums.excluded,
+        excluded_usage_types=tuple(sorted(sums.excluded_types)),
         **extra,
     )
 
@@ -466,18 +479,21 @@ def team_rows(
     now: datetime,
     policy: BillPolicy = BillPolicy(),
 ) -> list[BillRow]:
-    """One row per (team, period) that has tracker cost or compared billed cost, by period."""
+    """One row per (team, period) that has tracker cost or compared billed cost, by period.
+    Billed usage that is not compared is shown on its row (``excluded_usd``), never summed."""
     groups: dict[tuple[str, str], _Sums] = defaultdict(_Sums)
     for day in tracker:
         groups[(day.team or UNALLOCATED, period_key(day.day, granularity))].add_tracker(day)
-    for line in compared(lines):
-        groups[(line.team or UNALLOCATED, period_key(line.period_start, granularity))].add_line(
-            line
-        )
+    for line in lines:
+        sums = groups[(line.team or UNALLOCATED, period_key(line.period_start, granularity))]
+        if line.kind in COMPARED_KINDS:
+            sums.add_line(line)
+        else:
+            sums.add_excluded(line)
     rows = []
     for (team, period), sums in sorted(groups.items(), key=lambda item: (item[0][1], item[0][0])):
         if sums.tracker_list == 0 and sums.billed_list == 0 and not sums.by_kind:
-            continue
+            continue  # no training cost on either side (at most usage that is not compared)
         rows.append(_row(sums, team, period, is_settled(period, now, policy.settle_days), policy))
     return rows
 
