@@ -235,6 +235,14 @@ def test_second_daemon_refuses_then_stale_lock_is_taken_over(setup: tuple) -> No
 
 
 # -- the real daemon, as a subprocess, against moto ---------------------------------------------------
+def lock_rows(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("select count(*) from daemon_lock").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
 def runs(db: Path, job: str, status: str | None = None) -> int:
     """Runs of ``job`` recorded so far (0 while the daemon is still creating the schema)."""
     query = "select count(*) from job_runs where job = ?" + (" and status = ?" if status else "")
@@ -329,13 +337,12 @@ def test_daemon_collects_alerts_once_across_ticks_and_restart_then_stops_cleanly
             "HOOK": hook.url,
         }
         first = spawn(config, env, log)
-        wait_for(lambda: db.exists() and runs(db, "alerts", "ok") >= 2, seconds=30)
-        refused = run_cli("--config", str(config), "daemon", env=env)
-        assert refused.returncode == 1
-        assert (
-            refused.stderr.startswith("Error: another tracker daemon")
-            and refused.stderr.count("\n") == 1
-        )
+        wait_for(lambda: lock_rows(db) == 1, seconds=30)
+        refused = spawn(config, env, tmp_path / "refused.log")  # starts while the first ticks
+        wait_for(lambda: runs(db, "alerts", "ok") >= 2, seconds=30)
+        assert refused.wait(timeout=30) == 1
+        error = (tmp_path / "refused.log").read_text()
+        assert error.startswith("Error: another tracker daemon") and error.count("\n") == 1
         assert stop(first, db) == 0
 
         start_b = datetime(2026, 11, 21, 8, tzinfo=UTC)
@@ -356,20 +363,25 @@ def test_daemon_collects_alerts_once_across_ticks_and_restart_then_stops_cleanly
         n[2] for n in sns_backends[ACCOUNT]["us-east-1"].topics[topic].sent_notifications
     ] == subjects
     assert runs(db, "collect", "running") == 0 and runs(db, "alerts", "running") == 0
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("select count(*) from daemon_lock").fetchone()[0] == 0
+    assert lock_rows(db) == 0
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     assert any(entry["message"].startswith("job collect ok") for entry in lines)
     assert sum(entry["message"].startswith("ALERT ") for entry in lines) == 2
     assert hook.url not in log.read_text()
 
-    status = run_cli("--config", str(config), "status", "--format", "json", env=env)
-    assert status.returncode == 0, status.stderr
-    report = json.loads(status.stdout)
+    from tracker.commands.ops import status_report
+
+    settings = parse_settings(config)
+    store = Store.open(settings.database_url)
+    report = status_report(
+        settings, store, now=datetime(2026, 11, 26, 12, tzinfo=UTC), wall=datetime.now(UTC)
+    )
+    store.engine.dispose()
     jobs = {j["job"]: j for j in report["jobs"]}
     assert jobs["collect"]["result"] == "ok" and jobs["collect"]["duration_seconds"] is not None
     assert jobs["alerts"]["next_run"] == "after collect" and jobs["reconcile"]["next_run"] is None
     assert jobs["collect"]["next_run"] is not None and jobs["collect"]["last_run"] is not None
+    assert jobs["collect"]["trigger"] == "daemon"
     [region] = report["collection"]
     assert (region["account"], region["region"], region["last_error"]) == (
         ACCOUNT,
