@@ -241,7 +241,15 @@ def test_project_running_past_its_stop_adds_nothing() -> None:
 
 
 # -- from the database ---------------------------------------------------------------------------
-def test_budget_statuses_from_store_split_across_month_boundary(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The same database questions on SQLite and on PostgreSQL (skipped if it does not answer)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'b.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+def test_budget_statuses_from_store_split_across_month_boundary(db_url: str) -> None:
     """Team nlp, budget $20 monthly; now 2026-12-02 00:00 (30 days left); run rate over 7 days.
 
     | job      | interval (UTC)                     | $1/h x n | Nov     | Dec    |
@@ -258,7 +266,7 @@ def test_budget_statuses_from_store_split_across_month_boundary(tmp_path: Path) 
     forecast = 14 + 17/7 x 30 + 6 = 92.857142... -> $92.86.
     """
     now = at("2026-12-02T00:00:00")
-    store = Store.open(f"sqlite:///{tmp_path / 'b.db'}")
+    store = Store.open(db_url)
     save(store, [
         job("spanning", "2026-11-30T22:00:00", 6),
         job("dec", "2026-12-01T10:00:00", 6),

@@ -474,3 +474,19 @@ def test_prices_job_refreshes_rates_then_recosts(
     assert outcome.status == "ok", outcome.detail
     assert outcome.detail.startswith("1 rates written to refreshed-20261126.csv; 1 jobs recosted")
     assert store.job_by_name("priced").list_micros == 6_000_000
+
+
+@pytest.mark.postgres
+def test_daemon_lock_on_postgres(pg_url: str) -> None:
+    """The lock row works the same on a shared PostgreSQL (daemons on different hosts)."""
+    store = Store.open(pg_url)
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    live = DaemonLockRow(store, lambda: now, timedelta(seconds=60))
+    assert live.acquire("host-a:1") is None
+    assert live.acquire("host-b:2").owner == "host-a:1"
+    later = DaemonLockRow(store, lambda: now + timedelta(seconds=61), timedelta(seconds=60))
+    assert later.acquire("host-b:2") is None  # host-a stopped beating: taken over
+    assert live.heartbeat("host-a:1") is False and later.heartbeat("host-b:2") is True
+    later.release("host-b:2")
+    assert later.holder() is None
+    store.engine.dispose()
