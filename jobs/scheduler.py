@@ -5,7 +5,8 @@
   goes out at once), bill reconciliation daily, price refresh weekly, the monthly showback
   on the first day of each month.
   A cron expression has 5 fields (minute hour day month weekday, weekday 0 or 7 = Sunday as
-  in crontab) or 6 with a leading seconds field; ``@every 30s|5m|2h|1d`` is an interval;
+  in crontab) or 6 with a leading seconds field; ``@every 30s|5m|2h|1d`` (or a bare number of
+  seconds) is an interval;
   ``off`` disables a job; for alerts, ``after collect`` (the default) chains them.
 - One instance of each job at a time (``max_instances=1``), missed runs coalesced into one,
   run late up to ``misfire_grace_seconds``.
@@ -98,6 +99,8 @@ def parse_schedule(value: Any, ctx: Any) -> ScheduleSettings:
             continue
         expression = value[job]
         try:
+            if isinstance(expression, int) and not isinstance(expression, bool):
+                expression = f"@every {expression}s"  # a bare number: every N seconds
             if not isinstance(expression, str):
                 raise ValueError("not a string")
             make_trigger(expression, allow_after_collect=job == "alerts")
@@ -107,7 +110,8 @@ def parse_schedule(value: Any, ctx: Any) -> ScheduleSettings:
             ctx.problem(
                 f"schedule.{job}",
                 f"{expression!r} is not a schedule ({exc}); expected a cron expression like "
-                f"'*/15 * * * *' (or 6 fields with leading seconds), '@every 10m', 'off'{extra}",
+                f"'*/15 * * * *' (or 6 fields with leading seconds), '@every 10m', a number of "
+                f"seconds, 'off'{extra}",
             )
     grace = value.get("misfire_grace_seconds", 300)
     if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace <= 86400:

@@ -91,7 +91,7 @@ def test_parse_schedule_defaults_and_problems() -> None:
         "*/15 * * * *", "after collect", "30 6 * * *", "0 5 * * 1",
     )  # fmt: skip
     parse_schedule(
-        {"collect": "every day", "prices": 5, "reconcile": "after collect", "colour": 1}, ctx
+        {"collect": "every day", "prices": [5], "reconcile": "after collect", "colour": 1}, ctx
     )
     text = "\n".join(ctx.problems)
     for key in ("schedule.collect", "schedule.prices", "schedule.reconcile", "schedule.colour"):
@@ -490,3 +490,10 @@ def test_daemon_lock_on_postgres(pg_url: str) -> None:
     later.release("host-b:2")
     assert later.holder() is None
     store.engine.dispose()
+
+
+def test_schedule_bare_number_is_seconds() -> None:
+    ctx = SectionContext(None, Path.cwd(), [])
+    schedule = parse_schedule({"collect": 2, "alerts": "after-collect"}, ctx)
+    assert ctx.problems == [] and schedule.collect == "@every 2s"
+    assert make_trigger(schedule.collect).interval == timedelta(seconds=2)

@@ -140,13 +140,22 @@ def test_send_email_through_ses() -> None:
 @mock_aws
 def test_send_email_unverified_sender_is_a_delivery_error() -> None:
     notifier = Notifier(NotifySettings(email_from="nobody@example.com", email_region="us-east-1"))
-    with pytest.raises(DeliveryError, match="MessageRejected"):
+    with pytest.raises(DeliveryError, match=r"MessageRejected.*\[alerts\] email_from"):
         notifier.send(parse_channel("email:finops@example.com"), MESSAGE)
 
 
-def test_send_email_without_sender_says_what_to_set() -> None:
-    with pytest.raises(DeliveryError, match=r"\[alerts\] email_from"):
-        Notifier().send(parse_channel("email:finops@example.com"), MESSAGE)
+@mock_aws
+def test_send_email_without_sender_sends_from_the_recipient() -> None:
+    """No [alerts] email_from: the recipient, verified (here by its domain), is the sender."""
+    from moto.ses.models import ses_backends
+
+    boto3.client("ses", region_name="us-east-1").verify_domain_identity(Domain="example.com")
+    Notifier().send(parse_channel("email:finops@example.com"), MESSAGE)
+    [sent] = ses_backends[ACCOUNT]["us-east-1"].sent_messages
+    assert (sent.source, sent.destinations["ToAddresses"]) == (
+        "finops@example.com",
+        ["finops@example.com"],
+    )
 
 
 # -- webhook on a local server -----------------------------------------------------------------

@@ -118,7 +118,7 @@ class Message:
 class NotifySettings:
     """The ``[alerts]`` keys channels need."""
 
-    email_from: str | None = None
+    email_from: str | None = None  # None: each recipient address is its own sender
     email_region: str | None = None
     timeout_seconds: float = 10.0
 
@@ -195,12 +195,13 @@ class Notifier:
     def _send_email(self, channel: Channel, message: Message) -> None:
         from tracker.aws import AWS_ERRORS, describe_error
 
-        if not self.settings.email_from:
-            raise DeliveryError("email: set [alerts] email_from to an SES-verified sender address")
+        # Without email_from the recipient sends to itself: SES's sandbox verifies recipients
+        # anyway, so that address (or its domain) is the one identity sure to be verified.
+        sender = self.settings.email_from or channel.target
         send = self._ses_send or _default_ses(self._clients)
         try:
             send(
-                self.settings.email_from,
+                sender,
                 channel.target,
                 message.subject,
                 email_text(message),
@@ -208,7 +209,8 @@ class Notifier:
             )
         except AWS_ERRORS as exc:
             raise DeliveryError(
-                f"SES send_email to {channel.target}: {describe_error(exc)}"
+                f"SES send_email from {sender} to {channel.target}: {describe_error(exc)} "
+                "(the sender must be verified in SES: [alerts] email_from)"
             ) from None
 
 
