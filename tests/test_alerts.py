@@ -511,3 +511,19 @@ def test_bill_drift_finding_is_sent_once(world: World) -> None:
     )
     assert result.count("sent") == 2
     assert world.run(at("2026-11-10T01:00:00")).count("sent") == 0
+
+
+def test_alerts_section_tolerance_spellings() -> None:
+    from tracker.alerts import parse_alerts
+    from tracker.config import SectionContext
+
+    ctx = SectionContext(None, Path.cwd(), [])
+    assert parse_alerts({"tolerance_pct": 25}, ctx).job_tolerance_pct == D(25)
+    assert parse_alerts({"job_tolerance_pct": 5}, ctx).job_tolerance_pct == D(5)
+    assert parse_alerts(None, ctx).job_tolerance_pct is None  # the estimates feature's tolerance
+    parse_alerts({"job_tolerance_pct": -1, "notify": ["pager"], "colour": 1}, ctx)
+    assert [p.split(":")[0] for p in ctx.problems] == [
+        "alerts.colour",
+        "alerts.notify[0]",
+        "alerts.job_tolerance_pct",
+    ]

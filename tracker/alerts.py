@@ -46,7 +46,7 @@ log = logging.getLogger("tracker.alerts")
 ESTIMATE_TAG = "tracker:estimate-usd"
 ALERT_KEYS = {
     "notify", "job_tolerance_pct", "job_lookback_days", "running_jobs", "email_from",
-    "email_region", "webhook_timeout_seconds", "top_jobs", "lease_seconds",
+    "email_region", "webhook_timeout_seconds", "top_jobs", "lease_seconds", "tolerance_pct",
 }  # fmt: skip
 DEFAULT_TOLERANCE = Decimal(10)
 KIND_ORDER = {
@@ -103,14 +103,14 @@ def parse_alerts(value: Any, ctx: Any) -> AlertSettings:
         except ValueError as exc:
             ctx.problem(f"alerts.notify[{index}]", str(exc))
     tolerance = None
-    if "job_tolerance_pct" in value:
-        tolerance = _decimal(value["job_tolerance_pct"])
+    for key in ("job_tolerance_pct", "tolerance_pct"):  # tolerance_pct: the short spelling
+        if key not in value:
+            continue
+        tolerance = _decimal(value[key])
         if tolerance is None or not 0 <= tolerance <= 1000:
-            ctx.problem(
-                "alerts.job_tolerance_pct",
-                f"must be a percentage from 0 to 1000, got {value['job_tolerance_pct']!r}",
-            )
+            ctx.problem(f"alerts.{key}", f"must be a percentage from 0 to 1000, got {value[key]!r}")
             tolerance = None
+        break
     email_from = value.get("email_from")
     if email_from is not None:
         try:

@@ -40,7 +40,7 @@ TOP_JOBS = 5
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BUDGET_KEYS = {
     "name", "period", "amount_usd", "thresholds_pct", "forecast_pct", "notify",
-    "run_rate_days", "cost", *FILTER_KEYS,
+    "run_rate_days", "cost", "description", *FILTER_KEYS,
 }  # fmt: skip
 SECONDS_PER_DAY = Decimal(86400)
 HUNDRED = Decimal(100)
