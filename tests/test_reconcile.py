@@ -264,7 +264,10 @@ def test_team_rows_settled_unsettled_drift_and_unallocated() -> None:
     )
     assert (cv["tracker_effective_usd"], cv["billed_effective_usd"]) == (D("1.52"), D("1.10"))
     assert rows[0]["volume_usd"] == D("0.05") and rows[0]["instance_usd"] == D("1.61")
-    assert (cv["excluded_usd"], cv["excluded_usage_types"]) == (D("5.00"), ["USE1-Host:ml.m5.large"])
+    assert (cv["excluded_usd"], cv["excluded_usage_types"]) == (
+        D("5.00"),
+        ["USE1-Host:ml.m5.large"],
+    )
 
 
 def test_team_rows_monthly_sums_days() -> None:
