@@ -527,3 +527,52 @@ def test_alerts_section_tolerance_spellings() -> None:
         "alerts.notify[0]",
         "alerts.job_tolerance_pct",
     ]
+
+
+@pytest.mark.e2e
+def test_running_job_collected_from_aws_is_flagged_while_it_runs(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    """Seeded on the moto server: InProgress since 09:00 on 2 x ml.g5.2xlarge ($1.00/h override,
+    local NVMe so no volume cost), tag estimate $4.00, MaxRuntime 10 h.
+
+    | now   | so far (h x 2 x $1) | at stop (10 h x 2) | flagged |
+    |-------|---------------------|--------------------|---------|
+    | 10:30 | $3.00               |                    | no      |
+    | 12:00 | $6.00               | $20.00 at 19:00    | yes     |
+    """
+    from tracker.aws.simulate import SimJob, clients_for, create_job
+    from tracker.collect import collect
+
+    (tmp_path / "overrides.csv").write_text(
+        "region,instance_type,usd_per_hour,source,source_date\nus-east-1,ml.g5.2xlarge,1.00,test,2026-11-01\n"
+    )
+    (tmp_path / "tracker.toml").write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "run.db"}"\n'
+        '[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
+        f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "overrides.csv"\n'
+    )
+    create_job(
+        clients_for(ACCOUNT, "us-east-1"),
+        SimJob("llm-sweep", ACCOUNT, "us-east-1", instance_type="ml.g5.2xlarge", count=2,
+               status="InProgress", start=at("2026-11-10T09:00:00"), max_runtime_seconds=36000,
+               tags={"team": "nlp", "tracker:estimate-usd": "4.00"}),
+    )  # fmt: skip
+    settings = parse_settings(tmp_path / "tracker.toml")
+    store = Store.open(settings.database_url)
+    wall = lambda: datetime.now(UTC)  # noqa: E731
+
+    def tick(now: datetime):
+        collect(settings, store, settings.price_book(), clock=lambda: now)
+        return run_alerts(settings, store, now=now, wall=wall)
+
+    assert tick(at("2026-11-10T10:30:00")).alerts == []
+    result = tick(at("2026-11-10T12:00:00"))
+    [alert] = result.alerts
+    assert (
+        alert.message.subject
+        == "Running job llm-sweep has already cost $6.00, past its estimate of $4.00"
+    )
+    assert "(MaxRuntimeInSeconds, 2026-11-10 19:00 UTC) it will cost $20.00" in alert.message.text
+    assert result.count("sent") == 1  # the log channel
+    assert tick(at("2026-11-10T12:15:00")).count("sent") == 0
