@@ -575,4 +575,5 @@ def test_running_job_collected_from_aws_is_flagged_while_it_runs(
     )
     assert "(MaxRuntimeInSeconds, 2026-11-10 19:00 UTC) it will cost $20.00" in alert.message.text
     assert result.count("sent") == 1  # the log channel
-    assert tick(at("2026-11-10T12:15:00")).count("sent") == 0
+    again = run_alerts(settings, store, now=at("2026-11-10T12:15:00"), wall=wall)
+    assert again.count("sent") == 0 and again.count("already-sent") == 1

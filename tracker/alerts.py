@@ -7,7 +7,9 @@ Rules (pure, on plain records and a ``now``):
 - ``job-over-estimate``: a job that finished in the last ``job_lookback_days`` cost more than
   its estimate by more than ``job_tolerance_pct``;
 - ``job-running-over-estimate``: a running job has already cost more than its estimate
-  (early warning, with what it will cost if it runs to its stopping condition).
+  (early warning, with what it will cost if it runs to its stopping condition);
+- ``bill-drift``: a settled billing period where the AWS bill and the tracker differ by more
+  than ``[reconcile] drift_pct`` (a finding of the reconciliation feature).
 
 Each alert has a key (``budget:<name>:<period>:<kind>:<pct>``, ``job:<arn>:<kind>``) and is
 delivered once per channel, ever: ``tracker.ops_store.AlertLedger`` claims each (key, channel)
