@@ -360,8 +360,9 @@ def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> 
     ]  # fmt: skip
     order = list(WASTE_CATEGORIES)
     rows.sort(key=lambda r: (order.index(r["category"]), -(r["waste_usd"] or 0), r["team"]))
+    # Each category's sum is the exact sum rounded once, not a sum of rounded rows.
     chart_rows = [
-        (category, sum((r["waste_usd"] for r in rows if r["category"] == category), Decimal(0)))
+        (category, usd(sum((r["_micros"] for r in rows if r["category"] == category), Decimal(0))))
         for category in order
         if category != "unpriced"
     ]
@@ -394,6 +395,7 @@ def _waste_rows(category: str, found: list[dict[str, Any]]) -> list[dict[str, An
             "team": r["team"],
             "jobs": int(r["jobs"]),
             "waste_usd": usd(r["micros"]),
+            "_micros": Decimal(int(r["micros"])),
             "note": "",
         }
         for r in found
@@ -429,7 +431,7 @@ def _spot_rows(queries: ViewQueries, window: Window) -> list[dict[str, Any]]:
         if team in saving:
             rows.append(
                 {"category": "spot_opportunity", "team": team, "jobs": jobs[team],
-                 "waste_usd": usd(saving[team]), "note": "saving at " + note}
+                 "waste_usd": usd(saving[team]), "_micros": saving[team], "note": "saving at " + note}
             )  # fmt: skip
     return rows
 
