@@ -331,3 +331,25 @@ def test_progress_printer_quiet_when_piped() -> None:
     progress_printer(piped)("working")
     progress_printer(tty)("working")
     assert piped.getvalue() == "" and "working..." in tty.getvalue()
+
+
+def test_waste_chart_sums_are_rounded_once(tmp_path: Path) -> None:
+    """Two teams each keep a warm pool 90 s on ml.c5.xlarge (0.20/h): 0.005 each.
+
+    | team | exact | row shows |
+    |------|-------|-----------|
+    | a    | 0.005 | 0.01      |
+    | b    | 0.005 | 0.01      |
+    | sum  | 0.010 | 0.01 (chart), not 0.02 |
+    """
+    jobs = [
+        record(f"warm-{t}", t, "ml.c5.xlarge", 1, at(11, 18), 3600, warm=90) for t in ("a", "b")
+    ]
+    store = fill(Store.open(f"sqlite:///{tmp_path / 'c.db'}"), jobs)
+    report = build(store, ViewRequest("waste"), NOW)
+    assert [r["waste_usd"] for r in report.rows if r["category"] == "idle_warm_pool"] == [
+        D("0.01"),
+        D("0.01"),
+    ]
+    chart = report.charts[0]
+    assert chart.series[0].values[chart.labels.index("idle_warm_pool")] == D("0.01")
