@@ -353,3 +353,13 @@ def test_waste_chart_sums_are_rounded_once(tmp_path: Path) -> None:
     ]
     chart = report.charts[0]
     assert chart.series[0].values[chart.labels.index("idle_warm_pool")] == D("0.01")
+
+
+def test_cli_png_piped_to_stdout(
+    db_url: str, capsysbinary: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.cli import main as tracker_main
+
+    monkeypatch.setenv("TRACKER_NOW", NOW.isoformat())
+    assert tracker_main(["--db", db_url, "report", "--view", "waste", "--format", "png"]) == 0
+    assert capsysbinary.readouterr().out.startswith(b"\x89PNG\r\n\x1a\n")
