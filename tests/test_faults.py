@@ -12,10 +12,17 @@ Prices (us-east-1, us-west-2): ml.m5.xlarge $0.25/h, ml.g5.2xlarge $1.50/h. Seed
 
 from __future__ import annotations
 
+import json
+import os
+import random
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,6 +33,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
+from tests.conftest import REPO
 from tests.seed import DEFAULT_ACCOUNT, T0, seed_job_fast
 from tracker.aws.session import AwsContextFactory
 from tracker.collect import collect
@@ -261,3 +269,233 @@ def test_two_collectors_at_once_on_one_sqlite_database(aws: Any, tmp_path: Path)
     assert sum(r["list"] for r in store.aggregate("team")) == 10_000_000
     consistent(tmp_path / "shared.db")
     assert {(w.region, w.last_error) for w in store.watermarks()} == {(r, None) for r in REGIONS}
+
+
+# -- SIGKILL mid-collection, then rerun -------------------------------------------------------
+KILL_JOBS = 10  # 8 finished m5 jobs (0.25 each), one 2 x g5 (3.00), one running m5
+KILL_POINTS = int(os.environ.get("TRACKER_FAULT_KILL_POINTS", "2"))  # per kind of point
+KILL_SEED = int(os.environ.get("TRACKER_FAULT_SEED", "20261126"))
+
+
+def _hooked_collect(config: Path, db: Path, env: dict[str, str], *hook: str) -> Any:
+    """The real ``tracker collect`` in a subprocess, through tests/fault_hook.py."""
+    return subprocess.run(
+        [sys.executable, "-m", "tests.fault_hook", "--batch-size", "3", *hook, "--",
+         "--config", str(config), "--db", f"sqlite:///{db}", "collect"],
+        capture_output=True, text=True, env={**os.environ, **env}, cwd=REPO, timeout=120,
+    )  # fmt: skip
+
+
+def _database_state(db: Path) -> dict[str, Any]:
+    """Jobs, their days and the watermarks: what an interrupted-then-rerun DB must equal."""
+    connection = sqlite3.connect(db)
+    state = {
+        "jobs": stored(f"sqlite:///{db}"),
+        "days": sorted(
+            connection.execute(
+                "SELECT j.arn, d.day, d.list_micros, d.effective_micros FROM job_cost_days d "
+                "JOIN jobs j ON j.id = d.job_id"
+            ).fetchall()
+        ),  # fmt: skip
+        "watermarks": sorted(
+            connection.execute(
+                "SELECT account_id, region, source, last_modified, last_success_at, last_error "
+                "FROM watermarks"
+            ).fetchall()
+        ),  # fmt: skip
+    }
+    connection.close()
+    return state
+
+
+@pytest.fixture
+def kill_project(tmp_path: Path, moto_endpoint: str) -> tuple[Path, dict[str, str]]:
+    from tests.seed import seed_job
+
+    session = boto3.Session(region_name="us-east-1")
+    sm, s3 = session.client("sagemaker"), session.client("s3")
+    for i in range(KILL_JOBS - 2):
+        seed_job(sm, f"k-{i}", s3=s3, start=T0 + timedelta(minutes=i), artifact_bytes=100 + i,
+                 tags={"team": "kill"})  # fmt: skip
+    seed_job(sm, "k-g5", instance_type="ml.g5.2xlarge", count=2, tags={"team": "kill"})
+    seed_job(sm, "k-running", status="InProgress", billable=None, start=T0, tags={"team": "kill"})
+    (tmp_path / "prices.csv").write_text(
+        "region,instance_type,usd_per_hour,source,source_date\n"
+        "us-east-1,ml.m5.xlarge,0.25,test,2026-10-01\nus-east-1,ml.g5.2xlarge,1.50,test,2026-10-01\n"
+    )
+    config = tmp_path / "tracker.toml"
+    config.write_text(
+        '[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
+        f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "prices.csv"\n'
+        "[collection]\npage_size = 4\n"
+    )
+    return config, {"AWS_ENDPOINT_URL": moto_endpoint, "TRACKER_NOW": "2026-10-01T12:00:00Z"}
+
+
+@pytest.mark.e2e
+def test_sigkill_at_random_points_then_rerun_equals_uninterrupted(
+    kill_project: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """SIGKILL before an AWS request, before an SQL statement (mid-transaction) and as a
+    commit starts; the rerun must leave the database exactly as an uninterrupted run."""
+    config, env = kill_project
+    reference_db, counts_file = tmp_path / "reference.db", tmp_path / "counts.json"
+    done = _hooked_collect(config, reference_db, env, "--count", str(counts_file))
+    assert done.returncode == 0, done.stderr
+    reference = _database_state(reference_db)
+    assert len(reference["jobs"]) == KILL_JOBS
+    counts = json.loads(counts_file.read_text())
+
+    rng = random.Random(KILL_SEED)
+    points = [f"commit:{n}" for n in rng.sample(range(2, counts["commit"] + 1), KILL_POINTS)]
+    points += [f"sql:{n}" for n in rng.sample(range(1, counts["sql"] + 1), KILL_POINTS)]
+    points += [f"aws:{n}" for n in rng.sample(range(1, counts["aws"] + 1), KILL_POINTS)]
+
+    def kill_then_rerun(point: str) -> tuple[str, Path]:
+        db = tmp_path / f"killed-{point.replace(':', '-')}.db"
+        killed = _hooked_collect(config, db, env, "--kill-at", point)
+        assert killed.returncode == -9, (point, killed.stderr)
+        rerun = _hooked_collect(config, db, env)
+        assert rerun.returncode == 0, (point, rerun.stderr)
+        return point, db
+
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent databases, one moto server
+        for point, db in pool.map(kill_then_rerun, points):
+            assert _database_state(db) == reference, point
+            consistent(db)
+
+
+# -- a denied region and an account with expired credentials ------------------------------------
+def _sts_error(code: str) -> Any:
+    def handler(request: Any, **_: Any) -> AWSResponse | None:
+        body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>The "
+                "security token included in the request is expired</Message></Error>"
+                "<RequestId>x</RequestId></ErrorResponse>").encode()  # fmt: skip
+        return AWSResponse(request.url, 400, {}, _Raw(body))
+
+    return handler
+
+
+def test_denied_region_and_expired_account_are_recorded_shown_and_caught_up(
+    aws: Any, tmp_path: Path, client_hooks: list, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """prod: us-east-1 (2 jobs) fine, us-west-2 (1 job) AccessDenied; research (1 job, assumed
+    role) fails with ExpiredToken. The first run stores prod's 2, records both failures and
+    `tracker status` shows them; the next run, access restored, stores the other 2."""
+    from tracker.cli import main
+
+    seed_many(2, "us-east-1", prefix="east")
+    seed_many(1, "us-west-2", prefix="west")
+    seed_many(1, "us-east-1", account=SECOND_ACCOUNT, prefix="research")
+    cfg = settings(
+        Source("prod", REGIONS), Source("research", ("us-east-1",), role_arn=SECOND_ROLE)
+    )
+    denied = [True]
+
+    def deny_west(request: Any, **_: Any) -> AWSResponse | None:
+        if denied[0] and "us-west-2" in request.url:
+            body = b'{"__type": "AccessDeniedException", "message": "not authorized"}'
+            return AWSResponse(request.url, 400, {}, _Raw(body))
+        return None
+
+    def expire(request: Any, **kwargs: Any) -> AWSResponse | None:
+        return _sts_error("ExpiredToken")(request) if denied[0] else None
+
+    client_hooks.append(("before-send.sagemaker.ListTrainingJobs", deny_west, True))
+    client_hooks.append(("before-send.sts.AssumeRole", expire, True))
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    store = Store.open(url)
+    first = run(store, cfg)
+
+    assert [(r.source, r.region, r.new, (r.error or "").split(" on ")[0]) for r in first.regions] == [
+        ("prod", "us-east-1", 2, ""), ("prod", "us-west-2", 0, "AccessDeniedException"),
+        ("research", "us-east-1", 0, "ExpiredToken")]  # fmt: skip
+    assert first.status == "partial" and store.last_runs(1)[0].status == "partial"
+    assert sorted(j.name for j in store.jobs()) == ["east-000", "east-001"]
+
+    config = tmp_path / "tracker.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n')
+    assert main(["--config", str(config), "status", "--format", "json"]) == 0
+    status = {
+        (c["account"], c["region"]): c for c in json.loads(capsys.readouterr().out)["collection"]
+    }
+    assert status[(DEFAULT_ACCOUNT, "us-east-1")]["last_error"] is None
+    assert status[(DEFAULT_ACCOUNT, "us-west-2")]["last_error"].startswith("AccessDeniedException")
+    assert status[(SECOND_ACCOUNT, "us-east-1")]["last_error"].startswith("ExpiredToken")
+    assert status[(SECOND_ACCOUNT, "us-east-1")]["last_success_at"] is None
+    assert main(["--config", str(config), "status"]) == 0
+    assert "ExpiredToken" in capsys.readouterr().out
+
+    denied[0] = False
+    second = run(store, cfg, now=NOW + timedelta(minutes=10))
+    assert [(r.region, r.new, r.error) for r in second.regions] == [
+        ("us-east-1", 0, None), ("us-west-2", 1, None), ("us-east-1", 1, None)]  # fmt: skip
+    assert store.count_jobs() == 4
+    assert all(w.last_error is None and w.last_success_at for w in store.watermarks())
+
+
+# -- odd DescribeTrainingJob responses ----------------------------------------------------------
+BARE_KEYS = ("ResourceConfig", "StoppingCondition", "BillableTimeInSeconds", "TrainingTimeInSeconds",
+             "TrainingStartTime", "TrainingEndTime", "SecondaryStatus", "SecondaryStatusTransitions",
+             "ModelArtifacts", "OutputDataConfig", "EnableManagedSpotTraining", "AlgorithmSpecification",
+             "RoleArn", "LastModifiedTime", "HyperParameters", "InputDataConfig")  # fmt: skip
+
+
+def _oddities(parsed: dict[str, Any], **_: Any) -> None:
+    """Rewrite DescribeTrainingJob responses in flight, per job name."""
+    name = parsed.get("TrainingJobName")
+    if name == "bare":
+        for key in BARE_KEYS:
+            parsed.pop(key, None)
+    elif name == "unknown-type":
+        parsed["ResourceConfig"]["InstanceType"] = "ml.zz9.mega"
+    elif name == "unknown-status":
+        parsed["TrainingJobStatus"] = "Archived"
+        parsed["SecondaryStatus"] = "Archived"
+    elif name == "far-zones":  # same instants, written in UTC+14 and UTC-09:30
+        plus14, minus930 = timezone(timedelta(hours=14)), timezone(-timedelta(hours=9, minutes=30))
+        parsed["TrainingStartTime"] = parsed["TrainingStartTime"].astimezone(plus14)
+        parsed["TrainingEndTime"] = parsed["TrainingEndTime"].astimezone(minus930)
+        parsed["LastModifiedTime"] = parsed["LastModifiedTime"].astimezone(plus14)
+
+
+def test_odd_describe_responses_are_stored_and_flagged_never_a_crash(
+    aws: Any, tmp_path: Path, client_hooks: list, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host runs in Asia/Kathmandu (UTC+05:45), so botocore hands back local times.
+
+    | job            | response                                   | stored                          |
+    |----------------|--------------------------------------------|---------------------------------|
+    | plain          | 1 x m5, 3600 s                             | 0.25                            |
+    | bare           | only name, ARN, status, creation time      | 0, flagged, unpriced            |
+    | unknown-type   | ml.zz9.mega                                | 0, unpriced:ml.zz9.mega         |
+    | unknown-status | status Archived, times and billable known  | as sent, flagged, 0.25          |
+    | far-zones      | times in UTC+14 / UTC-09:30                | same UTC instants, 0.25         |
+    """
+    monkeypatch.setenv("TZ", "Asia/Kathmandu")
+    time.tzset()
+    try:
+        for i, name in enumerate(["plain", "bare", "unknown-type", "unknown-status", "far-zones"]):
+            seed_job_fast(name, start=T0 + timedelta(hours=i), tags={"team": "odd"})
+        client_hooks.append(("after-call.sagemaker.DescribeTrainingJob", _oddities, False))
+        store = Store.open(f"sqlite:///{tmp_path / 'odd.db'}")
+        summary = run(store, settings(Source("prod", ("us-east-1",))))
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+    assert summary.ok, summary.render()
+    jobs = {j.name: j for j in store.jobs()}
+    assert sorted(jobs) == ["bare", "far-zones", "plain", "unknown-status", "unknown-type"]
+    assert {n: j.list_micros for n, j in jobs.items()} == {
+        "plain": 250_000, "bare": 0, "unknown-type": 0, "unknown-status": 250_000,
+        "far-zones": 250_000}  # fmt: skip
+    assert jobs["bare"].unpriced and "no-instance-type" in jobs["bare"].flags
+    assert (jobs["bare"].start_time, jobs["bare"].billable_seconds) == (None, None)
+    assert jobs["unknown-type"].unpriced and "unpriced:ml.zz9.mega" in jobs["unknown-type"].flags
+    assert jobs["unknown-status"].status == "Archived"
+    assert "unknown-status" in jobs["unknown-status"].flags
+    far = jobs["far-zones"]
+    start = (T0 + timedelta(hours=4)).replace(tzinfo=None)
+    assert (far.start_time, far.end_time) == (start, start + timedelta(hours=1))
+    assert jobs["plain"].start_time == T0

@@ -17,7 +17,17 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 
 from tracker.errors import InputError
-from tracker.records import MICROS, InstanceGroup, JobCost, JobRecord, PeriodCost, Rates, to_micros
+from tracker.records import (
+    KNOWN_STATUSES,
+    MICROS,
+    RUNNING_STATUSES,
+    InstanceGroup,
+    JobCost,
+    JobRecord,
+    PeriodCost,
+    Rates,
+    to_micros,
+)
 
 # Significant digits for the cost items (28 is Python's default; a little more is free).
 ENGINE_PRECISION = 34
@@ -166,6 +176,8 @@ def cost_job(
 ) -> JobCost:
     """Itemised cost of one job as of ``now`` (used only for running jobs); never raises."""
     flags = _Flags()
+    if job.status not in KNOWN_STATUSES:
+        flags.add("unknown-status")
     with localcontext() as ctx:
         ctx.prec = ENGINE_PRECISION
         times = _times(job, now)
@@ -530,7 +542,15 @@ def _times(job: JobRecord, now: datetime) -> _Times:
     start, end = _utc(job.start_time), _utc(job.end_time)
     anchor = end or start or _utc(job.creation_time) or _EPOCH
     now_utc = _utc(now) or anchor  # a missing `now` is the caller's bug; cost nothing more
-    return _Times(start=start, end=end, now=now_utc, anchor=anchor, final=job.is_final)
+    return _Times(start=start, end=end, now=now_utc, anchor=anchor, final=_finished(job))
+
+
+def _finished(job: JobRecord) -> bool:
+    """A final status, or a status not known to be running that has an end time: a status
+    AWS adds later (flagged unknown-status) must not be costed as running forever."""
+    if job.is_final:
+        return True
+    return job.status not in RUNNING_STATUSES and job.end_time is not None
 
 
 def _utc(moment: object) -> datetime | None:

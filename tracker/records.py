@@ -12,6 +12,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 FINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+RUNNING_STATUSES = frozenset({"InProgress", "Stopping"})
+# TrainingJobStatus values the API documents; any other is kept as sent and flagged.
+KNOWN_STATUSES = FINAL_STATUSES | RUNNING_STATUSES | {"Deleting"}
 UNALLOCATED = "unallocated"
 # What a report can group by; here, not in the store, so ``tracker --help`` needs no database code.
 DIMENSIONS = (
