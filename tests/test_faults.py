@@ -499,3 +499,60 @@ def test_odd_describe_responses_are_stored_and_flagged_never_a_crash(
     start = (T0 + timedelta(hours=4)).replace(tzinfo=None)
     assert (far.start_time, far.end_time) == (start, start + timedelta(hours=1))
     assert jobs["plain"].start_time == T0
+
+
+# -- a full disk and a read-only database -------------------------------------------------------
+@pytest.mark.e2e
+def test_disk_full_mid_collection_one_line_error_nothing_half_written(
+    kill_project: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The disk fills up (every file capped a little above the empty database) while jobs are
+    being saved: exit 1 with one ``Error:`` line, whole batches only, and a rerun with space
+    again stores exactly what an undisturbed run stores."""
+    config, env = kill_project
+    reference_db = tmp_path / "reference.db"
+    assert _hooked_collect(config, reference_db, env).returncode == 0
+    db = tmp_path / "full.db"
+    Store.open(f"sqlite:///{db}").engine.dispose()  # the schema fits; the jobs will not
+    cap = db.stat().st_size + 40_000
+
+    full = _hooked_collect(config, db, env, "--max-file-bytes", str(cap))
+
+    assert full.returncode == 1, full.stderr
+    assert full.stderr.count("\n") == 1, full.stderr
+    assert full.stderr.startswith("Error: database error: "), full.stderr
+    assert full.stderr.endswith("(is the disk full? nothing of the failed write was kept)\n")
+    assert "Traceback" not in full.stderr
+    consistent(db)
+    partial = _database_state(db)
+    assert len(partial["jobs"]) < KILL_JOBS
+    assert partial["watermarks"] == []  # not advanced past jobs that were never saved
+    assert _hooked_collect(config, db, env).returncode == 0
+    assert _database_state(db) == _database_state(reference_db)
+    consistent(db)
+
+
+@pytest.mark.e2e
+def test_read_only_database_one_line_error_and_unchanged(
+    kill_project: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A database opened read-only (a read-only mount, a replica): collect fails in one line and
+    changes nothing; reports from it still work."""
+    from tests.conftest import run_cli
+
+    config, env = kill_project
+    db = tmp_path / "tracker.db"
+    assert _hooked_collect(config, db, env).returncode == 0
+    before = _database_state(db)
+    read_only = f"sqlite:///file:{db}?mode=ro&uri=true"
+
+    result = run_cli("--config", str(config), "--db", read_only, "collect", env=env)
+
+    assert result.returncode == 1
+    assert result.stderr == "Error: database error: attempt to write a readonly database\n"
+    assert _database_state(db) == before
+    report = run_cli(
+        "--config", str(config), "--db", read_only, "report", "--format", "json", env=env
+    )
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)[0]["total_usd"] == 5.75  # 8 x 0.25 + 3.00 + 3 h x 0.25

@@ -140,7 +140,10 @@ class Store:
                 yield session
             except OperationalError as exc:
                 session.rollback()
-                raise StoreError(f"database error: {_first_line(exc)}") from None
+                message = _first_line(exc)
+                if message in ("disk I/O error", "database or disk is full"):
+                    message += " (is the disk full? nothing of the failed write was kept)"
+                raise StoreError(f"database error: {message}") from None
 
     # -- jobs -------------------------------------------------------------------
     def job_versions(
