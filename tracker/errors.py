@@ -22,8 +22,13 @@ class ConfigError(InputError):
 
     def __init__(self, path: str, problems: list[str]):
         self.path = path
-        self.problems = list(problems)
-        super().__init__("; ".join(f"{path}: {p}" for p in self.problems))
+        self.problems = [one_line(p) for p in problems]
+        super().__init__("; ".join(f"{one_line(path)}: {p}" for p in self.problems))
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters escaped (a newline in a TOML key, say): one line."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class PriceBookError(InputError):

@@ -1,0 +1,327 @@
+"""Properties (hypothesis): the cost engine adds up, and no config file can crash the CLI.
+
+Cost engine, over generated jobs and rates (USD per instance-hour, storage per GB-month):
+- nothing is ever negative;
+- a heterogeneous job costs the sum of its instance groups costed as separate jobs;
+- a job costs the sum of its two halves (the interval split at any instant), day by day;
+- a managed-spot job never costs more than the same job on demand, and the two differ by
+  exactly the reported spot savings.
+
+Config: any TOML document (known and unknown sections and keys, any values) gives Settings
+or a ConfigError; through ``tracker`` itself, exit 0 or exit 2 with one ``Error:`` line.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import io
+import json
+import math
+import re
+import tempfile
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import REPO
+from tracker.config import KNOWN_SECTIONS, parse_settings
+from tracker.costing import CostPolicy, cost_job
+from tracker.errors import ConfigError
+from tracker.records import InstanceGroup, JobCost, JobRecord, Rates
+
+D = Decimal
+RATES = Rates(
+    hourly={
+        "ml.m5.xlarge": D("0.23"),
+        "ml.m5.4xlarge": D("0.922"),
+        "ml.g5.2xlarge": D("1.515"),
+        "ml.p4d.24xlarge": D("25.251"),
+        "ml.c5.xlarge": D("0.204"),
+    },  # fmt: skip
+    storage_usd_per_gb_month=D("0.14"),
+    s3_usd_per_gb_month=D("0.023"),
+)
+TYPES = [*RATES.hourly, "ml.trn1.32xlarge"]  # the last has no price
+ITEMS = ("compute_usd", "spot_savings_usd", "warm_pool_usd", "storage_usd", "plan_value_usd",
+         "list_usd", "effective_usd", "artifact_usd_per_month")  # fmt: skip
+TOLERANCE = D("1e-15")  # dollars; the engine keeps 34 significant digits
+PROPERTY = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+POLICY = CostPolicy()
+NOW = datetime(2026, 12, 31, tzinfo=UTC)
+
+starts = st.datetimes(min_value=datetime(2026, 1, 1), max_value=datetime(2026, 11, 30),
+                      timezones=st.just(UTC))  # fmt: skip
+groups_st = st.lists(
+    st.builds(InstanceGroup, st.sampled_from(TYPES), st.integers(0, 64), st.text("ab", max_size=2)),
+    min_size=1,
+    max_size=5,
+)
+
+
+def make_job(start: datetime, seconds: int, **kw: Any) -> JobRecord:
+    fields = {"billable_seconds": seconds, "training_seconds": seconds, **kw}
+    return JobRecord(
+        account_id="123456789012", region="us-east-1", name="p", arn="arn:p", status="Completed",
+        creation_time=start, last_modified_time=start + timedelta(seconds=seconds),
+        start_time=start, end_time=start + timedelta(seconds=seconds), **fields,
+    )  # fmt: skip
+
+
+def cost(job: JobRecord) -> JobCost:
+    return cost_job(job, RATES, NOW, POLICY)
+
+
+def close(a: Decimal, b: Decimal) -> bool:
+    return abs(a - b) <= TOLERANCE
+
+
+def by_day(result: JobCost) -> dict[str, Decimal]:
+    days: dict[str, Decimal] = {}
+    for period in result.periods:
+        days[period.day] = days.get(period.day, D(0)) + period.list_usd
+    return days
+
+
+@PROPERTY
+@given(
+    start=starts,
+    seconds=st.integers(0, 20 * 86400),
+    groups=groups_st,
+    volume=st.integers(0, 2000),
+    warm=st.one_of(st.none(), st.integers(0, 86400)),
+    artifact=st.integers(0, 10**13),
+)
+def test_cost_is_never_negative_and_adds_up_over_instance_groups(
+    start: datetime, seconds: int, groups: list[InstanceGroup], volume: int, warm: int | None,
+    artifact: int,
+) -> None:  # fmt: skip
+    whole = cost(make_job(start, seconds, instance_groups=tuple(groups), volume_gb=volume,
+                          warm_pool_retained_seconds=warm, artifact_bytes=artifact))  # fmt: skip
+    parts = [cost(make_job(start, seconds, instance_groups=(g,), volume_gb=volume,
+                           warm_pool_retained_seconds=warm)) for g in groups]  # fmt: skip
+    for item in ITEMS:
+        assert getattr(whole, item) >= 0, item
+    for item in ("compute_usd", "warm_pool_usd", "storage_usd", "list_usd"):
+        assert close(getattr(whole, item), sum(getattr(p, item) for p in parts)), item
+    assert whole.unpriced == any(p.unpriced for p in parts)
+
+
+@PROPERTY
+@given(
+    start=starts,
+    first=st.integers(1, 5 * 86400),
+    second=st.integers(1, 5 * 86400),
+    groups=groups_st,
+    volume=st.integers(0, 2000),
+)
+def test_cost_adds_up_over_a_split_of_its_interval_day_by_day(
+    start: datetime, first: int, second: int, groups: list[InstanceGroup], volume: int
+) -> None:
+    spec = {"instance_groups": tuple(groups), "volume_gb": volume}
+    whole = cost(make_job(start, first + second, **spec))
+    head = cost(make_job(start, first, **spec))
+    tail = cost(make_job(start + timedelta(seconds=first), second, **spec))
+    for item in ("compute_usd", "storage_usd", "list_usd", "effective_usd"):
+        assert close(getattr(whole, item), getattr(head, item) + getattr(tail, item)), item
+    days = by_day(whole)
+    halves = by_day(head)
+    for day, usd in by_day(tail).items():
+        halves[day] = halves.get(day, D(0)) + usd
+    for day in set(days) | set(halves):  # a zero-cost job may sit on another day: 0 either way
+        assert close(days.get(day, D(0)), halves.get(day, D(0))), day
+    assert close(sum(days.values()), whole.list_usd)
+
+
+@PROPERTY
+@given(
+    start=starts,
+    training=st.integers(0, 10 * 86400),
+    billed_share=st.fractions(0, 1),
+    itype=st.sampled_from(list(RATES.hourly)),
+    count=st.integers(1, 64),
+)
+def test_spot_never_costs_more_than_on_demand_and_saves_the_difference(
+    start: datetime, training: int, billed_share: Any, itype: str, count: int
+) -> None:
+    billable = int(training * billed_share)
+    spot = cost(make_job(start, training, instance_type=itype, instance_count=count, spot=True,
+                         billable_seconds=billable))  # fmt: skip
+    on_demand = cost(make_job(start, training, instance_type=itype, instance_count=count))
+    assert spot.compute_usd <= on_demand.compute_usd
+    assert spot.list_usd <= on_demand.list_usd
+    assert close(spot.compute_usd + spot.spot_savings_usd, on_demand.compute_usd)
+    assert close(spot.compute_usd, RATES.hourly[itype] * count * billable / 3600)
+
+
+# -- config: any TOML gives Settings or ConfigError, and the CLI exits 0 or 2 ------------------
+def _vocabulary() -> list[str]:
+    """Key names the config parsers know (every identifier-like literal in their modules)."""
+    words = set()
+    for module in ("tracker/config.py", "tracker/budgets.py", "tracker/alerts.py",
+                   "jobs/scheduler.py", "jobs/showback.py", "tracker/reconcile.py",
+                   "tracker/estimates.py"):  # fmt: skip
+        path = REPO / module
+        if not path.exists():
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and re.fullmatch(r"[a-z][a-z0-9_]{1,30}", node.value)
+            ):
+                words.add(node.value)
+    return sorted(words)
+
+
+KEYS = st.one_of(st.sampled_from(_vocabulary()), st.text(min_size=1, max_size=12))
+SCALARS = st.one_of(
+    st.sampled_from(
+        [
+            "us-east-1",
+            "eu-west-1",
+            "nope",
+            "",
+            "ml.m5.xlarge",
+            "*/5 * * * *",
+            "0 6 * * *",
+            "arn:aws:iam::123456789012:role/x",
+            "https://hooks.invalid/x",
+            "log",
+            "sns",
+            "webhook",
+            "email",
+            "monthly",
+            "daily",
+            "2026-13-01",
+            "sqlite:///x.db",
+            "config/prices",
+            "/nonexistent",
+            "team",
+            "100",
+        ]
+    ),  # fmt: skip
+    st.text(max_size=20),
+    st.integers(-(2**63), 2**63 - 1),
+    st.integers(-5, 5000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.booleans(),
+    st.dates(),
+    st.datetimes(timezones=st.one_of(st.none(), st.just(UTC))),
+    st.times(),
+)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(KEYS, inner, max_size=3),
+    max_leaves=6,
+)
+TABLES = st.dictionaries(KEYS, VALUES, max_size=6)
+SECTIONS = st.one_of(st.sampled_from(sorted(KNOWN_SECTIONS)), st.text(min_size=1, max_size=10))
+DOCUMENTS = st.dictionaries(
+    SECTIONS, st.one_of(TABLES, st.lists(TABLES, min_size=1, max_size=3), SCALARS), max_size=6
+)
+
+
+def toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else toml_string(key)
+
+
+def toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        return ("inf" if value > 0 else "-inf") if math.isinf(value) else repr(value)
+    if isinstance(value, str):
+        return toml_string(value)
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if isinstance(value, list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return "{" + ", ".join(f"{toml_key(k)} = {toml_value(v)}" for k, v in value.items()) + "}"
+
+
+def toml_document(document: dict[str, Any]) -> str:
+    lines = [f"{toml_key(k)} = {toml_value(v)}" for k, v in document.items()
+             if not isinstance(v, dict | list) or (isinstance(v, list) and not v)]  # fmt: skip
+    for name, value in document.items():
+        tables = [value] if isinstance(value, dict) else value if isinstance(value, list) else []
+        for table in tables:
+            lines.append(
+                f"[[{toml_key(name)}]]" if isinstance(value, list) else f"[{toml_key(name)}]"
+            )
+            lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_cli(config: Path) -> tuple[int, str]:
+    from tracker.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+        code = main(["--config", str(config), "--db", "sqlite://", "report", "--format", "json"])
+    return code, err.getvalue()
+
+
+def check_config(text: str) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        config = Path(folder) / "tracker.toml"
+        config.write_text(text, encoding="utf-8")
+        try:
+            parse_settings(config)
+            valid = True
+        except ConfigError as exc:
+            assert "\n" not in str(exc)
+            valid = False
+        code, err = run_cli(config)
+    if valid:
+        assert code == 0, err
+    else:
+        assert code == 2, err
+        assert err.startswith("Error: ") and err.count("\n") == 1, err
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(document=DOCUMENTS)
+@example(document={"\n": {}})  # a newline in a section name once broke the one-line error
+@example(document={"sources": [{"name": "a\u2028b", "regions": ["x\ny"]}]})
+def test_any_toml_config_is_settings_or_exit_2_with_one_line(document: dict[str, Any]) -> None:
+    check_config(toml_document(document))
+
+
+@settings(max_examples=60, deadline=None)
+@given(text=st.text(max_size=200))
+def test_any_text_as_config_is_settings_or_exit_2_with_one_line(text: str) -> None:
+    check_config(text)
+
+
+def test_generated_documents_are_real_toml_with_known_sections() -> None:
+    """The serializer writes TOML that tomllib reads back (so the property is not vacuous)."""
+    import tomllib
+
+    document = {"sources": [{"name": "prod", "regions": ["us-east-1"]}],
+                "collection": {"page_size": 0, "when": datetime(2026, 1, 1, tzinfo=UTC)},
+                "odd key": {"nested": {"a": [1, 2.5, float("inf")]}}}  # fmt: skip
+    parsed = tomllib.loads(toml_document(document))
+    assert parsed["sources"] == [{"name": "prod", "regions": ["us-east-1"]}]
+    assert parsed["collection"]["page_size"] == 0
+    assert parsed["odd key"]["nested"]["a"][2] == float("inf")
+    code, err = run_cli(_written(toml_document(document)))
+    assert code == 2 and "collection.page_size" in err and "odd key" in err
+
+
+def _written(text: str) -> Path:
+    folder = Path(tempfile.mkdtemp())
+    (folder / "tracker.toml").write_text(text)
+    return folder / "tracker.toml"
