@@ -40,7 +40,15 @@ from tracker.budgets import (
     trailing_window,
     usd,
 )
-from tracker.notify import Channel, DeliveryError, Message, Notifier, NotifySettings, parse_channel
+from tracker.notify import (
+    Channel,
+    DeliveryError,
+    Message,
+    Notifier,
+    NotifySettings,
+    parse_channel,
+    shown_value,
+)
 from tracker.records import cents, from_micros
 
 log = logging.getLogger("tracker.alerts")
@@ -96,7 +104,7 @@ def parse_alerts(value: Any, ctx: Any) -> AlertSettings:
     if not isinstance(notify, list):
         ctx.problem(
             "alerts.notify",
-            f'must be a list of channels like ["log", "webhook:env:SLACK_WEBHOOK_URL"], got {notify!r}',
+            f'must be a list of channels like ["log", "webhook:env:SLACK_WEBHOOK_URL"], got {shown_value(notify)!r}',
         )
         notify = list(default.notify)
     for index, spec in enumerate(notify):
@@ -137,7 +145,7 @@ def parse_alerts(value: Any, ctx: Any) -> AlertSettings:
         ctx.problem("alerts.webhook_timeout_seconds", "must be a number of seconds from 0 to 300")
         timeout = Decimal(10)
     return AlertSettings(
-        notify=tuple(dict.fromkeys(notify)),
+        notify=tuple(dict.fromkeys(s for s in notify if isinstance(s, str))),  # others: reported
         job_tolerance_pct=tolerance,
         job_lookback_days=_whole(
             ctx, "alerts.job_lookback_days", value.get("job_lookback_days"), 7, 1, 366

@@ -95,7 +95,7 @@ def parse_budgets(value: Any, ctx: Any) -> tuple[Budget, ...]:
 
 
 def _parse_budget(key: str, table: dict[str, Any], ctx: Any) -> Budget | None:
-    from tracker.notify import parse_channel
+    from tracker.notify import parse_channel, shown_value
 
     before = len(ctx.problems)
     for name in table:
@@ -136,7 +136,7 @@ def _parse_budget(key: str, table: dict[str, Any], ctx: Any) -> Budget | None:
     if not isinstance(notify, list) or not all(isinstance(item, str) for item in notify):
         ctx.problem(
             f"{key}.notify",
-            f'must be a list of channels like ["log", "email:finops@example.com"], got {notify!r}',
+            f'must be a list of channels like ["log", "email:finops@example.com"], got {shown_value(notify)!r}',
         )
         notify = ["log"]
     for position, spec in enumerate(notify):

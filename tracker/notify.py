@@ -64,7 +64,7 @@ class Channel:
 def parse_channel(spec: str) -> Channel:
     """``"sns:arn:..."`` -> Channel; ValueError saying what is expected."""
     if not isinstance(spec, str):
-        raise ValueError(f"must be a channel string, got {spec!r}")
+        raise ValueError(f"must be a channel string, got {shown_value(spec)!r}")
     kind, _, target = spec.strip().partition(":")
     if kind == "log" and not target:
         return Channel("log")
@@ -100,6 +100,17 @@ def parse_channel(spec: str) -> Channel:
 
 def _shown(spec: str) -> str:
     return spec if "://" not in spec else spec.split("://", 1)[0] + "://..."
+
+
+def shown_value(value: Any) -> Any:
+    """A config value as an error may show it: every URL in it cut after its scheme."""
+    if isinstance(value, str):
+        return _shown(value)
+    if isinstance(value, list):
+        return [shown_value(item) for item in value]
+    if isinstance(value, dict):
+        return {key: shown_value(item) for key, item in value.items()}
+    return value
 
 
 @dataclass(frozen=True)
