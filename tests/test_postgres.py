@@ -277,9 +277,6 @@ def _config(tmp_path: Path, name: str, account: str) -> Path:
 @requires_pg
 @pytest.mark.postgres
 @pytest.mark.e2e
-@pytest.mark.xfail(
-    strict=True, reason="create_all races on an empty schema until Store.open migrates under a lock"
-)
 def test_concurrent_collectors_for_different_accounts_share_one_postgres(
     pg_url: str, moto_endpoint: str, tmp_path: Path
 ) -> None:

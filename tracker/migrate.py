@@ -12,6 +12,7 @@ before reading the revision, PostgreSQL a transaction-scoped advisory lock.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -59,11 +60,15 @@ def head() -> str:
     return _scripts().get_current_head()
 
 
-def known_revisions() -> set[str]:
-    return {script.revision for script in _scripts().walk_revisions()}
+@functools.cache
+def known_revisions() -> frozenset[str]:
+    """Every revision this code knows (a database at another one is newer than the code)."""
+    return frozenset(script.revision for script in _scripts().walk_revisions())
 
 
+@functools.cache
 def _scripts() -> Any:
+    """The shipped revision scripts, read once per process."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(alembic_config())

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, case, create_engine, delete, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from tracker.errors import InputError, StoreError
 from tracker.models import CollectionRun, Job, JobCostDay, Watermark
@@ -50,12 +50,20 @@ def aware_utc(value: datetime | None) -> datetime | None:
 
 
 def make_engine(url: str) -> Engine:
-    """Create the engine and the schema; SQLite gets WAL, a busy timeout and foreign keys."""
+    """The engine, its schema upgraded to this version's (Alembic migrations, serialised
+    between processes); a database with a newer schema is refused. SQLite gets WAL, a busy
+    timeout and foreign keys."""
+    from tracker.migrate import upgrade_engine
+
     engine = connect(url)
     try:
-        SQLModel.metadata.create_all(engine)
+        upgrade_engine(engine)
     except SQLAlchemyError as exc:
+        engine.dispose()
         raise StoreError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
+    except StoreError:
+        engine.dispose()
+        raise
     return engine
 
 
