@@ -275,3 +275,29 @@ def test_revisions_downgrade_to_base_and_back(tmp_path: Path) -> None:
     engine.dispose()
     migrate.upgrade(url)
     assert _revision(url) == migrate.head()
+
+
+def test_upgrade_adopts_a_development_database_made_by_create_all(tmp_path: Path) -> None:
+    """Between the first release and migrations, databases were made by create_all from
+    whatever models existed: some feature tables, no report indexes. They upgrade to head."""
+    url = f"sqlite:///{tmp_path / 'dev.db'}"
+    engine = connect(url)
+    SQLModel.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(text("DROP INDEX ix_jobs_report"))
+        connection.execute(text("DROP TABLE estimates"))
+        connection.execute(text("DROP TABLE billed_lines"))
+        tables = MetaData()
+        tables.reflect(connection, only=CORE_TABLES)
+        for name in CORE_TABLES:
+            connection.execute(tables.tables[name].insert(), FIRST_RELEASE_ROWS[name])
+    engine.dispose()
+
+    store = Store.open(url)
+
+    assert _revision(url) == migrate.head()
+    assert _rows(url) == FIRST_RELEASE_ROWS
+    with store.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, SQLModel.metadata) == []
+    store.engine.dispose()

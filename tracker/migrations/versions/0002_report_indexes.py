@@ -7,6 +7,7 @@ Create Date: 2026-11-26
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0002"
@@ -21,8 +22,13 @@ JOB_COLUMNS = ["id", "team", "unpriced", "project", "user", "instance_type", "ac
 
 
 def upgrade() -> None:
-    op.create_index("ix_job_cost_days_report", "job_cost_days", DAY_COLUMNS)
-    op.create_index("ix_jobs_report", "jobs", JOB_COLUMNS)
+    # A database adopted from before migrations (create_all) may have them already.
+    existing = {i["name"] for table in ("jobs", "job_cost_days")
+                for i in sa.inspect(op.get_bind()).get_indexes(table)}  # fmt: skip
+    if "ix_job_cost_days_report" not in existing:
+        op.create_index("ix_job_cost_days_report", "job_cost_days", DAY_COLUMNS)
+    if "ix_jobs_report" not in existing:
+        op.create_index("ix_jobs_report", "jobs", JOB_COLUMNS)
 
 
 def downgrade() -> None:

@@ -22,6 +22,21 @@ def _money(name: str) -> sa.Column:
 
 
 def upgrade() -> None:
+    # A database adopted from before migrations (create_all) may hold some of these already.
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    if "alert_deliveries" not in existing:
+        _alert_deliveries()
+    if "job_runs" not in existing:
+        _job_runs()
+    if "daemon_lock" not in existing:
+        _daemon_lock()
+    if "estimates" not in existing:
+        _estimates()
+    if "billed_lines" not in existing:
+        _billed_lines()
+
+
+def _alert_deliveries() -> None:
     op.create_table(
         "alert_deliveries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -43,6 +58,8 @@ def upgrade() -> None:
     for column in ("alert_key", "kind", "status"):
         op.create_index(f"ix_alert_deliveries_{column}", "alert_deliveries", [column])
 
+
+def _job_runs() -> None:
     op.create_table(
         "job_runs",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -58,6 +75,8 @@ def upgrade() -> None:
     )
     op.create_index("ix_job_runs_job_started", "job_runs", ["job", "started_at"])
 
+
+def _daemon_lock() -> None:
     op.create_table(
         "daemon_lock",
         sa.Column("name", sa.String(), nullable=False),
@@ -67,6 +86,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("name"),
     )
 
+
+def _estimates() -> None:
     op.create_table(
         "estimates",
         sa.Column("id", sa.String(), nullable=False),
@@ -93,6 +114,8 @@ def upgrade() -> None:
     for column in ("created_at", "job_name", "name_prefix", "team"):
         op.create_index(f"ix_estimates_{column}", "estimates", [column])
 
+
+def _billed_lines() -> None:
     op.create_table(
         "billed_lines",
         sa.Column("id", sa.Integer(), nullable=False),
