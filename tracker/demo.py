@@ -93,9 +93,11 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     print(f"Database: {db_path if not db_url else url}")
     print("Next, try:")
     config = _shell_path(config_path)
-    print(f"  tracker --config {config} report --by job --format json")
-    print(f"  tracker --config {config} report --by day --team nlp")
-    print(f"  tracker --config {config} prices check")
+    tracker = _tracker_command()
+    print(f"  {tracker} --config {config} report --by job --format json")
+    print(f"  {tracker} --config {config} report --view waste")
+    print(f"  {tracker} --config {config} prices check")
+    print(f"  {tracker} --config {config} serve      # the dashboard on http://127.0.0.1:8080")
     sys.stdout.flush()
     return 0 if summary.ok else 1
 
@@ -104,6 +106,16 @@ TOP_COLUMNS = ["job", "team", "status", "instance_type", "instance_count", "bill
                "total_usd", "spot_savings_usd", "account", "region"]
 _DEMO_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
              "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE", "AWS_SESSION_TOKEN")
+
+
+def _tracker_command() -> str:
+    """How the user can run tracker again: plain ``tracker`` if it is on PATH, else its path."""
+    import shutil
+
+    script = Path(sys.argv[0])
+    if shutil.which("tracker") or script.name != "tracker":
+        return "tracker"
+    return _shell_path(script.resolve()) if script.exists() else "tracker"
 
 
 def _shell_path(path: Path) -> str:
