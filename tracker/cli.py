@@ -136,8 +136,10 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     if not settings.sources:
-        where = settings.path or "config/tracker.toml"
-        raise InputError(f"{where}: sources: no [[sources]] configured; add one with name and regions")
+        if settings.path is None:
+            raise InputError("no config file: pass --config PATH (or set TRACKER_CONFIG) to a file "
+                             "with [[sources]], e.g. a copy of config/tracker.toml")
+        raise InputError(f"{settings.path}: sources: no [[sources]] configured; add one with name and regions")
     store = store_from(args, settings)
     summary = collect(settings, store, settings.price_book(), clock=system_clock)
     sys.stdout.write(summary.render())
