@@ -301,3 +301,8 @@ def test_upgrade_adopts_a_development_database_made_by_create_all(tmp_path: Path
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         assert compare_metadata(context, SQLModel.metadata) == []
     store.engine.dispose()
+
+
+def test_head_constant_is_the_newest_revision() -> None:
+    """migrate.HEAD lets an up-to-date database open without importing Alembic: keep it true."""
+    assert migrate.head() == migrate.HEAD
