@@ -171,8 +171,8 @@ def _check_window(args: argparse.Namespace) -> None:
 def cmd_prices(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.prices_command == "refresh":
-        from tracker.aws.session import pricing_client
         from tracker.aws.pricing import refresh
+        from tracker.aws.session import pricing_client
         from tracker.clock import system_clock
 
         path, count = refresh(pricing_client(), settings.pricing.snapshot_dir, system_clock(), args.region)
