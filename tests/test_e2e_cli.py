@@ -127,3 +127,6 @@ def test_cli_prices_check_lists_unpriced_type(project: tuple[Path, dict[str, str
     assert result.returncode == 0
     assert "us-east-1  ml.trn1.32xlarge" in result.stdout
     assert "ml.m5.xlarge" not in result.stdout
+    # us-east-1 has no traced ML-storage rate: the check says so instead of a silent $0.00.
+    assert "flagged storage-unpriced: us-east-1 (" in result.stdout
+    assert "Set [pricing] storage_usd_per_gb_month" in result.stdout

@@ -167,6 +167,12 @@ def _check_window(args: argparse.Namespace) -> None:
         raise InputError(f"--since {args.since} is after --until {args.until}")
 
 
+UNPRICED_EXTRAS = (
+    ("storage-unpriced", "ML storage volume (GB-month)", "storage_usd_per_gb_month"),
+    ("artifact-unpriced", "S3 storage (GB-month) for artifacts", "s3_usd_per_gb_month"),
+)
+
+
 @command("prices")
 def cmd_prices(args: argparse.Namespace) -> int:
     settings = settings_from(args)
@@ -182,13 +188,19 @@ def cmd_prices(args: argparse.Namespace) -> int:
     if args.prices_command == "check":
         store = store_from(args, settings)
         missing = settings.price_book().unpriced_types(store.billed_type_pairs())
-        if not missing:
+        if missing:
+            print("No price for these (region, instance type) pairs; their jobs are flagged unpriced:")
+            for region, itype in missing:
+                print(f"  {region}  {itype}")
+            print("Add them to the overrides file ([pricing] overrides) or run 'tracker prices refresh'.")
+        else:
             print("Every instance type of the collected jobs has a price.")
-            return 0
-        print("No price for these (region, instance type) pairs; their jobs are flagged unpriced:")
-        for region, itype in missing:
-            print(f"  {region}  {itype}")
-        print("Add them to the overrides file ([pricing] overrides) or run 'tracker prices refresh'.")
+        for flag, what, key in UNPRICED_EXTRAS:
+            regions = store.flagged_by_region(flag)
+            if regions:
+                listed = ", ".join(f"{region} ({count} jobs)" for region, count in regions.items())
+                print(f"No {what} rate, so that part is $0.00 and flagged {flag}: {listed}.")
+                print(f"  Set [pricing] {key} for these regions to cost it.")
         return 0
     raise InputError("tracker prices: expected an action: refresh or check")
 

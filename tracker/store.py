@@ -285,6 +285,18 @@ class Store:
                 pairs.add((region, itype))
         return sorted(pairs)
 
+    def flagged_by_region(self, flag: str) -> dict[str, int]:
+        """Region -> number of stored jobs carrying a cost flag (e.g. ``storage-unpriced``)."""
+        pattern = f"%{flag}%"
+        with self.session() as session:
+            rows = session.execute(
+                select(Job.region, func.count())
+                .where(Job.flags.like(pattern))
+                .group_by(Job.region)
+                .order_by(Job.region)
+            ).all()
+        return {region: int(count) for region, count in rows}
+
     # -- watermarks and runs ------------------------------------------------------
     def watermark(self, account_id: str, region: str) -> datetime | None:
         with self.session() as session:
