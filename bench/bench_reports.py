@@ -236,16 +236,22 @@ def measure(quick: bool = False, jobs: int = 1_000_000, rebuild: bool = False) -
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_reports", description=__doc__)
+def cached_database_main(prog: str, description: str | None, measure_fn: Any,
+                         argv: list[str] | None) -> int:
+    """The command line shared by the benchmarks that run on the cached million-job database."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
     parser.add_argument("--quick", action="store_true", help="100,000 jobs")
     args = parser.parse_args(argv)
     if args.jobs % TEMPLATES:
         parser.error(f"--jobs {args.jobs}: expected a multiple of {TEMPLATES}")
-    emit(measure(args.quick, args.jobs, args.rebuild))
+    emit(measure_fn(args.quick, args.jobs, args.rebuild))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cached_database_main("python -m bench.bench_reports", __doc__, measure, argv)
 
 
 if __name__ == "__main__":

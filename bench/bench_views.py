@@ -17,13 +17,12 @@ Target: each under 2 s and 500 MB.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from typing import Any
 
-from bench.bench_reports import TEMPLATES, database
-from bench.common import Row, emit, machine, rows_json, run_measured
+from bench.bench_reports import cached_database_main, database
+from bench.common import Row, machine, rows_json, run_measured
 
 TARGET_SECONDS = 2.0
 TARGET_MB = 500
@@ -94,15 +93,7 @@ def measure(quick: bool = False, jobs: int = 1_000_000, rebuild: bool = False) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.bench_views", description=__doc__)
-    parser.add_argument("--jobs", type=int, default=1_000_000)
-    parser.add_argument("--rebuild", action="store_true", help="rebuild the cached database")
-    parser.add_argument("--quick", action="store_true", help="100,000 jobs")
-    args = parser.parse_args(argv)
-    if args.jobs % TEMPLATES:
-        parser.error(f"--jobs {args.jobs}: expected a multiple of {TEMPLATES}")
-    emit(measure(args.quick, args.jobs, args.rebuild))
-    return 0
+    return cached_database_main("python -m bench.bench_views", __doc__, measure, argv)
 
 
 if __name__ == "__main__":
