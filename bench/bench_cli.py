@@ -21,7 +21,7 @@ HEAVY = ("boto3", "botocore", "pandas", "numpy", "sqlalchemy", "sqlmodel", "moto
          "alembic", "pyarrow", "apscheduler")  # fmt: skip
 PROBE = (
     "import json, sys\n"
-    "from tracker.cli import build_parser\n"
+    "from tracker.cli.main import build_parser\n"
     "build_parser().format_help()\n"
     f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
 )

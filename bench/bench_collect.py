@@ -76,7 +76,7 @@ def seed(n: int, rng: random.Random) -> None:
 
 
 def price_book() -> Any:
-    from tracker.prices import PriceBook
+    from tracker.cost.prices import PriceBook
 
     rates = {"ml.m5.xlarge": "0.23", "ml.g5.2xlarge": "1.515", "ml.g5.12xlarge": "7.09",
              "ml.p4d.24xlarge": "37.688", "ml.c5.4xlarge": "0.816"}  # fmt: skip
@@ -121,9 +121,9 @@ def run(jobs: int, db: Path) -> dict[str, Any]:
     from moto import mock_aws
 
     from tracker.aws.session import AwsContextFactory
-    from tracker.collect import collect
-    from tracker.config import Settings, Source
-    from tracker.store import Store
+    from tracker.collect.service import collect
+    from tracker.settings import Settings, Source
+    from tracker.store.database import Store
 
     for key, value in {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                        "AWS_DEFAULT_REGION": REGION}.items():  # fmt: skip

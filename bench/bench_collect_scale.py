@@ -5,7 +5,7 @@ Each case runs in a fresh process (its own peak memory): moto in-process is seed
 ``bench.bench_collect.seed`` once per region (a quarter of the jobs each), then collected
 from an empty SQLite database, then collected again with nothing new (steady state).
 
-- ``tracker``: the real collector (``tracker.collect.collect``): list changed jobs since the
+- ``tracker``: the real collector (``tracker.collect.service.collect``): list changed jobs since the
   watermark, describe only new or changed ones, tags in bulk (GetResources, 100 ARNs a call).
 - ``naive``: list every job, then DescribeTrainingJob and ListTags for each, every run.
 Both measure S3 artifacts the same way and save through the same store.
@@ -58,7 +58,7 @@ def seed_regions(jobs: int) -> None:
 def price_book() -> Any:
     """bench_collect's us-east-1 rates, in every region (the same jobs cost the same)."""
     import bench.bench_collect as single
-    from tracker.prices import PriceBook
+    from tracker.cost.prices import PriceBook
 
     book = single.price_book()
     types = [t for r, t in book.priced_pairs() if r == single.REGION]
@@ -71,10 +71,10 @@ def price_book() -> Any:
 
 def naive_collect(settings: Any, store: Any, book: Any, now: datetime, factory: Any) -> dict:
     """List every job, then describe and list-tags each one; save in batches of 200."""
-    from tracker import parse
+    from tracker.collect import parse
     from tracker.aws import s3 as aws_s3
     from tracker.aws import sagemaker as aws_sagemaker
-    from tracker.costing import cost_job
+    from tracker.cost.engine import cost_job
 
     policy = settings.cost_policy()
     calls: dict[str, dict[str, int]] = {}
@@ -111,9 +111,9 @@ def run_case(case: str, jobs: int) -> dict[str, Any]:
 
     import bench.bench_collect as single
     from tracker.aws.session import AwsContextFactory
-    from tracker.collect import collect
-    from tracker.config import Settings, Source
-    from tracker.store import Store
+    from tracker.collect.service import collect
+    from tracker.settings import Settings, Source
+    from tracker.store.database import Store
 
     _environment()
     with mock_aws(), tempfile.TemporaryDirectory() as tmp:

@@ -96,7 +96,7 @@ def _schema_key() -> str:
     """Changes whenever the tables change, so a cached database is rebuilt."""
     from sqlmodel import SQLModel
 
-    import tracker.models  # noqa: F401
+    import tracker.store.schema  # noqa: F401
 
     shape = [(t.name, [(c.name, str(c.type)) for c in t.columns], sorted(i.name for i in t.indexes))
              for t in SQLModel.metadata.sorted_tables]  # fmt: skip
@@ -107,10 +107,10 @@ def build(path: Path, jobs: int) -> float:
     """Create the database at ``path``; returns the seconds it took."""
     from sqlalchemy import text
 
-    from tracker.config import Settings
-    from tracker.costing import CostPolicy, cost_job
-    from tracker.models import Job, JobCostDay
-    from tracker.store import Store
+    from tracker.settings import Settings
+    from tracker.cost.engine import CostPolicy, cost_job
+    from tracker.store.schema import Job, JobCostDay
+    from tracker.store.database import Store
 
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +177,7 @@ def _sql_alone(url: str, by: str, since: str, until: str) -> tuple[float, int, s
     """Seconds for the store's aggregate query alone, rows it returned, and SQLite's plan."""
     from sqlalchemy import event
 
-    from tracker.store import Store
+    from tracker.store.database import Store
 
     store = Store.open(url)
     window = {"since": date.fromisoformat(since), "until": date.fromisoformat(until)}

@@ -43,8 +43,8 @@ def _dashboard(url: str) -> dict[str, float]:
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
 
-    from tracker.store import Store
-    from tracker.web import create_app
+    from tracker.store.database import Store
+    from tracker.web.app import create_app
 
     client = TestClient(
         create_app(Store.open(url), clock=lambda: datetime(2026, 6, 20, tzinfo=UTC))

@@ -66,7 +66,7 @@ def run_job(
     name: str, ctx: JobContext, function: Callable[[JobContext], JobOutcome] | None = None
 ) -> JobOutcome:
     """Run one job once, recording and logging it; exceptions become a ``failed`` outcome."""
-    from tracker.ops_store import JobRunLog
+    from tracker.store.ops import JobRunLog
 
     runs = JobRunLog(ctx.store)
     began = time.monotonic()

@@ -7,7 +7,7 @@ from jobs import JobContext, JobOutcome
 
 def run(ctx: JobContext) -> JobOutcome:
     """Deliver new alerts; ``partial`` when a delivery failed (it is retried next run)."""
-    from tracker.alerts import run_alerts
+    from tracker.alert.rules import run_alerts
 
     result = run_alerts(ctx.settings, ctx.store, now=ctx.clock(), wall=ctx.wall)
     counts = result.summary()

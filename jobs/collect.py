@@ -7,7 +7,7 @@ from jobs import JobContext, JobOutcome
 
 def run(ctx: JobContext) -> JobOutcome:
     """Collect once; ``partial`` when some regions failed (they are retried next tick)."""
-    from tracker.collect import collect
+    from tracker.collect.service import collect
 
     settings = ctx.settings
     if not settings.sources:

@@ -1,7 +1,7 @@
 """Scheduled job ``reconcile``: the tracker's costs against the AWS bill.
 
 The reconciliation itself belongs to the estimates-and-reconciliation feature: this job
-calls :data:`RECONCILE_ENTRY` (``tracker.reconcile_service.reconcile_bill``), which fetches
+calls :data:`RECONCILE_ENTRY` (``tracker.reconcile.service.reconcile_bill``), which fetches
 the bill from the ``[reconcile] source`` (Cost Explorer by default) for last month and this
 month, stores its lines and compares them with the tracker per team and period. Drift in a
 settled period becomes a ``bill-drift`` alert on the next alerts run (the daemon runs alerts
@@ -15,7 +15,7 @@ from typing import Any
 
 from jobs import JobContext, JobOutcome
 
-RECONCILE_ENTRY = "tracker.reconcile_service:reconcile_bill"
+RECONCILE_ENTRY = "tracker.reconcile.service:reconcile_bill"
 
 
 def entry_point() -> Any:

@@ -289,7 +289,7 @@ class Daemon:
     # -- lifecycle ---------------------------------------------------------------------------
     def run(self, *, install_signals: bool = True) -> int:
         """Take the lock, schedule the jobs, block until stopped; returns the exit code."""
-        from tracker.ops_store import DaemonLockRow
+        from tracker.store.ops import DaemonLockRow
 
         lock = DaemonLockRow(
             self.store, self.wall, timedelta(seconds=self.options.stale_after_seconds)

@@ -108,8 +108,8 @@ def reported_month(now: datetime) -> tuple[date, date]:
 
 def write_showback(settings: Any, store: Any, now: datetime) -> ShowbackResult:
     """Build the showback of the month before ``now`` and write its HTML and CSV."""
-    from tracker.reports import render_report
-    from tracker.views import ViewRequest, build, month_start
+    from tracker.report.spend import render_report
+    from tracker.report.views import ViewRequest, build, month_start
 
     options: ReportsSettings = settings.feature("reports")
     first, last = reported_month(now)
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
     import sys
 
-    from tracker.cli import settings_from, store_from
+    from tracker.cli.main import settings_from, store_from
     from tracker.clock import system_clock
     from tracker.errors import TrackerError
 

@@ -53,14 +53,14 @@ def main(argv: list[str]) -> int:
     if options.count:
         atexit.register(lambda: options.count.write_text(json.dumps(counts)))
     if options.batch_size:
-        import tracker.collect
+        import tracker.collect.service
 
-        tracker.collect.BATCH_SIZE = options.batch_size
+        tracker.collect.service.BATCH_SIZE = options.batch_size
     if options.max_file_bytes:
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (options.max_file_bytes, options.max_file_bytes))
 
-    from tracker.cli import main as tracker_main
+    from tracker.cli.main import main as tracker_main
 
     return tracker_main(tracker_args)
 

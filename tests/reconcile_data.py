@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tracker.config import Settings
-from tracker.costing import CostPolicy, cost_job
+from tracker.settings import Settings
+from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import UNALLOCATED, InstanceGroup, JobRecord
-from tracker.store import Store
+from tracker.store.database import Store
 
 ACCOUNT = "123456789012"
 START = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)

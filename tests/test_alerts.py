@@ -22,13 +22,13 @@ from moto import mock_aws
 from tests.conftest import REPO
 from tests.test_budgets import RATES, at, job
 from tests.webhook_server import WebhookServer
-from tracker.alerts import AlertSettings, Estimate, JobFacts, job_alerts, run_alerts
-from tracker.config import parse_settings
-from tracker.costing import CostPolicy, cost_job
-from tracker.notify import Notifier, NotifySettings
-from tracker.ops_store import AlertLedger
+from tracker.alert.rules import AlertSettings, Estimate, JobFacts, job_alerts, run_alerts
+from tracker.settings import parse_settings
+from tracker.cost.engine import CostPolicy, cost_job
+from tracker.alert.notify import Notifier, NotifySettings
+from tracker.store.ops import AlertLedger
 from tracker.records import JobRecord
-from tracker.store import Store
+from tracker.store.database import Store
 
 ACCOUNT = "123456789012"
 SENDER = "tracker@example.com"
@@ -143,7 +143,7 @@ def test_team_crossing_50_then_80_alerts_once_per_channel_across_restarts(
     | 5    | (rerun, restart, rerun)     |  $85   | -       |
     """
     world = aws_world
-    caplog.set_level(logging.WARNING, logger="tracker.alerts")
+    caplog.set_level(logging.WARNING, logger="tracker.alert.rules")
     world.save([job("a", "2026-11-02T00:00:00", 40)], at("2026-11-04T00:00:00"))
     first = world.run(at("2026-11-04T00:00:00"))
     assert first.alerts == [] and first.outcomes == []
@@ -471,7 +471,7 @@ def test_stale_claim_of_a_dead_sender_is_retried(tmp_path: Path) -> None:
 def test_recorded_estimate_matched_by_prefix_flags_a_running_job(world: World) -> None:
     """Recorded for prefix "sweep-": 1 x ml.m5.xlarge for 2 h = $2.00. Job sweep-7 runs on one
     instance since 09:00; at 12:00 it has cost $3.00, past the estimate."""
-    from tracker.estimates import estimate_job
+    from tracker.estimate.rules import estimate_job
 
     world.configure("amount_usd = 100000")
     estimate = estimate_job(
@@ -491,8 +491,8 @@ def test_recorded_estimate_matched_by_prefix_flags_a_running_job(world: World) -
 def test_bill_drift_finding_is_sent_once(world: World) -> None:
     """Team nlp on 2026-11-02: tracker $10.00 (10 h at $1), Cost Explorer bill $15.00 -> drift
     of 50% > the default 5%, settled by 2026-11-10 (settle time 2 days)."""
-    from tracker.bill_store import BillRepository
-    from tracker.reconcile import BillLine, classify_usage_type
+    from tracker.store.bills import BillRepository
+    from tracker.reconcile.rules import BillLine, classify_usage_type
 
     world.configure("amount_usd = 100000")
     world.save([job("day", "2026-11-02T00:00:00", 10)], at("2026-11-03T00:00:00"))
@@ -514,8 +514,8 @@ def test_bill_drift_finding_is_sent_once(world: World) -> None:
 
 
 def test_alerts_section_tolerance_spellings() -> None:
-    from tracker.alerts import parse_alerts
-    from tracker.config import SectionContext
+    from tracker.alert.rules import parse_alerts
+    from tracker.settings import SectionContext
 
     ctx = SectionContext(None, Path.cwd(), [])
     assert parse_alerts({"tolerance_pct": 25}, ctx).job_tolerance_pct == D(25)
@@ -542,7 +542,7 @@ def test_running_job_collected_from_aws_is_flagged_while_it_runs(
     | 12:00 | $6.00               | $20.00 at 19:00    | yes     |
     """
     from tracker.aws.simulate import SimJob, clients_for, create_job
-    from tracker.collect import collect
+    from tracker.collect.service import collect
 
     (tmp_path / "overrides.csv").write_text(
         "region,instance_type,usd_per_hour,source,source_date\nus-east-1,ml.g5.2xlarge,1.00,test,2026-11-01\n"

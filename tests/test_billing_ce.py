@@ -40,10 +40,10 @@ from moto import mock_aws
 
 from tests.reconcile_data import NOW, SETTINGS, START, make_job, save
 from tracker.aws.billing import cost_and_usage_request, fetch_ce_lines, lines_from_page
-from tracker.bill_store import BillRepository
+from tracker.store.bills import BillRepository
 from tracker.errors import TrackerError
-from tracker.reconcile_service import reconcile_bill, stored_bill_findings
-from tracker.store import Store
+from tracker.reconcile.service import reconcile_bill, stored_bill_findings
+from tracker.store.database import Store
 
 D = Decimal
 MOTO_API = "http://motoapi.amazonaws.com/moto-api/static/ce/cost-and-usage-results"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tracker.alerts import budget_statuses
-from tracker.budgets import (
+from tracker.alert.rules import budget_statuses
+from tracker.alert.budgets import (
     Budget,
     BudgetInputs,
     JobSpend,
@@ -28,11 +28,11 @@ from tracker.budgets import (
     stop_time,
     trailing_window,
 )
-from tracker.config import SectionContext, parse_settings
-from tracker.costing import CostPolicy, cost_job
+from tracker.settings import SectionContext, parse_settings
+from tracker.cost.engine import CostPolicy, cost_job
 from tracker.errors import ConfigError
 from tracker.records import JobRecord, Rates
-from tracker.store import Store
+from tracker.store.database import Store
 
 RATES = Rates(hourly={"ml.m5.xlarge": Decimal(1)})
 D = Decimal

@@ -39,10 +39,10 @@ except ModuleNotFoundError:  # the repository root is not on sys.path (no pytest
     from seed import DEFAULT_ACCOUNT, T0, seed_job, update_job
 from tracker.aws import s3 as aws_s3
 from tracker.aws.session import AwsContextFactory, CallCounter
-from tracker.collect import collect
-from tracker.config import CollectionSettings, Settings, Source
-from tracker.prices import PriceBook
-from tracker.store import Store
+from tracker.collect.service import collect
+from tracker.settings import CollectionSettings, Settings, Source
+from tracker.cost.prices import PriceBook
+from tracker.store.database import Store
 
 D = Decimal
 NOW = datetime(2026, 10, 1, 15, 0, tzinfo=UTC)
@@ -308,7 +308,7 @@ def _stored(store):
 
 
 def test_collect_interrupted_then_rerun_equals_uninterrupted(sm, s3, tmp_path, monkeypatch):
-    monkeypatch.setattr("tracker.collect.BATCH_SIZE", 3)
+    monkeypatch.setattr("tracker.collect.service.BATCH_SIZE", 3)
     seed_mixed(sm, s3)
     cfg = settings(page_size=4)
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker.costing import CostPolicy, cost_job, period_micros
+from tracker.cost.engine import CostPolicy, cost_job, period_micros
 from tracker.records import InstanceGroup, JobCost, JobRecord, Rates, cents
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cost-model.md"

@@ -53,7 +53,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracker.costing import (
+from tracker.cost.engine import (
     DEFAULT_LOCAL_STORAGE_FAMILIES,
     CostPolicy,
     cost_job,
@@ -889,7 +889,7 @@ def test_cost_policy_accepts_config_types():
 
 
 def test_costing_imports_no_aws_and_no_database():
-    source = Path(__file__).resolve().parent.parent / "tracker" / "costing.py"
+    source = Path(__file__).resolve().parent.parent / "tracker" / "cost" / "engine.py"
     tree = ast.parse(source.read_text(encoding="utf-8"))
     imported = {
         node.module if isinstance(node, ast.ImportFrom) else alias.name

@@ -30,9 +30,9 @@ from jobs.scheduler import (
 )
 from tests.conftest import REPO, run_cli
 from tests.webhook_server import WebhookServer
-from tracker.config import SectionContext, parse_settings
-from tracker.ops_store import DaemonLockRow, JobRunLog
-from tracker.store import Store
+from tracker.settings import SectionContext, parse_settings
+from tracker.store.ops import DaemonLockRow, JobRunLog
+from tracker.store.database import Store
 
 ACCOUNT = "123456789012"
 
@@ -369,7 +369,7 @@ def test_daemon_collects_alerts_once_across_ticks_and_restart_then_stops_cleanly
     assert sum(entry["message"].startswith("ALERT ") for entry in lines) == 2
     assert hook.url not in log.read_text()
 
-    from tracker.commands.ops import status_report
+    from tracker.cli.ops import status_report
 
     settings = parse_settings(config)
     store = Store.open(settings.database_url)
@@ -445,7 +445,7 @@ def test_prices_job_refreshes_rates_then_recosts(
     from jobs import run_job
     from tests.test_budgets import RATES, job
     from tests.test_pricing_refresh import price_item
-    from tracker.costing import CostPolicy, cost_job
+    from tracker.cost.engine import CostPolicy, cost_job
 
     snapshot = tmp_path / "prices"
     shutil.copytree(REPO / "config" / "prices", snapshot)

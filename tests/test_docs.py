@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tracker.cli import build_parser
+from tracker.cli.main import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_DOC = REPO / "docs" / "cli.md"
@@ -107,7 +107,7 @@ def test_the_check_catches_an_undocumented_option() -> None:
 
 
 def test_view_docs_exist_for_every_view() -> None:
-    from tracker.views import VIEWS
+    from tracker.report.views import VIEWS
 
     for view in VIEWS:
         page = REPO / "docs" / "views" / f"{view}.md"

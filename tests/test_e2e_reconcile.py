@@ -301,7 +301,7 @@ def test_cli_reconcile_missing_bill_file_exits_2(project, tmp_path: Path) -> Non
 )
 def test_cli_bad_arguments_exit_2_with_one_line(tmp_path: Path, capsys, args, message) -> None:
     """In process (the same ``main`` the command runs): bad input never reaches AWS."""
-    from tracker.cli import main
+    from tracker.cli.main import main
 
     assert main(["--db", f"sqlite:///{tmp_path / 'x.db'}", *args]) == 2
     err = capsys.readouterr().err

@@ -28,9 +28,9 @@ import pytest
 
 from tests.conftest import REPO
 from tests.reconcile_data import PRICES, make_job
-from tracker.config import load_settings
+from tracker.settings import load_settings
 from tracker.errors import ConfigError, InputError
-from tracker.estimates import (
+from tracker.estimate.rules import (
     ESTIMATE_ID_TAG,
     ESTIMATE_USD_TAG,
     EstimateIndex,
@@ -285,7 +285,7 @@ import json, sys
 sys.modules["boto3"] = None  # any import of boto3 now fails
 sys.modules["botocore"] = None
 from datetime import datetime, timezone
-from tracker.estimates import estimate_job
+from tracker.estimate.rules import estimate_job
 est = estimate_job("ml.m5.xlarge", 2, "3", team="nlp", name_prefix="nightly-", record=True,
                    db=sys.argv[1], now=datetime(2026, 11, 19, 9, tzinfo=timezone.utc))
 print(json.dumps({"tags": est.tags(), "total": str(est.total_usd), "id": est.estimate_id}))

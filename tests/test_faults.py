@@ -36,10 +36,10 @@ from moto import mock_aws
 from tests.conftest import REPO
 from tests.seed import DEFAULT_ACCOUNT, T0, seed_job_fast
 from tracker.aws.session import AwsContextFactory
-from tracker.collect import collect
-from tracker.config import CollectionSettings, Settings, Source
-from tracker.prices import PriceBook
-from tracker.store import Store
+from tracker.collect.service import collect
+from tracker.settings import CollectionSettings, Settings, Source
+from tracker.cost.prices import PriceBook
+from tracker.store.database import Store
 
 D = Decimal
 NOW = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
@@ -382,7 +382,7 @@ def test_denied_region_and_expired_account_are_recorded_shown_and_caught_up(
     """prod: us-east-1 (2 jobs) fine, us-west-2 (1 job) AccessDenied; research (1 job, assumed
     role) fails with ExpiredToken. The first run stores prod's 2, records both failures and
     `tracker status` shows them; the next run, access restored, stores the other 2."""
-    from tracker.cli import main
+    from tracker.cli.main import main
 
     seed_many(2, "us-east-1", prefix="east")
     seed_many(1, "us-west-2", prefix="west")

@@ -199,9 +199,9 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
     from moto import mock_aws
 
     from tests.seed import seed_job, update_job
-    from tracker.collect import collect
-    from tracker.config import Settings, Source
-    from tracker.store import Store
+    from tracker.collect.service import collect
+    from tracker.settings import Settings, Source
+    from tracker.store.database import Store
 
     with mock_aws():
         import boto3
@@ -272,7 +272,7 @@ def test_policy_grants_nothing_the_code_does_not_call() -> None:
 
 def test_collector_statements_are_what_the_collector_uses() -> None:
     """The Collect* statements cover exactly the operations of the collection modules."""
-    collector_files = {"tracker/collect.py", "tracker/aws/sagemaker.py", "tracker/aws/tagging.py",
+    collector_files = {"tracker/collect/service.py", "tracker/aws/sagemaker.py", "tracker/aws/tagging.py",
                        "tracker/aws/s3.py", "tracker/aws/session.py"}  # fmt: skip
     used = {iam_action(*op) for op, files in code_operations().items() if files & collector_files}
     core = {a for s in policy_statements() if s["Sid"].startswith("Collect") for a in _actions(s)}

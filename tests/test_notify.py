@@ -11,7 +11,7 @@ import pytest
 from moto import mock_aws
 
 from tests.webhook_server import WebhookServer
-from tracker.notify import (
+from tracker.alert.notify import (
     Channel,
     DeliveryError,
     Message,
@@ -197,7 +197,7 @@ def test_send_webhook_unreachable_never_shows_the_url() -> None:
 
 
 def test_send_log_writes_the_alert_with_its_key(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.WARNING, logger="tracker.alerts"):
+    with caplog.at_level(logging.WARNING, logger="tracker.alert.rules"):
         Notifier().send(parse_channel("log"), MESSAGE)
     [record] = caplog.records
     assert MESSAGE.subject in record.getMessage()
@@ -208,7 +208,7 @@ def test_log_channel_in_json_format_carries_structured_fields() -> None:
     from tracker.logs import JsonFormatter
 
     record = logging.LogRecord(
-        "tracker.alerts", logging.WARNING, __file__, 1, "ALERT %s", (MESSAGE.subject,), None
+        "tracker.alert.rules", logging.WARNING, __file__, 1, "ALERT %s", (MESSAGE.subject,), None
     )
     record.alert_key = MESSAGE.key
     payload = json.loads(JsonFormatter().format(record))

@@ -1,4 +1,4 @@
-"""tracker.parse: DescribeTrainingJob and ListTrainingJobs responses -> records (pure)."""
+"""tracker.collect.parse: DescribeTrainingJob and ListTrainingJobs responses -> records (pure)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tracker.config import Attribution
-from tracker.parse import (
+from tracker.settings import Attribution
+from tracker.collect.parse import (
     ResponseError,
     attribute,
     job_from_describe,

@@ -36,11 +36,11 @@ from sqlalchemy import create_engine, text
 
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.conftest import REPO, postgres_available
-from tracker.costing import CostPolicy, cost_job
-from tracker.prices import PriceBook
+from tracker.cost.engine import CostPolicy, cost_job
+from tracker.cost.prices import PriceBook
 from tracker.records import JobRecord
-from tracker.reports import render, spend_rows
-from tracker.store import Store
+from tracker.report.spend import render, spend_rows
+from tracker.store.database import Store
 
 D = Decimal
 NOW = datetime(2026, 10, 3, 12, 0, tzinfo=UTC)
@@ -201,8 +201,8 @@ def test_collector_stores_moto_jobs_once(db_url: str) -> None:
     from moto import mock_aws
 
     from tests.seed import seed_job
-    from tracker.collect import collect
-    from tracker.config import Settings, Source
+    from tracker.collect.service import collect
+    from tracker.settings import Settings, Source
 
     with mock_aws():
         import boto3

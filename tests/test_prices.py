@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tracker.errors import InputError, PriceBookError
-from tracker.prices import PriceBook, PriceRow, read_price_csv, write_snapshot
+from tracker.cost.prices import PriceBook, PriceRow, read_price_csv, write_snapshot
 from tracker.records import InstanceGroup, JobRecord
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "prices"

@@ -29,8 +29,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REPO
-from tracker.config import KNOWN_SECTIONS, parse_settings
-from tracker.costing import CostPolicy, cost_job
+from tracker.settings import KNOWN_SECTIONS, parse_settings
+from tracker.cost.engine import CostPolicy, cost_job
 from tracker.errors import ConfigError
 from tracker.records import InstanceGroup, JobCost, JobRecord, Rates
 
@@ -162,9 +162,9 @@ def test_spot_never_costs_more_than_on_demand_and_saves_the_difference(
 def _vocabulary() -> list[str]:
     """Key names the config parsers know (every identifier-like literal in their modules)."""
     words = set()
-    for module in ("tracker/config.py", "tracker/budgets.py", "tracker/alerts.py",
-                   "jobs/scheduler.py", "jobs/showback.py", "tracker/reconcile.py",
-                   "tracker/estimates.py"):  # fmt: skip
+    for module in ("tracker/settings.py", "tracker/alert/budgets.py", "tracker/alert/rules.py",
+                   "jobs/scheduler.py", "jobs/showback.py", "tracker/reconcile/rules.py",
+                   "tracker/estimate/rules.py"):  # fmt: skip
         path = REPO / module
         if not path.exists():
             continue
@@ -266,7 +266,7 @@ def toml_document(document: dict[str, Any]) -> str:
 
 
 def run_cli(config: Path) -> tuple[int, str]:
-    from tracker.cli import main
+    from tracker.cli.main import main
 
     err = io.StringIO()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):

@@ -33,9 +33,9 @@ import pytest
 
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.reconcile_data import NOW, PRICES, SETTINGS, START, arn, make_job, save
-from tracker.estimate_store import EstimateRepository
-from tracker.estimates import ESTIMATE_ID_TAG, ESTIMATE_USD_TAG, EstimateRequest, build_estimate
-from tracker.reconcile import (
+from tracker.store.estimates import EstimateRepository
+from tracker.estimate.rules import ESTIMATE_ID_TAG, ESTIMATE_USD_TAG, EstimateRequest, build_estimate
+from tracker.reconcile.rules import (
     BillLine,
     BillPolicy,
     ResolvedEstimate,
@@ -51,8 +51,8 @@ from tracker.reconcile import (
     team_rows,
     verdict,
 )
-from tracker.reconcile_service import reconcile_estimates
-from tracker.store import Store
+from tracker.reconcile.service import reconcile_estimates
+from tracker.store.database import Store
 
 D = Decimal
 RECORDED_AT = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)

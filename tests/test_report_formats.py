@@ -18,9 +18,9 @@ import pytest
 from tests import golden_support
 from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, at, fill, make_store, record
 from tracker.errors import InputError
-from tracker.reports import neutralise, render, render_report, spend_rows
-from tracker.store import Store
-from tracker.views import VIEWS, ViewRequest, build
+from tracker.report.spend import neutralise, render, render_report, spend_rows
+from tracker.store.database import Store
+from tracker.report.views import VIEWS, ViewRequest, build
 
 TEXT_FORMATS = {"table": "txt", "csv": "csv", "json": "json", "markdown": "md", "html": "html"}
 REQUESTS = {
@@ -139,7 +139,7 @@ def test_markdown_escapes_markup_and_links(store: Store) -> None:
 
 
 def test_markdown_escape_covers_links_and_pipes() -> None:
-    from tracker.reports import _md
+    from tracker.report.spend import _md
 
     assert _md("[click](http://evil)|x") == "\\[click\\](http://evil)\\|x"
     assert _md("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"

@@ -33,8 +33,8 @@ from tests.conftest import run_cli
 from tests.views_data import NOW, at, fill, make_store, record
 from tracker.errors import InputError
 from tracker.records import JobRecord, Rates
-from tracker.store import Store
-from tracker.views import ViewRequest, build, month_start, parse_pivot
+from tracker.store.database import Store
+from tracker.report.views import ViewRequest, build, month_start, parse_pivot
 
 D = Decimal
 
@@ -97,7 +97,7 @@ def test_showback_total_is_rounded_once(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'r.db'}")
     rates = Rates(hourly={"ml.t3.medium": D("0.018")})
     jobs = [record(n, n, "ml.t3.medium", 1, at(11, 3), 1000) for n in ("a", "b")]
-    from tracker.costing import CostPolicy, cost_job
+    from tracker.cost.engine import CostPolicy, cost_job
 
     store.save_jobs([(j, cost_job(j, rates, NOW, CostPolicy()), {}) for j in jobs], NOW)
     report = build(store, ViewRequest("showback"), NOW)
@@ -256,7 +256,7 @@ def main(
     db_url: str, *args: str, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[int, str, str]:
     """The command in this process: (exit code, stdout, stderr)."""
-    from tracker.cli import main as tracker_main
+    from tracker.cli.main import main as tracker_main
 
     monkeypatch.setenv("TRACKER_NOW", NOW.isoformat())
     code = tracker_main(["--db", db_url, "report", *args])
@@ -321,7 +321,7 @@ def test_cli_view_bad_arguments_exit_2(
 def test_progress_printer_quiet_when_piped() -> None:
     import io
 
-    from tracker.commands.views import progress_printer
+    from tracker.cli.views import progress_printer
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:
@@ -358,7 +358,7 @@ def test_waste_chart_sums_are_rounded_once(tmp_path: Path) -> None:
 def test_cli_png_piped_to_stdout(
     db_url: str, capsysbinary: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from tracker.cli import main as tracker_main
+    from tracker.cli.main import main as tracker_main
 
     monkeypatch.setenv("TRACKER_NOW", NOW.isoformat())
     assert tracker_main(["--db", db_url, "report", "--view", "waste", "--format", "png"]) == 0

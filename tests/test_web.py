@@ -14,17 +14,17 @@ import pytest
 
 from tests.conftest import run_cli
 from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, make_store
-from tracker.commands.views import check_bind
+from tracker.cli.views import check_bind
 from tracker.errors import InputError
 from tracker.records import JobRecord
-from tracker.reports import render, spend_rows
-from tracker.store import Store
+from tracker.report.spend import render, spend_rows
+from tracker.store.database import Store
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice about its httpx-based client
     from fastapi.testclient import TestClient
 
-from tracker.web import create_app  # noqa: E402
+from tracker.web.app import create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -192,8 +192,8 @@ def test_no_cdn_docs_pages(client: TestClient) -> None:
 
 
 def test_budgets_panel_shows_when_configured(store: Store, tmp_path: Path) -> None:
-    pytest.importorskip("tracker.alerts", reason="the budgets feature is not installed")
-    from tracker.config import parse_settings
+    pytest.importorskip("tracker.alert.rules", reason="the budgets feature is not installed")
+    from tracker.settings import parse_settings
 
     config = tmp_path / "tracker.toml"
     config.write_text(
@@ -235,10 +235,10 @@ def test_serve_refuses_remote_host_with_one_line(store: Store) -> None:
 def test_team_page_shows_estimates_vs_actuals(tmp_path: Path) -> None:
     """vision-g5 cost 1.50 against a tagged estimate of 1.00: delta 0.50 (+50.0%), over."""
     pytest.importorskip(
-        "tracker.reconcile_service", reason="the reconciliation feature is not installed"
+        "tracker.reconcile.service", reason="the reconciliation feature is not installed"
     )
     from tests.views_data import JOBS, fill
-    from tracker.config import Settings
+    from tracker.settings import Settings
 
     tagged = [
         JobRecord(**{**job.__dict__, "tags": {**job.tags, "tracker:estimate-usd": "1.00"}})

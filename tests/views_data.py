@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from tracker.costing import CostPolicy, cost_job
+from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import UNALLOCATED, JobRecord, Rates
-from tracker.store import Store
+from tracker.store.database import Store
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 ACCOUNT = "111111111111"

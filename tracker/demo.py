@@ -39,10 +39,10 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     from moto.server import ThreadedMotoServer
 
     from tracker.aws.simulate import seed_organisation
-    from tracker.collect import collect
-    from tracker.config import REPO_PRICES, parse_settings
-    from tracker.reports import public, render, spend_rows, to_text_table, totals
-    from tracker.store import Store
+    from tracker.collect.service import collect
+    from tracker.settings import REPO_PRICES, parse_settings
+    from tracker.report.spend import public, render, spend_rows, to_text_table, totals
+    from tracker.store.database import Store
 
     started = time.monotonic()
     base = Path(folder).resolve()

@@ -4,7 +4,7 @@ Cost Explorer is asked for Amazon SageMaker only (``SERVICE = Amazon SageMaker``
 the team cost-allocation tag and ``USAGE_TYPE``, following ``NextPageToken`` until the last
 page. Cost Explorer's filter matches dimension values exactly (its ``MatchOptions`` do not
 apply to ``GetCostAndUsage``), so training usage types are picked out of the answer by
-:func:`tracker.reconcile.classify_usage_type`; nothing is dropped on the way.
+:func:`tracker.reconcile.rules.classify_usage_type`; nothing is dropped on the way.
 IAM: ``ce:GetCostAndUsage``; ``s3:ListBucket`` and ``s3:GetObject`` for files in S3.
 """
 
@@ -20,9 +20,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tracker.aws import describe_error, error_code
 from tracker.aws.s3 import split_s3_uri
-from tracker.bill_files import BillFile, is_bill_file
+from tracker.reconcile.bill_files import BillFile, is_bill_file
 from tracker.errors import InputError, TrackerError
-from tracker.reconcile import KIND_UNRECOGNISED, BillLine, classify_usage_type
+from tracker.reconcile.rules import KIND_UNRECOGNISED, BillLine, classify_usage_type
 from tracker.records import UNALLOCATED
 
 CE_REGION = "us-east-1"  # Cost Explorer's endpoint is global, served from us-east-1

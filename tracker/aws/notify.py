@@ -1,7 +1,7 @@
 """Alert delivery through AWS: SNS ``publish`` and SES ``send_email``.
 
 Clients come from boto3's standard chain and honour ``AWS_ENDPOINT_URL`` as everywhere
-else. Errors are botocore's (``tracker.aws.AWS_ERRORS``); ``tracker.notify`` turns them
+else. Errors are botocore's (``tracker.aws.AWS_ERRORS``); ``tracker.alert.notify`` turns them
 into a one-line delivery failure that is retried on the next run.
 """
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tracker.errors import InputError, TrackerError
-from tracker.prices import INSTANCE_TYPE_RE, REGION_RE, PriceRow, write_snapshot
+from tracker.cost.prices import INSTANCE_TYPE_RE, REGION_RE, PriceRow, write_snapshot
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

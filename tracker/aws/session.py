@@ -23,7 +23,7 @@ from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshabl
 from botocore.exceptions import NoCredentialsError
 
 if TYPE_CHECKING:
-    from tracker.config import CollectionSettings, Source
+    from tracker.settings import CollectionSettings, Source
 
 ROLE_SESSION_NAME = "sagemaker-spend-tracker"
 _STARTED = "sagemaker_spend_tracker_started"  # our key in botocore's per-call context

@@ -1,0 +1,364 @@
+"""``tracker estimate``, ``tracker reconcile`` and ``tracker export``: thin wiring and output."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from tracker.cli.main import (
+    add_window_and_filters,
+    filters_from,
+    parse_day,
+    settings_from,
+    store_from,
+    write_output,
+)
+from tracker.errors import InputError
+
+OUTPUT_FORMATS = ("table", "csv", "json")
+
+ESTIMATE_JOB_COLUMNS = (
+    "job", "team", "estimate_usd", "actual_usd", "delta_usd", "delta_pct", "estimate_source",
+    "verdict",
+)  # fmt: skip
+ESTIMATE_TEAM_COLUMNS = (
+    "team", "jobs", "estimated_jobs", "estimate_usd", "actual_usd", "delta_usd", "delta_pct",
+    "verdict", "over", "under", "within", "worst_case_jobs", "no_estimate_jobs",
+    "unestimated_actual_usd",
+)  # fmt: skip
+BILL_TEAM_TABLE = (
+    "team", "period", "tracker_usd", "billed_usd", "delta_usd", "delta_pct", "status",
+    "tracker_effective_usd", "billed_effective_usd", "unrecognised_usd",
+)  # fmt: skip
+BILL_JOB_TABLE = (
+    "job", "match", "team", "period", "tracker_usd", "billed_usd", "delta_usd", "delta_pct",
+    "status",
+)  # fmt: skip
+COUNTED = (
+    "jobs", "estimated_jobs", "over", "under", "within", "worst_case_jobs", "no_estimate_jobs",
+)  # fmt: skip
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``estimate``, ``reconcile`` and ``export`` to the tracker's subcommands."""
+    _add_estimate(sub)
+    _add_reconcile(sub)
+    _add_export(sub)
+
+
+def _decimal_arg(text: str) -> Decimal:
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value.is_finite():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _add_estimate(sub: Any) -> None:
+    parser = sub.add_parser(
+        "estimate",
+        help="estimate a training job with the same price book and cost engine as actual costs",
+    )
+    parser.add_argument("--instance-type", required=True, help="e.g. ml.g5.2xlarge")
+    parser.add_argument("--count", type=int, default=1, help="instances (default 1)")
+    parser.add_argument("--hours", type=_decimal_arg, required=True, help="training hours")
+    parser.add_argument("--region", help="AWS region (default: first configured source region)")
+    parser.add_argument(
+        "--spot-ratio",
+        type=_decimal_arg,
+        help="managed spot: the share of training time billed, 0 < F <= 1 (e.g. 0.3)",
+    )
+    parser.add_argument("--volume-gb", type=int, default=0, help="ML storage volume per instance")
+    parser.add_argument("--team", help="team the job belongs to")
+    names = parser.add_mutually_exclusive_group()
+    names.add_argument("--job-name", help="match this estimate to the job with this exact name")
+    names.add_argument("--name-prefix", help="match it to jobs whose names start with this")
+    parser.add_argument(
+        "--record", action="store_true", help="store it to match it to the job later"
+    )
+    parser.add_argument("--format", default="table", choices=["table", "json"])
+    parser.set_defaults(handler=cmd_estimate)
+
+
+def _add_reconcile(sub: Any) -> None:
+    parser = sub.add_parser(
+        "reconcile", help="actual cost vs estimates, or the tracker vs the AWS bill"
+    )
+    parser.add_argument("--against", required=True, choices=["estimates", "bill"])
+    parser.add_argument(
+        "--source",
+        help="bill source: 'ce' (Cost Explorer), a CUR 2.0 / FOCUS file or folder, or "
+        "s3://bucket/prefix (default [reconcile] source, else ce)",
+    )
+    parser.add_argument("--since", type=parse_day, help="first UTC day, inclusive (YYYY-MM-DD)")
+    parser.add_argument("--until", type=parse_day, help="last UTC day, inclusive (YYYY-MM-DD)")
+    parser.add_argument("--team", help="only this team")
+    parser.add_argument(
+        "--by",
+        choices=["job", "team"],
+        help="estimates: job (default) or a per-team roll-up; bill: team (default, per team "
+        "and period) or job (per job by resource id, with the unmatched bucket)",
+    )
+    parser.add_argument("--granularity", choices=["daily", "monthly"], help="bill periods")
+    parser.add_argument(
+        "--tolerance", type=_decimal_arg, help="estimates: within +/- this percent (default 10)"
+    )
+    parser.add_argument("--format", default="table", choices=list(OUTPUT_FORMATS))
+    parser.add_argument("--output", help="write to this file instead of standard output")
+    parser.set_defaults(handler=cmd_reconcile)
+
+
+def _add_export(sub: Any) -> None:
+    parser = sub.add_parser(
+        "export", help="write per-job costs as FOCUS 1.2 rows or as a plain CSV/Parquet table"
+    )
+    parser.add_argument("--format", default="focus", choices=["focus", "csv", "parquet"])
+    parser.add_argument(
+        "--output", required=True, help="FILE.csv, FILE.csv.gz or FILE.parquet to write"
+    )
+    add_window_and_filters(parser)
+    parser.set_defaults(handler=cmd_export)
+
+
+# -- estimate -------------------------------------------------------------------------------
+def cmd_estimate(args: argparse.Namespace) -> int:
+    from tracker.clock import system_clock
+    from tracker.estimate.rules import (
+        EstimateRequest,
+        build_estimate,
+        default_region,
+        new_estimate_id,
+        require_priced,
+    )
+
+    settings = settings_from(args)
+    request = EstimateRequest(
+        instance_type=args.instance_type,
+        instance_count=args.count,
+        hours=args.hours,
+        region=args.region or default_region(settings),
+        spot_ratio=args.spot_ratio,
+        volume_gb=args.volume_gb,
+        team=args.team,
+        job_name=args.job_name,
+        name_prefix=args.name_prefix,
+    )
+    estimate = build_estimate(
+        request,
+        settings.price_book(),
+        system_clock(),
+        settings.cost_policy(),
+        settings.discount_pct,
+        estimate_id=new_estimate_id() if args.record else None,
+    )
+    require_priced(estimate)
+    if args.record:
+        from tracker.store.estimates import EstimateRepository
+
+        EstimateRepository(store_from(args, settings)).record(estimate)
+    if args.format == "json":
+        sys.stdout.write(json.dumps(estimate.to_dict(), default=_json_value, indent=2) + "\n")
+    else:
+        sys.stdout.write(render_estimate(estimate.to_dict()))
+    return 0
+
+
+def render_estimate(data: dict[str, Any]) -> str:
+    """The itemised estimate as text."""
+    mode = (
+        "on-demand" if data["spot_ratio"] is None else f"managed spot, {data['spot_ratio']} billed"
+    )
+    head = (
+        f"Estimate {data['estimate_id']} (recorded)"
+        if data["recorded"]
+        else "Estimate (not recorded)"
+    )
+    lines = [
+        head,
+        f"  {data['instance_count']} x {data['instance_type']} in {data['region']} for "
+        f"{data['hours']} h ({mode}), volume {data['volume_gb']} GB",
+        f"  rate          {data['usd_per_hour']} USD per instance-hour",
+        f"  compute       {data['compute_usd']:>12,.2f}",
+        f"  warm pool     {data['warm_pool_usd']:>12,.2f}",
+        f"  storage       {data['storage_usd']:>12,.2f}",
+        f"  total         {data['total_usd']:>12,.2f} USD",
+        f"  effective     {data['effective_usd']:>12,.2f} USD (after the configured discount)",
+        f"  spot savings  {data['spot_savings_usd']:>12,.2f} USD (not part of the total)",
+    ]
+    if data["flags"]:
+        lines.append(f"  flags: {', '.join(data['flags'])}")
+    tags = ", ".join(f"{k}={v}" for k, v in data["tags"].items())
+    lines.append(f"Tags for the training job: {tags}")
+    if not data["recorded"]:
+        lines.append("Pass --record to store it and match it to the job after it runs.")
+    return "\n".join(lines) + "\n"
+
+
+# -- reconcile --------------------------------------------------------------------------------
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from tracker.clock import system_clock
+
+    if args.since and args.until and args.since > args.until:
+        raise InputError(f"--since {args.since} is after --until {args.until}")
+    settings = settings_from(args)
+    store = store_from(args, settings)
+    now = system_clock()
+    if args.against == "estimates":
+        for flag, value in (("--source", args.source), ("--granularity", args.granularity)):
+            if value:
+                raise InputError(f"{flag} applies to --against bill, not --against estimates")
+        return _reconcile_estimates(args, settings, store, now)
+    if args.tolerance is not None:
+        raise InputError(
+            "--tolerance applies to --against estimates; the bill uses [reconcile] drift_pct"
+        )
+    return _reconcile_bill(args, settings, store, now)
+
+
+def _reconcile_estimates(args: argparse.Namespace, settings: Any, store: Any, now: Any) -> int:
+    from tracker.reconcile.rules import team_rollup
+    from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
+
+    if args.tolerance is not None and args.tolerance < 0:
+        raise InputError(f"--tolerance {args.tolerance}: expected a percentage >= 0")
+    tolerance = args.tolerance if args.tolerance is not None else estimate_tolerance(settings)
+    rows = reconcile_estimates(
+        settings, store, now, since=args.since, until=args.until, team=args.team,
+        tolerance_pct=tolerance,
+    )  # fmt: skip
+    shown = team_rollup(rows, tolerance) if args.by == "team" else rows
+    columns = ESTIMATE_TEAM_COLUMNS if args.by == "team" else ESTIMATE_JOB_COLUMNS
+    notes = [f"{r.job}: {r.resolved.note}" for r in rows if r.resolved.note]
+    empty = "No finished jobs in this window."
+    write_output(render(shown, columns, args.format, notes, empty), args.output)
+    _notes_to_stderr(notes, args.format)
+    return 0
+
+
+def _reconcile_bill(args: argparse.Namespace, settings: Any, store: Any, now: Any) -> int:
+    from tracker.reconcile.service import reconcile_bill
+
+    report = reconcile_bill(
+        settings, store, now, source=args.source, since=args.since, until=args.until,
+        granularity=args.granularity, team=args.team, by_job=args.by == "job",
+    )  # fmt: skip
+    shown = report.job_rows if args.by == "job" else report.rows
+    columns = BILL_JOB_TABLE if args.by == "job" else BILL_TEAM_TABLE
+    head = (
+        f"Bill source {report.source}, {report.since} to {report.until}, {report.granularity}; "
+        f"{len(report.lines)} billed line(s) stored."
+    )
+    notes = [head, *report.notes]
+    empty = "No tracker cost and no billed SageMaker training cost in this window."
+    write_output(render(shown, columns, args.format, notes, empty), args.output)
+    _notes_to_stderr(notes, args.format)
+    return 0
+
+
+def _notes_to_stderr(notes: Sequence[str], fmt: str) -> None:
+    """Machine formats keep standard output clean: their notes go to standard error."""
+    if fmt != "table":
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
+
+
+# -- export -----------------------------------------------------------------------------------
+def cmd_export(args: argparse.Namespace) -> int:
+    from tracker.report.export import export
+
+    if args.since and args.until and args.since > args.until:
+        raise InputError(f"--since {args.since} is after --until {args.until}")
+    settings = settings_from(args)
+    store = store_from(args, settings)
+    count = export(
+        store, args.format, args.output, since=args.since, until=args.until,
+        filters=filters_from(args),
+        price_book=settings.price_book() if args.format == "focus" else None,
+    )  # fmt: skip
+    what = "FOCUS 1.2 rows" if args.format == "focus" else "jobs"
+    print(f"Wrote {count} {what} to {args.output}")
+    return 0
+
+
+# -- rendering ---------------------------------------------------------------------------------
+def _json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)  # money is already rounded to cents, percentages to 0.01
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def render(
+    items: Sequence[Any], columns: Sequence[str], fmt: str, notes: Sequence[str], empty: str
+) -> str:
+    """Row objects (with ``to_dict`` and ``exact``) as a table with a TOTAL row and the notes,
+    or as CSV or JSON with every key."""
+    from tracker.report.spend import to_csv
+
+    rows = [item.to_dict() for item in items]
+    if fmt == "json":
+        return json.dumps(rows, default=_json_value, indent=2) + "\n"
+    if fmt == "csv":
+        keys = list(rows[0]) if rows else list(columns)
+        flat = [{k: ";".join(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
+        return to_csv(flat, keys)
+    if fmt != "table":
+        raise InputError(f"--format {fmt!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
+    text = table(rows, columns, total_row(items, columns)) if rows else empty + "\n"
+    if notes:
+        text += "\n" + "\n".join(f"note: {note}" for note in notes) + "\n"
+    return text
+
+
+def total_row(items: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:
+    """Counts summed, money summed exactly and rounded to cents once."""
+    from tracker.records import cents
+
+    total: dict[str, Any] = {columns[0]: "TOTAL"}
+    exact = [item.exact() for item in items]
+    rows = [item.to_dict() for item in items]
+    for column in columns[1:]:
+        if column in COUNTED:
+            total[column] = sum(int(r.get(column) or 0) for r in rows)
+        elif any(column in e for e in exact):
+            total[column] = cents(sum((e[column] for e in exact if column in e), Decimal(0)))
+    return total
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, list):
+        return ";".join(value)
+    return str(value)
+
+
+def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], total: dict[str, Any]) -> str:
+    """An aligned text table, numbers right-aligned, closed by the total row."""
+    body = [[_cell(r.get(c)) for c in columns] for r in rows]
+    foot = [_cell(total[c]) if c in total else "" for c in columns]
+    widths = [max(len(c), len(foot[i]), *(len(b[i]) for b in body)) for i, c in enumerate(columns)]
+    numeric = [
+        any(isinstance(r.get(c), int | Decimal) and not isinstance(r.get(c), bool) for r in rows)
+        for c in columns
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        cells = [
+            v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True)
+        ]
+        return "  ".join(cells).rstrip()
+
+    rule = line(["-" * w for w in widths])
+    return "\n".join([line(list(columns)), rule, *(line(b) for b in body), rule, line(foot)]) + "\n"

@@ -1,0 +1,252 @@
+"""The ``tracker`` command: a thin skin over the library.
+
+Each command parses its arguments, wires stages together and prints. Every TrackerError
+becomes one line, ``Error: ...``, with exit code 2 (bad input) or 1 (runtime failure), here
+and nowhere else. Heavy imports (boto3, pandas, moto) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from datetime import date
+from typing import Any
+
+from tracker import __version__
+from tracker.errors import InputError, TrackerError
+
+log = logging.getLogger("tracker")
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+# Feature modules that add their own subcommands: each has ``add_commands(subparsers)``,
+# which adds parsers and sets ``handler=`` on them. Keep their top-level imports light.
+COMMAND_MODULES: list[str] = ["tracker.cli.db", "tracker.cli.views", "tracker.cli.ops", "tracker.cli.estimates"]
+
+
+def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+    def register(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments as one ``Error:`` line with exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message}")
+
+
+def parse_day(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="tracker", description="SageMaker training spend: collect, cost, report.")
+    parser.add_argument("--version", action="version", version=f"tracker {__version__}")
+    parser.add_argument("--config", help="config file (default $TRACKER_CONFIG, else config/tracker.toml)")
+    parser.add_argument("--db", help="database URL, overrides [database] url (e.g. sqlite:///tracker.db)")
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    sub.add_parser("collect", help="collect finished and running training jobs from every source")
+
+    report = sub.add_parser("report", help="spend grouped by a dimension")
+    report.add_argument("--by", default="team", choices=_dimensions(), help="dimension to group by")
+    add_window_and_filters(report)
+    report.add_argument("--format", default="table", choices=["table", "csv", "json", "markdown", "html", "png"])
+    report.add_argument("--output", help="write to this file instead of standard output")
+    from tracker.cli.views import add_report_arguments
+
+    add_report_arguments(report)
+
+    prices = sub.add_parser("prices", help="the price book")
+    prices_sub = prices.add_subparsers(dest="prices_command", metavar="ACTION", parser_class=_Parser)
+    refresh = prices_sub.add_parser("refresh", help="fetch current training rates from the AWS Price List API")
+    refresh.add_argument("--region", action="append", help="only this region (repeatable)")
+    prices_sub.add_parser("check", help="instance types of collected jobs that have no price")
+
+    sub.add_parser("recost", help="recompute stored costs with the current price book (no AWS calls)")
+
+    demo = sub.add_parser("demo", help="run the whole pipeline against a simulated AWS organisation")
+    demo.add_argument("--dir", default=".tracker-demo", help="folder for the demo database and config")
+    demo.add_argument("--jobs", type=int, default=360, help="training jobs to simulate (default 360)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the simulated organisation")
+
+    import importlib
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).add_commands(sub)
+    return parser
+
+
+def _dimensions() -> list[str]:
+    from tracker.records import DIMENSIONS
+
+    return list(DIMENSIONS)
+
+
+def add_window_and_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--since", type=parse_day, help="first UTC day, inclusive (YYYY-MM-DD)")
+    parser.add_argument("--until", type=parse_day, help="last UTC day, inclusive (YYYY-MM-DD)")
+    for name in ("team", "project", "user", "account", "region", "instance-type", "status"):
+        parser.add_argument(f"--{name}", help=f"only this {name.replace('-', ' ')}")
+
+
+def filters_from(args: argparse.Namespace) -> dict[str, str]:
+    names = ("team", "project", "user", "account", "region", "instance_type", "status")
+    return {n: getattr(args, n) for n in names if getattr(args, n, None)}
+
+
+# -- shared wiring ---------------------------------------------------------------
+def settings_from(args: argparse.Namespace) -> Any:
+    from tracker.settings import load_settings
+
+    return load_settings(args.config)
+
+
+def store_from(args: argparse.Namespace, settings: Any) -> Any:
+    from tracker.store.database import Store
+
+    return Store.open(args.db or settings.database_url)
+
+
+def write_output(text: str, path: str | None) -> None:
+    if not path:
+        sys.stdout.write(text)
+        return
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise InputError(f"--output {path}: cannot write ({exc.strerror})") from None
+
+
+# -- commands ----------------------------------------------------------------------
+@command("collect")
+def cmd_collect(args: argparse.Namespace) -> int:
+    from tracker.clock import system_clock
+    from tracker.collect.service import collect
+
+    settings = settings_from(args)
+    if not settings.sources:
+        if settings.path is None:
+            raise InputError("no config file: pass --config PATH (or set TRACKER_CONFIG) to a file "
+                             "with [[sources]], e.g. a copy of config/tracker.toml")
+        raise InputError(f"{settings.path}: sources: no [[sources]] configured; add one with name and regions")
+    store = store_from(args, settings)
+    summary = collect(settings, store, settings.price_book(), clock=system_clock)
+    sys.stdout.write(summary.render())
+    return 0 if summary.ok else 1
+
+
+@command("report")
+def cmd_report(args: argparse.Namespace) -> int:
+    from tracker.cli.views import run_report, wants_view
+    from tracker.report.spend import render, spend_rows
+
+    if wants_view(args):
+        return run_report(args)
+
+    _check_window(args)
+    settings = settings_from(args)
+    store = store_from(args, settings)
+    rows = spend_rows(store, args.by, since=args.since, until=args.until, filters=filters_from(args))
+    write_output(render(rows, args.by, args.format), args.output)
+    return 0
+
+
+def _check_window(args: argparse.Namespace) -> None:
+    if args.since and args.until and args.since > args.until:
+        raise InputError(f"--since {args.since} is after --until {args.until}")
+
+
+UNPRICED_EXTRAS = (
+    ("storage-unpriced", "ML storage volume (GB-month)", "storage_usd_per_gb_month"),
+    ("artifact-unpriced", "S3 storage (GB-month) for artifacts", "s3_usd_per_gb_month"),
+)
+
+
+@command("prices")
+def cmd_prices(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.prices_command == "refresh":
+        from tracker.aws.pricing import refresh
+        from tracker.aws.session import pricing_client
+        from tracker.clock import system_clock
+
+        path, count = refresh(pricing_client(), settings.pricing.snapshot_dir, system_clock(), args.region)
+        print(f"Wrote {count} training rates to {path}")
+        print("Run 'tracker recost' to apply them to stored jobs.")
+        return 0
+    if args.prices_command == "check":
+        store = store_from(args, settings)
+        missing = settings.price_book().unpriced_types(store.billed_type_pairs())
+        if missing:
+            print("No price for these (region, instance type) pairs; their jobs are flagged unpriced:")
+            for region, itype in missing:
+                print(f"  {region}  {itype}")
+            print("Add them to the overrides file ([pricing] overrides) or run 'tracker prices refresh'.")
+        else:
+            print("Every instance type of the collected jobs has a price.")
+        for flag, what, key in UNPRICED_EXTRAS:
+            regions = store.flagged_by_region(flag)
+            if regions:
+                listed = ", ".join(f"{region} ({count} jobs)" for region, count in regions.items())
+                print(f"No {what} rate, so that part is $0.00 and flagged {flag}: {listed}.")
+                print(f"  Set [pricing] {key} for these regions to cost it.")
+        return 0
+    raise InputError("tracker prices: expected an action: refresh or check")
+
+
+@command("recost")
+def cmd_recost(args: argparse.Namespace) -> int:
+    from tracker.clock import system_clock
+
+    settings = settings_from(args)
+    store = store_from(args, settings)
+    count = store.recost(settings.price_book(), settings.cost_policy(), settings.discount_pct, system_clock())
+    print(f"Recosted {count} jobs with the current price book.")
+    return 0
+
+
+@command("demo")
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tracker.demo import run_demo
+
+    if args.jobs < 1:
+        raise InputError(f"--jobs {args.jobs}: expected a positive number of jobs")
+    return run_demo(args.dir, jobs=args.jobs, seed=args.seed, db_url=args.db)
+
+
+# -- entry point -----------------------------------------------------------------------
+def configure_logging(level: str, fmt: str) -> None:
+    from tracker.logs import configure
+
+    configure(level, fmt)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        configure_logging(args.log_level, args.log_format)
+        if not args.command:
+            parser.print_help()
+            return 2
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        return handler(args)
+    except TrackerError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Error: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0

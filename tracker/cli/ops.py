@@ -1,0 +1,330 @@
+"""Operations commands: ``alerts``, ``budgets``, ``daemon``, ``run JOB``, ``status``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from jobs import JOB_NAMES as JOBS
+
+
+def add_commands(sub: Any) -> None:
+    """Register the operations subcommands on the ``tracker`` parser."""
+    alerts = sub.add_parser(
+        "alerts", help="evaluate budgets and job rules; deliver new alerts once per channel"
+    )
+    alerts.add_argument(
+        "--dry-run", action="store_true", help="show what would be sent; send and record nothing"
+    )
+    alerts.add_argument("--format", default="table", choices=["table", "json"])
+    alerts.set_defaults(handler=cmd_alerts)
+
+    budgets = sub.add_parser(
+        "budgets", help="each budget: actual, forecast at period end, thresholds crossed"
+    )
+    budgets.add_argument("--format", default="table", choices=["table", "json"])
+    budgets.set_defaults(handler=cmd_budgets)
+
+    daemon = sub.add_parser(
+        "daemon", help="run collect, alerts, reconcile, prices and showback on their schedules"
+    )
+    daemon.set_defaults(handler=cmd_daemon)
+
+    run = sub.add_parser("run", help="run one scheduled job once and exit (for cron)")
+    run.add_argument("job", choices=JOBS, help="the job to run")
+    run.set_defaults(handler=cmd_run)
+
+    status = sub.add_parser(
+        "status", help="jobs' last and next runs, collection lag per account and region"
+    )
+    status.add_argument("--format", default="table", choices=["table", "json"])
+    status.set_defaults(handler=cmd_status)
+
+
+def _wiring(args: argparse.Namespace) -> tuple[Any, Any]:
+    from tracker.cli.main import settings_from, store_from
+
+    settings = settings_from(args)
+    return settings, store_from(args, settings)
+
+
+def _json(value: Any) -> str:
+    def default(item: Any) -> Any:
+        if isinstance(item, Decimal):
+            return float(item)
+        if isinstance(item, datetime | date):
+            return item.isoformat()
+        raise TypeError(f"not JSON serialisable: {item!r}")
+
+    return json.dumps(value, default=default, indent=2) + "\n"
+
+
+# -- alerts and budgets ------------------------------------------------------------------------
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from jobs.scheduler import wall_clock
+    from tracker.alert.rules import run_alerts
+    from tracker.clock import system_clock
+
+    settings, store = _wiring(args)
+    result = run_alerts(settings, store, now=system_clock(), wall=wall_clock, dry_run=args.dry_run)
+    if args.format == "json":
+        rows = [
+            {
+                "alert": o.key,
+                "channel": o.channel,
+                "state": o.state,
+                "subject": o.subject,
+                "error": o.error,
+            }
+            for o in result.outcomes
+        ]
+        sys.stdout.write(
+            _json(
+                {
+                    "as_of": result.as_of,
+                    "dry_run": result.dry_run,
+                    **result.summary(),
+                    "deliveries": rows,
+                }
+            )
+        )
+    else:
+        sys.stdout.write(result.render())
+    return 0 if result.ok else 1
+
+
+def cmd_budgets(args: argparse.Namespace) -> int:
+    from tracker.alert.rules import budget_statuses
+    from tracker.alert.budgets import render_table
+    from tracker.clock import system_clock
+
+    settings, store = _wiring(args)
+    statuses = budget_statuses(settings, store, system_clock())
+    if args.format == "json":
+        sys.stdout.write(_json([s.row() for s in statuses]))
+        return 0
+    if not statuses:
+        where = settings.path or "config/tracker.toml"
+        print(
+            f"No budgets configured; add [[budgets]] to {where} (see docs/budgets-and-alerts.md)."
+        )
+        return 0
+    sys.stdout.write(render_table(statuses))
+    return 0
+
+
+# -- daemon and jobs ------------------------------------------------------------------------------
+def cmd_daemon(args: argparse.Namespace) -> int:
+    from jobs.scheduler import Daemon
+    from tracker.cli.main import settings_from, store_from
+    from tracker.clock import system_clock
+    from tracker.store.migrate import upgrade
+
+    settings = settings_from(args)
+    _daemon_logging(args)
+    # A long-running process brings its database to the schema it knows before anything else.
+    schema = upgrade(args.db or settings.database_url)
+    store = store_from(args, settings)
+    return Daemon(settings, store, clock=system_clock, notes=(schema,)).run()
+
+
+def _daemon_logging(args: argparse.Namespace) -> None:
+    """A daemon reports every run: INFO unless --log-level says otherwise; APScheduler's
+    own warnings (misfires, skipped runs) go to the same handler and format."""
+    import logging
+
+    root = logging.getLogger("tracker")
+    if args.log_level == "WARNING" and "--log-level" not in " ".join(sys.argv):
+        root.setLevel(logging.INFO)
+    aps = logging.getLogger("apscheduler")
+    aps.handlers[:] = list(root.handlers)
+    aps.setLevel(logging.WARNING)
+    aps.propagate = False
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from jobs import JobContext, run_job
+    from jobs.scheduler import wall_clock
+    from tracker.clock import system_clock
+
+    settings, store = _wiring(args)
+    started = wall_clock()
+    outcome = run_job(args.job, JobContext(settings, store, system_clock, wall_clock, "cli"))
+    seconds = (wall_clock() - started).total_seconds()
+    print(f"{args.job}: {outcome.status} in {seconds:.1f} s: {outcome.detail}")
+    return 0 if outcome.ok else 1
+
+
+# -- status ----------------------------------------------------------------------------------------
+def cmd_status(args: argparse.Namespace) -> int:
+    from jobs.scheduler import wall_clock
+    from tracker.clock import system_clock
+
+    settings, store = _wiring(args)
+    report = status_report(settings, store, now=system_clock(), wall=wall_clock())
+    sys.stdout.write(_json(report) if args.format == "json" else render_status(report))
+    return 0
+
+
+def status_report(settings: Any, store: Any, *, now: datetime, wall: datetime) -> dict[str, Any]:
+    """What an operator needs: the daemon, each job's last and next run, collection lag, alerts.
+
+    ``now`` is the business clock (watermarks are stamped with it), ``wall`` real time (run
+    history, schedules and heartbeats are).
+    """
+    from datetime import timedelta
+
+    from jobs.scheduler import next_runs
+    from tracker.store.ops import AlertLedger, DaemonLockRow, JobRunLog
+
+    schedule = settings.feature("schedule")
+    daemon_options = settings.feature("daemon")
+    holder = DaemonLockRow(
+        store, lambda: wall, timedelta(seconds=daemon_options.stale_after_seconds)
+    ).holder()
+    daemon: dict[str, Any] = {"running": False}
+    if holder is not None:
+        age = (wall - holder.heartbeat_at).total_seconds()
+        daemon = {
+            "running": age <= daemon_options.stale_after_seconds,
+            "owner": holder.owner,
+            "since": holder.acquired_at,
+            "heartbeat_seconds_ago": round(age, 1),
+        }
+    latest = JobRunLog(store).latest(JOBS)
+    upcoming = next_runs(schedule, wall)
+    jobs = []
+    for job in JOBS:
+        run = latest.get(job)
+        jobs.append({
+            "job": job,
+            "schedule": schedule.expression(job),
+            "last_run": run.started_at if run else None,
+            "result": run.status if run else None,
+            "duration_seconds": round(run.seconds, 3) if run and run.seconds is not None else None,
+            "next_run": upcoming[job],
+            "trigger": run.trigger if run else None,
+            "detail": run.detail if run else "",
+        })  # fmt: skip
+    collection = []
+    for mark in store.watermarks():
+        success = _aware(mark.last_success_at)
+        collection.append({
+            "account": mark.account_id,
+            "region": mark.region,
+            "source": mark.source,
+            "last_success_at": success,
+            "lag_seconds": round((now - success).total_seconds()) if success else None,
+            "watermark": _aware(mark.last_modified),
+            "last_attempt_at": _aware(mark.last_attempt_at),
+            "last_error": mark.last_error,
+        })  # fmt: skip
+    counts = AlertLedger(store, lambda: wall).counts()
+    return {
+        "as_of": now,
+        "daemon": daemon,
+        "jobs": jobs,
+        "collection": collection,
+        "alerts": {"sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
+                   "sending": counts.get("sending", 0)},
+    }  # fmt: skip
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from tracker.store.database import aware_utc
+
+    return aware_utc(value)
+
+
+def render_status(report: dict[str, Any]) -> str:
+    """The status report as text for a terminal."""
+    daemon = report["daemon"]
+    if daemon.get("owner") and daemon["running"]:
+        head = (f"Daemon: running ({daemon['owner']}), since {_when(daemon['since'])}, "
+                f"heartbeat {daemon['heartbeat_seconds_ago']:.0f} s ago")  # fmt: skip
+    elif daemon.get("owner"):
+        head = (f"Daemon: NOT RESPONDING ({daemon['owner']}), last heartbeat "
+                f"{daemon['heartbeat_seconds_ago']:.0f} s ago")  # fmt: skip
+    else:
+        head = "Daemon: not running (no daemon holds this database's lock)"
+    out = [head, "", "Jobs (times UTC):"]
+    rows = [("job", "schedule", "last run", "result", "duration", "next run", "detail")]
+    for job in report["jobs"]:
+        nxt = job["next_run"]
+        rows.append((
+            job["job"], job["schedule"], _when(job["last_run"]) if job["last_run"] else "never",
+            job["result"] or "-",
+            f"{job['duration_seconds']:.1f} s" if job["duration_seconds"] is not None else "-",
+            _when(nxt) if isinstance(nxt, datetime) else (nxt or "off"), _short(job["detail"]),
+        ))  # fmt: skip
+    out += _table(rows)
+    out += ["", "Collection lag per account and region:"]
+    if not report["collection"]:
+        out.append("  nothing collected yet (run: tracker run collect)")
+    else:
+        rows = [
+            (
+                "account",
+                "region",
+                "source",
+                "last success",
+                "lag",
+                "newest job change",
+                "last error",
+            )
+        ]
+        for mark in report["collection"]:
+            error = "-"
+            if mark["last_error"]:
+                error = f"{_when(mark['last_attempt_at'])}: {_short(mark['last_error'], 80)}"
+            rows.append((
+                mark["account"], mark["region"], mark["source"] or "-",
+                _when(mark["last_success_at"]) if mark["last_success_at"] else "never",
+                _duration(mark["lag_seconds"]), _when(mark["watermark"]) if mark["watermark"] else "-", error,
+            ))  # fmt: skip
+        out += _table(rows)
+    alerts = report["alerts"]
+    line = f"Alerts: {alerts['sent']} delivered"
+    if alerts["failed"]:
+        line += f", {alerts['failed']} failed (retried on the next alerts run)"
+    if alerts["sending"]:
+        line += f", {alerts['sending']} being sent"
+    out += ["", line]
+    return "\n".join(out) + "\n"
+
+
+def _table(rows: list[tuple[str, ...]]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    ]
+    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
+    return lines
+
+
+def _when(value: datetime | None) -> str:
+    return f"{value:%Y-%m-%d %H:%M:%S}" if value else "-"
+
+
+def _duration(seconds: int | None) -> str:
+    if seconds is None:
+        return "never collected"
+    seconds = max(seconds, 0)
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {secs}s"
+
+
+def _short(text: str | None, limit: int = 60) -> str:
+    text = (text or "").replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,225 @@
+"""``tracker report --view NAME`` (showback, top, waste, trend), PNG output, and ``tracker serve``.
+
+The ``report`` parser is built in tracker/cli/main.py; :func:`add_report_arguments` adds the view
+options to it and ``cmd_report`` hands views and PNG output to :func:`run_report`. Heavy
+imports (SQLAlchemy, matplotlib, FastAPI, uvicorn) happen inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import sys
+from collections.abc import Callable
+from typing import Any
+
+from tracker.errors import InputError
+
+VIEW_NAMES = ("showback", "top", "waste", "trend")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+
+
+def add_report_arguments(report: argparse.ArgumentParser) -> None:
+    """The view options of ``tracker report``."""
+    report.add_argument(
+        "--view", choices=VIEW_NAMES, help="a report view instead of plain spend --by DIM"
+    )
+    report.add_argument(
+        "--pivot",
+        metavar="[ROWS,]COLUMNS",
+        help="showback dimensions: COLUMNS (rows from --by) or ROWS,COLUMNS (default team,month)",
+    )
+    report.add_argument(
+        "--top", type=int, metavar="N", help="the N most expensive jobs (the top view; default 10)"
+    )
+
+
+def add_commands(sub: Any) -> None:
+    """Register ``tracker serve``."""
+    serve = sub.add_parser("serve", help="the read-only web dashboard")
+    serve.add_argument(
+        "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+    )
+    serve.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="allow a non-loopback --host (the dashboard has no login: anyone who can reach it sees all spend)",
+    )
+    serve.set_defaults(handler=cmd_serve)
+
+
+def wants_view(args: argparse.Namespace) -> bool:
+    """Whether cmd_report should hand this run to run_report."""
+    return bool(
+        getattr(args, "view", None)
+        or getattr(args, "pivot", None)
+        or getattr(args, "top", None) is not None
+        or args.format == "png"
+    )
+
+
+def progress_printer(stream: Any = None) -> Callable[[str], None]:
+    """Progress lines on a terminal's stderr; silent when stderr is piped or redirected."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        return lambda _message: None
+
+    def show(message: str) -> None:
+        stream.write(f"\r\033[K{message}...")
+        stream.flush()
+
+    return show
+
+
+def _finish_progress(stream: Any = None) -> None:
+    stream = stream or sys.stderr
+    if stream.isatty():
+        stream.write("\r\033[K")
+        stream.flush()
+
+
+def view_request(args: argparse.Namespace) -> Any:
+    """The ViewRequest the report arguments ask for."""
+    from tracker.cli.main import filters_from
+    from tracker.report.views import DEFAULT_TOP, ViewRequest, parse_pivot
+
+    view = args.view
+    if args.top is not None:
+        if view not in (None, "top"):
+            raise InputError(f"--top applies to the top view, not --view {view}")
+        view = "top"
+    if args.pivot:
+        if view not in (None, "showback"):
+            raise InputError(f"--pivot applies to the showback view, not --view {view}")
+        view = "showback"
+    rows_by, cols_by = parse_pivot(args.pivot, args.by) if args.pivot else (args.by, "month")
+    return ViewRequest(
+        view=view,
+        since=args.since,
+        until=args.until,
+        filters=filters_from(args),
+        rows_by=rows_by,
+        cols_by=cols_by,
+        top=DEFAULT_TOP if args.top is None else args.top,
+    )
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """``tracker report`` with --view/--pivot/--top, or any report as PNG."""
+    from tracker.cli.main import filters_from, settings_from, store_from
+    from tracker.clock import system_clock
+    from tracker.report.spend import render, render_report, spend_rows
+
+    if args.since and args.until and args.since > args.until:
+        raise InputError(f"--since {args.since} is after --until {args.until}")
+    request = view_request(args) if (args.view or args.pivot or args.top is not None) else None
+    settings = settings_from(args)
+    store = store_from(args, settings)
+    show = progress_printer()
+    try:
+        if request is None:
+            show(f"summing spend by {args.by}")
+            rows = spend_rows(
+                store, args.by, since=args.since, until=args.until, filters=filters_from(args)
+            )
+            output = render(rows, args.by, args.format)
+        else:
+            from tracker.report.views import build
+
+            report = build(store, request, system_clock(), show)
+            show(f"rendering {args.format}")
+            output = render_report(report, args.format)
+    finally:
+        _finish_progress()
+    write(output, args.output)
+    return 0
+
+
+def write(output: str | bytes, path: str | None) -> None:
+    """Text to the file or stdout; PNG bytes to the file, or to stdout only when it is not a terminal."""
+    from tracker.cli.main import write_output
+
+    if isinstance(output, str):
+        write_output(output, path)
+        return
+    if path:
+        try:
+            with open(path, "wb") as handle:
+                handle.write(output)
+        except OSError as exc:
+            raise InputError(f"--output {path}: cannot write ({exc.strerror})") from None
+        return
+    if sys.stdout.isatty():
+        raise InputError("--format png is binary: pass --output FILE.png (or pipe it to a file)")
+    sys.stdout.flush()
+    sys.stdout.buffer.write(output)
+    sys.stdout.buffer.flush()
+
+
+def check_bind(host: str, allow_remote: bool) -> bool:
+    """True when ``host`` is a loopback bind; a remote one needs --allow-remote (else InputError)."""
+    if host == "localhost":
+        return True
+    try:
+        loopback = ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback and not allow_remote:
+        raise InputError(
+            f"--host {host} is not a loopback address and the dashboard has no login; "
+            "pass --allow-remote to serve it on the network anyway"
+        )
+    return loopback
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Serve the dashboard until interrupted."""
+    from tracker.cli.main import settings_from, store_from
+
+    if not 1 <= args.port <= 65535:
+        raise InputError(f"--port {args.port}: expected a port from 1 to 65535")
+    loopback = check_bind(args.host, args.allow_remote)
+    try:
+        import uvicorn
+
+        from tracker.web.app import create_app
+    except ImportError as exc:
+        raise InputError(
+            f"tracker serve needs {exc.name}: pip install fastapi uvicorn jinja2"
+        ) from None
+    settings = settings_from(args)
+    store = store_from(args, settings)
+    app = create_app(store, settings=settings)
+    _check_free(args.host, args.port)
+    if not loopback:
+        print(
+            f"Warning: serving on {args.host}, a non-loopback address: anyone who can reach "
+            f"port {args.port} sees every team's spend (the dashboard has no login).",
+            file=sys.stderr,
+        )
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"Dashboard on http://{host}:{args.port}/ (read-only; Ctrl-C stops it)", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _check_free(host: str, port: int) -> None:
+    """Fail with one line when the address cannot be bound (port in use, unknown host)."""
+    import socket
+
+    from tracker.errors import TrackerError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        raise TrackerError(
+            f"--host {host} --port {port}: cannot listen ({exc.strerror or exc})"
+        ) from None

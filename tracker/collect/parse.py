@@ -1,0 +1,193 @@
+"""Pure mapping of SageMaker API responses to tracker records.
+
+DescribeTrainingJob -> :class:`JobRecord` (every field the cost rules need, and the
+attribution from tags); a ListTrainingJobs summary -> :class:`JobSummary`. No boto3,
+no database. Datetimes come out aware UTC (naive input is UTC, other zones converted);
+a field AWS did not send is None, never invented; unknown statuses are kept as sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tracker.errors import TrackerError
+from tracker.records import UNALLOCATED, InstanceGroup, JobRecord
+
+if TYPE_CHECKING:
+    from tracker.settings import Attribution
+
+STUDIO_USER_TAG = "sagemaker:user-profile-arn"
+
+
+class ResponseError(TrackerError):
+    """An AWS response lacks a field every response must have, or has it in a bad form."""
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """One row of ListTrainingJobs: enough to decide whether to describe the job."""
+
+    name: str
+    arn: str
+    last_modified_time: datetime
+    status: str | None = None
+
+
+def to_utc(value: Any, field: str = "time") -> datetime | None:
+    """A datetime or ISO 8601 text as aware UTC; naive values are taken as UTC."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ResponseError(f"{field}: {value!r} is not an ISO 8601 time") from None
+    if not isinstance(value, datetime):
+        raise ResponseError(f"{field}: {value!r} is not a time")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def summary_from_list(item: Mapping[str, Any]) -> JobSummary:
+    """A TrainingJobSummary -> JobSummary (LastModifiedTime falls back to CreationTime)."""
+    name = _required(item, "TrainingJobName")
+    modified = to_utc(item.get("LastModifiedTime"), "LastModifiedTime") or to_utc(
+        item.get("CreationTime"), "CreationTime"
+    )
+    if modified is None:
+        raise ResponseError(f"training job {name}: summary has no LastModifiedTime")
+    return JobSummary(
+        name=name,
+        arn=_required(item, "TrainingJobArn"),
+        last_modified_time=modified,
+        status=item.get("TrainingJobStatus"),
+    )
+
+
+def job_from_describe(
+    desc: Mapping[str, Any],
+    account_id: str,
+    region: str,
+    tags: Mapping[str, str],
+    artifact_bytes: int,
+    attribution: Attribution,
+) -> JobRecord:
+    """A DescribeTrainingJob response (plus tags and measured bytes) -> JobRecord."""
+    name = _required(desc, "TrainingJobName")
+    resources = _dict(desc.get("ResourceConfig"))
+    warm_pool = _dict(desc.get("WarmPoolStatus"))
+    stopping = _dict(desc.get("StoppingCondition"))
+    creation = to_utc(desc.get("CreationTime"), "CreationTime")
+    modified = to_utc(desc.get("LastModifiedTime"), "LastModifiedTime")
+    if creation is None and modified is None:
+        raise ResponseError(f"training job {name}: neither CreationTime nor LastModifiedTime")
+    team, project, user = attribute(tags, attribution)
+    return JobRecord(
+        account_id=account_id,
+        region=region,
+        name=name,
+        arn=_required(desc, "TrainingJobArn"),
+        status=str(desc.get("TrainingJobStatus") or "Unknown"),
+        creation_time=creation or modified,
+        last_modified_time=modified or creation,
+        start_time=to_utc(desc.get("TrainingStartTime"), "TrainingStartTime"),
+        end_time=to_utc(desc.get("TrainingEndTime"), "TrainingEndTime"),
+        secondary_status=desc.get("SecondaryStatus"),
+        failure_reason=desc.get("FailureReason"),
+        instance_type=resources.get("InstanceType"),
+        instance_count=_int(resources.get("InstanceCount")),
+        selected_instance_type=resources.get("SelectedInstanceType"),
+        selected_instance_count=_int(resources.get("SelectedInstanceCount")),
+        instance_groups=_groups(resources.get("InstanceGroups")),
+        volume_gb=_int(resources.get("VolumeSizeInGB")) or 0,
+        spot=bool(desc.get("EnableManagedSpotTraining", False)),
+        billable_seconds=_int(desc.get("BillableTimeInSeconds")),
+        training_seconds=_int(desc.get("TrainingTimeInSeconds")),
+        warm_pool_status=warm_pool.get("Status"),
+        warm_pool_retained_seconds=_int(warm_pool.get("ResourceRetainedBillableTimeInSeconds")),
+        warm_pool_reused_by=warm_pool.get("ReusedByJob"),
+        keep_alive_seconds=_int(resources.get("KeepAlivePeriodInSeconds")),
+        training_plan_arn=resources.get("TrainingPlanArn") or None,
+        serverless_base_model_arn=_dict(desc.get("ServerlessJobConfig")).get("BaseModelArn"),
+        billable_token_count=_int(desc.get("BillableTokenCount")),
+        max_runtime_seconds=_int(stopping.get("MaxRuntimeInSeconds")),
+        max_wait_seconds=_int(stopping.get("MaxWaitTimeInSeconds")),
+        model_artifact_uri=_dict(desc.get("ModelArtifacts")).get("S3ModelArtifacts"),
+        output_path_uri=_dict(desc.get("OutputDataConfig")).get("S3OutputPath"),
+        checkpoint_uri=_dict(desc.get("CheckpointConfig")).get("S3Uri"),
+        artifact_bytes=int(artifact_bytes),
+        tags=dict(tags),
+        team=team,
+        project=project,
+        user=user,
+    )
+
+
+def attribute(
+    tags: Mapping[str, str], attribution: Attribution
+) -> tuple[str, str | None, str | None]:
+    """(team, project, user) from the configured tag keys.
+
+    Values are stripped and an empty value counts as missing. Without a user tag the
+    user is the profile name ending SageMaker Studio's ``sagemaker:user-profile-arn``;
+    without a team tag the team is ``unallocated``.
+    """
+    team = _tag(tags, attribution.team_tag) or UNALLOCATED
+    project = _tag(tags, attribution.project_tag)
+    user = _tag(tags, attribution.user_tag) or _studio_user(tags.get(STUDIO_USER_TAG))
+    return team, project, user
+
+
+def _studio_user(profile_arn: str | None) -> str | None:
+    # arn:aws:sagemaker:us-east-1:111122223333:user-profile/d-xxxxxxxx/alice -> alice
+    if not profile_arn:
+        return None
+    return profile_arn.strip().rstrip("/").rsplit("/", 1)[-1].strip() or None
+
+
+def _tag(tags: Mapping[str, str], key: str) -> str | None:
+    value = tags.get(key)
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _required(data: Mapping[str, Any], key: str) -> str:
+    value = data.get(key)
+    if not isinstance(value, str) or not value:
+        raise ResponseError(f"{key}: missing from the AWS response (got {value!r})")
+    return value
+
+
+def _dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _int(value: Any) -> int | None:
+    """Whole numbers AWS sends as int (or numeric text); anything else is unknown."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _groups(value: Any) -> tuple[InstanceGroup, ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple(
+        InstanceGroup(
+            instance_type=str(group.get("InstanceType") or ""),
+            count=_int(group.get("InstanceCount")) or 0,
+            name=str(group.get("InstanceGroupName") or ""),
+        )
+        for group in value
+        if isinstance(group, Mapping)
+    )

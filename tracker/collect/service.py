@@ -1,0 +1,367 @@
+"""Incremental collection of SageMaker training jobs, one watermark per (account, region).
+
+For each source and region: list the jobs modified since the watermark (minus a
+safety overlap), describe only those that are new or whose LastModifiedTime
+changed, fetch their tags in bulk, measure their S3 artifacts, parse, cost and save
+them in batches. The watermark moves to the newest LastModifiedTime listed only
+after every batch of the region is committed, so an interrupted run loses nothing
+and a rerun duplicates nothing (saves are upserts by ARN). Running jobs are stored
+with their cost so far and recosted, without AWS calls, at the end of every run.
+
+A region that fails with an AWS error is recorded and reported; the others go on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from tracker.collect import parse
+from tracker.aws import AWS_ERRORS, describe_error
+from tracker.aws import s3 as aws_s3
+from tracker.aws import sagemaker as aws_sagemaker
+from tracker.aws import tagging as aws_tagging
+from tracker.aws.session import AwsContext, AwsContextFactory, ContextFactory
+from tracker.settings import Settings, Source
+from tracker.cost.engine import CostPolicy, cost_job
+from tracker.records import JobCost, JobRecord
+
+BATCH_SIZE = 200  # jobs described, tagged and committed together
+ARTIFACT_FLAG = "artifact-bytes-unknown"
+UNKNOWN_ACCOUNT = "unknown"
+MAX_WARNINGS_KEPT = 5
+
+Item = tuple[JobRecord, JobCost, dict]
+
+
+@dataclass
+class RegionSummary:
+    """What collection did in one (source, account, region)."""
+
+    source: str
+    account_id: str
+    region: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    vanished: int = 0  # listed, then gone before DescribeTrainingJob (deleted)
+    error: str | None = None
+    calls: dict[str, dict[str, int]] = field(default_factory=dict)
+    aws_seconds: dict[str, float] = field(default_factory=dict)  # time inside calls, per service
+    retries: int = 0
+    seconds: float = 0.0
+    watermark: datetime | None = None
+    artifact_warnings: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def listed(self) -> int:
+        return self.new + self.updated + self.unchanged + self.vanished
+
+    @property
+    def api_calls(self) -> int:
+        return sum(n for ops in self.calls.values() for n in ops.values())
+
+    def calls_to(self, service: str, operation: str | None = None) -> int:
+        """Calls made to one service (and operation) in this region."""
+        ops = self.calls.get(service, {})
+        return ops.get(operation, 0) if operation else sum(ops.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "account_id": self.account_id,
+            "region": self.region,
+            "new": self.new,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "vanished": self.vanished,
+            "error": self.error,
+            "api_calls": self.api_calls,
+            "calls": self.calls,
+            "aws_seconds": {k: round(v, 3) for k, v in self.aws_seconds.items()},
+            "retries": self.retries,
+            "seconds": round(self.seconds, 3),
+            "watermark": self.watermark.isoformat() if self.watermark else None,
+            "artifact_warnings": self.artifact_warnings,
+            "warnings": list(self.warnings),
+        }
+
+
+@dataclass
+class CollectSummary:
+    """The outcome of one collection run, per region, with a one-screen rendering."""
+
+    started_at: datetime
+    regions: list[RegionSummary] = field(default_factory=list)
+    recosted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.error is None for r in self.regions)
+
+    @property
+    def status(self) -> str:
+        """``ok``, ``partial`` (some regions failed) or ``failed`` (all did)."""
+        failed = sum(r.error is not None for r in self.regions)
+        if not failed:
+            return "ok"
+        return "failed" if failed == len(self.regions) else "partial"
+
+    def total(self, name: str) -> int:
+        """Sum of a per-region count: new, updated, unchanged, api_calls, retries."""
+        return sum(getattr(r, name) for r in self.regions)
+
+    def calls(self) -> dict[str, dict[str, int]]:
+        """API calls by service and operation over all regions."""
+        merged: dict[str, dict[str, int]] = {}
+        for region in self.regions:
+            for service, ops in region.calls.items():
+                for op, n in ops.items():
+                    merged.setdefault(service, {}).setdefault(op, 0)
+                    merged[service][op] += n
+        return {s: dict(sorted(ops.items())) for s, ops in sorted(merged.items())}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "started_at": self.started_at.isoformat(),
+            "status": self.status,
+            "seconds": round(self.seconds, 3),
+            "new": self.total("new"),
+            "updated": self.total("updated"),
+            "unchanged": self.total("unchanged"),
+            "api_calls": self.total("api_calls"),
+            "calls": self.calls(),
+            "recosted_running": self.recosted,
+            "regions": [r.to_dict() for r in self.regions],
+        }
+
+    def render(self) -> str:
+        """A one-screen text table: jobs per region, API calls, seconds; then errors."""
+        head = ("source", "account", "region", "new", "updated", "unchanged", "api calls",
+                "seconds", "status")  # fmt: skip
+        rows = [
+            (r.source, r.account_id, r.region, str(r.new), str(r.updated), str(r.unchanged),
+             str(r.api_calls), f"{r.seconds:.2f}", "ok" if r.error is None else "FAILED")
+            for r in self.regions
+        ]  # fmt: skip
+        rows.append(("total", "", "", str(self.total("new")), str(self.total("updated")),
+                     str(self.total("unchanged")), str(self.total("api_calls")),
+                     f"{self.seconds:.2f}", self.status))  # fmt: skip
+        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+        numeric = {3, 4, 5, 6, 7}
+
+        def line(row: tuple[str, ...]) -> str:
+            cells = [c.rjust(w) if i in numeric else c.ljust(w)
+                     for i, (c, w) in enumerate(zip(row, widths, strict=True))]  # fmt: skip
+            return "  ".join(cells).rstrip()
+
+        out = [f"Collection at {self.started_at:%Y-%m-%d %H:%M:%S} UTC: {self.status}", ""]
+        out += [line(head), line(tuple("-" * w for w in widths)), *map(line, rows[:-1])]
+        out += [line(tuple("-" * w for w in widths)), line(rows[-1]), ""]
+        calls = self.calls()
+        if calls:
+            out.append("API calls:")
+            for service, ops in calls.items():
+                out.append(f"  {service}: " + ", ".join(f"{op} {n}" for op, n in ops.items()))
+        retries = self.total("retries")
+        if retries:
+            out.append(f"Retried requests (throttling, transient errors): {retries}")
+        vanished = self.total("vanished")
+        if vanished:
+            out.append(f"Jobs deleted between listing and describing (skipped): {vanished}")
+        out.append(f"Running jobs recosted: {self.recosted}")
+        for r in self.regions:
+            if r.error:
+                out.append(f"FAILED {r.source}/{r.account_id}/{r.region}: {r.error}")
+            if r.artifact_warnings:
+                sample = "; ".join(r.warnings[:2])
+                out.append(
+                    f"warning {r.source}/{r.region}: {r.artifact_warnings} job(s) with "
+                    f"unmeasured S3 artifacts ({sample})"
+                )
+        return "\n".join(out) + "\n"
+
+
+def collect(
+    settings: Settings,
+    store: Any,
+    price_book: Any,
+    *,
+    clock: Callable[[], datetime],
+    context_factory: ContextFactory | None = None,
+) -> CollectSummary:
+    """Collect every configured source and region once; returns what was done.
+
+    ``store`` is a :class:`tracker.store.database.Store`, ``price_book`` a
+    :class:`tracker.cost.prices.PriceBook`. ``context_factory(source, region)`` builds the
+    AWS clients (default: :class:`AwsContextFactory` over boto3's standard chain).
+    """
+    factory = context_factory or AwsContextFactory(settings.collection)
+    now = clock()
+    summary = CollectSummary(started_at=now)
+    run_id = store.start_run(now)
+    began = time.perf_counter()
+    try:
+        policy = settings.cost_policy()
+        for source in settings.sources:
+            for region in source.regions:
+                collector = _RegionCollector(settings, store, price_book, policy, now)
+                summary.regions.append(collector.run(factory, source, region))
+        summary.recosted = store.recost_running(price_book, policy, settings.discount_pct, now)
+    except BaseException:
+        summary.seconds = time.perf_counter() - began
+        with contextlib.suppress(Exception):  # the original error matters more
+            store.finish_run(run_id, "failed", summary.to_dict(), clock())
+        raise
+    summary.seconds = time.perf_counter() - began
+    store.finish_run(run_id, summary.status, summary.to_dict(), clock())
+    return summary
+
+
+class _RegionCollector:
+    """Collects one (source, region); every AWS call goes through its AwsContext."""
+
+    def __init__(
+        self, settings: Settings, store: Any, price_book: Any, policy: CostPolicy, now: datetime
+    ):
+        self.settings = settings
+        self.store = store
+        self.price_book = price_book
+        self.policy = policy
+        self.now = now
+
+    def run(self, factory: ContextFactory, source: Source, region: str) -> RegionSummary:
+        """Collect, turning any AWS failure into a recorded, reported region error."""
+        result = RegionSummary(source.name, _fallback_account(source), region)
+        began = time.perf_counter()
+        ctx: AwsContext | None = None
+        try:
+            ctx = factory(source, region)
+            result.account_id = ctx.account_id
+            self._collect(ctx, result)
+        except (*AWS_ERRORS, parse.ResponseError) as exc:
+            result.error = describe_error(exc)
+            self.store.record_region_failure(
+                result.account_id, region, source.name, result.error, self.now
+            )
+        finally:
+            if ctx is not None:
+                result.calls = ctx.counter.by_service()
+                result.aws_seconds = ctx.counter.seconds_by_service()
+                result.retries = ctx.counter.retries()
+            result.seconds = time.perf_counter() - began
+        return result
+
+    def _collect(self, ctx: AwsContext, result: RegionSummary) -> None:
+        account, region = ctx.account_id, ctx.region
+        watermark = self.store.watermark(account, region)
+        overlap = timedelta(seconds=self.settings.collection.overlap_seconds)
+        since = watermark - overlap if watermark is not None else None
+        listing = aws_sagemaker.list_changed_jobs(
+            ctx.client("sagemaker"), since, self.settings.collection.page_size
+        )
+        newest = watermark
+        for batch in _batches(_unique(listing), BATCH_SIZE):
+            self._save_batch(ctx, batch, result)
+            batch_newest = max(s.last_modified_time for s in batch)
+            newest = batch_newest if newest is None else max(newest, batch_newest)
+        # Only now is every listed job committed: moving the watermark cannot lose one.
+        self.store.advance_watermark(account, region, ctx.source_name, newest, self.now)
+        result.watermark = newest
+
+    def _save_batch(
+        self, ctx: AwsContext, batch: list[parse.JobSummary], result: RegionSummary
+    ) -> None:
+        stored = self.store.job_versions(ctx.account_id, ctx.region, [s.arn for s in batch])
+        changed = [s for s in batch if stored.get(s.arn) != s.last_modified_time]
+        result.unchanged += len(batch) - len(changed)
+        if not changed:
+            return
+        sagemaker = ctx.client("sagemaker")
+        found = [aws_sagemaker.describe_job(sagemaker, s.name) for s in changed]
+        descs = [desc for desc in found if desc is not None]
+        result.vanished += len(found) - len(descs)
+        if not descs:
+            return
+        tags = aws_tagging.tags_for_arns(
+            ctx.client("resourcegroupstaggingapi"),
+            sagemaker,
+            [s.arn for s, desc in zip(changed, found, strict=True) if desc is not None],
+        )
+        items = [self._item(ctx, desc, tags, result) for desc in descs]
+        new, updated = self.store.save_jobs(items, self.now)
+        result.new += new
+        result.updated += updated
+
+    def _item(
+        self,
+        ctx: AwsContext,
+        desc: dict,
+        tags: dict[str, dict[str, str]],
+        result: RegionSummary,
+    ) -> Item:
+        record = parse.job_from_describe(
+            desc,
+            ctx.account_id,
+            ctx.region,
+            tags.get(desc.get("TrainingJobArn", ""), {}),
+            0,
+            self.settings.attribution,
+        )
+        size = self._artifacts(ctx, record)
+        record = replace(record, artifact_bytes=size.bytes)
+        rates = self.price_book.rates_for(record, self.settings.discount_pct)
+        cost = cost_job(record, rates, self.now, self.policy)
+        if not size.complete:
+            result.artifact_warnings += 1
+            room = max(MAX_WARNINGS_KEPT - len(result.warnings), 0)
+            result.warnings.extend(f"{record.name}: {w}" for w in size.warnings[:room])
+            cost = replace(cost, flags=tuple(sorted({*cost.flags, ARTIFACT_FLAG})))
+        return record, cost, desc
+
+    def _artifacts(self, ctx: AwsContext, record: JobRecord) -> aws_s3.ArtifactSize:
+        if not self.settings.collection.measure_artifacts:
+            return aws_s3.ArtifactSize(0)
+        return aws_s3.measure(
+            ctx.client("s3"),
+            record.name,
+            record.output_path_uri,
+            record.model_artifact_uri,
+            record.checkpoint_uri,
+        )
+
+
+def _unique(listing: Iterable[dict]) -> Iterator[parse.JobSummary]:
+    """Summaries parsed, each ARN once (a job modified mid-listing can appear twice)."""
+    seen: set[str] = set()
+    for item in listing:
+        summary = parse.summary_from_list(item)
+        if summary.arn not in seen:
+            seen.add(summary.arn)
+            yield summary
+
+
+def _batches(items: Iterable[parse.JobSummary], size: int) -> Iterator[list[parse.JobSummary]]:
+    batch: list[parse.JobSummary] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _fallback_account(source: Source) -> str:
+    """The account a failed region is recorded under when STS could not tell us."""
+    if source.role_arn:
+        parts = source.role_arn.split(":")
+        if len(parts) > 4 and parts[4]:
+            return parts[4]
+    return UNKNOWN_ACCOUNT

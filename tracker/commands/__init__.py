@@ -1,1 +1,0 @@
-"""Subcommands of feature modules; each module has ``add_commands(subparsers)``."""

@@ -1,0 +1,503 @@
+"""Estimates: what a training job will cost, itemised by the same engine as actual costs.
+
+An estimate is a hypothetical :class:`JobRecord` (instance type, count, hours, optional spot
+ratio and volume) costed with :func:`tracker.cost.engine.cost_job` and the same price book as the
+jobs that really ran, so an estimate and an actual compare line by line. Which estimate belongs
+to a finished job is decided by :func:`resolve_estimate` (the precedence is in
+docs/reconciliation.md).
+
+Everything here is pure except :func:`estimate_job`, the Python API for launch scripts, which
+loads the config (and, with ``record=True``, writes to the database). Nothing here imports
+boto3, so a launch script can use it without AWS libraries.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from tracker.cost.engine import CostPolicy, cost_job
+from tracker.errors import InputError
+from tracker.records import UNALLOCATED, JobCost, JobRecord, cents
+
+ESTIMATE_ID_TAG = "tracker:estimate-id"
+ESTIMATE_USD_TAG = "tracker:estimate-usd"
+ESTIMATE_ACCOUNT = "estimate"
+
+# Where a job's estimate came from, strongest first (docs/reconciliation.md).
+SOURCE_ESTIMATE_ID = "estimate-id"
+SOURCE_JOB_NAME = "job-name"
+SOURCE_NAME_PREFIX = "name-prefix"
+SOURCE_USD_TAG = "estimate-usd-tag"
+SOURCE_WORST_CASE = "worst-case"
+SOURCE_NONE = "none"
+SOURCES = (
+    SOURCE_ESTIMATE_ID,
+    SOURCE_JOB_NAME,
+    SOURCE_NAME_PREFIX,
+    SOURCE_USD_TAG,
+    SOURCE_WORST_CASE,
+    SOURCE_NONE,
+)
+RECORDED_SOURCES = frozenset({SOURCE_ESTIMATE_ID, SOURCE_JOB_NAME, SOURCE_NAME_PREFIX})
+
+INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+SECONDS_PER_HOUR = Decimal(3600)
+DEFAULT_POLICY = CostPolicy()
+MAX_HOURS = Decimal(24 * 365)
+
+
+def _number(value: object, name: str) -> Decimal:
+    """A finite Decimal from an int, float, Decimal or numeric text; InputError otherwise."""
+    if isinstance(value, bool) or value is None:
+        raise InputError(f"{name} {value!r}: expected a number")
+    try:
+        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
+    except InvalidOperation:
+        raise InputError(f"{name} {value!r}: expected a number") from None
+    if not number.is_finite():
+        raise InputError(f"{name} {value!r}: expected a finite number")
+    return number
+
+
+def _whole_seconds(value: Decimal) -> int:
+    return int(value.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
+class EstimateRequest:
+    """What a team plans to run. ``spot_ratio`` is the share of training time that managed
+    spot bills (BillableTimeInSeconds / TrainingTimeInSeconds, 0 < ratio <= 1); None means
+    on-demand. Values are validated on construction (InputError names the bad one)."""
+
+    instance_type: str
+    instance_count: int
+    hours: Decimal
+    region: str = "us-east-1"
+    spot_ratio: Decimal | None = None
+    volume_gb: int = 0
+    team: str | None = None
+    job_name: str | None = None
+    name_prefix: str | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.instance_type, str) or not INSTANCE_TYPE_RE.match(
+            self.instance_type
+        ):
+            raise InputError(
+                f"--instance-type {self.instance_type!r}: expected a SageMaker instance type "
+                "like ml.g5.2xlarge"
+            )
+        if isinstance(self.instance_count, bool) or not isinstance(self.instance_count, int):
+            raise InputError(f"--count {self.instance_count!r}: expected a whole number >= 1")
+        if self.instance_count < 1:
+            raise InputError(f"--count {self.instance_count}: expected a whole number >= 1")
+        hours = _number(self.hours, "--hours")
+        if hours <= 0 or hours > MAX_HOURS:
+            raise InputError(f"--hours {self.hours}: expected hours > 0 and <= {MAX_HOURS}")
+        object.__setattr__(self, "hours", hours)
+        if not isinstance(self.region, str) or not REGION_RE.match(self.region):
+            raise InputError(f"--region {self.region!r}: expected an AWS region like us-east-1")
+        if self.spot_ratio is not None:
+            ratio = _number(self.spot_ratio, "--spot-ratio")
+            if ratio <= 0 or ratio > 1:
+                raise InputError(
+                    f"--spot-ratio {self.spot_ratio}: expected the billed share of training "
+                    "time, greater than 0 and at most 1 (e.g. 0.3)"
+                )
+            object.__setattr__(self, "spot_ratio", ratio)
+        if isinstance(self.volume_gb, bool) or not isinstance(self.volume_gb, int):
+            raise InputError(f"--volume-gb {self.volume_gb!r}: expected a whole number of GB >= 0")
+        if self.volume_gb < 0:
+            raise InputError(f"--volume-gb {self.volume_gb}: expected a whole number of GB >= 0")
+        if self.job_name is not None and self.name_prefix is not None:
+            raise InputError("--job-name and --name-prefix: give one of them, not both")
+        for name, value in (
+            ("--job-name", self.job_name),
+            ("--name-prefix", self.name_prefix),
+            ("--team", self.team),
+        ):
+            if value is not None and (not isinstance(value, str) or not value.strip()):
+                raise InputError(f"{name} {value!r}: expected a non-empty name")
+
+    @property
+    def training_seconds(self) -> int:
+        return _whole_seconds(self.hours * SECONDS_PER_HOUR)
+
+    @property
+    def billable_seconds(self) -> int:
+        if self.spot_ratio is None:
+            return self.training_seconds
+        return _whole_seconds(self.training_seconds * self.spot_ratio)
+
+
+def hypothetical_job(request: EstimateRequest, now: datetime, estimate_id: str = "") -> JobRecord:
+    """The JobRecord of a job that runs exactly as the request says, starting at ``now``."""
+    start = now.astimezone(UTC)
+    end = start + timedelta(seconds=request.training_seconds)
+    name = request.job_name or request.name_prefix or "estimate"
+    return JobRecord(
+        account_id=ESTIMATE_ACCOUNT,
+        region=request.region,
+        name=name,
+        arn=f"estimate:{estimate_id or name}",
+        status="Completed",
+        creation_time=start,
+        last_modified_time=end,
+        start_time=start,
+        end_time=end,
+        instance_type=request.instance_type,
+        instance_count=request.instance_count,
+        volume_gb=request.volume_gb,
+        spot=request.spot_ratio is not None,
+        billable_seconds=request.billable_seconds,
+        training_seconds=request.training_seconds,
+        team=request.team or UNALLOCATED,
+    )
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An itemised estimate. ``total_usd`` (the list cost rounded to cents) is the figure quoted
+    to the user, put on the ``tracker:estimate-usd`` tag and compared with the actual cost."""
+
+    request: EstimateRequest
+    cost: JobCost
+    usd_per_hour: Decimal | None
+    created_at: datetime
+    estimate_id: str | None = None
+
+    @property
+    def total_usd(self) -> Decimal:
+        return cents(self.cost.list_usd)
+
+    @property
+    def unpriced(self) -> bool:
+        return self.cost.unpriced
+
+    def tags(self) -> dict[str, str]:
+        """The tags to put on the training job: the estimate id (when recorded) and amount."""
+        tags = {ESTIMATE_USD_TAG: f"{self.total_usd:.2f}"}
+        if self.estimate_id:
+            tags = {ESTIMATE_ID_TAG: self.estimate_id, **tags}
+        return tags
+
+    def sagemaker_tags(self) -> list[dict[str, str]]:
+        """``tags()`` in CreateTrainingJob's ``Tags`` shape: ``[{"Key": ..., "Value": ...}]``."""
+        return [{"Key": key, "Value": value} for key, value in self.tags().items()]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values for JSON: money as cents-rounded Decimal, flags as a list."""
+        request = self.request
+        return {
+            "estimate_id": self.estimate_id,
+            "recorded": self.estimate_id is not None,
+            "region": request.region,
+            "instance_type": request.instance_type,
+            "instance_count": request.instance_count,
+            "hours": request.hours,
+            "spot_ratio": request.spot_ratio,
+            "volume_gb": request.volume_gb,
+            "team": request.team,
+            "job_name": request.job_name,
+            "name_prefix": request.name_prefix,
+            "usd_per_hour": self.usd_per_hour,
+            "billable_seconds": request.billable_seconds,
+            "compute_usd": cents(self.cost.compute_usd),
+            "spot_savings_usd": cents(self.cost.spot_savings_usd),
+            "warm_pool_usd": cents(self.cost.warm_pool_usd),
+            "storage_usd": cents(self.cost.storage_usd),
+            "total_usd": self.total_usd,
+            "effective_usd": cents(self.cost.effective_usd),
+            "unpriced": self.unpriced,
+            "flags": list(self.cost.flags),
+            "tags": self.tags(),
+        }
+
+
+def build_estimate(
+    request: EstimateRequest,
+    price_book: Any,
+    now: datetime,
+    policy: CostPolicy = DEFAULT_POLICY,
+    discount_pct: Decimal = Decimal(0),
+    estimate_id: str | None = None,
+) -> Estimate:
+    """Cost the hypothetical job with the price book (pure: no clock, no database)."""
+    record = hypothetical_job(request, now, estimate_id or "")
+    rates = price_book.rates_for(record, discount_pct)
+    cost = cost_job(record, rates, now, policy)
+    return Estimate(
+        request=request,
+        cost=cost,
+        usd_per_hour=rates.hourly.get(request.instance_type),
+        created_at=now,
+        estimate_id=estimate_id,
+    )
+
+
+def new_estimate_id() -> str:
+    """A fresh, short, unique estimate id (``est-`` and 12 hex digits)."""
+    return f"est-{uuid.uuid4().hex[:12]}"
+
+
+# -- worst case from StoppingCondition ------------------------------------------------------
+def worst_case_seconds(job: JobRecord) -> int | None:
+    """The longest the job could have been billed per instance: MaxWaitTimeInSeconds for a
+    managed spot job (waiting plus running), else MaxRuntimeInSeconds; None when unknown."""
+    runtime = job.max_runtime_seconds if (job.max_runtime_seconds or 0) > 0 else None
+    if job.spot and (job.max_wait_seconds or 0) > 0:
+        return max(job.max_wait_seconds, runtime or 0)
+    return runtime
+
+
+def worst_case_job(job: JobRecord) -> JobRecord | None:
+    """The job as if it had run, on demand, for its whole StoppingCondition (plus its warm-pool
+    keep-alive period); None for serverless jobs and jobs without a stopping condition."""
+    seconds = worst_case_seconds(job)
+    if seconds is None or job.is_serverless:
+        return None
+    start = job.start_time or job.creation_time
+    keep_alive = job.keep_alive_seconds if (job.keep_alive_seconds or 0) > 0 else None
+    return replace(
+        job,
+        status="Completed",
+        start_time=start,
+        end_time=start + timedelta(seconds=seconds),
+        billable_seconds=seconds,
+        training_seconds=seconds,
+        spot=False,
+        warm_pool_retained_seconds=keep_alive,
+    )
+
+
+# -- which estimate belongs to a job ---------------------------------------------------------
+@dataclass(frozen=True)
+class RecordedEstimate:
+    """A recorded estimate as the matcher needs it. ``usd`` is the quoted (cents) total."""
+
+    estimate_id: str
+    created_at: datetime
+    usd: Decimal
+    job_name: str | None = None
+    name_prefix: str | None = None
+    team: str | None = None
+
+
+@dataclass(frozen=True)
+class ResolvedEstimate:
+    """The estimate chosen for one job: its amount in USD (cents), where it came from, the
+    recorded estimate's id if any, and a note when something was skipped on the way."""
+
+    source: str
+    usd: Decimal | None = None
+    estimate_id: str | None = None
+    note: str | None = None
+
+
+@dataclass
+class EstimateIndex:
+    """Recorded estimates indexed for matching: by id, by exact job name, by name prefix."""
+
+    by_id: dict[str, RecordedEstimate] = field(default_factory=dict)
+    by_name: dict[str, list[RecordedEstimate]] = field(default_factory=dict)
+    by_prefix: dict[str, list[RecordedEstimate]] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, estimates: Iterable[RecordedEstimate]) -> EstimateIndex:
+        index = cls()
+        for estimate in estimates:
+            index.by_id[estimate.estimate_id] = estimate
+            if estimate.job_name:
+                index.by_name.setdefault(estimate.job_name, []).append(estimate)
+            if estimate.name_prefix:
+                index.by_prefix.setdefault(estimate.name_prefix, []).append(estimate)
+        return index
+
+    def by_longest_prefix(self, name: str) -> list[RecordedEstimate]:
+        """The estimates of the longest recorded prefix that ``name`` starts with."""
+        matching = [prefix for prefix in self.by_prefix if name.startswith(prefix)]
+        return self.by_prefix[max(matching, key=len)] if matching else []
+
+
+def _pick(candidates: list[RecordedEstimate], created: datetime) -> RecordedEstimate:
+    """The latest estimate recorded at or before the job was created, else the latest."""
+    before = [c for c in candidates if c.created_at <= created]
+    pool = before or candidates
+    return max(pool, key=lambda c: (c.created_at, c.estimate_id))
+
+
+def parse_usd_tag(value: str) -> Decimal | None:
+    """``tracker:estimate-usd`` text (``12.34``, ``$12.34``, ``1,234.50``) -> cents; None if bad."""
+    text = value.strip().removeprefix("$").replace(",", "").strip()
+    try:
+        number = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not number.is_finite() or number < 0:
+        return None
+    return cents(number)
+
+
+def resolve_estimate(
+    job_name: str,
+    tags: Mapping[str, str],
+    created: datetime,
+    index: EstimateIndex,
+    worst_case_usd: Decimal | None = None,
+) -> ResolvedEstimate:
+    """Pick a job's estimate, strongest source first:
+
+    1. the recorded estimate named by the job's ``tracker:estimate-id`` tag;
+    2. a recorded estimate for the job's exact name;
+    3. a recorded estimate for the longest name prefix the job's name starts with;
+    4. the amount in the job's ``tracker:estimate-usd`` tag;
+    5. the worst case implied by the job's StoppingCondition (``worst_case_usd``);
+    6. none.
+    """
+    notes: list[str] = []
+    tag_id = (tags.get(ESTIMATE_ID_TAG) or "").strip()
+    if tag_id:
+        found = index.by_id.get(tag_id)
+        if found is not None:
+            return ResolvedEstimate(SOURCE_ESTIMATE_ID, found.usd, found.estimate_id)
+        notes.append(f"{ESTIMATE_ID_TAG} {tag_id!r} is not a recorded estimate")
+    for source, candidates in (
+        (SOURCE_JOB_NAME, index.by_name.get(job_name, [])),
+        (SOURCE_NAME_PREFIX, index.by_longest_prefix(job_name)),
+    ):
+        if candidates:
+            chosen = _pick(candidates, created)
+            return ResolvedEstimate(source, chosen.usd, chosen.estimate_id, _note(notes))
+    tag_usd = tags.get(ESTIMATE_USD_TAG)
+    if tag_usd is not None:
+        usd = parse_usd_tag(tag_usd)
+        if usd is not None:
+            return ResolvedEstimate(SOURCE_USD_TAG, usd, None, _note(notes))
+        notes.append(f"{ESTIMATE_USD_TAG} {tag_usd!r} is not an amount in USD")
+    if worst_case_usd is not None:
+        return ResolvedEstimate(SOURCE_WORST_CASE, cents(worst_case_usd), None, _note(notes))
+    return ResolvedEstimate(SOURCE_NONE, None, None, _note(notes))
+
+
+def _note(notes: list[str]) -> str | None:
+    return "; ".join(notes) if notes else None
+
+
+# -- the Python API for launch scripts -----------------------------------------------------
+def estimate_job(
+    instance_type: str,
+    count: int = 1,
+    hours: Decimal | float | int | str = 1,
+    *,
+    region: str | None = None,
+    spot_ratio: Decimal | float | str | None = None,
+    volume_gb: int = 0,
+    team: str | None = None,
+    job_name: str | None = None,
+    name_prefix: str | None = None,
+    record: bool = False,
+    config: str | Path | None = None,
+    db: str | None = None,
+    now: datetime | None = None,
+) -> Estimate:
+    """Estimate a training job from the configured price book; ``record=True`` stores it.
+
+    Returns the itemised :class:`Estimate`; pass ``estimate.sagemaker_tags()`` (or merge
+    ``estimate.tags()``) into the job's tags so the reconciliation finds it::
+
+        from tracker.estimate.rules import estimate_job
+        est = estimate_job("ml.g5.2xlarge", 2, 3.5, team="nlp", name_prefix="nightly-", record=True)
+        estimator = Estimator(..., tags=est.sagemaker_tags())
+
+    ``region`` defaults to the first region of the first configured source, else us-east-1.
+    Raises InputError for bad values and for an instance type the price book has no rate for.
+    """
+    from tracker.clock import system_clock
+    from tracker.settings import load_settings
+
+    settings = load_settings(str(config) if config is not None else None)
+    request = EstimateRequest(
+        instance_type=instance_type,
+        instance_count=count,
+        hours=_number(hours, "hours"),
+        region=region or default_region(settings),
+        spot_ratio=None if spot_ratio is None else _number(spot_ratio, "spot_ratio"),
+        volume_gb=volume_gb,
+        team=team,
+        job_name=job_name,
+        name_prefix=name_prefix,
+    )
+    when = now or system_clock()
+    estimate = build_estimate(
+        request,
+        settings.price_book(),
+        when,
+        settings.cost_policy(),
+        settings.discount_pct,
+        estimate_id=new_estimate_id() if record else None,
+    )
+    require_priced(estimate)
+    if record:
+        from tracker.store.estimates import EstimateRepository
+        from tracker.store.database import Store
+
+        EstimateRepository(Store.open(db or settings.database_url)).record(estimate)
+    return estimate
+
+
+def default_region(settings: Any) -> str:
+    """The first region of the first configured source, else us-east-1."""
+    for source in getattr(settings, "sources", ()):
+        if source.regions:
+            return source.regions[0]
+    return "us-east-1"
+
+
+def require_priced(estimate: Estimate) -> None:
+    """An estimate of an unpriced instance type would say $0: refuse it with the fix."""
+    if estimate.unpriced:
+        request = estimate.request
+        raise InputError(
+            f"no training rate for {request.instance_type} in {request.region}: add it to the "
+            "overrides file ([pricing] overrides) or run 'tracker prices refresh'"
+        )
+
+
+# -- configuration: the [estimates] section -------------------------------------------------------
+@dataclass(frozen=True)
+class EstimateSettings:
+    """``[estimates]``: ``tolerance_pct`` decides within/over/under (None: use
+    ``[reconcile] tolerance_pct``, 10 by default)."""
+
+    tolerance_pct: Decimal | None = None
+
+
+def parse_estimates_section(value: Any, ctx: Any) -> EstimateSettings:
+    """Parse ``[estimates]`` (registered in config.SECTION_PARSERS); None gives the defaults."""
+    if value is None:
+        return EstimateSettings()
+    if not isinstance(value, dict):
+        ctx.problem("estimates", f"must be a table ([estimates]), got {type(value).__name__}")
+        return EstimateSettings()
+    for key in value:
+        if key != "tolerance_pct":
+            ctx.problem(f"estimates.{key}", "unknown key; expected tolerance_pct")
+    if "tolerance_pct" not in value:
+        return EstimateSettings()
+    raw = value["tolerance_pct"]
+    try:
+        number = None if isinstance(raw, bool) else Decimal(str(raw))
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number < 0:
+        ctx.problem("estimates.tolerance_pct", f"must be a number >= 0 (a percentage), got {raw!r}")
+        return EstimateSettings()
+    return EstimateSettings(number)

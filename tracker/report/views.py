@@ -1,0 +1,509 @@
+"""The report views: showback, top, waste and trend, each a question with one answer.
+
+Each view runs a few aggregate queries (``tracker.store.query``), turns the integer
+micro-dollars into rows of cents, and returns a :class:`tracker.report.spend.Report` that every
+format renders. Exact sums are rounded once: a total is never a sum of rounded cells.
+``now`` is passed in (it sets the default windows); nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from tracker.report.charts import Chart, Series, keep_largest
+from tracker.errors import InputError
+from tracker.records import MICROS, UNALLOCATED, cents
+from tracker.report.spend import Report
+from tracker.store.query import ViewQueries, Window
+
+VIEWS = ("showback", "top", "waste", "trend")
+PIVOT_DIMENSIONS = (
+    "team", "project", "user", "instance_type", "account", "region", "status", "day", "month",
+)  # fmt: skip
+CHRONOLOGICAL = ("day", "month")
+DEFAULT_TOP = 10
+TREND_DAYS = 30
+SHOWBACK_MONTHS = 3
+WASTE_CATEGORIES = {
+    "failed_or_stopped": "jobs that failed or were stopped: everything they cost",
+    "idle_warm_pool": "warm-pool retained time that no later job reused",
+    "unallocated": "spend of jobs without a team tag",
+    "spot_opportunity": "on-demand compute that managed spot could have run, at the observed spot saving",
+    "unpriced": "jobs with no price for their instance type: cost unknown",
+}
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    """The progress callback when nobody is watching."""
+
+
+@dataclass(frozen=True)
+class ViewRequest:
+    """What a view is asked: its name, window, filters and view-specific options."""
+
+    view: str
+    since: date | None = None
+    until: date | None = None
+    filters: dict[str, str] = field(default_factory=dict)
+    rows_by: str = "team"
+    cols_by: str = "month"
+    top: int = DEFAULT_TOP
+
+    def __post_init__(self) -> None:
+        if self.view not in VIEWS:
+            raise InputError(f"--view {self.view!r}: expected one of {', '.join(VIEWS)}")
+        for flag, dim in (
+            ("rows (--by, or ROWS in --pivot)", self.rows_by),
+            ("columns (--pivot)", self.cols_by),
+        ):
+            if dim not in PIVOT_DIMENSIONS:
+                raise InputError(
+                    f"showback {flag} {dim!r}: expected one of {', '.join(PIVOT_DIMENSIONS)}"
+                )
+        if self.rows_by == self.cols_by:
+            raise InputError(f"--pivot {self.rows_by},{self.cols_by}: rows and columns must differ")
+        if self.top < 1:
+            raise InputError(f"--top {self.top}: expected a positive number of jobs")
+        if self.since and self.until and self.since > self.until:
+            raise InputError(f"--since {self.since} is after --until {self.until}")
+
+
+def parse_pivot(text: str, rows_default: str = "team") -> tuple[str, str]:
+    """``--pivot COLS`` (rows from --by) or ``--pivot ROWS,COLS`` -> (rows, cols)."""
+    parts = [p.strip().replace("-", "_") for p in text.split(",")]
+    if len(parts) == 1:
+        parts = [rows_default, parts[0]]
+    if len(parts) != 2 or not all(parts):
+        raise InputError(f"--pivot {text!r}: expected COLUMNS or ROWS,COLUMNS, e.g. team,month")
+    return parts[0], parts[1]
+
+
+def build(store: Any, request: ViewRequest, now: datetime, progress: Progress = _quiet) -> Report:
+    """Run one view against the store and return its Report."""
+    queries = ViewQueries(store)
+    window = Window(request.since, request.until, dict(request.filters))
+    if request.view == "showback":
+        return showback(queries, window, now, request.rows_by, request.cols_by, progress)
+    if request.view == "top":
+        return top(queries, window, request.top, progress)
+    if request.view == "waste":
+        return waste(queries, window, progress)
+    return trend(queries, window, now, progress)
+
+
+# -- helpers -------------------------------------------------------------------------------
+def usd(micros: int | Decimal | None) -> Decimal:
+    """Micro-dollars (exact, maybe fractional) -> USD rounded to the cent."""
+    return cents(Decimal(micros or 0) / MICROS)
+
+
+def _key(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def describe_window(window: Window) -> str:
+    """The window and filters in words, for subtitles."""
+    if window.since or window.until:
+        since = window.since.isoformat() if window.since else "the first collected day"
+        until = window.until.isoformat() if window.until else "the last collected day"
+        parts = [f"{since} to {until}, UTC days inclusive"]
+    else:
+        parts = ["all collected days"]
+    if window.filters:
+        parts.append(", ".join(f"{k}={v}" for k, v in sorted(window.filters.items())))
+    return "; ".join(parts)
+
+
+def month_start(day: date, months_back: int = 0) -> date:
+    """The first day of the month ``months_back`` months before ``day``'s month."""
+    index = day.year * 12 + day.month - 1 - months_back
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _percent(part: int, whole: int) -> Decimal | None:
+    if not whole:
+        return None
+    return (Decimal(part) * 100 / Decimal(whole)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+
+
+# -- showback ------------------------------------------------------------------------------
+def showback_window(window: Window, now: datetime) -> Window:
+    """Default: the current month and the two before it, up to today."""
+    if window.since or window.until:
+        return window
+    today = now.date()
+    return Window(month_start(today, SHOWBACK_MONTHS - 1), today, window.filters)
+
+
+def showback(
+    queries: ViewQueries,
+    window: Window,
+    now: datetime,
+    rows_by: str = "team",
+    cols_by: str = "month",
+    progress: Progress = _quiet,
+) -> Report:
+    """Spend per ``rows_by`` x ``cols_by`` with row and column totals; when the columns are
+    months (or days), the change from the previous column to the last."""
+    window = showback_window(window, now)
+    progress(f"showback: summing spend by {rows_by} and {cols_by}")
+    cells = queries.pivot(rows_by, cols_by, window)
+    progress("showback: counting jobs")
+    row_jobs = queries.distinct_jobs(rows_by, window)
+    # A job has one team (project, ...), so rows partition the jobs; days and months do not.
+    if rows_by in CHRONOLOGICAL:
+        all_jobs = queries.distinct_jobs(None, window)[None]
+    else:
+        all_jobs = sum(row_jobs.values())
+    grid: dict[str, dict[str, int]] = defaultdict(dict)
+    col_micros: dict[str, int] = defaultdict(int)
+    for cell in cells:
+        row, col = _key(cell["row"]), _key(cell["col"])
+        grid[row][col] = grid[row].get(col, 0) + int(cell["list"])
+        col_micros[col] += int(cell["list"])
+    chronological = cols_by in CHRONOLOGICAL
+    cols = (
+        sorted(col_micros)
+        if chronological
+        else sorted(col_micros, key=lambda c: (-col_micros[c], c))
+    )
+    names = _column_names(cols, rows_by)
+    jobs_by_row = {_key(k): v for k, v in row_jobs.items()}
+    row_total = {row: sum(values.values()) for row, values in grid.items()}
+    ordered = sorted(grid, key=lambda r: (-row_total[r], r))
+    if rows_by in CHRONOLOGICAL:
+        ordered = sorted(grid)
+    change = chronological and len(cols) >= 2
+
+    def line(label: str, jobs: int, values: dict[str, int]) -> dict[str, Any]:
+        out: dict[str, Any] = {rows_by: label, "jobs": jobs}
+        out.update({names[c]: usd(values.get(c, 0)) for c in cols})
+        out["total_usd"] = usd(sum(values.values()))
+        if change:
+            last, previous = values.get(cols[-1], 0), values.get(cols[-2], 0)
+            out["change_usd"] = usd(last - previous)
+            out["change_pct"] = _percent(last - previous, previous)
+        return out
+
+    rows = [line(r, jobs_by_row.get(r, 0), grid[r]) for r in ordered]
+    total = line("TOTAL", all_jobs, dict(col_micros)) if rows else None
+    columns = [rows_by, "jobs", *(names[c] for c in cols), "total_usd"]
+    columns += ["change_usd", "change_pct"] if change else []
+    series = [Series(r, tuple(usd(grid[r].get(c, 0)) for c in cols)) for r in ordered]
+    chart = Chart(
+        "stacked", f"Spend by {rows_by} per {cols_by} (USD)", tuple(cols), keep_largest(series)
+    )
+    notes = [f"Columns are {cols_by}s; money is list cost in USD, split pro rata over UTC days."]
+    if change:
+        notes.append(
+            f"change_usd and change_pct compare {cols[-1]} with {cols[-2]}"
+            + (" (the last is still in progress)." if _in_progress(cols[-1], cols_by, now) else ".")
+        )
+    return Report(
+        view="showback",
+        title=f"Showback: spend by {rows_by} and {cols_by}",
+        subtitle=describe_window(window),
+        columns=columns,
+        rows=rows,
+        total=total,
+        charts=[chart],
+        notes=notes,
+        percent_columns=frozenset({"change_pct"}),
+    )
+
+
+RESERVED = {"jobs", "total_usd", "change_usd", "change_pct"}
+
+
+def _column_names(cols: list[str], rows_by: str) -> dict[str, str]:
+    """Column keys as they appear in rows; a value that clashes with a fixed key is suffixed."""
+    return {c: f"{c} (column)" if c in RESERVED or c == rows_by else c for c in cols}
+
+
+def _in_progress(col: str, cols_by: str, now: datetime) -> bool:
+    today = now.date()
+    return col == (today.isoformat() if cols_by == "day" else today.strftime("%Y-%m"))
+
+
+# -- top -----------------------------------------------------------------------------------
+def top(
+    queries: ViewQueries, window: Window, limit: int = DEFAULT_TOP, progress: Progress = _quiet
+) -> Report:
+    """The ``limit`` most expensive jobs in the window (their cost inside the window)."""
+    progress(f"top: ranking jobs by spend (top {limit})")
+    found = queries.top_jobs(limit, window)
+    rows = [_top_row(rank, job) for rank, job in enumerate(found, start=1)]
+    micros = {k: sum(int(j[k]) for j in found) for k in ("list", "spot_savings", "effective")}
+    total = {
+        "rank": "TOTAL",
+        "total_usd": usd(micros["list"]),
+        "spot_savings_usd": usd(micros["spot_savings"]),
+        "effective_usd": usd(micros["effective"]),
+    }
+    chart = Chart(
+        "hbar",
+        f"Top {len(rows)} jobs by spend (USD)",
+        tuple(r["job"] for r in rows),
+        (Series("total_usd", tuple(r["total_usd"] for r in rows)),),
+    )
+    notes = [
+        "billable_hours is BillableTimeInSeconds / 3600 (wall-clock per instance); "
+        "total_usd is the job's cost inside the window."
+    ]
+    if any(job["unpriced"] for job in found):
+        notes.append(
+            "Jobs marked unpriced have no price for an instance type: their cost is not known."
+        )
+    if any(not job["final"] for job in found):
+        notes.append("Running jobs show their cost so far (in flight).")
+    return Report(
+        view="top",
+        title=f"Top {limit} jobs by spend",
+        subtitle=describe_window(window),
+        columns=list(TOP_COLUMNS),
+        rows=rows,
+        total=total if rows else None,
+        charts=[chart],
+        notes=notes,
+    )
+
+
+TOP_COLUMNS = (
+    "rank", "job", "team", "project", "status", "instance_type", "instance_count",
+    "billable_hours", "spot", "total_usd", "spot_savings_usd", "effective_usd", "unpriced",
+    "account", "region",
+)  # fmt: skip
+
+
+def _top_row(rank: int, job: dict[str, Any]) -> dict[str, Any]:
+    billable = job["billable_seconds"]
+    hours = None
+    if billable is not None:
+        hours = (Decimal(billable) / 3600).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return {
+        "rank": rank,
+        "job": job["name"],
+        "team": job["team"] or UNALLOCATED,
+        "project": job["project"],
+        "status": job["status"],
+        "instance_type": job["instance_type"],
+        "instance_count": job["instance_count"],
+        "billable_hours": hours,
+        "spot": "yes" if job["spot"] else "no",
+        "total_usd": usd(job["list"]),
+        "spot_savings_usd": usd(job["spot_savings"]),
+        "effective_usd": usd(job["effective"]),
+        "unpriced": "yes" if job["unpriced"] else "no",
+        "account": job["account_id"],
+        "region": job["region"],
+    }
+
+
+# -- waste ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SpotRatio:
+    """Observed managed-spot saving: 1 - billable/training over a set of spot jobs."""
+
+    billable_seconds: int
+    training_seconds: int
+    jobs: int
+    basis: str
+
+    @property
+    def saving(self) -> Decimal:
+        return 1 - Decimal(self.billable_seconds) / Decimal(self.training_seconds)
+
+
+def spot_ratios(history: list[dict[str, Any]]) -> tuple[dict[str, SpotRatio], dict[str, SpotRatio]]:
+    """(per team, per instance family) observed spot ratios from spot job history."""
+    from tracker.cost.engine import instance_family
+
+    by_team: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    by_family: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for row in history:
+        for bucket, key in (
+            (by_team, row["team"]),
+            (by_family, _family(row["instance_type"], instance_family)),
+        ):
+            bucket[key][0] += int(row["billable_seconds"])
+            bucket[key][1] += int(row["training_seconds"])
+            bucket[key][2] += int(row["jobs"])
+    teams = {k: SpotRatio(b, t, n, f"team {k}") for k, (b, t, n) in by_team.items() if t > 0}
+    families = {k: SpotRatio(b, t, n, f"family {k}") for k, (b, t, n) in by_family.items() if t > 0}
+    return teams, families
+
+
+def _family(instance_type: str, instance_family: Callable[[str], str]) -> str:
+    # A heterogeneous job's billed type is "a+b": its family is that of the first group.
+    return instance_family(instance_type.split("+", 1)[0])
+
+
+def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> Report:
+    """Where money went that bought nothing (or cannot be attributed), per category and team."""
+    progress("waste: failed and stopped jobs, idle warm pools, untagged and unpriced spend")
+    found = queries.waste_by_team(window)
+    rows: list[dict[str, Any]] = []
+    for category in ("failed_or_stopped", "idle_warm_pool", "unallocated"):
+        rows += _waste_rows(category, found[category])
+    progress("waste: on-demand jobs that could have used managed spot")
+    rows += _spot_rows(queries, window)
+    rows += [
+        {"category": "unpriced", "team": r["team"], "jobs": r["jobs"], "waste_usd": None,
+         "note": "cost unknown: no price for the instance type (see tracker prices check)"}
+        for r in sorted(found["unpriced"], key=lambda r: r["team"])
+    ]  # fmt: skip
+    order = list(WASTE_CATEGORIES)
+    rows.sort(key=lambda r: (order.index(r["category"]), -(r["waste_usd"] or 0), r["team"]))
+    # Each category's sum is the exact sum rounded once, not a sum of rounded rows.
+    chart_rows = [
+        (category, usd(sum((r["_micros"] for r in rows if r["category"] == category), Decimal(0))))
+        for category in order
+        if category != "unpriced"
+    ]
+    chart = Chart(
+        "hbar",
+        "Waste by category (USD)",
+        tuple(c for c, _ in chart_rows),
+        (Series("waste_usd", tuple(v for _, v in chart_rows)),),
+    )
+    notes = [f"{name}: {text}." for name, text in WASTE_CATEGORIES.items()]
+    notes.append(
+        "Categories overlap (an untagged failed job is in two), so they have no grand total; "
+        "each category's sum is charted."
+    )
+    return Report(
+        view="waste",
+        title="Waste: spend that bought nothing or has no owner",
+        subtitle=describe_window(window),
+        columns=["category", "team", "jobs", "waste_usd", "note"],
+        rows=rows,
+        charts=[chart],
+        notes=notes,
+    )
+
+
+def _waste_rows(category: str, found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [
+        {
+            "category": category,
+            "team": r["team"],
+            "jobs": int(r["jobs"]),
+            "waste_usd": usd(r["micros"]),
+            "_micros": Decimal(int(r["micros"])),
+            "note": "",
+        }
+        for r in found
+        if int(r["micros"]) > 0
+    ]
+
+
+def _spot_rows(queries: ViewQueries, window: Window) -> list[dict[str, Any]]:
+    """Completed on-demand compute x the observed spot saving of the team, else the family."""
+    from tracker.cost.engine import instance_family
+
+    teams, families = spot_ratios(queries.spot_history(window))
+    saving: dict[str, Decimal] = defaultdict(Decimal)
+    jobs: dict[str, int] = defaultdict(int)
+    bases: dict[str, set[str]] = defaultdict(set)
+    missing: dict[str, int] = defaultdict(int)
+    for group in queries.on_demand_candidates(window):
+        team = group["team"]
+        ratio = teams.get(team) or families.get(_family(group["instance_type"], instance_family))
+        if ratio is None or ratio.saving <= 0:
+            missing[team] += int(group["jobs"])
+            continue
+        saving[team] += Decimal(int(group["compute"])) * ratio.saving
+        jobs[team] += int(group["jobs"])
+        bases[team].add(f"{ratio.basis} {ratio.saving * 100:.1f}% over {_jobs(ratio.jobs)} on spot")
+    rows = []
+    for team in sorted(set(saving) | set(missing)):
+        note = _bases_note(bases[team])
+        if missing[team]:
+            note += (
+                "; " if note else ""
+            ) + f"{_jobs(missing[team])} with no spot history to compare"
+        if team in saving:
+            rows.append(
+                {"category": "spot_opportunity", "team": team, "jobs": jobs[team],
+                 "waste_usd": usd(saving[team]), "_micros": saving[team], "note": "saving at " + note}
+            )  # fmt: skip
+    return rows
+
+
+def _bases_note(bases: set[str]) -> str:
+    """Where the spot ratios came from; many instance families are summarised as a range."""
+    if len(bases) <= 2:
+        return "; ".join(sorted(bases))
+    percents = sorted(float(b.split("% over")[0].rsplit(" ", 1)[1]) for b in bases)
+    return f"{len(bases)} observed ratios from {percents[0]:.1f}% to {percents[-1]:.1f}% (team or instance family)"
+
+
+def _jobs(count: int) -> str:
+    return f"{count} job" if count == 1 else f"{count} jobs"
+
+
+# -- trend ---------------------------------------------------------------------------------
+def trend_window(window: Window, now: datetime) -> Window:
+    """Default: the last 30 UTC days up to today; one open end is filled in."""
+    until = window.until or now.date()
+    since = window.since or until - timedelta(days=TREND_DAYS - 1)
+    return Window(since, until, window.filters)
+
+
+def trend(
+    queries: ViewQueries, window: Window, now: datetime, progress: Progress = _quiet
+) -> Report:
+    """Daily spend per team, with the part that is the in-flight cost of running jobs."""
+    window = trend_window(window, now)
+    progress("trend: summing spend per day and team")
+    found = queries.daily_by_team(window)
+    overall = {
+        "jobs": queries.distinct_jobs(None, window)[None],
+        "list": sum(int(r["list"]) for r in found),
+        "in_flight": sum(int(r["in_flight"]) for r in found),
+    }
+    rows = [
+        {"day": _key(r["day"]), "team": r["team"], "jobs": int(r["jobs"]),
+         "total_usd": usd(r["list"]), "in_flight_usd": usd(r["in_flight"])}
+        for r in found
+    ]  # fmt: skip
+    total = {
+        "day": "TOTAL",
+        "jobs": overall["jobs"],
+        "total_usd": usd(overall["list"]),
+        "in_flight_usd": usd(overall["in_flight"]),
+    }
+    days = [window.since + timedelta(days=i) for i in range((window.until - window.since).days + 1)]
+    labels = tuple(d.isoformat() for d in days)
+    per_team: dict[str, dict[str, int]] = defaultdict(dict)
+    in_flight: dict[str, int] = defaultdict(int)
+    for r in found:
+        per_team[r["team"]][_key(r["day"])] = int(r["list"])
+        in_flight[_key(r["day"])] += int(r["in_flight"])
+    series = [Series(t, tuple(usd(v.get(d, 0)) for d in labels)) for t, v in per_team.items()]
+    lines = list(keep_largest(series))
+    if any(in_flight.values()):
+        lines.append(
+            Series("in flight (running jobs)", tuple(usd(in_flight.get(d, 0)) for d in labels))
+        )
+    chart = Chart("line", "Daily spend per team (USD)", labels, tuple(lines))
+    notes = [
+        "in_flight_usd is the part of a day's spend from jobs still running, "
+        "costed up to their last collection; it grows until they finish."
+    ]
+    return Report(
+        view="trend",
+        title="Trend: daily spend per team",
+        subtitle=describe_window(window),
+        columns=["day", "team", "jobs", "total_usd", "in_flight_usd"],
+        rows=rows,
+        total=total if rows else None,
+        charts=[chart],
+        notes=notes,
+    )

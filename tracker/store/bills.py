@@ -1,0 +1,231 @@
+"""Stored bill lines, and the tracker-side queries reconciliation and export read.
+
+``billed_lines`` keeps what Cost Explorer or a bill file said, per source, so a
+reconciliation can be rerun and audited without asking AWS again. Re-reading a source for a
+window replaces that source's lines in the window (never another source's, never outside it).
+Money is integer micro-dollars in the database and Decimal out of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from tracker.errors import InputError
+from tracker.store.schema import BilledLine as BilledLineRow
+from tracker.store.schema import Job, JobCostDay, Watermark
+from tracker.reconcile.rules import BillLine, TrackerDay
+from tracker.records import UNALLOCATED, from_micros, to_micros
+from tracker.store.database import Store, aware_utc, naive_utc
+
+
+@dataclass(frozen=True)
+class JobDayCost:
+    """One job's stored cost on one UTC day, with what the FOCUS export needs about the job."""
+
+    job: Job
+    day: date
+    compute_micros: int
+    spot_savings_micros: int
+    warm_pool_micros: int
+    storage_micros: int
+    list_micros: int
+    effective_micros: int
+
+
+class BillRepository:
+    """Reads and writes billed lines; reads tracker costs per job and day."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    # -- billed lines ---------------------------------------------------------------------
+    def replace_lines(
+        self, source: str, since: date, until: date, lines: Iterable[BillLine], now: datetime
+    ) -> int:
+        """Replace ``source``'s lines that start within [since, until] by ``lines``."""
+        count = 0
+        with self.store.session() as session:
+            session.execute(
+                delete(BilledLineRow).where(
+                    BilledLineRow.source == source,
+                    BilledLineRow.period_start >= since,
+                    BilledLineRow.period_start <= until,
+                )
+            )
+            for line in lines:
+                if not since <= line.period_start <= until:
+                    continue
+                session.add(_row(source, line, now))
+                count += 1
+            session.commit()
+        return count
+
+    def lines(self, source: str, since: date, until: date) -> list[BillLine]:
+        """``source``'s stored lines that start within [since, until]."""
+        query = (
+            select(BilledLineRow)
+            .where(
+                BilledLineRow.source == source,
+                BilledLineRow.period_start >= since,
+                BilledLineRow.period_start <= until,
+            )
+            .order_by(BilledLineRow.period_start, BilledLineRow.team, BilledLineRow.usage_type)
+        )
+        with self.store.session() as session:
+            return [_line(row) for row in session.execute(query).scalars()]
+
+    def sources(self) -> list[tuple[str, date, date, datetime]]:
+        """(source, first day, last day, last fetched) of every stored source."""
+        query = select(
+            BilledLineRow.source,
+            func.min(BilledLineRow.period_start),
+            func.max(BilledLineRow.period_start),
+            func.max(BilledLineRow.fetched_at),
+        ).group_by(BilledLineRow.source)
+        with self.store.session() as session:
+            return [
+                (source, first, last, aware_utc(fetched))
+                for source, first, last, fetched in session.execute(query).all()
+            ]
+
+    # -- tracker side -----------------------------------------------------------------------
+    def tracker_days(self, since: date, until: date, team: str | None = None) -> list[TrackerDay]:
+        """Every job's cost per UTC day within [since, until] (the per-day split)."""
+        query = (
+            select(
+                Job.arn,
+                Job.name,
+                Job.team,
+                JobCostDay.day,
+                JobCostDay.list_micros,
+                JobCostDay.effective_micros,
+            )
+            .join(Job, Job.id == JobCostDay.job_id)
+            .where(JobCostDay.day >= since, JobCostDay.day <= until)
+            .order_by(JobCostDay.day, Job.name)
+        )
+        if team is not None:
+            query = query.where(func.coalesce(Job.team, UNALLOCATED) == team)
+        with self.store.session() as session:
+            rows = session.execute(query).all()
+        return [
+            TrackerDay(arn, name, team or UNALLOCATED, day, int(lm), int(em))
+            for arn, name, team, day, lm, em in rows
+        ]
+
+    def arn_teams(self) -> dict[str, str]:
+        """Lower-cased job ARN -> the job's team, for attributing billed lines by resource id."""
+        with self.store.session() as session:
+            rows = session.execute(select(Job.arn, Job.team)).all()
+        return {arn.lower(): team or UNALLOCATED for arn, team in rows}
+
+    def job_day_costs(
+        self,
+        since: date | None = None,
+        until: date | None = None,
+        filters: dict[str, str] | None = None,
+    ) -> list[JobDayCost]:
+        """Stored jobs with their cost per day, for the FOCUS export."""
+        query = select(Job, JobCostDay).join(JobCostDay, Job.id == JobCostDay.job_id)
+        query = _window(query, since, until, filters or {})
+        query = query.order_by(JobCostDay.day, Job.name, Job.id)
+        with self.store.session() as session:
+            rows = session.execute(query).all()
+        return [
+            JobDayCost(
+                job=job,
+                day=day.day,
+                compute_micros=day.compute_micros,
+                spot_savings_micros=day.spot_savings_micros,
+                warm_pool_micros=day.warm_pool_micros,
+                storage_micros=day.storage_micros,
+                list_micros=day.list_micros,
+                effective_micros=day.effective_micros,
+            )
+            for job, day in rows
+        ]
+
+    def job_totals(
+        self,
+        since: date | None = None,
+        until: date | None = None,
+        filters: dict[str, str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """One row per job with its cost summed over the days within the window."""
+        items = ("compute", "spot_savings", "warm_pool", "storage", "list", "effective")
+        sums = [
+            func.coalesce(func.sum(getattr(JobCostDay, f"{item}_micros")), 0).label(item)
+            for item in items
+        ]
+        query = select(Job, *sums).join(JobCostDay, Job.id == JobCostDay.job_id).group_by(Job.id)
+        query = _window(query, since, until, filters or {})
+        query = query.order_by(Job.creation_time, Job.name)
+        with self.store.session() as session:
+            rows = session.execute(query).all()
+        return [{"job": row[0], **{item: int(row[i + 1]) for i, item in enumerate(items)}}
+                for row in rows]  # fmt: skip
+
+    def account_names(self) -> dict[str, str]:
+        """Account id -> the configured source name that collected it (from the watermarks)."""
+        with self.store.session() as session:
+            rows = session.execute(select(Watermark.account_id, Watermark.source)).all()
+        return {account: source for account, source in rows if source}
+
+
+FILTER_COLUMNS = {
+    "team": Job.team, "project": Job.project, "user": Job.user, "account": Job.account_id,
+    "region": Job.region, "instance_type": Job.instance_type, "status": Job.status,
+}  # fmt: skip
+
+
+def _window(query: Any, since: date | None, until: date | None, filters: dict[str, str]) -> Any:
+    """Restrict to the UTC days [since, until] and to jobs matching every filter."""
+    if since is not None:
+        query = query.where(JobCostDay.day >= since)
+    if until is not None:
+        query = query.where(JobCostDay.day <= until)
+    for name, value in filters.items():
+        if value is None:
+            continue
+        if name not in FILTER_COLUMNS:
+            raise InputError(f"filter {name!r}: expected one of {', '.join(FILTER_COLUMNS)}")
+        query = query.where(func.coalesce(FILTER_COLUMNS[name], UNALLOCATED) == value)
+    return query
+
+
+def _row(source: str, line: BillLine, now: datetime) -> BilledLineRow:
+    return BilledLineRow(
+        source=source,
+        period_start=line.period_start,
+        period_end=line.period_end,
+        team=line.team or UNALLOCATED,
+        usage_type=line.usage_type,
+        kind=line.kind,
+        resource_id=line.resource_id,
+        account_id=line.account_id,
+        line_type=line.line_type,
+        list_micros=to_micros(line.list_usd),
+        effective_micros=to_micros(line.effective_usd),
+        fetched_at=naive_utc(now),
+    )
+
+
+def _line(row: BilledLineRow) -> BillLine:
+    return BillLine(
+        source=row.source,
+        period_start=row.period_start,
+        period_end=row.period_end,
+        team=row.team,
+        usage_type=row.usage_type,
+        kind=row.kind,
+        list_usd=from_micros(row.list_micros),
+        effective_usd=from_micros(row.effective_micros),
+        resource_id=row.resource_id,
+        account_id=row.account_id,
+        line_type=row.line_type,
+    )

@@ -1,0 +1,422 @@
+"""SQL for budgets, alerts and the daemon: spend per budget scope, the alert ledger, the job
+run history and the single-daemon lock. Works on SQLite and PostgreSQL alike.
+
+Times go in as naive UTC and come out aware, money as integer micro-dollars, as in
+``tracker.store.database``. The ledger relies only on a unique constraint and conditional updates, so
+two processes racing for the same (alert, channel) can never both win.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tracker.store.schema import AlertDelivery, DaemonLock, Job, JobCostDay, JobRun
+from tracker.records import UNALLOCATED
+from tracker.store.database import aware_utc, naive_utc
+
+FILTER_COLUMNS = {
+    "team": Job.team, "project": Job.project, "user": Job.user,
+    "account": Job.account_id, "region": Job.region,
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class JobSpendRow:
+    """One job's micro-dollars on a range of days, with what a message needs to name it."""
+
+    job_id: int
+    name: str
+    arn: str
+    status: str
+    final: bool
+    team: str | None
+    instance_type: str | None
+    instance_count: int
+    region: str
+    unpriced: bool
+    micros: int
+
+
+class SpendQueries:
+    """Spend of a budget's scope, read from the per-day cost split."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def job_spend(
+        self, filters: dict[str, str], first: date, last: date, cost: str = "list"
+    ) -> list[JobSpendRow]:
+        """Each job's cost on days ``first``..``last`` (inclusive), scope ``filters``."""
+        column = _cost_column(cost)
+        query = (
+            select(
+                Job.id,
+                Job.name,
+                Job.arn,
+                Job.status,
+                Job.final,
+                Job.team,
+                Job.instance_type,
+                Job.instance_count,
+                Job.region,
+                Job.unpriced,
+                func.coalesce(func.sum(column), 0),
+            )  # fmt: skip
+            .join(JobCostDay, JobCostDay.job_id == Job.id)
+            .where(JobCostDay.day >= first, JobCostDay.day <= last)
+            .group_by(
+                Job.id,
+                Job.name,
+                Job.arn,
+                Job.status,
+                Job.final,
+                Job.team,
+                Job.instance_type,
+                Job.instance_count,
+                Job.region,
+                Job.unpriced,
+            )  # fmt: skip
+        )
+        with self.store.session() as session:
+            rows = session.execute(_scoped(query, filters)).all()
+        return [JobSpendRow(*row[:-1], micros=int(row[-1])) for row in rows]
+
+    def finished_micros(
+        self, filters: dict[str, str], first: date, last: date, cost: str = "list"
+    ) -> int:
+        """Finished jobs' cost on days ``first``..``last``: the run-rate numerator."""
+        query = (
+            select(func.coalesce(func.sum(_cost_column(cost)), 0))
+            .select_from(JobCostDay)
+            .join(Job, JobCostDay.job_id == Job.id)
+            .where(JobCostDay.day >= first, JobCostDay.day <= last, Job.final == True)  # noqa: E712
+        )
+        with self.store.session() as session:
+            return int(session.execute(_scoped(query, filters)).scalar_one())
+
+    def running_jobs(self, filters: dict[str, str] | None = None) -> list[Job]:
+        """Jobs not yet final, in scope."""
+        query = select(Job).where(Job.final == False).order_by(Job.id)  # noqa: E712
+        with self.store.session() as session:
+            return list(session.execute(_scoped(query, filters or {})).scalars())
+
+    def finished_since(self, since: datetime) -> list[Job]:
+        """Final jobs that ended at or after ``since`` (for the over-estimate rule)."""
+        query = (
+            select(Job)
+            .where(Job.final == True, Job.end_time >= naive_utc(since))  # noqa: E712
+            .order_by(Job.end_time, Job.id)
+        )
+        with self.store.session() as session:
+            return list(session.execute(query).scalars())
+
+
+def _cost_column(cost: str) -> Any:
+    return JobCostDay.effective_micros if cost == "effective" else JobCostDay.list_micros
+
+
+def _scoped(query: Any, filters: dict[str, str]) -> Any:
+    for name, value in filters.items():
+        query = query.where(func.coalesce(FILTER_COLUMNS[name], UNALLOCATED) == value)
+    return query
+
+
+# -- the alert ledger ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Delivery:
+    """A ledger row, as read back."""
+
+    alert_key: str
+    channel: str
+    kind: str
+    subject: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    sent_at: datetime | None
+    last_error: str | None
+
+
+class AlertLedger:
+    """What was sent where. ``claim`` -> deliver -> ``mark_sent`` or ``mark_failed``.
+
+    A claim is an INSERT of the (alert, channel) row, or a conditional UPDATE of a failed
+    row (or of one whose claim is older than ``lease``: its sender died mid-delivery). Only
+    one process can win either. A sent row is never claimed again.
+    """
+
+    def __init__(
+        self, store: Any, clock: Callable[[], datetime], lease: timedelta = timedelta(minutes=10)
+    ):
+        self.store = store
+        self.clock = clock
+        self.lease = lease
+
+    def claim(
+        self, key: str, channel: str, kind: str, subject: str, payload: dict[str, Any]
+    ) -> str | None:
+        """A claim token if this process should deliver now; None if sent or being sent."""
+        token = uuid.uuid4().hex
+        now = naive_utc(self.clock())
+        with self.store.session() as session:
+            session.add(
+                AlertDelivery(
+                    alert_key=key,
+                    channel=channel,
+                    kind=kind,
+                    subject=subject,
+                    payload_json=json.dumps(payload, sort_keys=True, default=str),
+                    status="sending",
+                    claim_token=token,
+                    created_at=now,
+                    claimed_at=now,
+                )  # fmt: skip
+            )
+            try:
+                session.commit()
+                return token
+            except IntegrityError:
+                session.rollback()
+        return self._reclaim(key, channel, token, now)
+
+    def _reclaim(self, key: str, channel: str, token: str, now: datetime) -> str | None:
+        stale = now - self.lease
+        statement = (
+            update(AlertDelivery)
+            .where(AlertDelivery.alert_key == key, AlertDelivery.channel == channel)
+            .where(
+                (AlertDelivery.status == "failed")
+                | ((AlertDelivery.status == "sending") & (AlertDelivery.claimed_at < stale))
+            )
+            .values(status="sending", claim_token=token, claimed_at=now)
+        )
+        with self.store.session() as session:
+            result = session.execute(statement)
+            session.commit()
+            return token if result.rowcount == 1 else None
+
+    def mark_sent(self, key: str, channel: str, token: str) -> None:
+        self._finish(
+            key, channel, token, status="sent", sent_at=naive_utc(self.clock()), last_error=None
+        )
+
+    def mark_failed(self, key: str, channel: str, token: str, error: str) -> None:
+        self._finish(key, channel, token, status="failed", last_error=error[:2000])
+
+    def _finish(self, key: str, channel: str, token: str, **values: Any) -> None:
+        statement = (
+            update(AlertDelivery)
+            .where(
+                AlertDelivery.alert_key == key,
+                AlertDelivery.channel == channel,
+                AlertDelivery.claim_token == token,
+            )
+            .values(attempts=AlertDelivery.attempts + 1, claim_token=None, **values)
+        )
+        with self.store.session() as session:
+            session.execute(statement)
+            session.commit()
+
+    def state(self, keys: Iterable[str]) -> dict[tuple[str, str], str]:
+        """(alert key, channel) -> status, for the given alert keys."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[tuple[str, str], str] = {}
+        with self.store.session() as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                rows = session.execute(
+                    select(
+                        AlertDelivery.alert_key, AlertDelivery.channel, AlertDelivery.status
+                    ).where(AlertDelivery.alert_key.in_(chunk))
+                ).all()
+                found.update({(k, c): s for k, c, s in rows})
+        return found
+
+    def retryable(self) -> list[Delivery]:
+        """Failed deliveries (and stale claims), oldest first: they are retried every run."""
+        stale = naive_utc(self.clock()) - self.lease
+        query = (
+            select(AlertDelivery)
+            .where(
+                (AlertDelivery.status == "failed")
+                | ((AlertDelivery.status == "sending") & (AlertDelivery.claimed_at < stale))
+            )
+            .order_by(AlertDelivery.id)
+        )
+        return self._read(query)
+
+    def deliveries(self, status: str | None = None) -> list[Delivery]:
+        query = select(AlertDelivery).order_by(AlertDelivery.id)
+        if status:
+            query = query.where(AlertDelivery.status == status)
+        return self._read(query)
+
+    def counts(self) -> dict[str, int]:
+        with self.store.session() as session:
+            rows = session.execute(
+                select(AlertDelivery.status, func.count()).group_by(AlertDelivery.status)
+            ).all()
+        return {status: int(n) for status, n in rows}
+
+    def _read(self, query: Any) -> list[Delivery]:
+        with self.store.session() as session:
+            rows = list(session.execute(query).scalars())
+        return [
+            Delivery(
+                r.alert_key,
+                r.channel,
+                r.kind,
+                r.subject,
+                json.loads(r.payload_json or "{}"),
+                r.status,
+                r.attempts,
+                aware_utc(r.sent_at),
+                r.last_error,
+            )  # fmt: skip
+            for r in rows
+        ]
+
+
+# -- job run history ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class RunRecord:
+    job: str
+    trigger: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    seconds: float | None
+    detail: str
+
+
+class JobRunLog:
+    """Start and finish of every scheduled job run."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def start(self, job: str, trigger: str, owner: str, now: datetime) -> int:
+        with self.store.session() as session:
+            run = JobRun(job=job, trigger=trigger, owner=owner, started_at=naive_utc(now))
+            session.add(run)
+            session.commit()
+            return int(run.id)
+
+    def finish(self, run_id: int, status: str, detail: str, now: datetime, seconds: float) -> None:
+        with self.store.session() as session:
+            session.execute(
+                update(JobRun)
+                .where(JobRun.id == run_id)
+                .values(
+                    status=status, detail=detail[:4000], finished_at=naive_utc(now), seconds=seconds
+                )
+            )
+            session.commit()
+
+    def latest(self, jobs: Iterable[str]) -> dict[str, RunRecord]:
+        """The most recent run of each job (running or finished)."""
+        out: dict[str, RunRecord] = {}
+        with self.store.session() as session:
+            for job in jobs:
+                row = session.execute(
+                    select(JobRun).where(JobRun.job == job).order_by(JobRun.id.desc()).limit(1)
+                ).scalar_one_or_none()
+                if row is not None:
+                    out[job] = _run_record(row)
+        return out
+
+    def history(self, job: str | None = None, limit: int = 50) -> list[RunRecord]:
+        query = select(JobRun).order_by(JobRun.id.desc()).limit(limit)
+        if job:
+            query = query.where(JobRun.job == job)
+        with self.store.session() as session:
+            return [_run_record(r) for r in session.execute(query).scalars()]
+
+
+def _run_record(row: JobRun) -> RunRecord:
+    return RunRecord(
+        row.job, row.trigger, aware_utc(row.started_at), aware_utc(row.finished_at),
+        row.status, row.seconds, row.detail,
+    )  # fmt: skip
+
+
+# -- the single-daemon lock ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class LockHolder:
+    owner: str
+    acquired_at: datetime
+    heartbeat_at: datetime
+
+
+class DaemonLockRow:
+    """A row in the database names the running daemon; it proves it is alive by heartbeats.
+
+    Works the same on SQLite and PostgreSQL (and for daemons on different hosts sharing a
+    PostgreSQL database). A holder whose heartbeat is older than ``stale_after`` is presumed
+    dead and its lock may be taken over.
+    """
+
+    NAME = "daemon"
+
+    def __init__(self, store: Any, clock: Callable[[], datetime], stale_after: timedelta):
+        self.store = store
+        self.clock = clock
+        self.stale_after = stale_after
+
+    def acquire(self, owner: str) -> LockHolder | None:
+        """Take the lock; returns None on success, else the live holder that keeps it."""
+        now = naive_utc(self.clock())
+        with self.store.session() as session:
+            session.add(DaemonLock(name=self.NAME, owner=owner, acquired_at=now, heartbeat_at=now))
+            try:
+                session.commit()
+                return None
+            except IntegrityError:
+                session.rollback()
+        holder = self.holder()
+        if holder is None:  # released between our insert and our read: try once more
+            return self.acquire(owner)
+        if naive_utc(holder.heartbeat_at) >= now - self.stale_after:
+            return holder
+        with self.store.session() as session:  # take over a dead holder's lock, atomically
+            result = session.execute(
+                update(DaemonLock)
+                .where(DaemonLock.name == self.NAME, DaemonLock.owner == holder.owner)
+                .where(DaemonLock.heartbeat_at == naive_utc(holder.heartbeat_at))
+                .values(owner=owner, acquired_at=now, heartbeat_at=now)
+            )
+            session.commit()
+        return None if result.rowcount == 1 else (self.holder() or holder)
+
+    def heartbeat(self, owner: str) -> bool:
+        """Refresh the heartbeat; False if the lock is no longer ours."""
+        with self.store.session() as session:
+            result = session.execute(
+                update(DaemonLock)
+                .where(DaemonLock.name == self.NAME, DaemonLock.owner == owner)
+                .values(heartbeat_at=naive_utc(self.clock()))
+            )
+            session.commit()
+            return result.rowcount == 1
+
+    def release(self, owner: str) -> None:
+        with self.store.session() as session:
+            session.execute(
+                delete(DaemonLock).where(DaemonLock.name == self.NAME, DaemonLock.owner == owner)
+            )
+            session.commit()
+
+    def holder(self) -> LockHolder | None:
+        with self.store.session() as session:
+            row = session.get(DaemonLock, self.NAME)
+            if row is None:
+                return None
+            return LockHolder(row.owner, aware_utc(row.acquired_at), aware_utc(row.heartbeat_at))
