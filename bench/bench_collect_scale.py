@@ -71,9 +71,9 @@ def price_book() -> Any:
 
 def naive_collect(settings: Any, store: Any, book: Any, now: datetime, factory: Any) -> dict:
     """List every job, then describe and list-tags each one; save in batches of 200."""
-    from tracker.collect import parse
     from tracker.aws import s3 as aws_s3
     from tracker.aws import sagemaker as aws_sagemaker
+    from tracker.collect import parse
     from tracker.cost.engine import cost_job
 
     policy = settings.cost_policy()

@@ -70,8 +70,8 @@ def jobs(count: int, seed: int = 11) -> list[Any]:
 
 def measure(quick: bool = False, count: int = 20_000) -> dict[str, Any]:
     """Jobs per second through rates lookup + cost_job + period_micros."""
-    from tracker.settings import Settings
     from tracker.cost.engine import CostPolicy, cost_job, period_micros
+    from tracker.settings import Settings
 
     count = 2_000 if quick else count
     book = Settings().price_book()

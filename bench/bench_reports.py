@@ -107,10 +107,10 @@ def build(path: Path, jobs: int) -> float:
     """Create the database at ``path``; returns the seconds it took."""
     from sqlalchemy import text
 
-    from tracker.settings import Settings
     from tracker.cost.engine import CostPolicy, cost_job
-    from tracker.store.schema import Job, JobCostDay
+    from tracker.settings import Settings
     from tracker.store.database import Store
+    from tracker.store.schema import Job, JobCostDay
 
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -236,8 +236,9 @@ def measure(quick: bool = False, jobs: int = 1_000_000, rebuild: bool = False) -
     return results
 
 
-def cached_database_main(prog: str, description: str | None, measure_fn: Any,
-                         argv: list[str] | None) -> int:
+def cached_database_main(
+    prog: str, description: str | None, measure_fn: Any, argv: list[str] | None
+) -> int:
     """The command line shared by the benchmarks that run on the cached million-job database."""
     parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--jobs", type=int, default=1_000_000)

@@ -11,9 +11,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tracker.settings import Settings
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import UNALLOCATED, InstanceGroup, JobRecord
+from tracker.settings import Settings
 from tracker.store.database import Store
 
 ACCOUNT = "123456789012"

@@ -22,13 +22,13 @@ from moto import mock_aws
 from tests.conftest import REPO
 from tests.test_budgets import RATES, at, job
 from tests.webhook_server import WebhookServer
-from tracker.alert.rules import AlertSettings, Estimate, JobFacts, job_alerts, run_alerts
-from tracker.settings import parse_settings
-from tracker.cost.engine import CostPolicy, cost_job
 from tracker.alert.notify import Notifier, NotifySettings
-from tracker.store.ops import AlertLedger
+from tracker.alert.rules import AlertSettings, Estimate, JobFacts, job_alerts, run_alerts
+from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobRecord
+from tracker.settings import parse_settings
 from tracker.store.database import Store
+from tracker.store.ops import AlertLedger
 
 ACCOUNT = "123456789012"
 SENDER = "tracker@example.com"
@@ -491,8 +491,8 @@ def test_recorded_estimate_matched_by_prefix_flags_a_running_job(world: World) -
 def test_bill_drift_finding_is_sent_once(world: World) -> None:
     """Team nlp on 2026-11-02: tracker $10.00 (10 h at $1), Cost Explorer bill $15.00 -> drift
     of 50% > the default 5%, settled by 2026-11-10 (settle time 2 days)."""
-    from tracker.store.bills import BillRepository
     from tracker.reconcile.rules import BillLine, classify_usage_type
+    from tracker.store.bills import BillRepository
 
     world.configure("amount_usd = 100000")
     world.save([job("day", "2026-11-02T00:00:00", 10)], at("2026-11-03T00:00:00"))

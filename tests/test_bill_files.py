@@ -33,8 +33,8 @@ from moto import mock_aws
 
 from tests.reconcile_data import NOW, SETTINGS, START, arn, make_job, save
 from tracker.aws.billing import s3_bill_files
-from tracker.reconcile.bill_files import BillFile, local_bill_files, read_bill, tag_map
 from tracker.errors import InputError
+from tracker.reconcile.bill_files import BillFile, local_bill_files, read_bill, tag_map
 from tracker.reconcile.service import reconcile_bill
 from tracker.store.database import Store
 

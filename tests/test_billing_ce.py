@@ -40,9 +40,9 @@ from moto import mock_aws
 
 from tests.reconcile_data import NOW, SETTINGS, START, make_job, save
 from tracker.aws.billing import cost_and_usage_request, fetch_ce_lines, lines_from_page
-from tracker.store.bills import BillRepository
 from tracker.errors import TrackerError
 from tracker.reconcile.service import reconcile_bill, stored_bill_findings
+from tracker.store.bills import BillRepository
 from tracker.store.database import Store
 
 D = Decimal

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tracker.alert.rules import budget_statuses
 from tracker.alert.budgets import (
     Budget,
     BudgetInputs,
@@ -28,10 +27,11 @@ from tracker.alert.budgets import (
     stop_time,
     trailing_window,
 )
-from tracker.settings import SectionContext, parse_settings
+from tracker.alert.rules import budget_statuses
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.errors import ConfigError
 from tracker.records import JobRecord, Rates
+from tracker.settings import SectionContext, parse_settings
 from tracker.store.database import Store
 
 RATES = Rates(hourly={"ml.m5.xlarge": Decimal(1)})

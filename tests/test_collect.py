@@ -40,8 +40,8 @@ except ModuleNotFoundError:  # the repository root is not on sys.path (no pytest
 from tracker.aws import s3 as aws_s3
 from tracker.aws.session import AwsContextFactory, CallCounter
 from tracker.collect.service import collect
-from tracker.settings import CollectionSettings, Settings, Source
 from tracker.cost.prices import PriceBook
+from tracker.settings import CollectionSettings, Settings, Source
 from tracker.store.database import Store
 
 D = Decimal

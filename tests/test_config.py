@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tracker.cli.main import main
-from tracker.settings import load_settings
 from tracker.errors import ConfigError
+from tracker.settings import load_settings
 
 GOOD = """
 [database]
@@ -29,7 +29,9 @@ discount_pct = 12.5
 """
 
 
-def write(tmp_path: Path, text: str, overrides: str | None = "region,instance_type,usd_per_hour\n") -> Path:
+def write(
+    tmp_path: Path, text: str, overrides: str | None = "region,instance_type,usd_per_hour\n"
+) -> Path:
     path = tmp_path / "tracker.toml"
     path.write_text(textwrap.dedent(text))
     if overrides is not None:
@@ -53,7 +55,9 @@ def test_shipped_example_config_is_valid() -> None:
 
 
 def test_load_settings_reports_every_problem_at_once(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
         [[sources]]
         name = "prod"
         role_arn = "not-an-arn"
@@ -64,7 +68,8 @@ def test_load_settings_reports_every_problem_at_once(tmp_path: Path) -> None:
         discount_pct = 140
         [collection]
         retry_mode = "sometimes"
-        """)
+        """,
+    )
     with pytest.raises(ConfigError) as info:
         load_settings(str(path))
     message = str(info.value)
@@ -81,21 +86,39 @@ def test_load_settings_reports_every_problem_at_once(tmp_path: Path) -> None:
 
 BAD_CONFIGS = {
     "bad-toml": ("[database\nurl = 1", None, "invalid TOML"),
-    "wrong-type": ('[database]\nurl = 5\n', None, "database.url: must be a non-empty string, got 5"),
-    "regions-not-list": ('[[sources]]\nname = "a"\nregions = "us-east-1"\n', None,
-                         "sources[0].regions: must be a non-empty list"),
-    "bad-region": ('[[sources]]\nname = "a"\nregions = ["US_EAST"]\n', None,
-                   "sources[0].regions[0]: 'US_EAST' is not an AWS region; expected a code like 'us-east-1'"),
+    "wrong-type": (
+        "[database]\nurl = 5\n",
+        None,
+        "database.url: must be a non-empty string, got 5",
+    ),
+    "regions-not-list": (
+        '[[sources]]\nname = "a"\nregions = "us-east-1"\n',
+        None,
+        "sources[0].regions: must be a non-empty list",
+    ),
+    "bad-region": (
+        '[[sources]]\nname = "a"\nregions = ["US_EAST"]\n',
+        None,
+        "sources[0].regions[0]: 'US_EAST' is not an AWS region; expected a code like 'us-east-1'",
+    ),
     "unknown-section": ('[databse]\nurl = "x"\n', None, "databse: unknown section"),
     "missing-overrides": ('[pricing]\noverrides = "nope.csv"\n', None, "pricing.overrides:"),
-    "bad-overrides": ('[pricing]\noverrides = "prices-overrides.csv"\n', "region,instance_type,usd_per_hour\nus-east-1,ml.m5.xlarge,cheap\n",
-                      "pricing.overrides:"),
+    "bad-overrides": (
+        '[pricing]\noverrides = "prices-overrides.csv"\n',
+        "region,instance_type,usd_per_hour\nus-east-1,ml.m5.xlarge,cheap\n",
+        "pricing.overrides:",
+    ),
 }
 
 
 @pytest.mark.parametrize("text,overrides,expected", BAD_CONFIGS.values(), ids=BAD_CONFIGS.keys())
-def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                              text: str, overrides: str | None, expected: str) -> None:
+def test_cli_bad_config_exits_2_with_one_line(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    overrides: str | None,
+    expected: str,
+) -> None:
     path = write(tmp_path, text, overrides)
     db = tmp_path / "kept.db"
     db.write_bytes(b"not touched")
@@ -108,10 +131,15 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path, capsys: pytest.Cap
     assert db.read_bytes() == b"not touched"
 
 
-def test_cli_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_missing_config_file_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code = main(["--config", str(tmp_path / "absent.toml"), "report"])
     assert code == 2
-    assert capsys.readouterr().err == f"Error: {tmp_path / 'absent.toml'}: file not found: pass --config PATH to an existing TOML file\n"
+    assert (
+        capsys.readouterr().err
+        == f"Error: {tmp_path / 'absent.toml'}: file not found: pass --config PATH to an existing TOML file\n"
+    )
 
 
 def test_cli_bad_argument_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

@@ -31,8 +31,8 @@ from jobs.scheduler import (
 from tests.conftest import REPO, run_cli
 from tests.webhook_server import WebhookServer
 from tracker.settings import SectionContext, parse_settings
-from tracker.store.ops import DaemonLockRow, JobRunLog
 from tracker.store.database import Store
+from tracker.store.ops import DaemonLockRow, JobRunLog
 
 ACCOUNT = "123456789012"
 

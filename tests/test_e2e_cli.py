@@ -35,21 +35,52 @@ START = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 def job(name: str, team: str, billable: int | None, **kw) -> SimJob:
     end = START + timedelta(seconds=kw.pop("training", billable or 0))
-    return SimJob(name=name, account_id=ACCOUNT, region="us-east-1", start=kw.pop("start", START),
-                  end=kw.pop("end", end), billable_seconds=billable,
-                  training_seconds=kw.pop("training_seconds", billable), tags={"team": team}, **kw)
+    return SimJob(
+        name=name,
+        account_id=ACCOUNT,
+        region="us-east-1",
+        start=kw.pop("start", START),
+        end=kw.pop("end", end),
+        billable_seconds=billable,
+        training_seconds=kw.pop("training_seconds", billable),
+        tags={"team": team},
+        **kw,
+    )
 
 
 SEEDED = [
     job("multi", "a", 5400, instance_type="ml.m5.xlarge", count=4),
-    job("spot", "a", 1800, instance_type="ml.g5.2xlarge", count=2, spot=True, training=3600,
-        training_seconds=3600),
+    job(
+        "spot",
+        "a",
+        1800,
+        instance_type="ml.g5.2xlarge",
+        count=2,
+        spot=True,
+        training=3600,
+        training_seconds=3600,
+    ),
     job("hetero", "b", 7200, groups=[("a", "ml.m5.xlarge", 2), ("b", "ml.c5.xlarge", 3)]),
-    job("selected", "b", 3600, instance_type="ml.c5.xlarge", count=1, selected_type="ml.m5.xlarge",
-        selected_count=2),
+    job(
+        "selected",
+        "b",
+        3600,
+        instance_type="ml.c5.xlarge",
+        count=1,
+        selected_type="ml.m5.xlarge",
+        selected_count=2,
+    ),
     job("warm", "c", 3600, instance_type="ml.c5.xlarge", warm_pool_seconds=1800),
-    job("failed-boot", "c", None, instance_type="ml.m5.xlarge", status="Failed", start=None, end=None,
-        failure_reason="CapacityError"),
+    job(
+        "failed-boot",
+        "c",
+        None,
+        instance_type="ml.m5.xlarge",
+        status="Failed",
+        start=None,
+        end=None,
+        failure_reason="CapacityError",
+    ),
     job("trainium", "c", 3600, instance_type="ml.trn1.32xlarge"),
 ]
 
@@ -92,13 +123,27 @@ def test_cli_collect_then_report_totals_to_the_cent(project: tuple[Path, dict[st
     assert teams["c"]["warm_pool_usd"] == 0.10
     assert teams["c"]["unpriced_jobs"] == 1
     for row in teams.values():
-        assert set(row) >= {"team", "jobs", "total_usd", "compute_usd", "spot_savings_usd", "warm_pool_usd",
-                            "storage_usd", "artifact_usd_per_month", "unpriced_jobs"}
+        assert set(row) >= {
+            "team",
+            "jobs",
+            "total_usd",
+            "compute_usd",
+            "spot_savings_usd",
+            "warm_pool_usd",
+            "storage_usd",
+            "artifact_usd_per_month",
+            "unpriced_jobs",
+        }
 
     jobs = {row["job"]: row for row in report(config, env, "--by", "job")}
     assert {j: jobs[j]["total_usd"] for j in jobs} == {
-        "multi": 1.50, "spot": 1.52, "hetero": 2.22, "selected": 0.50, "warm": 0.31,
-        "failed-boot": 0.0, "trainium": 0.0,
+        "multi": 1.50,
+        "spot": 1.52,
+        "hetero": 2.22,
+        "selected": 0.50,
+        "warm": 0.31,
+        "failed-boot": 0.0,
+        "trainium": 0.0,
     }
     assert jobs["hetero"]["instance_count"] == 5
     assert jobs["selected"]["instance_type"] == "ml.m5.xlarge"

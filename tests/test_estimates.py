@@ -28,7 +28,6 @@ import pytest
 
 from tests.conftest import REPO
 from tests.reconcile_data import PRICES, make_job
-from tracker.settings import load_settings
 from tracker.errors import ConfigError, InputError
 from tracker.estimate.rules import (
     ESTIMATE_ID_TAG,
@@ -43,6 +42,7 @@ from tracker.estimate.rules import (
     worst_case_job,
     worst_case_seconds,
 )
+from tracker.settings import load_settings
 
 NOW = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
 D = Decimal

@@ -28,8 +28,8 @@ import pytest
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.reconcile_data import NOW, PRICES, SETTINGS, START, arn, make_job, save
 from tracker.errors import InputError
-from tracker.report.export import FOCUS_MANDATORY, export
 from tracker.reconcile.service import reconcile_bill
+from tracker.report.export import FOCUS_MANDATORY, export
 from tracker.store.database import Store
 
 D = Decimal

@@ -37,8 +37,8 @@ from tests.conftest import REPO
 from tests.seed import DEFAULT_ACCOUNT, T0, seed_job_fast
 from tracker.aws.session import AwsContextFactory
 from tracker.collect.service import collect
-from tracker.settings import CollectionSettings, Settings, Source
 from tracker.cost.prices import PriceBook
+from tracker.settings import CollectionSettings, Settings, Source
 from tracker.store.database import Store
 
 D = Decimal

@@ -26,9 +26,9 @@ from sqlalchemy import MetaData, inspect, select, text
 from sqlmodel import SQLModel
 
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
-from tracker.store import migrate
 from tracker.cli.main import main
 from tracker.errors import StoreError
+from tracker.store import migrate
 from tracker.store.database import Store, connect
 
 CORE_TABLES = ("jobs", "job_cost_days", "watermarks", "collection_runs")

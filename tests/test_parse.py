@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from tracker.settings import Attribution
 from tracker.collect.parse import (
     ResponseError,
     attribute,
@@ -15,6 +14,7 @@ from tracker.collect.parse import (
     to_utc,
 )
 from tracker.records import UNALLOCATED, InstanceGroup
+from tracker.settings import Attribution
 
 ARN = "arn:aws:sagemaker:us-east-1:111122223333:training-job/llm-ft-7"
 STUDIO = "arn:aws:sagemaker:us-east-1:111122223333:user-profile/d-abc123/alice"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tracker.errors import InputError, PriceBookError
 from tracker.cost.prices import PriceBook, PriceRow, read_price_csv, write_snapshot
+from tracker.errors import InputError, PriceBookError
 from tracker.records import InstanceGroup, JobRecord
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "prices"

@@ -14,8 +14,8 @@ import pytest
 from botocore.stub import Stubber
 
 from tracker.aws.pricing import fetch_training_rates, parse_price_item, refresh
-from tracker.errors import InputError, TrackerError
 from tracker.cost.prices import PriceBook, PriceRow
+from tracker.errors import InputError, TrackerError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "prices"
 NOW = datetime(2026, 10, 3, 6, 0, tzinfo=UTC)

@@ -29,10 +29,10 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REPO
-from tracker.settings import KNOWN_SECTIONS, parse_settings
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.errors import ConfigError
 from tracker.records import InstanceGroup, JobCost, JobRecord, Rates
+from tracker.settings import KNOWN_SECTIONS, parse_settings
 
 D = Decimal
 RATES = Rates(

@@ -33,8 +33,12 @@ import pytest
 
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.reconcile_data import NOW, PRICES, SETTINGS, START, arn, make_job, save
-from tracker.store.estimates import EstimateRepository
-from tracker.estimate.rules import ESTIMATE_ID_TAG, ESTIMATE_USD_TAG, EstimateRequest, build_estimate
+from tracker.estimate.rules import (
+    ESTIMATE_ID_TAG,
+    ESTIMATE_USD_TAG,
+    EstimateRequest,
+    build_estimate,
+)
 from tracker.reconcile.rules import (
     BillLine,
     BillPolicy,
@@ -53,6 +57,7 @@ from tracker.reconcile.rules import (
 )
 from tracker.reconcile.service import reconcile_estimates
 from tracker.store.database import Store
+from tracker.store.estimates import EstimateRepository
 
 D = Decimal
 RECORDED_AT = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)

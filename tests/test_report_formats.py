@@ -19,8 +19,8 @@ from tests import golden_support
 from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, at, fill, make_store, record
 from tracker.errors import InputError
 from tracker.report.spend import neutralise, render, render_report, spend_rows
-from tracker.store.database import Store
 from tracker.report.views import VIEWS, ViewRequest, build
+from tracker.store.database import Store
 
 TEXT_FORMATS = {"table": "txt", "csv": "csv", "json": "json", "markdown": "md", "html": "html"}
 REQUESTS = {

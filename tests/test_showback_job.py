@@ -18,8 +18,8 @@ from moto import mock_aws
 
 from jobs.showback import SCHEDULE, parse_reports_section, reported_month, run
 from tests.views_data import HOSTILE_TEAM, make_store
-from tracker.settings import SectionContext, parse_settings
 from tracker.errors import ConfigError, TrackerError
+from tracker.settings import SectionContext, parse_settings
 from tracker.store.database import Store
 
 DEC_1 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)

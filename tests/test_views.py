@@ -33,8 +33,8 @@ from tests.conftest import run_cli
 from tests.views_data import NOW, at, fill, make_store, record
 from tracker.errors import InputError
 from tracker.records import JobRecord, Rates
-from tracker.store.database import Store
 from tracker.report.views import ViewRequest, build, month_start, parse_pivot
+from tracker.store.database import Store
 
 D = Decimal
 

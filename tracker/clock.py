@@ -24,5 +24,7 @@ def parse_instant(text: str, name: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{name}: {text!r} is not a time; expected ISO 8601 like 2026-11-01T00:00:00Z") from None
+        raise InputError(
+            f"{name}: {text!r} is not a time; expected ISO 8601 like 2026-11-01T00:00:00Z"
+        ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

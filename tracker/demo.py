@@ -40,8 +40,8 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
 
     from tracker.aws.simulate import seed_organisation
     from tracker.collect.service import collect
-    from tracker.settings import REPO_PRICES, parse_settings
     from tracker.report.spend import public, render, spend_rows, to_text_table, totals
+    from tracker.settings import REPO_PRICES, parse_settings
     from tracker.store.database import Store
 
     started = time.monotonic()
@@ -69,7 +69,10 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
         os.environ.pop(key, None)
     try:
         now = system_clock()
-        print(f"Simulated AWS (moto) on http://{host}:{port}; seeding {jobs} training jobs...", flush=True)
+        print(
+            f"Simulated AWS (moto) on http://{host}:{port}; seeding {jobs} training jobs...",
+            flush=True,
+        )
         seeded = seed_organisation(now, jobs, seed)
         settings = parse_settings(config_path)
         store = Store.open(url)
@@ -102,10 +105,28 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     return 0 if summary.ok else 1
 
 
-TOP_COLUMNS = ["job", "team", "status", "instance_type", "instance_count", "billable_seconds",
-               "total_usd", "spot_savings_usd", "account", "region"]
-_DEMO_ENV = ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_DEFAULT_REGION",
-             "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE", "AWS_SESSION_TOKEN")
+TOP_COLUMNS = [
+    "job",
+    "team",
+    "status",
+    "instance_type",
+    "instance_count",
+    "billable_seconds",
+    "total_usd",
+    "spot_savings_usd",
+    "account",
+    "region",
+]
+_DEMO_ENV = (
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_DEFAULT_REGION",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+)
 
 
 def _tracker_command() -> str:

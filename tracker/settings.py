@@ -470,7 +470,9 @@ def _call_parser(section: str, value: Any, ctx: SectionContext) -> Any:
     return getattr(importlib.import_module(module), function)(value, ctx)
 
 
-def _parse_sections(path: Path | None, data: Mapping[str, Any], sections: list[str]) -> dict[str, Any]:
+def _parse_sections(
+    path: Path | None, data: Mapping[str, Any], sections: list[str]
+) -> dict[str, Any]:
     base = path.resolve().parent if path else Path.cwd()
     problems: list[str] = []
     ctx = SectionContext(path, base, problems)

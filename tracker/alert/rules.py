@@ -385,8 +385,8 @@ def budget_statuses(
     budgets: Sequence[Budget] = settings.feature("budgets")
     if not budgets:
         return []
-    from tracker.store.ops import SpendQueries
     from tracker.store.database import job_record
+    from tracker.store.ops import SpendQueries
 
     queries = SpendQueries(store)
     book = price_book or settings.price_book()
@@ -465,8 +465,8 @@ SOURCE_LABELS = {
 
 def _recorded_matcher(store: Any) -> Callable[[Any, dict[str, str]], Estimate | None] | None:
     try:
-        from tracker.store.estimates import EstimateRepository
         from tracker.estimate.rules import EstimateIndex, resolve_estimate
+        from tracker.store.estimates import EstimateRepository
     except ImportError:
         return None
     from tracker.store.database import aware_utc
@@ -497,8 +497,8 @@ def job_facts(
     settings: Any, store: Any, now: datetime, *, price_book: Any = None
 ) -> list[JobFacts]:
     """Finished jobs of the lookback window and running jobs, with estimates and projections."""
-    from tracker.store.ops import SpendQueries
     from tracker.store.database import aware_utc, job_record
+    from tracker.store.ops import SpendQueries
 
     options = alert_settings(settings)
     queries = SpendQueries(store)

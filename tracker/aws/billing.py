@@ -20,8 +20,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from tracker.aws import describe_error, error_code
 from tracker.aws.s3 import split_s3_uri
-from tracker.reconcile.bill_files import BillFile, is_bill_file
 from tracker.errors import InputError, TrackerError
+from tracker.reconcile.bill_files import BillFile, is_bill_file
 from tracker.reconcile.rules import KIND_UNRECOGNISED, BillLine, classify_usage_type
 from tracker.records import UNALLOCATED
 

@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from tracker.errors import InputError, TrackerError
 from tracker.cost.prices import INSTANCE_TYPE_RE, REGION_RE, PriceRow, write_snapshot
+from tracker.errors import InputError, TrackerError
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient

@@ -111,20 +111,28 @@ def create_job(clients: dict[str, Any], job: SimJob) -> None:
     fake.training_time_in_seconds = job.training_seconds
     fake.failure_reason = job.failure_reason
     if job.selected_type:
-        fake.resource_config = {**fake.resource_config, "SelectedInstanceType": job.selected_type,
-                                "SelectedInstanceCount": job.selected_count or job.count}
+        fake.resource_config = {
+            **fake.resource_config,
+            "SelectedInstanceType": job.selected_type,
+            "SelectedInstanceCount": job.selected_count or job.count,
+        }
     if job.warm_pool_seconds is not None:
         fake.resource_config = {**fake.resource_config, "KeepAlivePeriodInSeconds": 1800}
-        fake.warm_pool_status = {"Status": "Terminated",
-                                 "ResourceRetainedBillableTimeInSeconds": job.warm_pool_seconds}
+        fake.warm_pool_status = {
+            "Status": "Terminated",
+            "ResourceRetainedBillableTimeInSeconds": job.warm_pool_seconds,
+        }
     if job.status != "Completed":
         fake.model_artifacts = None
     elif job.artifact_bytes:
         key = f"training/{job.name}/output/model.tar.gz"
         s3.put_object(Bucket=job.bucket, Key=key, Body=b"\0" * job.artifact_bytes)
     if job.checkpoint_bytes:
-        s3.put_object(Bucket=job.bucket, Key=f"checkpoints/{job.name}/step-1000.pt",
-                      Body=b"\0" * job.checkpoint_bytes)
+        s3.put_object(
+            Bucket=job.bucket,
+            Key=f"checkpoints/{job.name}/step-1000.pt",
+            Body=b"\0" * job.checkpoint_bytes,
+        )
 
 
 _BUCKETS: set[tuple[int, str]] = set()
@@ -138,7 +146,9 @@ def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
         if region == "us-east-1":
             s3.create_bucket(Bucket=bucket)
         else:
-            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region})
+            s3.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+            )
     except s3.exceptions.BucketAlreadyOwnedByYou:
         pass
     _BUCKETS.add(marker)
@@ -158,11 +168,30 @@ TEAMS = {
 }
 # Instance types by region, each with a traced rate in the shipped price book, weighted.
 TYPES = {
-    "us-east-1": [("ml.m5.xlarge", 6), ("ml.m5.4xlarge", 3), ("ml.g4dn.xlarge", 4), ("ml.g5.xlarge", 4),
-                  ("ml.g5.2xlarge", 4), ("ml.g6.xlarge", 2), ("ml.g6e.xlarge", 2), ("ml.p4d.24xlarge", 1)],
-    "us-west-2": [("ml.g5.xlarge", 4), ("ml.g5.2xlarge", 3), ("ml.g5.12xlarge", 2), ("ml.g6.2xlarge", 2),
-                  ("ml.g6e.2xlarge", 2), ("ml.g5.48xlarge", 1)],
-    "eu-west-1": [("ml.m5.xlarge", 5), ("ml.g4dn.xlarge", 4), ("ml.g5.xlarge", 3), ("ml.p3.2xlarge", 2)],
+    "us-east-1": [
+        ("ml.m5.xlarge", 6),
+        ("ml.m5.4xlarge", 3),
+        ("ml.g4dn.xlarge", 4),
+        ("ml.g5.xlarge", 4),
+        ("ml.g5.2xlarge", 4),
+        ("ml.g6.xlarge", 2),
+        ("ml.g6e.xlarge", 2),
+        ("ml.p4d.24xlarge", 1),
+    ],
+    "us-west-2": [
+        ("ml.g5.xlarge", 4),
+        ("ml.g5.2xlarge", 3),
+        ("ml.g5.12xlarge", 2),
+        ("ml.g6.2xlarge", 2),
+        ("ml.g6e.2xlarge", 2),
+        ("ml.g5.48xlarge", 1),
+    ],
+    "eu-west-1": [
+        ("ml.m5.xlarge", 5),
+        ("ml.g4dn.xlarge", 4),
+        ("ml.g5.xlarge", 3),
+        ("ml.p3.2xlarge", 2),
+    ],
 }
 UNPRICED_TYPE = "ml.trn1.32xlarge"  # deliberately absent from the shipped price book
 
@@ -194,8 +223,12 @@ def demo_jobs(now: datetime, count: int, seed: int) -> list[SimJob]:
             billable_seconds=seconds,
             training_seconds=seconds,
             volume_gb=rng.choice([30, 50, 100, 200]),
-            tags={"team": team, "project": rng.choice(projects), "owner": rng.choice(users),
-                  "cost-center": f"cc-{100 + list(TEAMS).index(team)}"},
+            tags={
+                "team": team,
+                "project": rng.choice(projects),
+                "owner": rng.choice(users),
+                "cost-center": f"cc-{100 + list(TEAMS).index(team)}",
+            },
             bucket=f"ml-artifacts-{account}-{region}",
             artifact_bytes=rng.randint(20_000, 400_000),
         )
@@ -228,35 +261,77 @@ def _special_jobs(now: datetime) -> list[SimJob]:
     prod, research = ACCOUNTS["prod"][0], ACCOUNTS["research"][0]
     day = now.replace(microsecond=0)
     return [
-        SimJob(name="nlp-llm-finetune-hetero-001", account_id=prod, region="us-east-1",
-               groups=[("trainers", "ml.p4d.24xlarge", 2), ("dataloaders", "ml.m5.4xlarge", 4)],
-               start=day - timedelta(days=9, hours=5), end=day - timedelta(days=9, hours=1),
-               billable_seconds=14400, training_seconds=14400, volume_gb=100,
-               tags={"team": "nlp", "project": "llm-finetune", "owner": "ana"},
-               bucket=f"ml-artifacts-{prod}-us-east-1", artifact_bytes=900_000),
-        SimJob(name="vision-detector-flex-002", account_id=prod, region="us-east-1",
-               instance_type="ml.g5.xlarge", count=2, selected_type="ml.g5.2xlarge", selected_count=2,
-               start=day - timedelta(days=3, hours=7), end=day - timedelta(days=3, hours=4),
-               billable_seconds=10800, training_seconds=10800,
-               tags={"team": "vision", "project": "detector", "owner": "eve"},
-               bucket=f"ml-artifacts-{prod}-us-east-1"),
-        SimJob(name="nlp-summarise-trainium-003", account_id=prod, region="us-east-1",
-               instance_type=UNPRICED_TYPE, count=1,
-               start=day - timedelta(days=5, hours=6), end=day - timedelta(days=5, hours=2),
-               billable_seconds=14400, training_seconds=14400,
-               tags={"team": "nlp", "project": "summarise", "owner": "bo"},
-               bucket=f"ml-artifacts-{prod}-us-east-1"),
-        SimJob(name="speech-asr-failed-boot-004", account_id=research, region="eu-west-1",
-               instance_type="ml.p3.2xlarge", status="Failed",
-               failure_reason="CapacityError: Unable to provision requested ML compute capacity",
-               tags={"team": "speech", "project": "asr", "owner": "hana"},
-               bucket=f"ml-artifacts-{research}-eu-west-1", start=None),
-        SimJob(name="recsys-ranker-running-005", account_id=research, region="us-east-1",
-               instance_type="ml.g5.2xlarge", count=2, status="InProgress",
-               start=day - timedelta(hours=2), end=None, billable_seconds=None, training_seconds=None,
-               tags={"team": "recsys", "project": "ranker", "sagemaker:user-profile-arn":
-                     f"arn:aws:sagemaker:us-east-1:{research}:user-profile/d-demo/gus"},
-               bucket=f"ml-artifacts-{research}-us-east-1"),
+        SimJob(
+            name="nlp-llm-finetune-hetero-001",
+            account_id=prod,
+            region="us-east-1",
+            groups=[("trainers", "ml.p4d.24xlarge", 2), ("dataloaders", "ml.m5.4xlarge", 4)],
+            start=day - timedelta(days=9, hours=5),
+            end=day - timedelta(days=9, hours=1),
+            billable_seconds=14400,
+            training_seconds=14400,
+            volume_gb=100,
+            tags={"team": "nlp", "project": "llm-finetune", "owner": "ana"},
+            bucket=f"ml-artifacts-{prod}-us-east-1",
+            artifact_bytes=900_000,
+        ),
+        SimJob(
+            name="vision-detector-flex-002",
+            account_id=prod,
+            region="us-east-1",
+            instance_type="ml.g5.xlarge",
+            count=2,
+            selected_type="ml.g5.2xlarge",
+            selected_count=2,
+            start=day - timedelta(days=3, hours=7),
+            end=day - timedelta(days=3, hours=4),
+            billable_seconds=10800,
+            training_seconds=10800,
+            tags={"team": "vision", "project": "detector", "owner": "eve"},
+            bucket=f"ml-artifacts-{prod}-us-east-1",
+        ),
+        SimJob(
+            name="nlp-summarise-trainium-003",
+            account_id=prod,
+            region="us-east-1",
+            instance_type=UNPRICED_TYPE,
+            count=1,
+            start=day - timedelta(days=5, hours=6),
+            end=day - timedelta(days=5, hours=2),
+            billable_seconds=14400,
+            training_seconds=14400,
+            tags={"team": "nlp", "project": "summarise", "owner": "bo"},
+            bucket=f"ml-artifacts-{prod}-us-east-1",
+        ),
+        SimJob(
+            name="speech-asr-failed-boot-004",
+            account_id=research,
+            region="eu-west-1",
+            instance_type="ml.p3.2xlarge",
+            status="Failed",
+            failure_reason="CapacityError: Unable to provision requested ML compute capacity",
+            tags={"team": "speech", "project": "asr", "owner": "hana"},
+            bucket=f"ml-artifacts-{research}-eu-west-1",
+            start=None,
+        ),
+        SimJob(
+            name="recsys-ranker-running-005",
+            account_id=research,
+            region="us-east-1",
+            instance_type="ml.g5.2xlarge",
+            count=2,
+            status="InProgress",
+            start=day - timedelta(hours=2),
+            end=None,
+            billable_seconds=None,
+            training_seconds=None,
+            tags={
+                "team": "recsys",
+                "project": "ranker",
+                "sagemaker:user-profile-arn": f"arn:aws:sagemaker:us-east-1:{research}:user-profile/d-demo/gus",
+            },
+            bucket=f"ml-artifacts-{research}-us-east-1",
+        ),
     ]
 
 

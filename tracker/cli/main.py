@@ -21,10 +21,17 @@ log = logging.getLogger("tracker")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # Feature modules that add their own subcommands: each has ``add_commands(subparsers)``,
 # which adds parsers and sets ``handler=`` on them. Keep their top-level imports light.
-COMMAND_MODULES: list[str] = ["tracker.cli.db", "tracker.cli.views", "tracker.cli.ops", "tracker.cli.estimates"]
+COMMAND_MODULES: list[str] = [
+    "tracker.cli.db",
+    "tracker.cli.views",
+    "tracker.cli.ops",
+    "tracker.cli.estimates",
+]
 
 
-def command(name: str) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
+def command(
+    name: str,
+) -> Callable[[Callable[[argparse.Namespace], int]], Callable[[argparse.Namespace], int]]:
     def register(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
         COMMANDS[name] = fn
         return fn
@@ -49,9 +56,15 @@ def parse_day(text: str) -> date:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="tracker", description="SageMaker training spend: collect, cost, report.")
     parser.add_argument("--version", action="version", version=f"tracker {__version__}")
-    parser.add_argument("--config", help="config file (default $TRACKER_CONFIG, else config/tracker.toml)")
-    parser.add_argument("--db", help="database URL, overrides [database] url (e.g. sqlite:///tracker.db)")
-    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--config", help="config file (default $TRACKER_CONFIG, else config/tracker.toml)"
+    )
+    parser.add_argument(
+        "--db", help="database URL, overrides [database] url (e.g. sqlite:///tracker.db)"
+    )
+    parser.add_argument(
+        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
@@ -60,24 +73,40 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="spend grouped by a dimension")
     report.add_argument("--by", default="team", choices=_dimensions(), help="dimension to group by")
     add_window_and_filters(report)
-    report.add_argument("--format", default="table", choices=["table", "csv", "json", "markdown", "html", "png"])
+    report.add_argument(
+        "--format", default="table", choices=["table", "csv", "json", "markdown", "html", "png"]
+    )
     report.add_argument("--output", help="write to this file instead of standard output")
     from tracker.cli.views import add_report_arguments
 
     add_report_arguments(report)
 
     prices = sub.add_parser("prices", help="the price book")
-    prices_sub = prices.add_subparsers(dest="prices_command", metavar="ACTION", parser_class=_Parser)
-    refresh = prices_sub.add_parser("refresh", help="fetch current training rates from the AWS Price List API")
+    prices_sub = prices.add_subparsers(
+        dest="prices_command", metavar="ACTION", parser_class=_Parser
+    )
+    refresh = prices_sub.add_parser(
+        "refresh", help="fetch current training rates from the AWS Price List API"
+    )
     refresh.add_argument("--region", action="append", help="only this region (repeatable)")
     prices_sub.add_parser("check", help="instance types of collected jobs that have no price")
 
-    sub.add_parser("recost", help="recompute stored costs with the current price book (no AWS calls)")
+    sub.add_parser(
+        "recost", help="recompute stored costs with the current price book (no AWS calls)"
+    )
 
-    demo = sub.add_parser("demo", help="run the whole pipeline against a simulated AWS organisation")
-    demo.add_argument("--dir", default=".tracker-demo", help="folder for the demo database and config")
-    demo.add_argument("--jobs", type=int, default=360, help="training jobs to simulate (default 360)")
-    demo.add_argument("--seed", type=int, default=7, help="random seed of the simulated organisation")
+    demo = sub.add_parser(
+        "demo", help="run the whole pipeline against a simulated AWS organisation"
+    )
+    demo.add_argument(
+        "--dir", default=".tracker-demo", help="folder for the demo database and config"
+    )
+    demo.add_argument(
+        "--jobs", type=int, default=360, help="training jobs to simulate (default 360)"
+    )
+    demo.add_argument(
+        "--seed", type=int, default=7, help="random seed of the simulated organisation"
+    )
 
     import importlib
 
@@ -137,9 +166,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if not settings.sources:
         if settings.path is None:
-            raise InputError("no config file: pass --config PATH (or set TRACKER_CONFIG) to a file "
-                             "with [[sources]], e.g. a copy of config/tracker.toml")
-        raise InputError(f"{settings.path}: sources: no [[sources]] configured; add one with name and regions")
+            raise InputError(
+                "no config file: pass --config PATH (or set TRACKER_CONFIG) to a file "
+                "with [[sources]], e.g. a copy of config/tracker.toml"
+            )
+        raise InputError(
+            f"{settings.path}: sources: no [[sources]] configured; add one with name and regions"
+        )
     store = store_from(args, settings)
     summary = collect(settings, store, settings.price_book(), clock=system_clock)
     sys.stdout.write(summary.render())
@@ -157,7 +190,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check_window(args)
     settings = settings_from(args)
     store = store_from(args, settings)
-    rows = spend_rows(store, args.by, since=args.since, until=args.until, filters=filters_from(args))
+    rows = spend_rows(
+        store, args.by, since=args.since, until=args.until, filters=filters_from(args)
+    )
     write_output(render(rows, args.by, args.format), args.output)
     return 0
 
@@ -181,7 +216,9 @@ def cmd_prices(args: argparse.Namespace) -> int:
         from tracker.aws.session import pricing_client
         from tracker.clock import system_clock
 
-        path, count = refresh(pricing_client(), settings.pricing.snapshot_dir, system_clock(), args.region)
+        path, count = refresh(
+            pricing_client(), settings.pricing.snapshot_dir, system_clock(), args.region
+        )
         print(f"Wrote {count} training rates to {path}")
         print("Run 'tracker recost' to apply them to stored jobs.")
         return 0
@@ -189,10 +226,14 @@ def cmd_prices(args: argparse.Namespace) -> int:
         store = store_from(args, settings)
         missing = settings.price_book().unpriced_types(store.billed_type_pairs())
         if missing:
-            print("No price for these (region, instance type) pairs; their jobs are flagged unpriced:")
+            print(
+                "No price for these (region, instance type) pairs; their jobs are flagged unpriced:"
+            )
             for region, itype in missing:
                 print(f"  {region}  {itype}")
-            print("Add them to the overrides file ([pricing] overrides) or run 'tracker prices refresh'.")
+            print(
+                "Add them to the overrides file ([pricing] overrides) or run 'tracker prices refresh'."
+            )
         else:
             print("Every instance type of the collected jobs has a price.")
         for flag, what, key in UNPRICED_EXTRAS:
@@ -211,7 +252,9 @@ def cmd_recost(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     store = store_from(args, settings)
-    count = store.recost(settings.price_book(), settings.cost_policy(), settings.discount_pct, system_clock())
+    count = store.recost(
+        settings.price_book(), settings.cost_policy(), settings.discount_pct, system_clock()
+    )
     print(f"Recosted {count} jobs with the current price book.")
     return 0
 

@@ -98,8 +98,8 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_budgets(args: argparse.Namespace) -> int:
-    from tracker.alert.rules import budget_statuses
     from tracker.alert.budgets import render_table
+    from tracker.alert.rules import budget_statuses
     from tracker.clock import system_clock
 
     settings, store = _wiring(args)

@@ -20,15 +20,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from tracker.collect import parse
 from tracker.aws import AWS_ERRORS, describe_error
 from tracker.aws import s3 as aws_s3
 from tracker.aws import sagemaker as aws_sagemaker
 from tracker.aws import tagging as aws_tagging
 from tracker.aws.session import AwsContext, AwsContextFactory, ContextFactory
-from tracker.settings import Settings, Source
+from tracker.collect import parse
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobCost, JobRecord
+from tracker.settings import Settings, Source
 
 BATCH_SIZE = 200  # jobs described, tagged and committed together
 ARTIFACT_FLAG = "artifact-bytes-unknown"

@@ -446,8 +446,8 @@ def estimate_job(
     )
     require_priced(estimate)
     if record:
-        from tracker.store.estimates import EstimateRepository
         from tracker.store.database import Store
+        from tracker.store.estimates import EstimateRepository
 
         EstimateRepository(Store.open(db or settings.database_url)).record(estimate)
     return estimate

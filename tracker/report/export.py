@@ -24,9 +24,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-from tracker.store.bills import BillRepository, JobDayCost
 from tracker.errors import InputError
 from tracker.records import cents, from_micros
+from tracker.store.bills import BillRepository, JobDayCost
 
 FORMATS = ("focus", "csv", "parquet")
 MICRO = Decimal("0.000001")

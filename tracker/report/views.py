@@ -15,9 +15,9 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from tracker.report.charts import Chart, Series, keep_largest
 from tracker.errors import InputError
 from tracker.records import MICROS, UNALLOCATED, cents
+from tracker.report.charts import Chart, Series, keep_largest
 from tracker.report.spend import Report
 from tracker.store.query import ViewQueries, Window
 

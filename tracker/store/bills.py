@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import delete, func, select
 
 from tracker.errors import InputError
-from tracker.store.schema import BilledLine as BilledLineRow
-from tracker.store.schema import Job, JobCostDay, Watermark
 from tracker.reconcile.rules import BillLine, TrackerDay
 from tracker.records import UNALLOCATED, from_micros, to_micros
 from tracker.store.database import Store, aware_utc, naive_utc
+from tracker.store.schema import BilledLine as BilledLineRow
+from tracker.store.schema import Job, JobCostDay, Watermark
 
 
 @dataclass(frozen=True)

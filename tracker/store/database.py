@@ -20,7 +20,6 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from tracker.errors import InputError, StoreError
-from tracker.store.schema import CollectionRun, Job, JobCostDay, Watermark
 from tracker.records import (
     DIMENSIONS,
     UNALLOCATED,
@@ -29,6 +28,7 @@ from tracker.records import (
     JobRecord,
     to_micros,
 )
+from tracker.store.schema import CollectionRun, Job, JobCostDay, Watermark
 
 ITEMS = ("compute", "spot_savings", "warm_pool", "storage", "list", "effective")
 SAVE_BATCH = 500

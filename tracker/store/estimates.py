@@ -14,9 +14,9 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from tracker.estimate.rules import Estimate, RecordedEstimate
-from tracker.store.schema import EstimateRecord, Job
 from tracker.records import JobRecord, cents, from_micros, to_micros
 from tracker.store.database import Store, aware_utc, job_record, naive_utc
+from tracker.store.schema import EstimateRecord, Job
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from tracker.store.schema import AlertDelivery, DaemonLock, Job, JobCostDay, JobRun
 from tracker.records import UNALLOCATED
 from tracker.store.database import aware_utc, naive_utc
+from tracker.store.schema import AlertDelivery, DaemonLock, Job, JobCostDay, JobRun
 
 FILTER_COLUMNS = {
     "team": Job.team, "project": Job.project, "user": Job.user,

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 
 from tracker.errors import InputError
-from tracker.store.schema import Job, JobCostDay
 from tracker.records import UNALLOCATED
+from tracker.store.schema import Job, JobCostDay
 
 DIMENSION_COLUMNS = {
     "team": Job.team, "project": Job.project, "user": Job.user,

@@ -135,7 +135,9 @@ class AlertDelivery(SQLModel, table=True):
     """
 
     __tablename__ = "alert_deliveries"
-    __table_args__ = (UniqueConstraint("alert_key", "channel", name="uq_alert_deliveries_key_channel"),)
+    __table_args__ = (
+        UniqueConstraint("alert_key", "channel", name="uq_alert_deliveries_key_channel"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     alert_key: str = Field(index=True)

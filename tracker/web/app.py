@@ -25,13 +25,21 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import DictLoader, Environment, select_autoescape
 from markupsafe import Markup
 
-from tracker.report.charts import svg
 from tracker.clock import system_clock
 from tracker.errors import TrackerError
+from tracker.report.charts import svg
 from tracker.report.spend import STYLE, Report, html_table, public, render, spend_rows, to_json
+from tracker.report.views import (
+    VIEWS,
+    ViewRequest,
+    build,
+    describe_window,
+    month_start,
+    parse_pivot,
+    usd,
+)
 from tracker.store.database import DIMENSIONS
 from tracker.store.query import ViewQueries, Window
-from tracker.report.views import VIEWS, ViewRequest, build, describe_window, month_start, parse_pivot, usd
 
 log = logging.getLogger("tracker.web.app")
 FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
