@@ -178,10 +178,12 @@ def _sql_alone(url: str, by: str, since: str, until: str) -> tuple[float, int, s
     from sqlalchemy import event
 
     from tracker.store.database import Store
+    from tracker.store.query import ViewQueries, Window
 
     store = Store.open(url)
-    window = {"since": date.fromisoformat(since), "until": date.fromisoformat(until)}
-    store.aggregate(by, **window)  # warm
+    queries = ViewQueries(store)
+    window = Window(date.fromisoformat(since), date.fromisoformat(until))
+    queries.by_dimension(by, window)  # warm
     statements: list[tuple[str, Any]] = []
 
     def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
@@ -189,7 +191,7 @@ def _sql_alone(url: str, by: str, since: str, until: str) -> tuple[float, int, s
 
     event.listen(store.engine, "before_cursor_execute", capture)
     started = time.perf_counter()
-    rows = store.aggregate(by, **window)
+    rows = queries.by_dimension(by, window)
     seconds = time.perf_counter() - started
     event.remove(store.engine, "before_cursor_execute", capture)
     statement, parameters = statements[-1]

@@ -40,6 +40,7 @@ from tracker.collect.service import collect
 from tracker.cost.prices import PriceBook
 from tracker.settings import CollectionSettings, Settings, Source
 from tracker.store.database import Store
+from tracker.store.query import ViewQueries, Window
 
 D = Decimal
 NOW = datetime(2026, 10, 2, 12, 0, tzinfo=UTC)
@@ -200,7 +201,7 @@ def test_throttling_storm_loses_and_duplicates_nothing(
     assert summary.total("retries") >= sum(throttled.values()) - 1  # STS's own client aside
     assert store.count_jobs() == 20
     assert stored(store) == stored(reference)
-    totals = {r["key"]: r["list"] for r in store.aggregate("team")}
+    totals = {r["team"]: r["list"] for r in ViewQueries(store).by_dimension("team", Window())}
     assert totals == {"us-east-1-job": 2_500_000, "us-west-2-job": 2_500_000}
     assert len(no_backoff) >= sum(throttled.values()) - 1
     again = run(store, settings(retry_mode=mode), now=NOW + timedelta(minutes=5))
@@ -266,7 +267,7 @@ def test_two_collectors_at_once_on_one_sqlite_database(aws: Any, tmp_path: Path)
     assert all(not isinstance(o, BaseException) and o.ok for o in outcomes), outcomes
     store = Store.open(url)
     assert store.count_jobs() == 40
-    assert sum(r["list"] for r in store.aggregate("team")) == 10_000_000
+    assert sum(r["list"] for r in ViewQueries(store).by_dimension("team", Window())) == 10_000_000
     consistent(tmp_path / "shared.db")
     assert {(w.region, w.last_error) for w in store.watermarks()} == {(r, None) for r in REGIONS}
 

@@ -30,6 +30,7 @@ from tracker.cli.main import main
 from tracker.errors import StoreError
 from tracker.store import migrate
 from tracker.store.database import Store, connect
+from tracker.store.query import ViewQueries, Window
 
 CORE_TABLES = ("jobs", "job_cost_days", "watermarks", "collection_runs")
 T = datetime(2026, 10, 1, 22, 0)
@@ -143,9 +144,9 @@ def test_upgrade_first_release_database_keeps_every_row(db_url: str) -> None:
     )
     assert _rows(db_url) == before
     store = Store.open(db_url)
-    teams = {r["key"]: r["list"] for r in store.aggregate("team")}
+    teams = {r["team"]: r["list"] for r in ViewQueries(store).by_dimension("team", Window())}
     assert teams == {"nlp": 1_500_000, "vision": 2_250_000}
-    days = {r["key"]: r["list"] for r in store.aggregate("day")}
+    days = {r["day"]: r["list"] for r in ViewQueries(store).by_dimension("day", Window())}
     assert days == {date(2026, 10, 1): 1_000_000, date(2026, 10, 2): 2_750_000}
     store.engine.dispose()
 

@@ -36,6 +36,7 @@ from sqlalchemy import create_engine, text
 
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.conftest import REPO, postgres_available
+from tracker.collect.recost import recost
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.cost.prices import PriceBook
 from tracker.records import JobRecord
@@ -157,7 +158,9 @@ def test_store_runs_start_and_finish(store: Store) -> None:
 
 
 def test_store_recost_running_moves_only_running_jobs(filled: Store) -> None:
-    assert filled.recost_running(BOOK, CostPolicy(), D(0), NOW + timedelta(hours=1)) == 1
+    assert (
+        recost(filled, BOOK, CostPolicy(), D(0), NOW + timedelta(hours=1), running_only=True) == 1
+    )
     assert totals(filled, "team")["nlp"] == D("2.75")
     assert totals(filled, "team")["vision"] == D("3.00")
 

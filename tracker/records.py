@@ -20,6 +20,8 @@ UNALLOCATED = "unallocated"
 DIMENSIONS = (
     "team", "project", "user", "instance_type", "account", "region", "status", "day", "month", "job",
 )  # fmt: skip
+# What a report, view, export or the dashboard can filter on (equality on the job's value).
+FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
 
 MICROS = Decimal(1_000_000)
 CENT = Decimal("0.01")

@@ -249,11 +249,12 @@ def cmd_prices(args: argparse.Namespace) -> int:
 @command("recost")
 def cmd_recost(args: argparse.Namespace) -> int:
     from tracker.clock import system_clock
+    from tracker.collect.recost import recost
 
     settings = settings_from(args)
     store = store_from(args, settings)
-    count = store.recost(
-        settings.price_book(), settings.cost_policy(), settings.discount_pct, system_clock()
+    count = recost(
+        store, settings.price_book(), settings.cost_policy(), settings.discount_pct, system_clock()
     )
     print(f"Recosted {count} jobs with the current price book.")
     return 0

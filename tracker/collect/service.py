@@ -26,6 +26,7 @@ from tracker.aws import sagemaker as aws_sagemaker
 from tracker.aws import tagging as aws_tagging
 from tracker.aws.session import AwsContext, AwsContextFactory, ContextFactory
 from tracker.collect import parse
+from tracker.collect.recost import recost
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobCost, JobRecord
 from tracker.settings import Settings, Source
@@ -213,7 +214,9 @@ def collect(
             for region in source.regions:
                 collector = _RegionCollector(settings, store, price_book, policy, now)
                 summary.regions.append(collector.run(factory, source, region))
-        summary.recosted = store.recost_running(price_book, policy, settings.discount_pct, now)
+        summary.recosted = recost(
+            store, price_book, policy, settings.discount_pct, now, running_only=True
+        )
     except BaseException:
         summary.seconds = time.perf_counter() - began
         with contextlib.suppress(Exception):  # the original error matters more

@@ -61,16 +61,19 @@ ARTIFACT_PER_MONTH = CostItem(
     "Artifacts (S3)/month", unit="USD/month",
 )  # fmt: skip
 
-#: Every item, in the order reports show them.
+#: Every item, in the order of the database columns.
 COST_ITEMS: tuple[CostItem, ...] = (
-    LIST, COMPUTE, SPOT_SAVINGS, WARM_POOL, STORAGE, EFFECTIVE, ARTIFACT_PER_MONTH, PLAN_VALUE,
+    COMPUTE, SPOT_SAVINGS, WARM_POOL, STORAGE, LIST, EFFECTIVE, ARTIFACT_PER_MONTH, PLAN_VALUE,
 )  # fmt: skip
 #: The items whose sum is the total (list cost): compute + warm pool + storage.
 TOTAL_PARTS: tuple[CostItem, ...] = tuple(item for item in COST_ITEMS if item.in_total)
-#: The items split over days (columns of ``job_cost_days``).
+#: The items split over days (columns of ``job_cost_days``, in their order).
 DAY_ITEMS: tuple[CostItem, ...] = tuple(item for item in COST_ITEMS if item.per_day)
-#: The items ``report --by`` shows (JSON keys other tools rely on), in their order.
-REPORT_ITEMS: tuple[CostItem, ...] = DAY_ITEMS
+#: The day items that are money a job-day incurred (the S3 run-rate is not): the money
+#: columns of ``estimates`` and of the FOCUS export's job-days.
+CHARGE_ITEMS: tuple[CostItem, ...] = tuple(i for i in DAY_ITEMS if i is not ARTIFACT_PER_MONTH)
+#: The items ``report --by`` shows (JSON keys other tools rely on), total first.
+REPORT_ITEMS: tuple[CostItem, ...] = (LIST, *(item for item in DAY_ITEMS if item is not LIST))
 #: The items that become FOCUS charge rows.
 FOCUS_ITEMS: tuple[CostItem, ...] = tuple(item for item in COST_ITEMS if item.focus_item)
 

@@ -23,19 +23,18 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from tracker.cost.items import REPORT_ITEMS
 from tracker.errors import InputError
-from tracker.records import cents, from_micros
-from tracker.store.database import DIMENSIONS, Store
+from tracker.records import DIMENSIONS, cents, from_micros
+from tracker.store.database import Store
+from tracker.store.query import ViewQueries, Window
 
 if TYPE_CHECKING:
     from tracker.report.charts import Chart
 
 FORMATS = ("table", "csv", "json", "markdown", "html", "png")
 TEXT_FORMATS = ("table", "csv", "json", "markdown", "html")
-MONEY_COLUMNS = (
-    "total_usd", "compute_usd", "spot_savings_usd", "warm_pool_usd", "storage_usd",
-    "effective_usd", "artifact_usd_per_month",
-)  # fmt: skip
+MONEY_COLUMNS = tuple(item.key for item in REPORT_ITEMS)
 JOB_COLUMNS = (
     "team", "status", "instance_type", "instance_count", "billable_seconds", "artifact_bytes",
     "account", "region", "arn",
@@ -53,37 +52,16 @@ def spend_rows(
 ) -> list[dict[str, Any]]:
     """One row per value of ``by``: its key, jobs, total and itemised parts in USD (Decimal cents)."""
     rows = []
-    for agg in store.aggregate(by, since=since, until=until, filters=filters):
-        key = agg["key"]
+    window = Window(since, until, filters or {})
+    for agg in ViewQueries(store).by_dimension(by, window):
+        key = agg[by]
         row: dict[str, Any] = {by: key.isoformat() if isinstance(key, date) else str(key)}
         if by == "job":
-            row.update({
-                "team": agg["team"], "status": agg["status"], "instance_type": agg["instance_type"],
-                "instance_count": agg["instance_count"], "billable_seconds": agg["billable_seconds"],
-                "artifact_bytes": agg["artifact_bytes"], "account": agg["account_id"],
-                "region": agg["region"], "arn": agg["arn"],
-            })  # fmt: skip
+            row.update({name: agg[name] for name in JOB_COLUMNS})
         row["jobs"] = int(agg["jobs"])
-        row["total_usd"] = _usd(agg["list"])
-        row["compute_usd"] = _usd(agg["compute"])
-        row["spot_savings_usd"] = _usd(agg["spot_savings"])
-        row["warm_pool_usd"] = _usd(agg["warm_pool"])
-        row["storage_usd"] = _usd(agg["storage"])
-        row["effective_usd"] = _usd(agg["effective"])
-        row["artifact_usd_per_month"] = _usd(agg["artifact_per_month"])
+        row.update({item.key: _usd(agg[item.name]) for item in REPORT_ITEMS})
         row["unpriced_jobs"] = int(agg["unpriced_jobs"])
-        row["_micros"] = {
-            item: int(agg[item])
-            for item in (
-                "list",
-                "compute",
-                "spot_savings",
-                "warm_pool",
-                "storage",
-                "effective",
-                "artifact_per_month",
-            )
-        }
+        row["_micros"] = {item.name: int(agg[item.name]) for item in REPORT_ITEMS}
         rows.append(row)
     if by not in CHRONOLOGICAL:
         rows.sort(key=lambda r: (-r["_micros"]["list"], r[by]))
@@ -94,15 +72,7 @@ def totals(rows: Sequence[dict[str, Any]], by: str) -> dict[str, Any]:
     """The totals row: exact micro-dollar sums rounded once, never a sum of rounded cents."""
     micros = {k: sum(r["_micros"][k] for r in rows) for k in (rows[0]["_micros"] if rows else {})}
     total = {by: "TOTAL", "jobs": sum(r["jobs"] for r in rows)}
-    names = {
-        "list": "total_usd",
-        "compute": "compute_usd",
-        "spot_savings": "spot_savings_usd",
-        "warm_pool": "warm_pool_usd",
-        "storage": "storage_usd",
-        "effective": "effective_usd",
-        "artifact_per_month": "artifact_usd_per_month",
-    }
+    names = {item.name: item.key for item in REPORT_ITEMS}
     for item, column in names.items():
         total[column] = _usd(micros.get(item, 0))
     total["unpriced_jobs"] = sum(r["unpriced_jobs"] for r in rows)

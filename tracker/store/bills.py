@@ -15,10 +15,11 @@ from typing import Any
 
 from sqlalchemy import delete, func, select
 
-from tracker.errors import InputError
+from tracker.cost.items import CHARGE_ITEMS
 from tracker.reconcile.rules import BillLine, TrackerDay
 from tracker.records import UNALLOCATED, from_micros, to_micros
 from tracker.store.database import Store, aware_utc, naive_utc
+from tracker.store.query import Window, item_sums, within
 from tracker.store.schema import BilledLine as BilledLineRow
 from tracker.store.schema import Job, JobCostDay, Watermark
 
@@ -132,7 +133,7 @@ class BillRepository:
     ) -> list[JobDayCost]:
         """Stored jobs with their cost per day, for the FOCUS export."""
         query = select(Job, JobCostDay).join(JobCostDay, Job.id == JobCostDay.job_id)
-        query = _window(query, since, until, filters or {})
+        query = within(query, Window(since, until, filters or {}))
         query = query.order_by(JobCostDay.day, Job.name, Job.id)
         with self.store.session() as session:
             rows = session.execute(query).all()
@@ -140,12 +141,7 @@ class BillRepository:
             JobDayCost(
                 job=job,
                 day=day.day,
-                compute_micros=day.compute_micros,
-                spot_savings_micros=day.spot_savings_micros,
-                warm_pool_micros=day.warm_pool_micros,
-                storage_micros=day.storage_micros,
-                list_micros=day.list_micros,
-                effective_micros=day.effective_micros,
+                **{item.column: getattr(day, item.column) for item in CHARGE_ITEMS},
             )
             for job, day in rows
         ]
@@ -157,13 +153,10 @@ class BillRepository:
         filters: dict[str, str] | None = None,
     ) -> list[dict[str, Any]]:
         """One row per job with its cost summed over the days within the window."""
-        items = ("compute", "spot_savings", "warm_pool", "storage", "list", "effective")
-        sums = [
-            func.coalesce(func.sum(getattr(JobCostDay, f"{item}_micros")), 0).label(item)
-            for item in items
-        ]
+        items = [item.name for item in CHARGE_ITEMS]
+        sums = item_sums(CHARGE_ITEMS)
         query = select(Job, *sums).join(JobCostDay, Job.id == JobCostDay.job_id).group_by(Job.id)
-        query = _window(query, since, until, filters or {})
+        query = within(query, Window(since, until, filters or {}))
         query = query.order_by(Job.creation_time, Job.name)
         with self.store.session() as session:
             rows = session.execute(query).all()
@@ -175,27 +168,6 @@ class BillRepository:
         with self.store.session() as session:
             rows = session.execute(select(Watermark.account_id, Watermark.source)).all()
         return {account: source for account, source in rows if source}
-
-
-FILTER_COLUMNS = {
-    "team": Job.team, "project": Job.project, "user": Job.user, "account": Job.account_id,
-    "region": Job.region, "instance_type": Job.instance_type, "status": Job.status,
-}  # fmt: skip
-
-
-def _window(query: Any, since: date | None, until: date | None, filters: dict[str, str]) -> Any:
-    """Restrict to the UTC days [since, until] and to jobs matching every filter."""
-    if since is not None:
-        query = query.where(JobCostDay.day >= since)
-    if until is not None:
-        query = query.where(JobCostDay.day <= until)
-    for name, value in filters.items():
-        if value is None:
-            continue
-        if name not in FILTER_COLUMNS:
-            raise InputError(f"filter {name!r}: expected one of {', '.join(FILTER_COLUMNS)}")
-        query = query.where(func.coalesce(FILTER_COLUMNS[name], UNALLOCATED) == value)
-    return query
 
 
 def _row(source: str, line: BillLine, now: datetime) -> BilledLineRow:

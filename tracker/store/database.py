@@ -1,4 +1,7 @@
-"""The database: engine factory, idempotent upserts and named queries. All SQL lives here.
+"""The database: engine factory, sessions, and the jobs, watermarks and collection runs.
+
+Aggregate spend queries are in ``tracker.store.query``; other tables have their repository
+beside this one (bills, estimates, ops).
 
 SQLite (WAL mode) by default, any SQLAlchemy URL (PostgreSQL) for shared deployments.
 Times go in as naive UTC and come out as aware UTC; money is integer micro-dollars.
@@ -15,13 +18,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, case, create_engine, delete, event, func, select
+from sqlalchemy import Engine, create_engine, delete, event, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
+from tracker.cost.engine import period_micros
+from tracker.cost.items import COST_ITEMS
 from tracker.errors import InputError, StoreError
 from tracker.records import (
-    DIMENSIONS,
     UNALLOCATED,
     InstanceGroup,
     JobCost,
@@ -30,7 +34,6 @@ from tracker.records import (
 )
 from tracker.store.schema import CollectionRun, Job, JobCostDay, Watermark
 
-ITEMS = ("compute", "spot_savings", "warm_pool", "storage", "list", "effective")
 SAVE_BATCH = 500
 # A write that lost a race for a unique key to a concurrent writer is redone this often.
 MERGE_ATTEMPTS = 5
@@ -222,38 +225,46 @@ class Store:
             session.commit()
         return new, updated
 
-    def recost(
-        self,
-        price_book: Any,
-        policy: Any,
-        discount_pct: Decimal,
-        now: datetime,
-        *,
-        running_only: bool = False,
-    ) -> int:
-        """Recompute stored costs from the stored records (no AWS call); returns jobs recosted."""
-        from tracker.cost.engine import cost_job
-
-        count = 0
-        with self.session() as session:
-            query = select(Job).order_by(Job.id)
+    def job_record_batches(
+        self, *, running_only: bool = False, size: int = SAVE_BATCH
+    ) -> Iterator[list[tuple[int, JobRecord]]]:
+        """Stored jobs rebuilt as records, ``size`` at a time in id order (for recosting)."""
+        last_id = 0
+        while True:
+            query = select(Job).where(Job.id > last_id).order_by(Job.id).limit(size)
             if running_only:
                 query = query.where(Job.final == False)  # noqa: E712 - SQL expression
-            for row in session.execute(query).scalars():
-                record = job_record(row)
-                cost = cost_job(record, price_book.rates_for(record, discount_pct), now, policy)
+            with self.session() as session:
+                rows = list(session.execute(query).scalars())
+            if not rows:
+                return
+            yield [(row.id, job_record(row)) for row in rows]
+            last_id = rows[-1].id
+
+    def save_costs(self, costs: Sequence[tuple[int, JobCost]], now: datetime) -> int:
+        """Replace the stored cost (and its per-day split) of the given job ids, in one
+        transaction; returns how many jobs were updated."""
+        with self.session() as session:
+            rows = {}
+            for chunk in _chunks([job_id for job_id, _ in costs], 500):
+                rows.update(
+                    {
+                        r.id: r
+                        for r in session.execute(select(Job).where(Job.id.in_(chunk))).scalars()
+                    }
+                )
+            for job_id, cost in costs:
+                row = rows.get(job_id)
+                if row is None:  # deleted since it was read: nothing to recost
+                    continue
                 _apply_cost(row, cost, now)
                 session.add(row)
-                session.flush()
-                _replace_days(session, row, cost)
-                count += 1
+            session.flush()
+            for job_id, cost in costs:
+                if job_id in rows:
+                    _replace_days(session, rows[job_id], cost)
             session.commit()
-        return count
-
-    def recost_running(
-        self, price_book: Any, policy: Any, discount_pct: Decimal, now: datetime
-    ) -> int:
-        return self.recost(price_book, policy, discount_pct, now, running_only=True)
+        return sum(1 for job_id, _ in costs if job_id in rows)
 
     def jobs(self, *, final: bool | None = None) -> list[Job]:
         with self.session() as session:
@@ -389,102 +400,6 @@ class Store:
             query = select(CollectionRun).order_by(CollectionRun.id.desc()).limit(limit)
             return list(session.execute(query).scalars())
 
-    # -- reports -----------------------------------------------------------------
-    def aggregate(
-        self,
-        by: str,
-        *,
-        since: date | None = None,
-        until: date | None = None,
-        filters: dict[str, str] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Spend grouped by one dimension, summed in SQL over the per-day cost split.
-
-        ``since`` and ``until`` are inclusive UTC days; a job that spans them counts
-        only for its days inside the window. Values are integer micro-dollars.
-        """
-        if by not in DIMENSIONS:
-            raise InputError(f"--by {by!r}: expected one of {', '.join(DIMENSIONS)}")
-        key = self._dimension(by).label("key")
-        columns = [key]
-        group = [key]
-        if by == "job":
-            extra = [
-                Job.arn,
-                Job.team,
-                Job.status,
-                Job.instance_type,
-                Job.instance_count,
-                Job.billable_seconds,
-                Job.artifact_bytes,
-                Job.account_id,
-                Job.region,
-            ]
-            columns += extra
-            group = [Job.id, *extra, key]
-        columns += [
-            *_job_counts(by),
-            *[
-                func.coalesce(func.sum(getattr(JobCostDay, f"{item}_micros")), 0).label(item)
-                for item in ITEMS
-            ],
-            func.coalesce(func.sum(JobCostDay.artifact_micros_per_month), 0).label(
-                "artifact_per_month"
-            ),
-        ]
-        query = select(*columns).join(Job, Job.id == JobCostDay.job_id)
-        query = self._where(query, since, until, filters or {})
-        query = query.group_by(*group).order_by(key)
-        with self.session() as session:
-            return [dict(row._mapping) for row in session.execute(query).all()]
-
-    def _dimension(self, by: str) -> Any:
-        if by == "day":
-            return JobCostDay.day
-        if by == "month":
-            if self.engine.dialect.name == "sqlite":
-                return func.strftime("%Y-%m", JobCostDay.day)
-            return func.to_char(JobCostDay.day, "YYYY-MM")
-        column = {
-            "team": Job.team, "project": Job.project, "user": Job.user,
-            "instance_type": Job.instance_type, "account": Job.account_id,
-            "region": Job.region, "status": Job.status, "job": Job.name,
-        }[by]  # fmt: skip
-        return func.coalesce(column, UNALLOCATED)
-
-    @staticmethod
-    def _where(query: Any, since: date | None, until: date | None, filters: dict[str, str]) -> Any:
-        if since is not None:
-            query = query.where(JobCostDay.day >= since)
-        if until is not None:
-            query = query.where(JobCostDay.day <= until)
-        columns = {
-            "team": Job.team, "project": Job.project, "user": Job.user, "account": Job.account_id,
-            "region": Job.region, "instance_type": Job.instance_type, "status": Job.status,
-        }  # fmt: skip
-        for name, value in filters.items():
-            if value is None:
-                continue
-            if name not in columns:
-                raise InputError(f"filter {name!r}: expected one of {', '.join(columns)}")
-            query = query.where(func.coalesce(columns[name], UNALLOCATED) == value)
-        return query
-
-
-def _job_counts(by: str) -> list[Any]:
-    """Jobs and unpriced jobs per group. A job has one row per day, so by day plain counts
-    are exact and spare SQL the DISTINCT (3x faster on a quarter of a million jobs)."""
-    unpriced = Job.unpriced == True  # noqa: E712 - SQL expression
-    if by == "day":
-        return [
-            func.count().label("jobs"),
-            func.coalesce(func.sum(case((unpriced, 1), else_=0)), 0).label("unpriced_jobs"),
-        ]
-    return [
-        func.count(func.distinct(JobCostDay.job_id)).label("jobs"),
-        func.count(func.distinct(case((unpriced, JobCostDay.job_id)))).label("unpriced_jobs"),
-    ]
-
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
@@ -540,14 +455,8 @@ def _job_fields(record: JobRecord, raw: dict, now: datetime) -> dict[str, Any]:
 
 
 def _apply_cost(row: Job, cost: JobCost, now: datetime) -> None:
-    row.compute_micros = to_micros(cost.compute_usd)
-    row.spot_savings_micros = to_micros(cost.spot_savings_usd)
-    row.warm_pool_micros = to_micros(cost.warm_pool_usd)
-    row.storage_micros = to_micros(cost.storage_usd)
-    row.plan_value_micros = to_micros(cost.plan_value_usd)
-    row.artifact_micros_per_month = to_micros(cost.artifact_usd_per_month)
-    row.list_micros = to_micros(cost.list_usd)
-    row.effective_micros = to_micros(cost.effective_usd)
+    for item in COST_ITEMS:
+        setattr(row, item.column, to_micros(getattr(cost, item.key)))  # JobCost names them by key
     row.unpriced = cost.unpriced
     row.flags = ",".join(cost.flags)
     row.costed_at = naive_utc(now)
@@ -555,8 +464,6 @@ def _apply_cost(row: Job, cost: JobCost, now: datetime) -> None:
 
 def _replace_days(session: Session, row: Job, cost: JobCost) -> None:
     """The job's per-day split, replaced whole so a recost never leaves stale days."""
-    from tracker.cost.engine import period_micros
-
     session.execute(delete(JobCostDay).where(JobCostDay.job_id == row.id))
     days = period_micros(cost)
     for index, (day, micros) in enumerate(days):

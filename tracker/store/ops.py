@@ -18,14 +18,11 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tracker.cost.items import EFFECTIVE, LIST, CostItem
 from tracker.records import UNALLOCATED
-from tracker.store.database import aware_utc, naive_utc
-from tracker.store.schema import AlertDelivery, DaemonLock, Job, JobCostDay, JobRun
-
-FILTER_COLUMNS = {
-    "team": Job.team, "project": Job.project, "user": Job.user,
-    "account": Job.account_id, "region": Job.region,
-}  # fmt: skip
+from tracker.store.database import Store, aware_utc, naive_utc
+from tracker.store.query import JOB_COLUMNS, ViewQueries, Window, item_sums, over_days, within
+from tracker.store.schema import AlertDelivery, DaemonLock, Job, JobRun
 
 
 @dataclass(frozen=True)
@@ -48,65 +45,39 @@ class JobSpendRow:
 class SpendQueries:
     """Spend of a budget's scope, read from the per-day cost split."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Store):
         self.store = store
 
     def job_spend(
         self, filters: dict[str, str], first: date, last: date, cost: str = "list"
     ) -> list[JobSpendRow]:
         """Each job's cost on days ``first``..``last`` (inclusive), scope ``filters``."""
-        column = _cost_column(cost)
-        query = (
-            select(
-                Job.id,
-                Job.name,
-                Job.arn,
-                Job.status,
-                Job.final,
-                Job.team,
-                Job.instance_type,
-                Job.instance_count,
-                Job.region,
-                Job.unpriced,
-                func.coalesce(func.sum(column), 0),
-            )  # fmt: skip
-            .join(JobCostDay, JobCostDay.job_id == Job.id)
-            .where(JobCostDay.day >= first, JobCostDay.day <= last)
-            .group_by(
-                Job.id,
-                Job.name,
-                Job.arn,
-                Job.status,
-                Job.final,
-                Job.team,
-                Job.instance_type,
-                Job.instance_count,
-                Job.region,
-                Job.unpriced,
-            )  # fmt: skip
-        )
+        columns = (
+            Job.id, Job.name, Job.arn, Job.status, Job.final, Job.team, Job.instance_type,
+            Job.instance_count, Job.region, Job.unpriced,
+        )  # fmt: skip
+        query = over_days(*columns, *item_sums([_cost_item(cost)]))
+        query = within(query, Window(first, last, filters)).group_by(*columns)
         with self.store.session() as session:
-            rows = session.execute(_scoped(query, filters)).all()
+            rows = session.execute(query).all()
         return [JobSpendRow(*row[:-1], micros=int(row[-1])) for row in rows]
 
     def finished_micros(
         self, filters: dict[str, str], first: date, last: date, cost: str = "list"
     ) -> int:
         """Finished jobs' cost on days ``first``..``last``: the run-rate numerator."""
-        query = (
-            select(func.coalesce(func.sum(_cost_column(cost)), 0))
-            .select_from(JobCostDay)
-            .join(Job, JobCostDay.job_id == Job.id)
-            .where(JobCostDay.day >= first, JobCostDay.day <= last, Job.final == True)  # noqa: E712
-        )
-        with self.store.session() as session:
-            return int(session.execute(_scoped(query, filters)).scalar_one())
+        item = _cost_item(cost)
+        window = Window(first, last, filters)
+        (row,) = ViewQueries(self.store).spend([], window, [item], counts=False, final_only=True)
+        return int(row[item.name])
 
     def running_jobs(self, filters: dict[str, str] | None = None) -> list[Job]:
         """Jobs not yet final, in scope."""
         query = select(Job).where(Job.final == False).order_by(Job.id)  # noqa: E712
+        for name, value in (filters or {}).items():
+            query = query.where(func.coalesce(JOB_COLUMNS[name], UNALLOCATED) == value)
         with self.store.session() as session:
-            return list(session.execute(_scoped(query, filters or {})).scalars())
+            return list(session.execute(query).scalars())
 
     def finished_since(self, since: datetime) -> list[Job]:
         """Final jobs that ended at or after ``since`` (for the over-estimate rule)."""
@@ -119,14 +90,9 @@ class SpendQueries:
             return list(session.execute(query).scalars())
 
 
-def _cost_column(cost: str) -> Any:
-    return JobCostDay.effective_micros if cost == "effective" else JobCostDay.list_micros
-
-
-def _scoped(query: Any, filters: dict[str, str]) -> Any:
-    for name, value in filters.items():
-        query = query.where(func.coalesce(FILTER_COLUMNS[name], UNALLOCATED) == value)
-    return query
+def _cost_item(cost: str) -> CostItem:
+    """The budget's cost measure (list or effective) as a catalogue item."""
+    return EFFECTIVE if cost == "effective" else LIST
 
 
 # -- the alert ledger ----------------------------------------------------------------------------
@@ -154,7 +120,7 @@ class AlertLedger:
     """
 
     def __init__(
-        self, store: Any, clock: Callable[[], datetime], lease: timedelta = timedelta(minutes=10)
+        self, store: Store, clock: Callable[[], datetime], lease: timedelta = timedelta(minutes=10)
     ):
         self.store = store
         self.clock = clock
@@ -300,7 +266,7 @@ class RunRecord:
 class JobRunLog:
     """Start and finish of every scheduled job run."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Store):
         self.store = store
 
     def start(self, job: str, trigger: str, owner: str, now: datetime) -> int:
@@ -366,7 +332,7 @@ class DaemonLockRow:
 
     NAME = "daemon"
 
-    def __init__(self, store: Any, clock: Callable[[], datetime], stale_after: timedelta):
+    def __init__(self, store: Store, clock: Callable[[], datetime], stale_after: timedelta):
         self.store = store
         self.clock = clock
         self.stale_after = stale_after

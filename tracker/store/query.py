@@ -1,35 +1,51 @@
-"""SQL for the report views: small named queries that aggregate in the database.
+"""The one query layer: a window and filter builder and one aggregation, in SQL.
 
-Every query sums integer micro-dollars over ``job_cost_days`` (each job's cost split per
-UTC day) joined to ``jobs``, so a window counts only the days of a job that fall inside
-it and nothing loads every job into memory: the scale target is a million jobs.
-Results are plain dicts of ints and strings; rounding to cents happens in the views.
+Every report, view, budget, export and dashboard page sums integer micro-dollars over
+``job_cost_days`` (each job's cost split per UTC day) joined to ``jobs``, so a window counts
+only the days of a job that fall inside it and nothing loads every job into memory: the
+scale target is a million jobs. The pieces, each written once:
+
+- :class:`Window` and :func:`within`: inclusive UTC days and equality filters;
+- :func:`dimension`: the SQL expression of a report dimension (missing values read
+  ``unallocated``);
+- :func:`item_sums`: the summed micro-dollar columns of cost items from the catalogue;
+- :meth:`ViewQueries.spend`: spend grouped by any dimensions, which ``report --by``, the
+  showback pivot, the trend, the dashboard and the budgets all call.
+
+Results are plain dicts of ints and strings; rounding to cents happens when rendering.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
+from sqlalchemy.sql.elements import ColumnElement
 
+from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
 from tracker.errors import InputError
-from tracker.records import UNALLOCATED
+from tracker.records import DIMENSIONS, FILTERS, UNALLOCATED
+from tracker.store.database import Store
 from tracker.store.schema import Job, JobCostDay
 
-DIMENSION_COLUMNS = {
+# The job column behind each dimension that is a job attribute (day and month are the split's).
+JOB_COLUMNS = {
     "team": Job.team, "project": Job.project, "user": Job.user,
     "instance_type": Job.instance_type, "account": Job.account_id,
     "region": Job.region, "status": Job.status, "job": Job.name,
 }  # fmt: skip
-FILTER_COLUMNS = {
-    "team": Job.team, "project": Job.project, "user": Job.user, "account": Job.account_id,
-    "region": Job.region, "instance_type": Job.instance_type, "status": Job.status,
-}  # fmt: skip
 WASTED_STATUSES = ("Failed", "Stopped")
 REUSED_WARM_POOL = ("Reused", "InUse")
 TEAM = func.coalesce(Job.team, UNALLOCATED)
+# What ``report --by job`` shows about each job beside its money.
+JOB_DETAILS = {
+    "arn": Job.arn, "team": Job.team, "status": Job.status, "instance_type": Job.instance_type,
+    "instance_count": Job.instance_count, "billable_seconds": Job.billable_seconds,
+    "artifact_bytes": Job.artifact_bytes, "account": Job.account_id, "region": Job.region,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -43,104 +59,161 @@ class Window:
     def with_filter(self, name: str, value: str) -> Window:
         return Window(self.since, self.until, {**self.filters, name: value})
 
+    def without_filter(self, name: str) -> Window:
+        return Window(self.since, self.until, {k: v for k, v in self.filters.items() if k != name})
 
-def _sum(column: Any, label: str) -> Any:
-    return func.coalesce(func.sum(column), 0).label(label)
+
+def within(query: Select, window: Window) -> Select:
+    """Restrict a query over job_cost_days joined to jobs to the window's days and filters."""
+    if window.since is not None:
+        query = query.where(JobCostDay.day >= window.since)
+    if window.until is not None:
+        query = query.where(JobCostDay.day <= window.until)
+    for name, value in window.filters.items():
+        if value is None:
+            continue
+        if name not in FILTERS:
+            raise InputError(f"filter {name!r}: expected one of {', '.join(FILTERS)}")
+        query = query.where(func.coalesce(JOB_COLUMNS[name], UNALLOCATED) == value)
+    return query
+
+
+def dimension(by: str, dialect: str) -> ColumnElement:
+    """The SQL expression of a report dimension (missing values read ``unallocated``)."""
+    if by == "day":
+        return JobCostDay.day
+    if by == "month":
+        if dialect == "sqlite":
+            return func.strftime("%Y-%m", JobCostDay.day)
+        return func.to_char(JobCostDay.day, "YYYY-MM")
+    if by not in JOB_COLUMNS:
+        raise InputError(f"dimension {by!r}: expected one of {', '.join(DIMENSIONS)}")
+    return func.coalesce(JOB_COLUMNS[by], UNALLOCATED)
+
+
+def item_sums(
+    items: Sequence[CostItem], when: ColumnElement | None = None, prefix: str = ""
+) -> list[ColumnElement]:
+    """SUM of each item's day column (0 when nothing matches), labelled ``prefix + name``;
+    ``when`` restricts each sum to the day rows that satisfy it."""
+    sums = []
+    for item in items:
+        column = getattr(JobCostDay, item.column)
+        amount = column if when is None else case((when, column), else_=0)
+        sums.append(func.coalesce(func.sum(amount), 0).label(prefix + item.name))
+    return sums
+
+
+def over_days(*columns: Any) -> Select:
+    """SELECT columns FROM job_cost_days JOIN jobs: what every spend query starts from."""
+    return select(*columns).select_from(JobCostDay).join(Job, Job.id == JobCostDay.job_id)
+
+
+def _counts(by: Sequence[str]) -> list[ColumnElement]:
+    """Jobs and unpriced jobs per group. A job has one row per day, so in a grouping by day
+    plain counts are exact and spare SQL the DISTINCT (3x faster on a quarter million jobs)."""
+    unpriced = Job.unpriced == True  # noqa: E712 - SQL expression
+    if "day" in by:
+        return [
+            func.count().label("jobs"),
+            func.coalesce(func.sum(case((unpriced, 1), else_=0)), 0).label("unpriced_jobs"),
+        ]
+    return [
+        func.count(func.distinct(JobCostDay.job_id)).label("jobs"),
+        func.count(func.distinct(case((unpriced, JobCostDay.job_id)))).label("unpriced_jobs"),
+    ]
 
 
 class ViewQueries:
     """Named aggregate queries over one Store's engine."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Store):
         self.store = store
         self.dialect = store.engine.dialect.name
 
-    # -- building blocks ---------------------------------------------------------------
-    def dimension(self, by: str) -> Any:
-        """The SQL expression of a report dimension (missing values read ``unallocated``)."""
-        if by == "day":
-            return JobCostDay.day
-        if by == "month":
-            if self.dialect == "sqlite":
-                return func.strftime("%Y-%m", JobCostDay.day)
-            return func.to_char(JobCostDay.day, "YYYY-MM")
-        if by not in DIMENSION_COLUMNS:
-            expected = ", ".join([*DIMENSION_COLUMNS, "day", "month"])
-            raise InputError(f"dimension {by!r}: expected one of {expected}")
-        return func.coalesce(DIMENSION_COLUMNS[by], UNALLOCATED)
-
-    @staticmethod
-    def within(query: Any, window: Window) -> Any:
-        """Restrict a query joined over job_cost_days to the window and filters."""
-        if window.since is not None:
-            query = query.where(JobCostDay.day >= window.since)
-        if window.until is not None:
-            query = query.where(JobCostDay.day <= window.until)
-        for name, value in window.filters.items():
-            if value is None:
-                continue
-            if name not in FILTER_COLUMNS:
-                raise InputError(f"filter {name!r}: expected one of {', '.join(FILTER_COLUMNS)}")
-            query = query.where(func.coalesce(FILTER_COLUMNS[name], UNALLOCATED) == value)
-        return query
-
-    def _days(self, *columns: Any) -> Any:
-        return select(*columns).select_from(JobCostDay).join(Job, Job.id == JobCostDay.job_id)
-
-    def _all(self, query: Any) -> list[dict[str, Any]]:
+    def _all(self, query: Select) -> list[dict[str, Any]]:
         with self.store.session() as session:
             return [dict(row._mapping) for row in session.execute(query).all()]
+
+    # -- the one aggregation -------------------------------------------------------------
+    def spend(
+        self,
+        by: Sequence[str],
+        window: Window,
+        items: Sequence[CostItem] = REPORT_ITEMS,
+        *,
+        counts: bool = True,
+        in_flight: bool = False,
+        final_only: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Micro-dollars of ``items`` grouped by the dimensions ``by`` (none: one overall row).
+
+        Each row has one key per dimension (named after it), ``jobs`` and ``unpriced_jobs``
+        when ``counts``, one key per item name, and ``in_flight_<item>`` (the part from jobs
+        still running) for each item when ``in_flight``. ``final_only`` keeps finished jobs.
+        """
+        keys = [dimension(name, self.dialect).label(name) for name in by]
+        columns = [*keys, *(_counts(by) if counts else []), *item_sums(items)]
+        if in_flight:
+            columns += item_sums(items, Job.final == False, "in_flight_")  # noqa: E712
+        query = within(over_days(*columns), window)
+        if final_only:
+            query = query.where(Job.final == True)  # noqa: E712
+        if keys:
+            query = query.group_by(*keys).order_by(*keys)
+        return self._all(query)
+
+    def by_dimension(self, by: str, window: Window) -> list[dict[str, Any]]:
+        """``report --by``: spend per value of one dimension, with the job's details by job."""
+        if by not in DIMENSIONS:
+            raise InputError(f"--by {by!r}: expected one of {', '.join(DIMENSIONS)}")
+        if by != "job":
+            return self.spend([by], window)
+        key = dimension(by, self.dialect).label(by)
+        details = [column.label(name) for name, column in JOB_DETAILS.items()]
+        query = over_days(key, *details, *_counts([by]), *item_sums(REPORT_ITEMS))
+        query = within(query, window).group_by(Job.id, key, *JOB_DETAILS.values())
+        return self._all(query.order_by(key))
 
     # -- showback ------------------------------------------------------------------------
     def pivot(self, rows_by: str, cols_by: str, window: Window) -> list[dict[str, Any]]:
         """(row, col, list micro-dollars) for every pair of the two dimensions with spend."""
-        row_key = self.dimension(rows_by).label("row")
-        col_key = self.dimension(cols_by).label("col")
-        query = self._days(row_key, col_key, _sum(JobCostDay.list_micros, "list"))
-        query = self.within(query, window).group_by(row_key, col_key)
-        return self._all(query)
+        found = self.spend([rows_by, cols_by], window, (LIST,), counts=False)
+        return [{"row": r[rows_by], "col": r[cols_by], "list": r[LIST.name]} for r in found]
 
     def distinct_jobs(self, by: str | None, window: Window) -> dict[Any, int]:
         """Jobs with spend in the window, per value of ``by`` (or overall under the key None)."""
-        count = func.count(func.distinct(JobCostDay.job_id)).label("jobs")
         if by is None:
+            count = func.count(func.distinct(JobCostDay.job_id)).label("jobs")
             # Without filters the jobs table is not needed: count over the day split alone.
             query = (
-                select(count).select_from(JobCostDay) if not window.filters else self._days(count)
+                select(count).select_from(JobCostDay) if not window.filters else over_days(count)
             )
-            rows = self._all(self.within(query, window))
+            rows = self._all(within(query, window))
             return {None: int(rows[0]["jobs"]) if rows else 0}
-        key = self.dimension(by).label("key")
-        rows = self._all(self.within(self._days(key, count), window).group_by(key))
-        return {row["key"]: int(row["jobs"]) for row in rows}
+        key = dimension(by, self.dialect).label(by)
+        count = func.count(func.distinct(JobCostDay.job_id)).label("jobs")
+        rows = self._all(within(over_days(key, count), window).group_by(key))
+        return {row[by]: int(row["jobs"]) for row in rows}
 
     def totals(self, window: Window) -> dict[str, int]:
-        """Overall jobs and itemised micro-dollars in the window."""
-        query = self._days(
-            func.count(func.distinct(JobCostDay.job_id)).label("jobs"),
-            _sum(JobCostDay.list_micros, "list"),
-            _sum(JobCostDay.compute_micros, "compute"),
-            _sum(JobCostDay.spot_savings_micros, "spot_savings"),
-            _sum(JobCostDay.effective_micros, "effective"),
-            _sum(case((Job.final == False, JobCostDay.list_micros), else_=0), "in_flight"),  # noqa: E712
-        )
-        row = self._all(self.within(query, window))[0]
-        return {key: int(value or 0) for key, value in row.items()}
+        """Overall jobs and itemised micro-dollars in the window (``in_flight``: running jobs)."""
+        row = self.spend([], window, in_flight=True)[0]
+        return {key: int(value or 0) for key, value in row.items()} | {
+            "in_flight": int(row["in_flight_list"] or 0)
+        }
 
     # -- top -----------------------------------------------------------------------------
     def top_jobs(self, limit: int, window: Window, offset: int = 0) -> list[dict[str, Any]]:
         """The ``limit`` jobs with the most list cost in the window, most expensive first."""
         spend = func.sum(JobCostDay.list_micros)
-        query = self._days(
+        query = over_days(
             Job.id, Job.name, Job.team, Job.project, Job.user, Job.status, Job.instance_type,
             Job.instance_count, Job.billable_seconds, Job.training_seconds, Job.spot,
             Job.unpriced, Job.final, Job.account_id, Job.region, Job.arn,
-            func.coalesce(spend, 0).label("list"),
-            _sum(JobCostDay.compute_micros, "compute"),
-            _sum(JobCostDay.spot_savings_micros, "spot_savings"),
-            _sum(JobCostDay.effective_micros, "effective"),
+            *item_sums(REPORT_ITEMS),
         )  # fmt: skip
-        query = self.within(query, window).group_by(Job.id)
+        query = within(query, window).group_by(Job.id)
         query = query.order_by(spend.desc(), Job.name, Job.id).limit(limit).offset(offset)
         return self._all(query)
 
@@ -170,8 +243,10 @@ class ViewQueries:
                     f"{name}_jobs"
                 )
             )
-            columns.append(_sum(case((condition, amount), else_=0), f"{name}_micros"))
-        rows = self._all(self.within(self._days(*columns), window).group_by(TEAM))
+            columns.append(func.coalesce(func.sum(case((condition, amount), else_=0)), 0).label(
+                f"{name}_micros"
+            ))  # fmt: skip
+        rows = self._all(within(over_days(*columns), window).group_by(TEAM))
         found: dict[str, list[dict[str, Any]]] = {name: [] for name in categories}
         for row in rows:
             for name in categories:
@@ -191,19 +266,17 @@ class ViewQueries:
         Jobs are those with spend in the window (any filter but the team's, so a team
         without spot history can borrow its instance family's ratio).
         """
-        in_window = self.within(
+        in_window = within(
             select(JobCostDay.job_id).join(Job, Job.id == JobCostDay.job_id),
-            Window(
-                window.since, window.until, {k: v for k, v in window.filters.items() if k != "team"}
-            ),
+            window.without_filter("team"),
         )
         query = (
             select(
                 TEAM.label("team"),
                 Job.instance_type,
                 func.count(Job.id).label("jobs"),
-                _sum(Job.billable_seconds, "billable_seconds"),
-                _sum(Job.training_seconds, "training_seconds"),
+                func.coalesce(func.sum(Job.billable_seconds), 0).label("billable_seconds"),
+                func.coalesce(func.sum(Job.training_seconds), 0).label("training_seconds"),
             )
             .where(
                 Job.spot == True,  # noqa: E712
@@ -219,13 +292,13 @@ class ViewQueries:
 
     def on_demand_candidates(self, window: Window) -> list[dict[str, Any]]:
         """Per (team, instance type): completed on-demand compute that managed spot could run."""
-        query = self._days(
+        query = over_days(
             TEAM.label("team"),
             Job.instance_type,
             func.count(func.distinct(JobCostDay.job_id)).label("jobs"),
-            _sum(JobCostDay.compute_micros, "compute"),
+            func.coalesce(func.sum(JobCostDay.compute_micros), 0).label("compute"),
         )
-        query = self.within(query, window).where(
+        query = within(query, window).where(
             Job.spot == False,  # noqa: E712
             Job.status == "Completed",
             Job.training_plan_arn.is_(None),
@@ -240,15 +313,12 @@ class ViewQueries:
     # -- trend ---------------------------------------------------------------------------
     def daily_by_team(self, window: Window) -> list[dict[str, Any]]:
         """(day, team, jobs, list, in_flight): in_flight is the part from running jobs."""
-        query = self._days(
-            JobCostDay.day.label("day"),
-            TEAM.label("team"),
-            func.count(func.distinct(JobCostDay.job_id)).label("jobs"),
-            _sum(JobCostDay.list_micros, "list"),
-            _sum(case((Job.final == False, JobCostDay.list_micros), else_=0), "in_flight"),  # noqa: E712
-        )
-        query = self.within(query, window).group_by(JobCostDay.day, TEAM)
-        return self._all(query.order_by(JobCostDay.day, TEAM))
+        found = self.spend(["day", "team"], window, (LIST,), in_flight=True)
+        return [
+            {"day": r["day"], "team": r["team"], "jobs": r["jobs"], "list": r["list"],
+             "in_flight": r["in_flight_list"]}
+            for r in found
+        ]  # fmt: skip
 
     # -- dashboard -----------------------------------------------------------------------
     def job(self, job_id: int) -> Job | None:

@@ -8,12 +8,25 @@ from datetime import date, datetime
 from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-
-def _money() -> Column:
-    return Column(BigInteger, nullable=False, default=0)
+from tracker.cost.items import CHARGE_ITEMS, COST_ITEMS, DAY_ITEMS, CostItem
 
 
-class Job(SQLModel, table=True):
+def _money_columns(name: str, items: tuple[CostItem, ...]) -> type[SQLModel]:
+    """A column mixin: one integer micro-dollar column per cost item of the catalogue."""
+    namespace: dict[str, object] = {"__annotations__": {item.column: int for item in items}}
+    for item in items:
+        namespace[item.column] = Field(default=0, sa_type=BigInteger, nullable=False)
+    return type(name, (SQLModel,), namespace)
+
+
+# Money columns derived from the cost-item catalogue (tracker/cost/items.py): jobs carry every
+# item, the per-day split the day items, a recorded estimate the items a job-day incurs.
+JobMoney = _money_columns("JobMoney", COST_ITEMS)
+DayMoney = _money_columns("DayMoney", DAY_ITEMS)
+EstimateMoney = _money_columns("EstimateMoney", CHARGE_ITEMS)
+
+
+class Job(JobMoney, table=True):
     """One SageMaker training job, its attribution and its itemised cost."""
 
     __tablename__ = "jobs"
@@ -66,14 +79,6 @@ class Job(SQLModel, table=True):
     project: str | None = Field(default=None, index=True)
     user: str | None = Field(default=None, index=True)
 
-    compute_micros: int = Field(default=0, sa_column=_money())
-    spot_savings_micros: int = Field(default=0, sa_column=_money())
-    warm_pool_micros: int = Field(default=0, sa_column=_money())
-    storage_micros: int = Field(default=0, sa_column=_money())
-    plan_value_micros: int = Field(default=0, sa_column=_money())
-    artifact_micros_per_month: int = Field(default=0, sa_column=_money())
-    list_micros: int = Field(default=0, sa_column=_money())
-    effective_micros: int = Field(default=0, sa_column=_money())
     unpriced: bool = Field(default=False, index=True)
     flags: str = ""  # comma-separated cost flags, e.g. "unpriced:ml.x,missing-billable-seconds"
 
@@ -82,21 +87,14 @@ class Job(SQLModel, table=True):
     costed_at: datetime | None = None
 
 
-class JobCostDay(SQLModel, table=True):
-    """A job's cost split pro rata over the UTC days of its training interval."""
+class JobCostDay(DayMoney, table=True):
+    """A job's cost split pro rata over the UTC days of its training interval. The S3
+    run-rate (``artifact_micros_per_month``) is not time-split: it sits on the job's last day."""
 
     __tablename__ = "job_cost_days"
 
     job_id: int = Field(foreign_key="jobs.id", primary_key=True)
     day: date = Field(primary_key=True, index=True)
-    compute_micros: int = Field(default=0, sa_column=_money())
-    spot_savings_micros: int = Field(default=0, sa_column=_money())
-    warm_pool_micros: int = Field(default=0, sa_column=_money())
-    storage_micros: int = Field(default=0, sa_column=_money())
-    list_micros: int = Field(default=0, sa_column=_money())
-    effective_micros: int = Field(default=0, sa_column=_money())
-    # The S3 run-rate is not time-split: it sits on the job's last day.
-    artifact_micros_per_month: int = Field(default=0, sa_column=_money())
 
 
 class Watermark(SQLModel, table=True):
@@ -183,7 +181,7 @@ class DaemonLock(SQLModel, table=True):
 
 
 # -- Estimates and reconciliation (issue 3) -----------------------------------------------------
-class EstimateRecord(SQLModel, table=True):
+class EstimateRecord(EstimateMoney, table=True):
     """An estimate recorded before a job ran (``tracker estimate --record``), itemised like a job.
 
     It is matched to jobs later by the ``tracker:estimate-id`` tag, the exact job name or a name
@@ -205,12 +203,6 @@ class EstimateRecord(SQLModel, table=True):
     job_name: str | None = Field(default=None, index=True)
     name_prefix: str | None = Field(default=None, index=True)
     usd_per_hour: str | None = None
-    compute_micros: int = Field(default=0, sa_column=_money())
-    spot_savings_micros: int = Field(default=0, sa_column=_money())
-    warm_pool_micros: int = Field(default=0, sa_column=_money())
-    storage_micros: int = Field(default=0, sa_column=_money())
-    list_micros: int = Field(default=0, sa_column=_money())
-    effective_micros: int = Field(default=0, sa_column=_money())
     flags: str = ""
 
 
@@ -235,8 +227,8 @@ class BilledLine(SQLModel, table=True):
     resource_id: str | None = Field(default=None, sa_column=Column(Text))
     account_id: str | None = None
     line_type: str = ""
-    list_micros: int = Field(default=0, sa_column=_money())
-    effective_micros: int = Field(default=0, sa_column=_money())
+    list_micros: int = Field(default=0, sa_type=BigInteger, nullable=False)
+    effective_micros: int = Field(default=0, sa_type=BigInteger, nullable=False)
     fetched_at: datetime
 
 
@@ -248,13 +240,7 @@ Index(
     "ix_job_cost_days_report",
     JobCostDay.day,
     JobCostDay.job_id,
-    JobCostDay.compute_micros,
-    JobCostDay.spot_savings_micros,
-    JobCostDay.warm_pool_micros,
-    JobCostDay.storage_micros,
-    JobCostDay.list_micros,
-    JobCostDay.effective_micros,
-    JobCostDay.artifact_micros_per_month,
+    *(getattr(JobCostDay, item.column) for item in DAY_ITEMS),
 )
 Index(
     "ix_jobs_report",

@@ -27,6 +27,7 @@ from markupsafe import Markup
 
 from tracker.clock import system_clock
 from tracker.errors import TrackerError
+from tracker.records import DIMENSIONS
 from tracker.report.charts import svg
 from tracker.report.spend import STYLE, Report, html_table, public, render, spend_rows, to_json
 from tracker.report.views import (
@@ -38,7 +39,6 @@ from tracker.report.views import (
     parse_pivot,
     usd,
 )
-from tracker.store.database import DIMENSIONS
 from tracker.store.query import ViewQueries, Window
 
 log = logging.getLogger("tracker.web.app")
