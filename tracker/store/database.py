@@ -13,18 +13,17 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, delete, event, func, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from tracker.cost.engine import period_micros
 from tracker.cost.items import COST_ITEMS
-from tracker.errors import InputError, StoreError
+from tracker.errors import StoreError
 from tracker.records import (
     UNALLOCATED,
     InstanceGroup,
@@ -32,24 +31,12 @@ from tracker.records import (
     JobRecord,
     to_micros,
 )
+from tracker.store.engine import aware_utc, connect, first_line, naive_utc, safe_url
 from tracker.store.schema import CollectionRun, Job, JobCostDay, Watermark
 
 SAVE_BATCH = 500
 # A write that lost a race for a unique key to a concurrent writer is redone this often.
 MERGE_ATTEMPTS = 5
-
-
-def naive_utc(value: datetime | None) -> datetime | None:
-    """Aware -> naive UTC for storage (naive input is taken as UTC already)."""
-    if value is None or value.tzinfo is None:
-        return value
-    return value.astimezone(UTC).replace(tzinfo=None)
-
-
-def aware_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def make_engine(url: str) -> Engine:
@@ -63,65 +50,11 @@ def make_engine(url: str) -> Engine:
         upgrade_engine(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
-        raise StoreError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
+        raise StoreError(f"cannot open database {safe_url(url)}: {first_line(exc)}") from None
     except StoreError:
         engine.dispose()
         raise
     return engine
-
-
-def connect(url: str) -> Engine:
-    """The engine alone, no schema work (migrations use it); SQLite gets its pragmas."""
-    try:
-        if url.startswith("sqlite"):
-            _ensure_sqlite_folder(url)
-            engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-            event.listen(engine, "connect", _sqlite_pragmas)
-        else:
-            engine = create_engine(url, pool_pre_ping=True)
-    except ImportError as exc:
-        raise InputError(
-            f"database url {_safe_url(url)}: driver not installed ({exc.name}); "
-            "for PostgreSQL install the 'postgres' extra"
-        ) from None
-    except SQLAlchemyError as exc:
-        raise StoreError(f"cannot open database {_safe_url(url)}: {_first_line(exc)}") from None
-    return engine
-
-
-def _ensure_sqlite_folder(url: str) -> None:
-    path = url.removeprefix("sqlite:///")
-    if (
-        path
-        and path != ":memory:"
-        and not path.startswith("file:")
-        and url.startswith("sqlite:///")
-    ):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password: error messages must not leak secrets."""
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown by its scheme only
-        return url.split("://", 1)[0] + "://..."
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else exc.__class__.__name__
 
 
 def _json_default(value: Any) -> Any:
@@ -151,7 +84,7 @@ class Store:
                 yield session
             except OperationalError as exc:
                 session.rollback()
-                message = _first_line(exc)
+                message = first_line(exc)
                 if message in ("disk I/O error", "database or disk is full"):
                     message += " (is the disk full? nothing of the failed write was kept)"
                 raise StoreError(f"database error: {message}") from None
@@ -181,7 +114,7 @@ class Store:
                 return write()
             except IntegrityError as exc:
                 if attempt == MERGE_ATTEMPTS:
-                    raise StoreError(f"database error: {_first_line(exc)}") from None
+                    raise StoreError(f"database error: {first_line(exc)}") from None
         raise AssertionError("unreachable")
 
     def save_jobs(

@@ -119,13 +119,13 @@ def upgrade(url: str) -> str:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tracker.store.database import _first_line, _safe_url, connect
+    from tracker.store.engine import connect, first_line, safe_url
 
     engine = connect(url)
     try:
-        return upgrade_engine(engine).describe(_safe_url(url))
+        return upgrade_engine(engine).describe(safe_url(url))
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot upgrade database {_safe_url(url)}: {_first_line(exc)}") from None
+        raise StoreError(f"cannot upgrade database {safe_url(url)}: {first_line(exc)}") from None
     finally:
         engine.dispose()
 
@@ -134,15 +134,15 @@ def describe_current(url: str) -> str:
     """One line: the database's revision against this tracker's head (changes nothing)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tracker.store.database import _first_line, _safe_url, connect
+    from tracker.store.engine import connect, first_line, safe_url
 
-    where = _safe_url(url)
+    where = safe_url(url)
     engine = connect(url)
     try:
         with engine.connect() as connection:
             revision = current(connection)
     except SQLAlchemyError as exc:
-        raise StoreError(f"cannot read database {where}: {_first_line(exc)}") from None
+        raise StoreError(f"cannot read database {where}: {first_line(exc)}") from None
     finally:
         engine.dispose()
     target = head()
