@@ -24,7 +24,6 @@ from tracker.reconcile.rules import (
     BillRow,
     EstimateRow,
     Finding,
-    ReconcileSettings,
     attribute_lines,
     drift_findings,
     estimate_row,
@@ -32,18 +31,14 @@ from tracker.reconcile.rules import (
     team_rows,
 )
 from tracker.records import UNALLOCATED, cents, from_micros
+from tracker.settings import Settings
 
 CE_SOURCE = "ce"
 
 
-def reconcile_settings(settings: Any) -> ReconcileSettings:
-    return settings.feature("reconcile")
-
-
-def estimate_tolerance(settings: Any) -> Decimal:
+def estimate_tolerance(settings: Settings) -> Decimal:
     """``[estimates] tolerance_pct``, else ``[reconcile] tolerance_pct`` (10 by default)."""
-    own = settings.feature("estimates").tolerance_pct
-    return own if own is not None else reconcile_settings(settings).tolerance_pct
+    return settings.estimate_tolerance_pct
 
 
 # -- estimates -----------------------------------------------------------------------------
@@ -180,7 +175,7 @@ def reconcile_bill(
     (and per job when ``by_job`` and the bill names resources)."""
     from tracker.store.bills import BillRepository
 
-    config = reconcile_settings(settings)
+    config = settings.reconcile
     source = source or config.source
     granularity = granularity or config.granularity
     if source == CE_SOURCE and (since is None or until is None):
@@ -220,7 +215,7 @@ def compare(
     """Compare bill lines with the tracker's stored costs (no AWS call)."""
     from tracker.store.bills import BillRepository
 
-    policy = reconcile_settings(settings).policy
+    policy = settings.reconcile.policy
     repo = BillRepository(store)
     lines = attribute_lines(lines, repo.arn_teams())
     if team is not None:
@@ -254,7 +249,7 @@ def stored_bill_findings(
     """Drift findings from the bill lines already stored (no AWS call): for alerting."""
     from tracker.store.bills import BillRepository
 
-    config = reconcile_settings(settings)
+    config = settings.reconcile
     default_since, default_until = default_window(now)
     since, until = since or default_since, until or default_until
     lines = BillRepository(store).lines(source, since, until)
