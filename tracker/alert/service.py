@@ -38,12 +38,12 @@ from tracker.alert.rules import (
     ordered,
 )
 from tracker.cost.prices import PriceBook
-from tracker.estimate.rules import ESTIMATE_USD_TAG, EstimateIndex, resolve_estimate
+from tracker.estimate.rules import ESTIMATE_USD_TAG, resolve_estimate
+from tracker.estimate.service import recorded_index
 from tracker.reconcile.service import estimate_tolerance, stored_bill_findings
 from tracker.records import from_micros
 from tracker.settings import Settings
 from tracker.store.database import Store, aware_utc, job_record
-from tracker.store.estimates import EstimateRepository
 from tracker.store.ops import AlertLedger, Delivery, SpendQueries
 from tracker.store.schema import Job
 
@@ -128,7 +128,7 @@ def job_estimates(store: Store, rows: Sequence[Job]) -> dict[str, Estimate]:
 
 
 def _recorded_matcher(store: Store) -> Callable[[Job, dict[str, str]], Estimate | None]:
-    index = EstimateIndex.build(EstimateRepository(store).recorded())
+    index = recorded_index(store)
 
     def match(row: Job, tags: dict[str, str]) -> Estimate | None:
         resolved = resolve_estimate(row.name, tags, aware_utc(row.creation_time), index)

@@ -1,4 +1,5 @@
-"""Estimates as a service: cost a planned job with the configured price book, and record it.
+"""Estimates as a service: cost a planned job with the configured price book, record it, and
+read the recorded estimates back for matching.
 
 Takes the settings, the store and ``now`` from its caller (the CLI, or the launch-script API
 in :mod:`tracker.estimate.api`); the pure rules are in :mod:`tracker.estimate.rules`.
@@ -10,6 +11,7 @@ from datetime import datetime
 
 from tracker.estimate.rules import (
     Estimate,
+    EstimateIndex,
     EstimateRequest,
     build_estimate,
     new_estimate_id,
@@ -45,6 +47,11 @@ def price_estimate(
     )
     require_priced(result)
     return result
+
+
+def recorded_index(store: Store) -> EstimateIndex:
+    """Every recorded estimate, indexed for matching to jobs (by id, job name, name prefix)."""
+    return EstimateIndex.build(EstimateRepository(store).recorded())
 
 
 def record_estimate(store: Store, estimate: Estimate) -> str:

@@ -16,7 +16,8 @@ from typing import Any
 
 from tracker.cost.engine import cost_job
 from tracker.errors import InputError
-from tracker.estimate.rules import EstimateIndex, resolve_estimate, worst_case_job
+from tracker.estimate.rules import resolve_estimate, worst_case_job
+from tracker.estimate.service import recorded_index
 from tracker.reconcile.rules import (
     COMPARED_KINDS,
     KIND_UNRECOGNISED,
@@ -56,7 +57,7 @@ def reconcile_estimates(
     from tracker.store.estimates import EstimateRepository
 
     repo = EstimateRepository(store)
-    index = EstimateIndex.build(repo.recorded())
+    index = recorded_index(store)
     tolerance = tolerance_pct if tolerance_pct is not None else estimate_tolerance(settings)
     price_book = None
     rows = []
