@@ -19,6 +19,7 @@ import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from jobs import JobContext, JobOutcome, job_function, owner_id, run_job
@@ -130,7 +131,7 @@ class Daemon:
             pass
 
     def _install_signals(self) -> None:
-        def handler(signum: int, _frame: Any) -> None:
+        def handler(signum: int, _frame: FrameType | None) -> None:
             self.request_stop(signal.Signals(signum).name)
 
         signal.signal(signal.SIGTERM, handler)

@@ -85,7 +85,7 @@ def _shown(spec: str) -> str:
     return spec if "://" not in spec else spec.split("://", 1)[0] + "://..."
 
 
-def shown_value(value: Any) -> Any:
+def shown_value(value: object) -> object:
     """A config value as an error may show it: every URL in it cut after its scheme."""
     if isinstance(value, str):
         return _shown(value)
