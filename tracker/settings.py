@@ -61,12 +61,11 @@ DEFAULT_LOCAL_STORAGE_FAMILIES = (
     "ml.trn1", "ml.trn1n", "ml.trn2",
 )  # fmt: skip
 
-KNOWN_SECTIONS = {
-    "database", "sources", "attribution", "pricing", "collection",
-    "budgets", "alerts", "schedule", "estimates", "reconcile", "reports", "daemon",
-}  # fmt: skip
-# Feature sections (each a typed accessor on Settings), in the order their problems are reported.
+# Parsed when the file is loaded.
+CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
+# Each a typed accessor on Settings, parsed on first use; in the order their problems are reported.
 FEATURE_SECTIONS = ("reports", "budgets", "alerts", "schedule", "daemon", "reconcile", "estimates")
+KNOWN_SECTIONS = {*CORE_SECTIONS, *FEATURE_SECTIONS}
 T = TypeVar("T")
 DEFAULT_DESTINATION = "reports/showback"
 DEFAULT_MONTHS = 3
