@@ -1,51 +1,36 @@
 """Scheduled entry points: collect, alerts, reconcile, prices, showback; and the daemon.
 
-Each job module has ``run(ctx: JobContext) -> JobOutcome`` and only wires library stages
-together. :func:`run_job` runs one of them once, records the run in ``job_runs`` (start,
+Each job module has ``run(ctx: JobContext) -> JobOutcome`` and calls one library service;
+:data:`JOBS` names them. :func:`run_job` runs one of them once, records the run in ``job_runs`` (start,
 finish, result, duration) for ``tracker status``, logs it, and never raises: a failing job
 is reported and retried on its next tick, it never takes the daemon down.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import socket
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+
+from jobs import alerts, collect, prices, reconcile, showback
+from jobs.context import JobContext, JobOutcome
+from tracker.errors import InputError, TrackerError
+from tracker.schedule import JOB_NAMES
+from tracker.store.ops import JobRunLog
 
 log = logging.getLogger("tracker.jobs")
 
-JOB_NAMES = ("collect", "alerts", "reconcile", "prices", "showback")
-
-
-@dataclass(frozen=True)
-class JobContext:
-    """What a job needs: settings, store, the business clock and real (wall) time."""
-
-    settings: Any
-    store: Any
-    clock: Callable[[], datetime]
-    wall: Callable[[], datetime]
-    trigger: str = "cli"  # cli | daemon
-    owner: str = ""
-
-
-@dataclass(frozen=True)
-class JobOutcome:
-    """``ok``, ``partial`` (done, with failures to look at) or ``failed``; one line of detail."""
-
-    status: str
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
+# Each job's ``run``, by the name ``[schedule]``, ``tracker run JOB`` and the run history use.
+JOBS: dict[str, Callable[[JobContext], JobOutcome]] = {
+    "collect": collect.run,
+    "alerts": alerts.run,
+    "reconcile": reconcile.run,
+    "prices": prices.run,
+    "showback": showback.run,
+}
 
 
 def owner_id() -> str:
@@ -55,19 +40,15 @@ def owner_id() -> str:
 
 def job_function(name: str) -> Callable[[JobContext], JobOutcome]:
     """The ``run`` function of ``jobs.<name>``."""
-    if name not in JOB_NAMES:
-        from tracker.errors import InputError
-
+    if name not in JOBS:
         raise InputError(f"job {name!r}: expected one of {', '.join(JOB_NAMES)}")
-    return importlib.import_module(f"jobs.{name}").run
+    return JOBS[name]
 
 
 def run_job(
     name: str, ctx: JobContext, function: Callable[[JobContext], JobOutcome] | None = None
 ) -> JobOutcome:
     """Run one job once, recording and logging it; exceptions become a ``failed`` outcome."""
-    from tracker.store.ops import JobRunLog
-
     runs = JobRunLog(ctx.store)
     began = time.monotonic()
     run_id = _start(runs, name, ctx)
@@ -86,7 +67,7 @@ def run_job(
     return outcome
 
 
-def _start(runs: Any, name: str, ctx: JobContext) -> int | None:
+def _start(runs: JobRunLog, name: str, ctx: JobContext) -> int | None:
     try:
         return runs.start(name, ctx.trigger, ctx.owner or owner_id(), ctx.wall())
     except Exception as exc:  # noqa: BLE001 - the job may still be able to run
@@ -95,7 +76,7 @@ def _start(runs: Any, name: str, ctx: JobContext) -> int | None:
 
 
 def _finish(
-    runs: Any, run_id: int | None, outcome: JobOutcome, ctx: JobContext, seconds: float
+    runs: JobRunLog, run_id: int | None, outcome: JobOutcome, ctx: JobContext, seconds: float
 ) -> None:
     if run_id is None:
         return
@@ -106,8 +87,6 @@ def _finish(
 
 
 def _is_tracker_error(exc: BaseException) -> bool:
-    from tracker.errors import TrackerError
-
     return isinstance(exc, TrackerError)
 
 

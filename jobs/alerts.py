@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from jobs import JobContext, JobOutcome
+from jobs.context import JobContext, JobOutcome
+from tracker.alert.service import run_alerts
 
 
 def run(ctx: JobContext) -> JobOutcome:
     """Deliver new alerts; ``partial`` when a delivery failed (it is retried next run)."""
-    from tracker.alert.rules import run_alerts
-
     result = run_alerts(ctx.settings, ctx.store, now=ctx.clock(), wall=ctx.wall)
     counts = result.summary()
     detail = (

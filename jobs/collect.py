@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from jobs import JobContext, JobOutcome
+from jobs.context import JobContext, JobOutcome
+from tracker.collect.service import collect
 
 
 def run(ctx: JobContext) -> JobOutcome:
     """Collect once; ``partial`` when some regions failed (they are retried next tick)."""
-    from tracker.collect.service import collect
-
     settings = ctx.settings
     if not settings.sources:
         where = settings.path or "config/tracker.toml"

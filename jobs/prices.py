@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobs import JobContext, JobOutcome
+from jobs.context import JobContext, JobOutcome
 
 
 def run(ctx: JobContext) -> JobOutcome:

@@ -23,7 +23,8 @@ from tests.conftest import REPO
 from tests.test_budgets import RATES, at, job
 from tests.webhook_server import WebhookServer
 from tracker.alert.notify import Notifier, NotifySettings
-from tracker.alert.rules import AlertSettings, Estimate, JobFacts, job_alerts, run_alerts
+from tracker.alert.rules import AlertSettings, Estimate, JobFacts, job_alerts
+from tracker.alert.service import run_alerts
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobRecord
 from tracker.settings import parse_settings
@@ -471,7 +472,7 @@ def test_stale_claim_of_a_dead_sender_is_retried(tmp_path: Path) -> None:
 def test_recorded_estimate_matched_by_prefix_flags_a_running_job(world: World) -> None:
     """Recorded for prefix "sweep-": 1 x ml.m5.xlarge for 2 h = $2.00. Job sweep-7 runs on one
     instance since 09:00; at 12:00 it has cost $3.00, past the estimate."""
-    from tracker.estimate.rules import estimate_job
+    from tracker.estimate.api import estimate_job
 
     world.configure("amount_usd = 100000")
     estimate = estimate_job(
@@ -514,8 +515,7 @@ def test_bill_drift_finding_is_sent_once(world: World) -> None:
 
 
 def test_alerts_section_tolerance_spellings() -> None:
-    from tracker.alert.rules import parse_alerts
-    from tracker.settings import SectionContext
+    from tracker.settings import SectionContext, parse_alerts
 
     ctx = SectionContext(None, Path.cwd(), [])
     assert parse_alerts({"tolerance_pct": 25}, ctx).job_tolerance_pct == D(25)

@@ -21,17 +21,17 @@ from tracker.alert.budgets import (
     RunningProjection,
     crossed,
     evaluate,
-    parse_budgets,
     period_containing,
     project_running,
     stop_time,
     trailing_window,
 )
-from tracker.alert.rules import budget_statuses
+from tracker.alert.rules import AlertSettings
+from tracker.alert.service import budget_statuses
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.errors import ConfigError
 from tracker.records import JobRecord, Rates
-from tracker.settings import SectionContext, parse_settings
+from tracker.settings import SectionContext, parse_budgets, parse_settings
 from tracker.store.database import Store
 
 RATES = Rates(hourly={"ml.m5.xlarge": Decimal(1)})
@@ -69,12 +69,10 @@ class FakeSettings:
     """The two things budget_statuses reads from Settings, plus a fixed price book."""
 
     discount_pct = D(0)
+    alerts = AlertSettings()
 
     def __init__(self, budgets: tuple[Budget, ...]):
-        self._features = {"budgets": budgets, "alerts": None}
-
-    def feature(self, name: str):
-        return self._features.get(name)
+        self.budgets = budgets
 
     def price_book(self):
         return FixedBook()

@@ -10,7 +10,7 @@ import pytest
 
 from tracker.cli.main import main
 from tracker.errors import ConfigError
-from tracker.settings import load_settings
+from tracker.settings import Settings, load_settings
 
 GOOD = """
 [database]
@@ -146,3 +146,40 @@ def test_cli_bad_argument_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", "--since", "2026-13-01"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("Error: ") and "'2026-13-01' is not a date; expected YYYY-MM-DD" in err
+
+
+def test_feature_sections_are_validated_on_first_use_and_kept(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        [[budgets]]
+        name = "x"
+        amount_usd = "lots"
+        period = "fortnightly"
+        [daemon]
+        heartbeat_seconds = 5
+        stale_after_seconds = 20
+        """,
+    )
+    with pytest.raises(ConfigError):
+        load_settings(str(path))  # the whole file, as every command loads it
+    settings = load_settings(str(path), whole_file=False)
+    assert settings.daemon.heartbeat_seconds == 5
+    assert settings.daemon is settings.daemon  # parsed once
+    with pytest.raises(ConfigError) as info:
+        _ = settings.budgets
+    assert [p.split(":")[0] for p in info.value.problems] == [
+        "budgets[0].period",
+        "budgets[0].amount_usd",
+    ]
+    assert str(info.value).startswith(f"{path}: budgets[0].period: must be one of monthly")
+
+
+def test_settings_without_a_file_have_every_section_default() -> None:
+    settings = Settings()
+    assert settings.budgets == ()
+    assert settings.alerts.notify == ("log",) and settings.alerts.job_tolerance_pct is None
+    assert settings.schedule.collect == "*/15 * * * *"
+    assert settings.reports.showback_destination == str(Path.cwd() / "reports" / "showback")
+    assert settings.estimate_tolerance_pct == Decimal(10)
+    assert settings.section_problems() == []

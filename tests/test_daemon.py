@@ -20,17 +20,11 @@ import boto3
 import pytest
 
 from jobs import JobContext, JobOutcome
-from jobs.scheduler import (
-    Daemon,
-    DaemonLockedError,
-    cron_weekdays,
-    make_trigger,
-    next_runs,
-    parse_schedule,
-)
+from jobs.scheduler import Daemon, DaemonLockedError
 from tests.conftest import REPO, run_cli
 from tests.webhook_server import WebhookServer
-from tracker.settings import SectionContext, parse_settings
+from tracker.schedule import cron_weekdays, make_trigger, next_runs
+from tracker.settings import SectionContext, parse_schedule, parse_settings
 from tracker.store.database import Store
 from tracker.store.ops import DaemonLockRow, JobRunLog
 

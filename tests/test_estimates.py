@@ -247,8 +247,8 @@ def test_config_sections_parse_and_default(tmp_path: Path) -> None:
     path.write_text("[estimates]\ntolerance_pct = 7.5\n[reconcile]\nsettle_days = 3\ndrift_pct = 2\n"
                     'granularity = "monthly"\nsource = "bills/"\n')  # fmt: skip
     settings = load_settings(str(path))
-    assert settings.feature("estimates").tolerance_pct == D("7.5")
-    reconcile = settings.feature("reconcile")
+    assert settings.estimates.tolerance_pct == D("7.5")
+    reconcile = settings.reconcile
     assert (reconcile.settle_days, reconcile.drift_pct, reconcile.granularity) == (
         3,
         D(2),
@@ -257,9 +257,9 @@ def test_config_sections_parse_and_default(tmp_path: Path) -> None:
     assert reconcile.source == str(tmp_path / "bills")
     path.write_text("[database]\n")
     defaults = load_settings(str(path))
-    assert defaults.feature("estimates").tolerance_pct is None
-    assert defaults.feature("reconcile").tolerance_pct == D(10)
-    assert (defaults.feature("reconcile").settle_days, defaults.feature("reconcile").source) == (
+    assert defaults.estimates.tolerance_pct is None
+    assert defaults.reconcile.tolerance_pct == D(10)
+    assert (defaults.reconcile.settle_days, defaults.reconcile.source) == (
         2,
         "ce",
     )
@@ -285,7 +285,7 @@ import json, sys
 sys.modules["boto3"] = None  # any import of boto3 now fails
 sys.modules["botocore"] = None
 from datetime import datetime, timezone
-from tracker.estimate.rules import estimate_job
+from tracker.estimate.api import estimate_job
 est = estimate_job("ml.m5.xlarge", 2, "3", team="nlp", name_prefix="nightly-", record=True,
                    db=sys.argv[1], now=datetime(2026, 11, 19, 9, tzinfo=timezone.utc))
 print(json.dumps({"tags": est.tags(), "total": str(est.total_usd), "id": est.estimate_id}))

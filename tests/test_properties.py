@@ -163,7 +163,7 @@ def _vocabulary() -> list[str]:
     """Key names the config parsers know (every identifier-like literal in their modules)."""
     words = set()
     for module in ("tracker/settings.py", "tracker/alert/budgets.py", "tracker/alert/rules.py",
-                   "jobs/scheduler.py", "jobs/showback.py", "tracker/reconcile/rules.py",
+                   "tracker/schedule.py", "tracker/reconcile/rules.py",
                    "tracker/estimate/rules.py"):  # fmt: skip
         path = REPO / module
         if not path.exists():

@@ -72,7 +72,7 @@ def store(db_url: str) -> Store:
 def record(store: Store, estimate_id: str, count: int, hours: str, **kw) -> None:
     request = EstimateRequest("ml.m5.xlarge", count, D(hours), **kw)
     est = build_estimate(request, PRICES, RECORDED_AT, estimate_id=estimate_id)
-    EstimateRepository(store).record(est)
+    EstimateRepository(store).record(est.entry())
 
 
 @pytest.fixture

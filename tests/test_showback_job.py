@@ -16,10 +16,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from jobs.showback import SCHEDULE, parse_reports_section, reported_month, run
+from jobs.showback import SCHEDULE, run
 from tests.views_data import HOSTILE_TEAM, make_store
 from tracker.errors import ConfigError, TrackerError
-from tracker.settings import SectionContext, parse_settings
+from tracker.report.publish import reported_month, write_showback
+from tracker.settings import SectionContext, parse_reports_section, parse_settings
 from tracker.store.database import Store
 
 DEC_1 = datetime(2026, 12, 1, 6, 0, tzinfo=UTC)
@@ -38,7 +39,7 @@ def settings_with(tmp_path: Path, reports: str):  # noqa: ANN201
 
 def test_showback_job_writes_html_and_csv_to_a_folder(store: Store, tmp_path: Path) -> None:
     settings = settings_with(tmp_path, 'showback_destination = "out/showback"')
-    result = run(settings, store, DEC_1)
+    result = write_showback(settings, store, DEC_1)
     folder = tmp_path / "out" / "showback"
     assert result.month == "2026-11"
     assert sorted(p.name for p in folder.iterdir()) == [
@@ -63,9 +64,9 @@ def test_showback_job_writes_html_and_csv_to_a_folder(store: Store, tmp_path: Pa
 
 def test_showback_job_is_idempotent(store: Store, tmp_path: Path) -> None:
     settings = settings_with(tmp_path, 'showback_destination = "out"')
-    first = run(settings, store, DEC_1)
+    first = write_showback(settings, store, DEC_1)
     before = (tmp_path / "out" / "showback-2026-11.csv").read_text()
-    second = run(settings, store, datetime(2026, 12, 1, 7, 0, tzinfo=UTC))
+    second = write_showback(settings, store, datetime(2026, 12, 1, 7, 0, tzinfo=UTC))
     assert first.written == second.written
     assert (tmp_path / "out" / "showback-2026-11.csv").read_text() == before
     assert [p.name for p in (tmp_path / "out").iterdir() if p.name.startswith(".")] == []
@@ -75,7 +76,7 @@ def test_showback_job_rows_by_project_over_two_months(store: Store, tmp_path: Pa
     settings = settings_with(
         tmp_path, 'showback_destination = "o"\nshowback_by = "status"\nshowback_months = 2'
     )
-    run(settings, store, DEC_1)
+    write_showback(settings, store, DEC_1)
     rows = list(csv.DictReader(io.StringIO((tmp_path / "o" / "showback-2026-11.csv").read_text())))
     assert {r["status"]: r["2026-11"] for r in rows} == {
         "Completed": "4.55", "Failed": "3.00", "InProgress": "2.00",
@@ -87,7 +88,7 @@ def test_showback_job_uploads_to_an_s3_prefix(store: Store, tmp_path: Path) -> N
     s3 = boto3.client("s3", region_name="us-east-1")
     s3.create_bucket(Bucket="finops-reports")
     settings = settings_with(tmp_path, 'showback_destination = "s3://finops-reports/showback/"')
-    result = run(settings, store, DEC_1)
+    result = write_showback(settings, store, DEC_1)
     assert result.written == (
         "s3://finops-reports/showback/showback-2026-11.html",
         "s3://finops-reports/showback/showback-2026-11.csv",
@@ -103,7 +104,7 @@ def test_showback_job_missing_bucket_is_one_line_error(store: Store, tmp_path: P
     with pytest.raises(
         TrackerError, match="s3://no-such-bucket/showback-2026-11.html: cannot write the report"
     ):
-        run(settings, store, DEC_1)
+        write_showback(settings, store, DEC_1)
 
 
 def test_showback_job_runs_under_the_daemon_context(store: Store, tmp_path: Path) -> None:

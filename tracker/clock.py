@@ -1,4 +1,9 @@
-"""The one place that reads the wall clock. Logic takes ``now`` or a clock as a parameter."""
+"""The one place that reads the clock. Logic takes ``now`` or a clock as a parameter.
+
+Two clocks: :func:`system_clock` is the business clock (``TRACKER_NOW`` pins it, so reports
+and costs are reproducible); :func:`wall_clock` is real time, for scheduling, heartbeats,
+leases and run history, which must not stand still when the business clock is pinned.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +21,11 @@ def system_clock() -> datetime:
     pinned = os.environ.get("TRACKER_NOW")
     if pinned:
         return parse_instant(pinned, "TRACKER_NOW")
+    return datetime.now(UTC)
+
+
+def wall_clock() -> datetime:
+    """Real UTC time for scheduling, heartbeats and run history (TRACKER_NOW does not apply)."""
     return datetime.now(UTC)
 
 

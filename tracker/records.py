@@ -173,3 +173,35 @@ class JobCost:
     @property
     def total_usd(self) -> Decimal:
         return self.list_usd
+
+
+# -- estimates: what the store keeps and what matching reads back -----------------------------
+@dataclass(frozen=True)
+class EstimateEntry:
+    """An itemised estimate as the store records it (``tracker.estimate.rules.Estimate.entry``)."""
+
+    estimate_id: str
+    created_at: datetime
+    region: str
+    instance_type: str
+    instance_count: int
+    hours: Decimal
+    cost: JobCost
+    usd_per_hour: Decimal | None = None
+    spot_ratio: Decimal | None = None
+    volume_gb: int = 0
+    team: str | None = None
+    job_name: str | None = None
+    name_prefix: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordedEstimate:
+    """A recorded estimate as the matcher needs it. ``usd`` is the quoted (cents) total."""
+
+    estimate_id: str
+    created_at: datetime
+    usd: Decimal
+    job_name: str | None = None
+    name_prefix: str | None = None
+    team: str | None = None

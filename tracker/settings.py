@@ -1,8 +1,14 @@
-"""One Settings object from config/tracker.toml, validated in full.
+"""One typed Settings tree from config/tracker.toml.
 
 Every problem in the file is collected and reported at once, as
-``<file>: <key>: <what is wrong and what is expected>``; nothing is read from AWS
-or the database while loading. Relative paths resolve against the config file's folder.
+``<file>: <key>: <what is wrong and what is expected>``; nothing is read from AWS or the
+database while loading. Relative paths resolve against the config file's folder.
+
+The core sections (database, sources, attribution, pricing, collection) are parsed when the
+file is loaded. Each feature section has a typed accessor on :class:`Settings` (``budgets``,
+``alerts``, ``schedule``, ``daemon``, ``reports``, ``reconcile``, ``estimates``) that parses
+and validates it on first use and keeps the result; ``load_settings`` validates them all up
+front unless asked for the core only, so a command fails on any bad section as before.
 """
 
 from __future__ import annotations
@@ -10,13 +16,36 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from tracker.alert.budgets import (
+    COST_MEASURES,
+    DEFAULT_FORECAST,
+    DEFAULT_RUN_RATE_DAYS,
+    DEFAULT_THRESHOLDS,
+    FILTER_KEYS,
+    PERIODS,
+    Budget,
+)
+from tracker.alert.channels import parse_channel, shown_value
+from tracker.alert.rules import AlertSettings
+from tracker.cost.engine import CostPolicy
+from tracker.cost.prices import PriceBook, read_price_csv
 from tracker.errors import ConfigError, PriceBookError
+from tracker.estimate.rules import EstimateSettings
+from tracker.reconcile.rules import GRANULARITIES, ReconcileSettings
+from tracker.schedule import (
+    DEFAULT_SCHEDULE,
+    JOB_NAMES,
+    DaemonSettings,
+    ScheduleSettings,
+    make_trigger,
+)
 
 DEFAULT_CONFIG = Path("config/tracker.toml")
 REPO_PRICES = Path(__file__).resolve().parent.parent / "config" / "prices"
@@ -32,22 +61,14 @@ DEFAULT_LOCAL_STORAGE_FAMILIES = (
     "ml.trn1", "ml.trn1n", "ml.trn2",
 )  # fmt: skip
 
-KNOWN_SECTIONS = {
-    "database", "sources", "attribution", "pricing", "collection",
-    "budgets", "alerts", "schedule", "estimates", "reconcile", "reports", "daemon",
-}  # fmt: skip
-# Sections owned by feature modules: section -> "module:function". The function takes
-# (value, ctx: SectionContext) and returns the parsed object, reporting problems through
-# ctx.problem(key, message); it is called with None when the section is absent.
-SECTION_PARSERS: dict[str, str] = {
-    "reports": "jobs.showback:parse_reports_section",
-    "budgets": "tracker.alert.budgets:parse_budgets",
-    "alerts": "tracker.alert.rules:parse_alerts",
-    "schedule": "jobs.scheduler:parse_schedule",
-    "daemon": "jobs.scheduler:parse_daemon",
-    "reconcile": "tracker.reconcile.rules:parse_reconcile_section",
-    "estimates": "tracker.estimate.rules:parse_estimates_section",
-}
+# Parsed when the file is loaded.
+CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
+# Each a typed accessor on Settings, parsed on first use; in the order their problems are reported.
+FEATURE_SECTIONS = ("reports", "budgets", "alerts", "schedule", "daemon", "reconcile", "estimates")
+KNOWN_SECTIONS = {*CORE_SECTIONS, *FEATURE_SECTIONS}
+T = TypeVar("T")
+DEFAULT_DESTINATION = "reports/showback"
+DEFAULT_MONTHS = 3
 
 
 @dataclass(frozen=True)
@@ -87,6 +108,19 @@ class CollectionSettings:
 
 
 @dataclass(frozen=True)
+class ReportsSettings:
+    """``[reports]``: where the monthly showback goes, its rows and how many months it shows."""
+
+    showback_destination: str = DEFAULT_DESTINATION
+    showback_by: str = "team"
+    showback_months: int = DEFAULT_MONTHS
+
+    @property
+    def s3(self) -> bool:
+        return self.showback_destination.startswith("s3://")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the tracker reads from its config file."""
 
@@ -96,28 +130,73 @@ class Settings:
     attribution: Attribution = Attribution()
     pricing: PricingSettings = PricingSettings()
     collection: CollectionSettings = CollectionSettings()
-    raw: Mapping[str, Any] = field(default_factory=dict)
-    extras: Mapping[str, Any] = field(default_factory=dict)
-
-    def feature(self, section: str) -> Any:
-        """The parsed value of a feature section (budgets, schedule, ...), defaults if absent."""
-        if section in self.extras:
-            return self.extras[section]
-        parsed = _parse_sections(self.path, {}, [section])
-        return parsed[section]
+    # The TOML document as read, for the feature sections parsed on first use.
+    document: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def discount_pct(self) -> Decimal:
         return self.pricing.discount_pct
 
-    def section(self, name: str) -> Any:
-        """A section later features validate themselves (budgets, schedule, ...)."""
-        return self.raw.get(name)
+    @property
+    def base(self) -> Path:
+        """The folder relative paths in the file resolve against."""
+        return self.path.resolve().parent if self.path else Path.cwd()
 
-    def price_book(self):
+    # -- feature sections: parsed and validated on first use, then kept -------------------------
+    @cached_property
+    def budgets(self) -> tuple[Budget, ...]:
+        return self._section("budgets", parse_budgets)
+
+    @cached_property
+    def alerts(self) -> AlertSettings:
+        return self._section("alerts", parse_alerts)
+
+    @cached_property
+    def schedule(self) -> ScheduleSettings:
+        return self._section("schedule", parse_schedule)
+
+    @cached_property
+    def daemon(self) -> DaemonSettings:
+        return self._section("daemon", parse_daemon)
+
+    @cached_property
+    def reports(self) -> ReportsSettings:
+        return self._section("reports", parse_reports_section)
+
+    @cached_property
+    def reconcile(self) -> ReconcileSettings:
+        return self._section("reconcile", parse_reconcile_section)
+
+    @cached_property
+    def estimates(self) -> EstimateSettings:
+        return self._section("estimates", parse_estimates_section)
+
+    @property
+    def estimate_tolerance_pct(self) -> Decimal:
+        """``[estimates] tolerance_pct``, else ``[reconcile] tolerance_pct`` (10 by default)."""
+        own = self.estimates.tolerance_pct
+        return own if own is not None else self.reconcile.tolerance_pct
+
+    def _section(self, name: str, parser: Callable[[object, SectionContext], T]) -> T:
+        ctx = SectionContext(self.path, self.base, [])
+        value = parser(self.document.get(name), ctx)
+        if ctx.problems:
+            raise ConfigError(str(self.path or DEFAULT_CONFIG), ctx.problems)
+        return value
+
+    def section_problems(self) -> list[str]:
+        """Validate every feature section now (each result is kept); all their problems."""
+        problems: list[str] = []
+        for name in FEATURE_SECTIONS:
+            try:
+                getattr(self, name)
+            except ConfigError as exc:
+                problems += exc.problems
+        return problems
+
+    # -- what the settings build -------------------------------------------------------------
+    def price_book(self) -> PriceBook:
         """The price book: shipped snapshot < newest refresh < overrides file."""
-        from tracker.cost.prices import PriceBook
-
         return PriceBook.load(
             self.pricing.snapshot_dir,
             self.pricing.overrides,
@@ -125,9 +204,7 @@ class Settings:
             s3_overrides=self.pricing.s3_usd_per_gb_month,
         )
 
-    def cost_policy(self):
-        from tracker.cost.engine import CostPolicy
-
+    def cost_policy(self) -> CostPolicy:
         return CostPolicy(local_storage_families=self.pricing.local_storage_families)
 
 
@@ -141,8 +218,11 @@ def resolve_config_path(explicit: str | None) -> tuple[Path, bool]:
     return DEFAULT_CONFIG, False
 
 
-def load_settings(explicit: str | None = None) -> Settings:
-    """Load and validate the config file; a missing default file means built-in defaults."""
+def load_settings(explicit: str | None = None, *, whole_file: bool = True) -> Settings:
+    """Load the config file; a missing default file means built-in defaults.
+
+    ``whole_file`` validates every section now; otherwise the feature sections are
+    validated when first used (``settings.budgets`` ...)."""
     path, must_exist = resolve_config_path(explicit)
     if not path.exists():
         if must_exist:
@@ -150,10 +230,11 @@ def load_settings(explicit: str | None = None) -> Settings:
                 str(path), ["file not found: pass --config PATH to an existing TOML file"]
             )
         return Settings()
-    return parse_settings(path)
+    return parse_settings(path, whole_file=whole_file)
 
 
-def parse_settings(path: Path) -> Settings:
+def parse_settings(path: Path, *, whole_file: bool = True) -> Settings:
+    """Parse and validate ``path``; ConfigError lists every problem found."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -164,7 +245,12 @@ def parse_settings(path: Path) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"invalid TOML: {exc}"]) from None
-    return _Validator(path, data).settings()
+    validator = _Validator(path, data)
+    settings = validator.settings()
+    problems = validator.problems + (settings.section_problems() if whole_file else [])
+    if problems:
+        raise ConfigError(str(path), problems)
+    return settings
 
 
 class _Validator:
@@ -180,28 +266,21 @@ class _Validator:
         self.problems.append(f"{key}: {message}")
 
     def settings(self) -> Settings:
+        """The core sections parsed (problems collected in ``self.problems``)."""
         for key in self.data:
             if key not in KNOWN_SECTIONS:
                 self.problem(
                     key, f"unknown section; expected one of {', '.join(sorted(KNOWN_SECTIONS))}"
                 )
-        settings = Settings(
+        return Settings(
             path=self.path,
             database_url=self._database(),
             sources=self._sources(),
             attribution=self._attribution(),
             pricing=self._pricing(),
             collection=self._collection(),
-            raw=self.data,
-            extras=self._features(),
+            document=self.data,
         )
-        if self.problems:
-            raise ConfigError(str(self.path), self.problems)
-        return settings
-
-    def _features(self) -> dict[str, Any]:
-        ctx = SectionContext(self.path, self.base, self.problems)
-        return {name: _call_parser(name, self.data.get(name), ctx) for name in SECTION_PARSERS}
 
     # -- helpers ---------------------------------------------------------------
     def _table(self, name: str) -> dict[str, Any]:
@@ -395,8 +474,6 @@ class _Validator:
         )
 
     def _check_overrides(self, path: Path) -> None:
-        from tracker.cost.prices import read_price_csv
-
         try:
             read_price_csv(path)
         except PriceBookError as exc:
@@ -447,9 +524,10 @@ class _Validator:
         )
 
 
+# == feature sections ================================================================================
 @dataclass
 class SectionContext:
-    """What a feature's section parser gets: where the file is, and where problems go."""
+    """What a section parser gets: where the file is, and where problems go."""
 
     path: Path | None
     base: Path
@@ -463,23 +541,444 @@ class SectionContext:
         return path if path.is_absolute() else self.base / path
 
 
-def _call_parser(section: str, value: Any, ctx: SectionContext) -> Any:
-    import importlib
+BUDGET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+BUDGET_KEYS = {
+    "name", "period", "amount_usd", "thresholds_pct", "forecast_pct", "notify",
+    "run_rate_days", "cost", "description", *FILTER_KEYS,
+}  # fmt: skip
+ALERT_KEYS = {
+    "notify", "job_tolerance_pct", "job_lookback_days", "running_jobs", "email_from",
+    "email_region", "webhook_timeout_seconds", "top_jobs", "lease_seconds", "tolerance_pct",
+}  # fmt: skip
+SCHEDULE_KEYS = {*JOB_NAMES, "misfire_grace_seconds"}
+DAEMON_KEYS = {"heartbeat_seconds", "stale_after_seconds", "collect_on_start"}
+ROW_DIMENSIONS = ("team", "project", "user", "instance_type", "account", "region", "status")
+REPORTS_KEYS = {"showback_destination", "showback_by", "showback_months"}
 
-    module, _, function = SECTION_PARSERS[section].partition(":")
-    return getattr(importlib.import_module(module), function)(value, ctx)
+
+# -- [[budgets]] -------------------------------------------------------------------------------
+def parse_budgets(value: object, ctx: SectionContext) -> tuple[Budget, ...]:
+    """``[[budgets]]`` -> Budgets; every problem goes to ``ctx.problem(key, message)``."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        ctx.problem("budgets", "must be an array of tables ([[budgets]])")
+        return ()
+    budgets: list[Budget] = []
+    names: set[str] = set()
+    for index, table in enumerate(value):
+        name = table.get("name")
+        if isinstance(name, str) and name in names:
+            ctx.problem(f"budgets[{index}].name", f"{name!r} is used twice; names must be unique")
+            continue
+        if isinstance(name, str):
+            names.add(name)
+        budget = _parse_budget(f"budgets[{index}]", table, ctx)
+        if budget is not None:
+            budgets.append(budget)
+    return tuple(budgets)
 
 
-def _parse_sections(
-    path: Path | None, data: Mapping[str, Any], sections: list[str]
-) -> dict[str, Any]:
-    base = path.resolve().parent if path else Path.cwd()
-    problems: list[str] = []
-    ctx = SectionContext(path, base, problems)
-    parsed = {name: _call_parser(name, data.get(name), ctx) for name in sections}
-    if problems:
-        raise ConfigError(str(path or DEFAULT_CONFIG), problems)
-    return parsed
+def _parse_budget(key: str, table: dict[str, Any], ctx: SectionContext) -> Budget | None:
+    before = len(ctx.problems)
+    for name in table:
+        if name not in BUDGET_KEYS:
+            ctx.problem(
+                f"{key}.{name}", f"unknown key; expected one of {', '.join(sorted(BUDGET_KEYS))}"
+            )
+    name = table.get("name")
+    if not isinstance(name, str) or not BUDGET_NAME_RE.match(name):
+        ctx.problem(
+            f"{key}.name",
+            f"must be a short name (letters, digits, '-', '_', '.'), e.g. 'nlp-monthly', got {name!r}",
+        )
+    period = table.get("period", "monthly")
+    if period not in PERIODS:
+        ctx.problem(f"{key}.period", f"must be one of {', '.join(PERIODS)}, got {period!r}")
+    amount = _number(table.get("amount_usd"))
+    if amount is None or amount <= 0:
+        ctx.problem(
+            f"{key}.amount_usd",
+            f"must be a positive number of US dollars, got {table.get('amount_usd')!r}",
+        )
+    filters = []
+    for filter_key in FILTER_KEYS:
+        if filter_key in table:
+            filter_value = table[filter_key]
+            if not isinstance(filter_value, str) or not filter_value.strip():
+                ctx.problem(
+                    f"{key}.{filter_key}", f"must be a non-empty string, got {filter_value!r}"
+                )
+            else:
+                filters.append((filter_key, filter_value))
+    thresholds = _percentages(
+        f"{key}.thresholds_pct", table.get("thresholds_pct"), DEFAULT_THRESHOLDS, ctx
+    )
+    forecast = _percentages(f"{key}.forecast_pct", table.get("forecast_pct"), DEFAULT_FORECAST, ctx)
+    notify = table.get("notify", ["log"])
+    if not isinstance(notify, list) or not all(isinstance(item, str) for item in notify):
+        ctx.problem(
+            f"{key}.notify",
+            f'must be a list of channels like ["log", "email:finops@example.com"], got {shown_value(notify)!r}',
+        )
+        notify = ["log"]
+    for position, spec in enumerate(notify):
+        try:
+            parse_channel(spec)
+        except ValueError as exc:
+            ctx.problem(f"{key}.notify[{position}]", str(exc))
+    days = table.get("run_rate_days", DEFAULT_RUN_RATE_DAYS)
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
+        ctx.problem(
+            f"{key}.run_rate_days", f"must be a whole number of days from 1 to 366, got {days!r}"
+        )
+    cost = table.get("cost", "list")
+    if cost not in COST_MEASURES:
+        ctx.problem(f"{key}.cost", f"must be one of {', '.join(COST_MEASURES)}, got {cost!r}")
+    if len(ctx.problems) > before:
+        return None
+    return Budget(
+        name=name,
+        amount_usd=amount,
+        period=period,
+        filters=tuple(filters),
+        thresholds_pct=thresholds,
+        forecast_pct=forecast,
+        notify=tuple(dict.fromkeys(notify)),
+        run_rate_days=days,
+        cost=cost,
+    )
+
+
+def _number(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _percentages(
+    key: str, value: object, default: tuple[Decimal, ...], ctx: SectionContext
+) -> tuple[Decimal, ...]:
+    if value is None:
+        return default
+    items = value if isinstance(value, list) else [value]
+    parsed = []
+    for item in items:
+        number = _number(item)
+        if number is None or not 0 < number <= 1000:
+            ctx.problem(
+                key,
+                f"must be a percentage from 0 to 1000 or a list of them, e.g. [50, 80, 100], got {value!r}",
+            )
+            return default
+        parsed.append(number)
+    return tuple(sorted(set(parsed)))
+
+
+# -- [alerts] ----------------------------------------------------------------------------------
+def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
+    """``[alerts]`` -> AlertSettings; problems go to ``ctx.problem``."""
+    if value is None:
+        return AlertSettings()
+    if not isinstance(value, dict):
+        ctx.problem("alerts", "must be a table ([alerts])")
+        return AlertSettings()
+    for key in value:
+        if key not in ALERT_KEYS:
+            ctx.problem(
+                f"alerts.{key}", f"unknown key; expected one of {', '.join(sorted(ALERT_KEYS))}"
+            )
+    default = AlertSettings()
+    notify = value.get("notify", list(default.notify))
+    if not isinstance(notify, list):
+        ctx.problem(
+            "alerts.notify",
+            f'must be a list of channels like ["log", "webhook:env:SLACK_WEBHOOK_URL"], got {shown_value(notify)!r}',
+        )
+        notify = list(default.notify)
+    for index, spec in enumerate(notify):
+        try:
+            parse_channel(spec)
+        except ValueError as exc:
+            ctx.problem(f"alerts.notify[{index}]", str(exc))
+    tolerance = None
+    for key in ("job_tolerance_pct", "tolerance_pct"):  # tolerance_pct: the short spelling
+        if key not in value:
+            continue
+        tolerance = _alert_decimal(value[key])
+        if tolerance is None or not 0 <= tolerance <= 1000:
+            ctx.problem(f"alerts.{key}", f"must be a percentage from 0 to 1000, got {value[key]!r}")
+            tolerance = None
+        break
+    email_from = value.get("email_from")
+    if email_from is not None:
+        try:
+            parse_channel(f"email:{email_from}")
+        except ValueError:
+            ctx.problem(
+                "alerts.email_from", f"must be an email address verified in SES, got {email_from!r}"
+            )
+            email_from = None
+    region = value.get("email_region")
+    if region is not None and not isinstance(region, str):
+        ctx.problem(
+            "alerts.email_region", f"must be a region code like 'us-east-1', got {region!r}"
+        )
+        region = None
+    running = value.get("running_jobs", True)
+    if not isinstance(running, bool):
+        ctx.problem("alerts.running_jobs", f"must be true or false, got {running!r}")
+        running = True
+    timeout = _alert_decimal(value.get("webhook_timeout_seconds", default.webhook_timeout_seconds))
+    if timeout is None or not 0 < timeout <= 300:
+        ctx.problem("alerts.webhook_timeout_seconds", "must be a number of seconds from 0 to 300")
+        timeout = Decimal(10)
+    return AlertSettings(
+        notify=tuple(dict.fromkeys(s for s in notify if isinstance(s, str))),  # others: reported
+        job_tolerance_pct=tolerance,
+        job_lookback_days=_whole(
+            ctx, "alerts.job_lookback_days", value.get("job_lookback_days"), 7, 1, 366
+        ),
+        running_jobs=running,
+        email_from=email_from,
+        email_region=region,
+        webhook_timeout_seconds=float(timeout),
+        top_jobs=_whole(ctx, "alerts.top_jobs", value.get("top_jobs"), 5, 0, 50),
+        lease_seconds=_whole(
+            ctx, "alerts.lease_seconds", value.get("lease_seconds"), 600, 10, 86400
+        ),
+    )
+
+
+def _alert_decimal(value: object) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _whole(ctx: SectionContext, key: str, value: object, default: int, low: int, high: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        ctx.problem(key, f"must be a whole number from {low} to {high}, got {value!r}")
+        return default
+    return value
+
+
+# -- [schedule] and [daemon] -------------------------------------------------------------------
+def parse_schedule(value: object, ctx: SectionContext) -> ScheduleSettings:
+    """``[schedule]`` -> ScheduleSettings; every bad expression goes to ``ctx.problem``."""
+    if value is None:
+        return ScheduleSettings()
+    if not isinstance(value, dict):
+        ctx.problem("schedule", "must be a table ([schedule])")
+        return ScheduleSettings()
+    for key in value:
+        if key not in SCHEDULE_KEYS:
+            ctx.problem(
+                f"schedule.{key}",
+                f"unknown key; expected one of {', '.join(sorted(SCHEDULE_KEYS))}",
+            )
+    chosen = dict(DEFAULT_SCHEDULE)
+    for job in JOB_NAMES:
+        if job not in value:
+            continue
+        expression = value[job]
+        try:
+            if isinstance(expression, int) and not isinstance(expression, bool):
+                expression = f"@every {expression}s"  # a bare number: every N seconds
+            if not isinstance(expression, str):
+                raise ValueError("not a string")
+            make_trigger(expression, allow_after_collect=job == "alerts")
+            chosen[job] = " ".join(expression.split())
+        except ValueError as exc:
+            extra = ", 'after collect'" if job == "alerts" else ""
+            ctx.problem(
+                f"schedule.{job}",
+                f"{expression!r} is not a schedule ({exc}); expected a cron expression like "
+                f"'*/15 * * * *' (or 6 fields with leading seconds), '@every 10m', a number of "
+                f"seconds, 'off'{extra}",
+            )
+    grace = value.get("misfire_grace_seconds", 300)
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace <= 86400:
+        ctx.problem(
+            "schedule.misfire_grace_seconds",
+            f"must be a whole number from 1 to 86400, got {grace!r}",
+        )
+        grace = 300
+    return ScheduleSettings(**chosen, misfire_grace_seconds=grace)
+
+
+def parse_daemon(value: object, ctx: SectionContext) -> DaemonSettings:
+    """``[daemon]`` -> DaemonSettings."""
+    if value is None:
+        return DaemonSettings()
+    if not isinstance(value, dict):
+        ctx.problem("daemon", "must be a table ([daemon])")
+        return DaemonSettings()
+    for key in value:
+        if key not in DAEMON_KEYS:
+            ctx.problem(
+                f"daemon.{key}", f"unknown key; expected one of {', '.join(sorted(DAEMON_KEYS))}"
+            )
+    numbers = {}
+    for key, default in (("heartbeat_seconds", 15), ("stale_after_seconds", 60)):
+        number = value.get(key, default)
+        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 3600:
+            ctx.problem(
+                f"daemon.{key}", f"must be a whole number of seconds from 1 to 3600, got {number!r}"
+            )
+            number = default
+        numbers[key] = number
+    if numbers["stale_after_seconds"] <= numbers["heartbeat_seconds"]:
+        ctx.problem(
+            "daemon.stale_after_seconds",
+            "must be longer than heartbeat_seconds (e.g. 4 x heartbeat)",
+        )
+    on_start = value.get("collect_on_start", True)
+    if not isinstance(on_start, bool):
+        ctx.problem("daemon.collect_on_start", f"must be true or false, got {on_start!r}")
+        on_start = True
+    return DaemonSettings(**numbers, collect_on_start=on_start)
+
+
+# -- [reports] ---------------------------------------------------------------------------------
+def parse_reports_section(value: object, ctx: SectionContext) -> ReportsSettings:
+    """Validate ``[reports]``; problems go to ``ctx.problem``; relative folders resolve against the config."""
+    default = ReportsSettings(showback_destination=str(ctx.base / DEFAULT_DESTINATION))
+    if value is None:
+        return default
+    if not isinstance(value, dict):
+        ctx.problem("reports", f"must be a table ([reports]), got {type(value).__name__}")
+        return default
+    for key in value:
+        if key not in REPORTS_KEYS:
+            ctx.problem(
+                f"reports.{key}", f"unknown key; expected one of {', '.join(sorted(REPORTS_KEYS))}"
+            )
+    destination = value.get("showback_destination", DEFAULT_DESTINATION)
+    if not isinstance(destination, str) or not destination.strip():
+        ctx.problem(
+            "reports.showback_destination",
+            f"must be a folder or s3://bucket/prefix, got {destination!r}",
+        )
+        destination = DEFAULT_DESTINATION
+    elif destination.startswith("s3://"):
+        if not destination[5:].split("/", 1)[0]:
+            ctx.problem(
+                "reports.showback_destination",
+                f"{destination!r} has no bucket; expected s3://bucket/prefix",
+            )
+    else:
+        destination = str(ctx.resolve(destination))
+    by = value.get("showback_by", "team")
+    if by not in ROW_DIMENSIONS:
+        ctx.problem(
+            "reports.showback_by", f"must be one of {', '.join(ROW_DIMENSIONS)}, got {by!r}"
+        )
+        by = "team"
+    months = value.get("showback_months", DEFAULT_MONTHS)
+    if isinstance(months, bool) or not isinstance(months, int) or not 2 <= months <= 24:
+        ctx.problem(
+            "reports.showback_months", f"must be a whole number from 2 to 24, got {months!r}"
+        )
+        months = DEFAULT_MONTHS
+    return ReportsSettings(destination, by, months)
+
+
+# -- [reconcile] -------------------------------------------------------------------------------
+def config_decimal(
+    ctx: SectionContext, key: str, value: object, minimum: Decimal, maximum: Decimal | None = None
+) -> Decimal | None:
+    """A number from the config file within bounds; reports a problem and returns None if not."""
+    bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        ctx.problem(key, f"must be a number {bound}, got {value!r}")
+        return None
+    try:
+        number = Decimal(str(value))
+    except ArithmeticError:
+        number = Decimal("NaN")
+    if not number.is_finite() or number < minimum or (maximum is not None and number > maximum):
+        ctx.problem(key, f"must be a number {bound}, got {value!r}")
+        return None
+    return number
+
+
+def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSettings:
+    """``[reconcile]`` -> ReconcileSettings; None gives the defaults."""
+    default = ReconcileSettings()
+    if value is None:
+        return default
+    if not isinstance(value, dict):
+        ctx.problem("reconcile", f"must be a table ([reconcile]), got {type(value).__name__}")
+        return default
+    known = {"settle_days", "drift_pct", "tolerance_pct", "granularity", "source"}
+    for key in value:
+        if key not in known:
+            ctx.problem(
+                f"reconcile.{key}", f"unknown key; expected one of {', '.join(sorted(known))}"
+            )
+    settle = value.get("settle_days", default.settle_days)
+    if isinstance(settle, bool) or not isinstance(settle, int) or not 0 <= settle <= 62:
+        ctx.problem(
+            "reconcile.settle_days", f"must be a whole number of days from 0 to 62, got {settle!r}"
+        )
+        settle = default.settle_days
+    drift = default.drift_pct
+    if "drift_pct" in value:
+        parsed = config_decimal(ctx, "reconcile.drift_pct", value["drift_pct"], Decimal(0))
+        drift = parsed if parsed is not None else drift
+    tolerance = default.tolerance_pct
+    if "tolerance_pct" in value:
+        parsed = config_decimal(ctx, "reconcile.tolerance_pct", value["tolerance_pct"], Decimal(0))
+        tolerance = parsed if parsed is not None else tolerance
+    granularity = value.get("granularity", default.granularity)
+    if granularity not in GRANULARITIES:
+        ctx.problem(
+            "reconcile.granularity",
+            f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
+        )
+        granularity = default.granularity
+    source = value.get("source", default.source)
+    if not isinstance(source, str) or not source.strip():
+        ctx.problem("reconcile.source", f"must be 'ce', a path or an s3:// URI, got {source!r}")
+        source = default.source
+    elif source != "ce" and not source.startswith("s3://"):
+        source = str(ctx.resolve(source))
+    return ReconcileSettings(settle, drift, tolerance, granularity, source)
+
+
+# -- [estimates] -------------------------------------------------------------------------------
+def parse_estimates_section(value: object, ctx: SectionContext) -> EstimateSettings:
+    """``[estimates]`` -> EstimateSettings; None gives the defaults."""
+    if value is None:
+        return EstimateSettings()
+    if not isinstance(value, dict):
+        ctx.problem("estimates", f"must be a table ([estimates]), got {type(value).__name__}")
+        return EstimateSettings()
+    for key in value:
+        if key != "tolerance_pct":
+            ctx.problem(f"estimates.{key}", "unknown key; expected tolerance_pct")
+    if "tolerance_pct" not in value:
+        return EstimateSettings()
+    raw = value["tolerance_pct"]
+    try:
+        number = None if isinstance(raw, bool) else Decimal(str(raw))
+    except InvalidOperation:
+        number = None
+    if number is None or not number.is_finite() or number < 0:
+        ctx.problem("estimates.tolerance_pct", f"must be a number >= 0 (a percentage), got {raw!r}")
+        return EstimateSettings()
+    return EstimateSettings(number)
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:

@@ -1,6 +1,6 @@
-"""Budgets: configuration, periods, actual spend and the forecast at period end. Pure.
+"""Budgets: periods, actual spend and the forecast at period end. Pure.
 
-No boto3, no database: the caller gathers the numbers (see ``tracker.store.ops``) and
+No boto3, no database: the caller gathers the numbers (``tracker.alert.service``) and
 this module does the arithmetic, in ``Decimal`` dollars, rounding only for display.
 
 Method (also in docs/budgets-and-alerts.md and in every budget alert):
@@ -21,13 +21,13 @@ the job can still add. Running jobs are left out of the run rate so that nothing
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobRecord, Rates, cents
 
 PERIODS = ("monthly", "quarterly", "yearly")
@@ -37,16 +37,11 @@ DEFAULT_THRESHOLDS = (Decimal(50), Decimal(80), Decimal(100))
 DEFAULT_FORECAST = (Decimal(100),)
 DEFAULT_RUN_RATE_DAYS = 7
 TOP_JOBS = 5
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-BUDGET_KEYS = {
-    "name", "period", "amount_usd", "thresholds_pct", "forecast_pct", "notify",
-    "run_rate_days", "cost", "description", *FILTER_KEYS,
-}  # fmt: skip
 SECONDS_PER_DAY = Decimal(86400)
 HUNDRED = Decimal(100)
 
 
-# -- configuration -----------------------------------------------------------------------
+# -- budgets (parsed from [[budgets]] by tracker.settings) ----------------------------------
 @dataclass(frozen=True)
 class Budget:
     """One ``[[budgets]]`` entry. ``filters`` narrow it (team, project, ...); none = everything."""
@@ -70,130 +65,6 @@ class Budget:
         if not self.filters:
             return "all training jobs"
         return ", ".join(f"{key} {value}" for key, value in self.filters)
-
-
-def parse_budgets(value: Any, ctx: Any) -> tuple[Budget, ...]:
-    """``[[budgets]]`` -> Budgets; every problem goes to ``ctx.problem(key, message)``."""
-    if value is None:
-        return ()
-    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
-        ctx.problem("budgets", "must be an array of tables ([[budgets]])")
-        return ()
-    budgets: list[Budget] = []
-    names: set[str] = set()
-    for index, table in enumerate(value):
-        name = table.get("name")
-        if isinstance(name, str) and name in names:
-            ctx.problem(f"budgets[{index}].name", f"{name!r} is used twice; names must be unique")
-            continue
-        if isinstance(name, str):
-            names.add(name)
-        budget = _parse_budget(f"budgets[{index}]", table, ctx)
-        if budget is not None:
-            budgets.append(budget)
-    return tuple(budgets)
-
-
-def _parse_budget(key: str, table: dict[str, Any], ctx: Any) -> Budget | None:
-    from tracker.alert.notify import parse_channel, shown_value
-
-    before = len(ctx.problems)
-    for name in table:
-        if name not in BUDGET_KEYS:
-            ctx.problem(
-                f"{key}.{name}", f"unknown key; expected one of {', '.join(sorted(BUDGET_KEYS))}"
-            )
-    name = table.get("name")
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        ctx.problem(
-            f"{key}.name",
-            f"must be a short name (letters, digits, '-', '_', '.'), e.g. 'nlp-monthly', got {name!r}",
-        )
-    period = table.get("period", "monthly")
-    if period not in PERIODS:
-        ctx.problem(f"{key}.period", f"must be one of {', '.join(PERIODS)}, got {period!r}")
-    amount = _number(table.get("amount_usd"))
-    if amount is None or amount <= 0:
-        ctx.problem(
-            f"{key}.amount_usd",
-            f"must be a positive number of US dollars, got {table.get('amount_usd')!r}",
-        )
-    filters = []
-    for filter_key in FILTER_KEYS:
-        if filter_key in table:
-            filter_value = table[filter_key]
-            if not isinstance(filter_value, str) or not filter_value.strip():
-                ctx.problem(
-                    f"{key}.{filter_key}", f"must be a non-empty string, got {filter_value!r}"
-                )
-            else:
-                filters.append((filter_key, filter_value))
-    thresholds = _percentages(
-        f"{key}.thresholds_pct", table.get("thresholds_pct"), DEFAULT_THRESHOLDS, ctx
-    )
-    forecast = _percentages(f"{key}.forecast_pct", table.get("forecast_pct"), DEFAULT_FORECAST, ctx)
-    notify = table.get("notify", ["log"])
-    if not isinstance(notify, list) or not all(isinstance(item, str) for item in notify):
-        ctx.problem(
-            f"{key}.notify",
-            f'must be a list of channels like ["log", "email:finops@example.com"], got {shown_value(notify)!r}',
-        )
-        notify = ["log"]
-    for position, spec in enumerate(notify):
-        try:
-            parse_channel(spec)
-        except ValueError as exc:
-            ctx.problem(f"{key}.notify[{position}]", str(exc))
-    days = table.get("run_rate_days", DEFAULT_RUN_RATE_DAYS)
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 366:
-        ctx.problem(
-            f"{key}.run_rate_days", f"must be a whole number of days from 1 to 366, got {days!r}"
-        )
-    cost = table.get("cost", "list")
-    if cost not in COST_MEASURES:
-        ctx.problem(f"{key}.cost", f"must be one of {', '.join(COST_MEASURES)}, got {cost!r}")
-    if len(ctx.problems) > before:
-        return None
-    return Budget(
-        name=name,
-        amount_usd=amount,
-        period=period,
-        filters=tuple(filters),
-        thresholds_pct=thresholds,
-        forecast_pct=forecast,
-        notify=tuple(dict.fromkeys(notify)),
-        run_rate_days=days,
-        cost=cost,
-    )
-
-
-def _number(value: Any) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _percentages(
-    key: str, value: Any, default: tuple[Decimal, ...], ctx: Any
-) -> tuple[Decimal, ...]:
-    if value is None:
-        return default
-    items = value if isinstance(value, list) else [value]
-    parsed = []
-    for item in items:
-        number = _number(item)
-        if number is None or not 0 < number <= 1000:
-            ctx.problem(
-                key,
-                f"must be a percentage from 0 to 1000 or a list of them, e.g. [50, 80, 100], got {value!r}",
-            )
-            return default
-        parsed.append(number)
-    return tuple(sorted(set(parsed)))
 
 
 def format_pct(value: Decimal) -> str:
@@ -284,7 +155,7 @@ class RunningProjection:
 
 @dataclass(frozen=True)
 class BudgetInputs:
-    """What the database says about one budget's scope (gathered by ``tracker.store.ops``)."""
+    """What the database says about one budget's scope (gathered by ``tracker.alert.service``)."""
 
     jobs: tuple[JobSpend, ...] = ()
     trailing_finished_usd: Decimal = Decimal(0)
@@ -431,15 +302,13 @@ def project_running(
     record: JobRecord,
     so_far_usd: Decimal,
     rates: Rates,
-    policy: Any,
+    policy: CostPolicy,
     period: Period,
     now: datetime,
     *,
     cost: str = "list",
 ) -> RunningProjection:
     """A running job's cost on the period's days if it runs to its stopping condition."""
-    from tracker.cost.engine import cost_job
-
     stop_at, basis = stop_time(record, now)
     horizon = min(stop_at, period.end_at) if stop_at else period.end_at
     horizon = max(horizon, now)
@@ -458,11 +327,9 @@ def project_running(
 
 
 def job_cost_at_stop(
-    record: JobRecord, rates: Rates, policy: Any, now: datetime
+    record: JobRecord, rates: Rates, policy: CostPolicy, now: datetime
 ) -> tuple[Decimal, datetime | None, str]:
     """A running job's whole cost (all days) if it runs to its stopping condition."""
-    from tracker.cost.engine import cost_job
-
     stop_at, basis = stop_time(record, now)
     horizon = max(stop_at or now, now)
     started = record if record.start_time else replace(record, start_time=now)

@@ -9,120 +9,32 @@ with a one-line reason that is safe to log; the caller (``tracker.alert.rules``)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from tracker.alert.channels import (  # noqa: F401 - the channel values, re-exported for callers
+    CHANNEL_KINDS,
+    Channel,
+    Message,
+    parse_channel,
+    shown_value,
+)
 from tracker.errors import TrackerError
 
 log = logging.getLogger("tracker.alert.rules")
 
-CHANNEL_KINDS = ("log", "sns", "webhook", "email")
-SNS_ARN_RE = re.compile(
-    r"^arn:aws[a-z-]*:sns:([a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}):\d{12}:[A-Za-z0-9_-]{1,256}(\.fifo)?$"
-)
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 SNS_SUBJECT_MAX = 100
 SLACK_TEXT_MAX = 3900
 
 
 class DeliveryError(TrackerError):
     """A delivery that failed; the message is safe to log (no secrets)."""
-
-
-@dataclass(frozen=True)
-class Channel:
-    """A parsed channel. ``key`` is what logs and the ledger show: never a secret."""
-
-    kind: str
-    target: str = ""
-    from_env: bool = False
-
-    @property
-    def key(self) -> str:
-        if self.kind == "log":
-            return "log"
-        if self.kind == "webhook" and not self.from_env:
-            digest = hashlib.sha256(self.target.encode()).hexdigest()[:16]
-            return f"webhook:sha256:{digest}"
-        if self.kind == "webhook":
-            return f"webhook:env:{self.target}"
-        return f"{self.kind}:{self.target}"
-
-    def __str__(self) -> str:
-        return self.key
-
-
-def parse_channel(spec: str) -> Channel:
-    """``"sns:arn:..."`` -> Channel; ValueError saying what is expected."""
-    if not isinstance(spec, str):
-        raise ValueError(f"must be a channel string, got {shown_value(spec)!r}")
-    kind, _, target = spec.strip().partition(":")
-    if kind == "log" and not target:
-        return Channel("log")
-    if kind == "sns":
-        if not SNS_ARN_RE.match(target):
-            raise ValueError(
-                f"{spec!r}: expected sns:<topic arn>, e.g. sns:arn:aws:sns:us-east-1:123456789012:budget-alerts"
-            )
-        return Channel("sns", target)
-    if kind == "webhook":
-        if target.startswith("env:"):
-            name = target[4:]
-            if not ENV_RE.match(name):
-                raise ValueError(
-                    f"webhook:env:{name}: expected an environment variable name like SLACK_WEBHOOK_URL"
-                )
-            return Channel("webhook", name, from_env=True)
-        if not target.startswith(("https://", "http://")):
-            # Do not echo the value: it may be a secret URL with a typo.
-            raise ValueError(
-                "webhook: expected webhook:https://... or webhook:env:VAR (the URL itself is not shown)"
-            )
-        return Channel("webhook", target)
-    if kind == "email":
-        if not EMAIL_RE.match(target):
-            raise ValueError(f"{spec!r}: expected email:<address>, e.g. email:finops@example.com")
-        return Channel("email", target)
-    raise ValueError(
-        f"{_shown(spec)!r} is not a channel; expected log, sns:<topic arn>, webhook:<url>, "
-        "webhook:env:<VAR> or email:<address>"
-    )
-
-
-def _shown(spec: str) -> str:
-    return spec if "://" not in spec else spec.split("://", 1)[0] + "://..."
-
-
-def shown_value(value: Any) -> Any:
-    """A config value as an error may show it: every URL in it cut after its scheme."""
-    if isinstance(value, str):
-        return _shown(value)
-    if isinstance(value, list):
-        return [shown_value(item) for item in value]
-    if isinstance(value, dict):
-        return {key: shown_value(item) for key, item in value.items()}
-    return value
-
-
-@dataclass(frozen=True)
-class Message:
-    """What every channel renders: a subject line, a plain-text body, structured fields."""
-
-    key: str
-    kind: str
-    subject: str
-    text: str
-    fields: Mapping[str, Any] = field(default_factory=dict)
-    severity: str = "warning"
 
 
 @dataclass(frozen=True)

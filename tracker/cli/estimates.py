@@ -6,8 +6,9 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.cli.main import (
     add_window_and_filters,
@@ -18,6 +19,10 @@ from tracker.cli.main import (
     write_output,
 )
 from tracker.errors import InputError
+
+if TYPE_CHECKING:
+    from tracker.settings import Settings
+    from tracker.store.database import Store
 
 OUTPUT_FORMATS = ("table", "csv", "json")
 
@@ -129,13 +134,8 @@ def _add_export(sub: Any) -> None:
 # -- estimate -------------------------------------------------------------------------------
 def cmd_estimate(args: argparse.Namespace) -> int:
     from tracker.clock import system_clock
-    from tracker.estimate.rules import (
-        EstimateRequest,
-        build_estimate,
-        default_region,
-        new_estimate_id,
-        require_priced,
-    )
+    from tracker.estimate.rules import EstimateRequest
+    from tracker.estimate.service import default_region, price_estimate, record_estimate
 
     settings = settings_from(args)
     request = EstimateRequest(
@@ -149,19 +149,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
         job_name=args.job_name,
         name_prefix=args.name_prefix,
     )
-    estimate = build_estimate(
-        request,
-        settings.price_book(),
-        system_clock(),
-        settings.cost_policy(),
-        settings.discount_pct,
-        estimate_id=new_estimate_id() if args.record else None,
-    )
-    require_priced(estimate)
+    estimate = price_estimate(settings, request, system_clock(), recorded=args.record)
     if args.record:
-        from tracker.store.estimates import EstimateRepository
-
-        EstimateRepository(store_from(args, settings)).record(estimate)
+        record_estimate(store_from(args, settings), estimate)
     if args.format == "json":
         sys.stdout.write(json.dumps(estimate.to_dict(), default=_json_value, indent=2) + "\n")
     else:
@@ -221,7 +211,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return _reconcile_bill(args, settings, store, now)
 
 
-def _reconcile_estimates(args: argparse.Namespace, settings: Any, store: Any, now: Any) -> int:
+def _reconcile_estimates(
+    args: argparse.Namespace, settings: Settings, store: Store, now: datetime
+) -> int:
     from tracker.reconcile.rules import team_rollup
     from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
 
@@ -241,7 +233,9 @@ def _reconcile_estimates(args: argparse.Namespace, settings: Any, store: Any, no
     return 0
 
 
-def _reconcile_bill(args: argparse.Namespace, settings: Any, store: Any, now: Any) -> int:
+def _reconcile_bill(
+    args: argparse.Namespace, settings: Settings, store: Store, now: datetime
+) -> int:
     from tracker.reconcile.service import reconcile_bill
 
     report = reconcile_bill(

@@ -7,9 +7,13 @@ import json
 import sys
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jobs import JOB_NAMES as JOBS
+from tracker.schedule import JOB_NAMES as JOBS
+
+if TYPE_CHECKING:
+    from tracker.settings import Settings
+    from tracker.store.database import Store
 
 
 def add_commands(sub: Any) -> None:
@@ -45,7 +49,7 @@ def add_commands(sub: Any) -> None:
     status.set_defaults(handler=cmd_status)
 
 
-def _wiring(args: argparse.Namespace) -> tuple[Any, Any]:
+def _wiring(args: argparse.Namespace) -> tuple[Settings, Store]:
     from tracker.cli.main import settings_from, store_from
 
     settings = settings_from(args)
@@ -65,9 +69,8 @@ def _json(value: Any) -> str:
 
 # -- alerts and budgets ------------------------------------------------------------------------
 def cmd_alerts(args: argparse.Namespace) -> int:
-    from jobs.scheduler import wall_clock
-    from tracker.alert.rules import run_alerts
-    from tracker.clock import system_clock
+    from tracker.alert.service import run_alerts
+    from tracker.clock import system_clock, wall_clock
 
     settings, store = _wiring(args)
     result = run_alerts(settings, store, now=system_clock(), wall=wall_clock, dry_run=args.dry_run)
@@ -99,7 +102,7 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 def cmd_budgets(args: argparse.Namespace) -> int:
     from tracker.alert.budgets import render_table
-    from tracker.alert.rules import budget_statuses
+    from tracker.alert.service import budget_statuses
     from tracker.clock import system_clock
 
     settings, store = _wiring(args)
@@ -148,8 +151,7 @@ def _daemon_logging(args: argparse.Namespace) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from jobs import JobContext, run_job
-    from jobs.scheduler import wall_clock
-    from tracker.clock import system_clock
+    from tracker.clock import system_clock, wall_clock
 
     settings, store = _wiring(args)
     started = wall_clock()
@@ -161,8 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 # -- status ----------------------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
-    from jobs.scheduler import wall_clock
-    from tracker.clock import system_clock
+    from tracker.clock import system_clock, wall_clock
 
     settings, store = _wiring(args)
     report = status_report(settings, store, now=system_clock(), wall=wall_clock())
@@ -170,7 +171,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def status_report(settings: Any, store: Any, *, now: datetime, wall: datetime) -> dict[str, Any]:
+def status_report(
+    settings: Settings, store: Store, *, now: datetime, wall: datetime
+) -> dict[str, Any]:
     """What an operator needs: the daemon, each job's last and next run, collection lag, alerts.
 
     ``now`` is the business clock (watermarks are stamped with it), ``wall`` real time (run
@@ -178,11 +181,11 @@ def status_report(settings: Any, store: Any, *, now: datetime, wall: datetime) -
     """
     from datetime import timedelta
 
-    from jobs.scheduler import next_runs
+    from tracker.schedule import next_runs
     from tracker.store.ops import AlertLedger, DaemonLockRow, JobRunLog
 
-    schedule = settings.feature("schedule")
-    daemon_options = settings.feature("daemon")
+    schedule = settings.schedule
+    daemon_options = settings.daemon
     holder = DaemonLockRow(
         store, lambda: wall, timedelta(seconds=daemon_options.stale_after_seconds)
     ).holder()

@@ -6,9 +6,9 @@ jobs that really ran, so an estimate and an actual compare line by line. Which e
 to a finished job is decided by :func:`resolve_estimate` (the precedence is in
 docs/reconciliation.md).
 
-Everything here is pure except :func:`estimate_job`, the Python API for launch scripts, which
-loads the config (and, with ``record=True``, writes to the database). Nothing here imports
-boto3, so a launch script can use it without AWS libraries.
+Everything here is pure: no clock, no database, no AWS. :mod:`tracker.estimate.service`
+records estimates in the store, and :func:`tracker.estimate.api.estimate_job` is the Python
+API for launch scripts.
 """
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from pathlib import Path
 from typing import Any
 
 from tracker.cost.engine import CostPolicy, cost_job
+from tracker.cost.prices import PriceBook
 from tracker.errors import InputError
-from tracker.records import UNALLOCATED, JobCost, JobRecord, cents
+from tracker.records import UNALLOCATED, EstimateEntry, JobCost, JobRecord, RecordedEstimate, cents
 
 ESTIMATE_ID_TAG = "tracker:estimate-id"
 ESTIMATE_USD_TAG = "tracker:estimate-usd"
@@ -54,7 +54,7 @@ DEFAULT_POLICY = CostPolicy()
 MAX_HOURS = Decimal(24 * 365)
 
 
-def _number(value: object, name: str) -> Decimal:
+def to_decimal(value: object, name: str) -> Decimal:
     """A finite Decimal from an int, float, Decimal or numeric text; InputError otherwise."""
     if isinstance(value, bool) or value is None:
         raise InputError(f"{name} {value!r}: expected a number")
@@ -99,14 +99,14 @@ class EstimateRequest:
             raise InputError(f"--count {self.instance_count!r}: expected a whole number >= 1")
         if self.instance_count < 1:
             raise InputError(f"--count {self.instance_count}: expected a whole number >= 1")
-        hours = _number(self.hours, "--hours")
+        hours = to_decimal(self.hours, "--hours")
         if hours <= 0 or hours > MAX_HOURS:
             raise InputError(f"--hours {self.hours}: expected hours > 0 and <= {MAX_HOURS}")
         object.__setattr__(self, "hours", hours)
         if not isinstance(self.region, str) or not REGION_RE.match(self.region):
             raise InputError(f"--region {self.region!r}: expected an AWS region like us-east-1")
         if self.spot_ratio is not None:
-            ratio = _number(self.spot_ratio, "--spot-ratio")
+            ratio = to_decimal(self.spot_ratio, "--spot-ratio")
             if ratio <= 0 or ratio > 1:
                 raise InputError(
                     f"--spot-ratio {self.spot_ratio}: expected the billed share of training "
@@ -189,6 +189,27 @@ class Estimate:
             tags = {ESTIMATE_ID_TAG: self.estimate_id, **tags}
         return tags
 
+    def entry(self) -> EstimateEntry:
+        """What the store records (only an estimate with an id can be recorded)."""
+        if not self.estimate_id:
+            raise ValueError("only an estimate with an id can be recorded")
+        request = self.request
+        return EstimateEntry(
+            estimate_id=self.estimate_id,
+            created_at=self.created_at,
+            region=request.region,
+            instance_type=request.instance_type,
+            instance_count=request.instance_count,
+            hours=request.hours,
+            cost=self.cost,
+            usd_per_hour=self.usd_per_hour,
+            spot_ratio=request.spot_ratio,
+            volume_gb=request.volume_gb,
+            team=request.team,
+            job_name=request.job_name,
+            name_prefix=request.name_prefix,
+        )
+
     def sagemaker_tags(self) -> list[dict[str, str]]:
         """``tags()`` in CreateTrainingJob's ``Tags`` shape: ``[{"Key": ..., "Value": ...}]``."""
         return [{"Key": key, "Value": value} for key, value in self.tags().items()]
@@ -224,7 +245,7 @@ class Estimate:
 
 def build_estimate(
     request: EstimateRequest,
-    price_book: Any,
+    price_book: PriceBook,
     now: datetime,
     policy: CostPolicy = DEFAULT_POLICY,
     discount_pct: Decimal = Decimal(0),
@@ -279,18 +300,6 @@ def worst_case_job(job: JobRecord) -> JobRecord | None:
 
 
 # -- which estimate belongs to a job ---------------------------------------------------------
-@dataclass(frozen=True)
-class RecordedEstimate:
-    """A recorded estimate as the matcher needs it. ``usd`` is the quoted (cents) total."""
-
-    estimate_id: str
-    created_at: datetime
-    usd: Decimal
-    job_name: str | None = None
-    name_prefix: str | None = None
-    team: str | None = None
-
-
 @dataclass(frozen=True)
 class ResolvedEstimate:
     """The estimate chosen for one job: its amount in USD (cents), where it came from, the
@@ -391,76 +400,6 @@ def _note(notes: list[str]) -> str | None:
     return "; ".join(notes) if notes else None
 
 
-# -- the Python API for launch scripts -----------------------------------------------------
-def estimate_job(
-    instance_type: str,
-    count: int = 1,
-    hours: Decimal | float | int | str = 1,
-    *,
-    region: str | None = None,
-    spot_ratio: Decimal | float | str | None = None,
-    volume_gb: int = 0,
-    team: str | None = None,
-    job_name: str | None = None,
-    name_prefix: str | None = None,
-    record: bool = False,
-    config: str | Path | None = None,
-    db: str | None = None,
-    now: datetime | None = None,
-) -> Estimate:
-    """Estimate a training job from the configured price book; ``record=True`` stores it.
-
-    Returns the itemised :class:`Estimate`; pass ``estimate.sagemaker_tags()`` (or merge
-    ``estimate.tags()``) into the job's tags so the reconciliation finds it::
-
-        from tracker.estimate.rules import estimate_job
-        est = estimate_job("ml.g5.2xlarge", 2, 3.5, team="nlp", name_prefix="nightly-", record=True)
-        estimator = Estimator(..., tags=est.sagemaker_tags())
-
-    ``region`` defaults to the first region of the first configured source, else us-east-1.
-    Raises InputError for bad values and for an instance type the price book has no rate for.
-    """
-    from tracker.clock import system_clock
-    from tracker.settings import load_settings
-
-    settings = load_settings(str(config) if config is not None else None)
-    request = EstimateRequest(
-        instance_type=instance_type,
-        instance_count=count,
-        hours=_number(hours, "hours"),
-        region=region or default_region(settings),
-        spot_ratio=None if spot_ratio is None else _number(spot_ratio, "spot_ratio"),
-        volume_gb=volume_gb,
-        team=team,
-        job_name=job_name,
-        name_prefix=name_prefix,
-    )
-    when = now or system_clock()
-    estimate = build_estimate(
-        request,
-        settings.price_book(),
-        when,
-        settings.cost_policy(),
-        settings.discount_pct,
-        estimate_id=new_estimate_id() if record else None,
-    )
-    require_priced(estimate)
-    if record:
-        from tracker.store.database import Store
-        from tracker.store.estimates import EstimateRepository
-
-        EstimateRepository(Store.open(db or settings.database_url)).record(estimate)
-    return estimate
-
-
-def default_region(settings: Any) -> str:
-    """The first region of the first configured source, else us-east-1."""
-    for source in getattr(settings, "sources", ()):
-        if source.regions:
-            return source.regions[0]
-    return "us-east-1"
-
-
 def require_priced(estimate: Estimate) -> None:
     """An estimate of an unpriced instance type would say $0: refuse it with the fix."""
     if estimate.unpriced:
@@ -471,33 +410,10 @@ def require_priced(estimate: Estimate) -> None:
         )
 
 
-# -- configuration: the [estimates] section -------------------------------------------------------
+# -- configuration (parsed from [estimates] by tracker.settings) -----------------------------
 @dataclass(frozen=True)
 class EstimateSettings:
     """``[estimates]``: ``tolerance_pct`` decides within/over/under (None: use
     ``[reconcile] tolerance_pct``, 10 by default)."""
 
     tolerance_pct: Decimal | None = None
-
-
-def parse_estimates_section(value: Any, ctx: Any) -> EstimateSettings:
-    """Parse ``[estimates]`` (registered in config.SECTION_PARSERS); None gives the defaults."""
-    if value is None:
-        return EstimateSettings()
-    if not isinstance(value, dict):
-        ctx.problem("estimates", f"must be a table ([estimates]), got {type(value).__name__}")
-        return EstimateSettings()
-    for key in value:
-        if key != "tolerance_pct":
-            ctx.problem(f"estimates.{key}", "unknown key; expected tolerance_pct")
-    if "tolerance_pct" not in value:
-        return EstimateSettings()
-    raw = value["tolerance_pct"]
-    try:
-        number = None if isinstance(raw, bool) else Decimal(str(raw))
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite() or number < 0:
-        ctx.problem("estimates.tolerance_pct", f"must be a number >= 0 (a percentage), got {raw!r}")
-        return EstimateSettings()
-    return EstimateSettings(number)

@@ -655,7 +655,7 @@ def estimate_findings(rows: Iterable[EstimateRow]) -> list[Finding]:
     return out
 
 
-# == configuration: the [reconcile] section =======================================================
+# == configuration: the [reconcile] section (parsed by tracker.settings) =======================================================
 @dataclass(frozen=True)
 class ReconcileSettings:
     """``[reconcile]``: settle time and drift threshold for the bill, the default bill source
@@ -670,65 +670,3 @@ class ReconcileSettings:
     @property
     def policy(self) -> BillPolicy:
         return BillPolicy(settle_days=self.settle_days, drift_pct=self.drift_pct)
-
-
-def config_decimal(
-    ctx: Any, key: str, value: Any, minimum: Decimal, maximum: Decimal | None = None
-) -> Decimal | None:
-    """A number from the config file within bounds; reports a problem and returns None if not."""
-    bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        ctx.problem(key, f"must be a number {bound}, got {value!r}")
-        return None
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        number = Decimal("NaN")
-    if not number.is_finite() or number < minimum or (maximum is not None and number > maximum):
-        ctx.problem(key, f"must be a number {bound}, got {value!r}")
-        return None
-    return number
-
-
-def parse_reconcile_section(value: Any, ctx: Any) -> ReconcileSettings:
-    """Parse ``[reconcile]`` (registered in config.SECTION_PARSERS); None gives the defaults."""
-    default = ReconcileSettings()
-    if value is None:
-        return default
-    if not isinstance(value, dict):
-        ctx.problem("reconcile", f"must be a table ([reconcile]), got {type(value).__name__}")
-        return default
-    known = {"settle_days", "drift_pct", "tolerance_pct", "granularity", "source"}
-    for key in value:
-        if key not in known:
-            ctx.problem(
-                f"reconcile.{key}", f"unknown key; expected one of {', '.join(sorted(known))}"
-            )
-    settle = value.get("settle_days", default.settle_days)
-    if isinstance(settle, bool) or not isinstance(settle, int) or not 0 <= settle <= 62:
-        ctx.problem(
-            "reconcile.settle_days", f"must be a whole number of days from 0 to 62, got {settle!r}"
-        )
-        settle = default.settle_days
-    drift = default.drift_pct
-    if "drift_pct" in value:
-        parsed = config_decimal(ctx, "reconcile.drift_pct", value["drift_pct"], ZERO)
-        drift = parsed if parsed is not None else drift
-    tolerance = default.tolerance_pct
-    if "tolerance_pct" in value:
-        parsed = config_decimal(ctx, "reconcile.tolerance_pct", value["tolerance_pct"], ZERO)
-        tolerance = parsed if parsed is not None else tolerance
-    granularity = value.get("granularity", default.granularity)
-    if granularity not in GRANULARITIES:
-        ctx.problem(
-            "reconcile.granularity",
-            f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
-        )
-        granularity = default.granularity
-    source = value.get("source", default.source)
-    if not isinstance(source, str) or not source.strip():
-        ctx.problem("reconcile.source", f"must be 'ce', a path or an s3:// URI, got {source!r}")
-        source = default.source
-    elif source != "ce" and not source.startswith("s3://"):
-        source = str(ctx.resolve(source))
-    return ReconcileSettings(settle, drift, tolerance, granularity, source)

@@ -16,7 +16,8 @@ from typing import Any
 
 from tracker.cost.engine import cost_job
 from tracker.errors import InputError
-from tracker.estimate.rules import EstimateIndex, resolve_estimate, worst_case_job
+from tracker.estimate.rules import resolve_estimate, worst_case_job
+from tracker.estimate.service import recorded_index
 from tracker.reconcile.rules import (
     COMPARED_KINDS,
     KIND_UNRECOGNISED,
@@ -24,7 +25,6 @@ from tracker.reconcile.rules import (
     BillRow,
     EstimateRow,
     Finding,
-    ReconcileSettings,
     attribute_lines,
     drift_findings,
     estimate_row,
@@ -32,18 +32,14 @@ from tracker.reconcile.rules import (
     team_rows,
 )
 from tracker.records import UNALLOCATED, cents, from_micros
+from tracker.settings import Settings
 
 CE_SOURCE = "ce"
 
 
-def reconcile_settings(settings: Any) -> ReconcileSettings:
-    return settings.feature("reconcile")
-
-
-def estimate_tolerance(settings: Any) -> Decimal:
+def estimate_tolerance(settings: Settings) -> Decimal:
     """``[estimates] tolerance_pct``, else ``[reconcile] tolerance_pct`` (10 by default)."""
-    own = settings.feature("estimates").tolerance_pct
-    return own if own is not None else reconcile_settings(settings).tolerance_pct
+    return settings.estimate_tolerance_pct
 
 
 # -- estimates -----------------------------------------------------------------------------
@@ -61,7 +57,7 @@ def reconcile_estimates(
     from tracker.store.estimates import EstimateRepository
 
     repo = EstimateRepository(store)
-    index = EstimateIndex.build(repo.recorded())
+    index = recorded_index(store)
     tolerance = tolerance_pct if tolerance_pct is not None else estimate_tolerance(settings)
     price_book = None
     rows = []
@@ -180,7 +176,7 @@ def reconcile_bill(
     (and per job when ``by_job`` and the bill names resources)."""
     from tracker.store.bills import BillRepository
 
-    config = reconcile_settings(settings)
+    config = settings.reconcile
     source = source or config.source
     granularity = granularity or config.granularity
     if source == CE_SOURCE and (since is None or until is None):
@@ -220,7 +216,7 @@ def compare(
     """Compare bill lines with the tracker's stored costs (no AWS call)."""
     from tracker.store.bills import BillRepository
 
-    policy = reconcile_settings(settings).policy
+    policy = settings.reconcile.policy
     repo = BillRepository(store)
     lines = attribute_lines(lines, repo.arn_teams())
     if team is not None:
@@ -254,7 +250,7 @@ def stored_bill_findings(
     """Drift findings from the bill lines already stored (no AWS call): for alerting."""
     from tracker.store.bills import BillRepository
 
-    config = reconcile_settings(settings)
+    config = settings.reconcile
     default_since, default_until = default_window(now)
     since, until = since or default_since, until or default_until
     lines = BillRepository(store).lines(source, since, until)

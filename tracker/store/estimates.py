@@ -13,8 +13,14 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
-from tracker.estimate.rules import Estimate, RecordedEstimate
-from tracker.records import JobRecord, cents, from_micros, to_micros
+from tracker.records import (
+    EstimateEntry,
+    JobRecord,
+    RecordedEstimate,
+    cents,
+    from_micros,
+    to_micros,
+)
 from tracker.store.database import Store, aware_utc, job_record, naive_utc
 from tracker.store.schema import EstimateRecord, Job
 
@@ -34,23 +40,23 @@ class EstimateRepository:
     def __init__(self, store: Store):
         self.store = store
 
-    def record(self, estimate: Estimate) -> str:
+    def record(self, estimate: EstimateEntry) -> str:
         """Store an estimate (it must carry an id); returns the id."""
         if not estimate.estimate_id:
             raise ValueError("only an estimate with an id can be recorded")
-        request, cost = estimate.request, estimate.cost
+        cost = estimate.cost
         row = EstimateRecord(
             id=estimate.estimate_id,
             created_at=naive_utc(estimate.created_at),
-            region=request.region,
-            instance_type=request.instance_type,
-            instance_count=request.instance_count,
-            hours=str(request.hours),
-            spot_ratio=None if request.spot_ratio is None else str(request.spot_ratio),
-            volume_gb=request.volume_gb,
-            team=request.team,
-            job_name=request.job_name,
-            name_prefix=request.name_prefix,
+            region=estimate.region,
+            instance_type=estimate.instance_type,
+            instance_count=estimate.instance_count,
+            hours=str(estimate.hours),
+            spot_ratio=None if estimate.spot_ratio is None else str(estimate.spot_ratio),
+            volume_gb=estimate.volume_gb,
+            team=estimate.team,
+            job_name=estimate.job_name,
+            name_prefix=estimate.name_prefix,
             usd_per_hour=None if estimate.usd_per_hour is None else str(estimate.usd_per_hour),
             compute_micros=to_micros(cost.compute_usd),
             spot_savings_micros=to_micros(cost.spot_savings_usd),

@@ -245,7 +245,7 @@ class _Pages:
         if self.settings is None:
             return None
         try:
-            from tracker.alert.rules import budget_statuses
+            from tracker.alert.service import budget_statuses
         except ImportError:
             return None
         try:
