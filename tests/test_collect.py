@@ -33,10 +33,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-try:
-    from tests.seed import DEFAULT_ACCOUNT, T0, seed_job, update_job
-except ModuleNotFoundError:  # the repository root is not on sys.path (no pytest pythonpath)
-    from seed import DEFAULT_ACCOUNT, T0, seed_job, update_job
+from tests.conftest import DEFAULT_ACCOUNT, T0, seed_job, update_job
 from tracker.aws import s3 as aws_s3
 from tracker.aws.session import AwsContextFactory, CallCounter
 from tracker.collect.service import collect

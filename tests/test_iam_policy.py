@@ -208,7 +208,7 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
     """One collection through an assumed role, with tags and S3 artifacts to measure."""
     from moto import mock_aws
 
-    from tests.seed import seed_job, update_job
+    from tests.conftest import seed_job, update_job
     from tracker.collect.service import collect
     from tracker.settings import Settings, Source
     from tracker.store.database import Store
