@@ -132,9 +132,8 @@ class AwsContext:
         """A counted client for ``service`` in this context's region (one per service)."""
         if service not in self._clients:
             self._clients[service] = make_client(
-                service, self.region, session=self.session, config=self.config,
-                counter=self.counter,
-            )  # fmt: skip
+                service, self.region, session=self.session, config=self.config, counter=self.counter
+            )
         return self._clients[service]
 
 
@@ -165,13 +164,13 @@ def make_client(
     session: boto3.Session | None = None,
     config: Config | None = None,
     counter: CallCounter | None = None,
-    **credentials: str,
+    **credentials: str | None,
 ) -> BaseClient:
     """A client for ``service``: the one place every AWS client of the tracker is made.
 
-    ``config`` (default: :func:`client_config` of ``collection``) carries the user agent
-    and retries; a caller's extra options (timeouts) are merged over it with
-    ``Config.merge``. ``region`` None takes boto3's own chain (``AWS_DEFAULT_REGION``,
+    Its Config is :func:`client_config` of ``collection`` (user agent, retries) with
+    ``config`` merged over it (a caller's timeouts, or a context's ready-made Config).
+    ``region`` None takes boto3's own chain (``AWS_DEFAULT_REGION``,
     the profile). The counter, when given, counts every call and page the client makes.
     ``credentials`` (``aws_access_key_id``...) override the session's, for botocore's
     assume-role fetcher.
@@ -248,7 +247,7 @@ class AwsContextFactory:
         region: str,
         counter: CallCounter,
         service: str,
-        **credentials: str,
+        **credentials: str | None,
     ) -> BaseClient:
         return make_client(
             service, region, session=base, config=self.config, counter=counter, **credentials
