@@ -27,6 +27,10 @@ from botocore.exceptions import NoCredentialsError
 if TYPE_CHECKING:
     from tracker.settings import CollectionSettings, Source
 
+#: The type of every client :func:`make_client` returns, for annotations outside tracker/aws
+#: (which may not import botocore): ``if TYPE_CHECKING: from tracker.aws.session import AwsClient``.
+AwsClient = BaseClient
+
 ROLE_SESSION_NAME = "sagemaker-spend-tracker"
 _STARTED = "sagemaker_spend_tracker_started"  # our key in botocore's per-call context
 USER_AGENT = "sagemaker-spend-tracker"
