@@ -28,8 +28,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # tests.seed is the seeding factory the tests use
-    sys.path.insert(0, str(REPO))
 
 NOW = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 REGION = "us-east-1"
@@ -47,7 +45,7 @@ def seed(n: int, rng: random.Random) -> None:
     every key of the bucket, so a single shared bucket would make moto, not the
     collector, quadratic in N.
     """
-    from tests.seed import seed_job_fast
+    from tracker.aws.simulate import JobSpec, seed_backend_job
 
     first = NOW.replace(tzinfo=None) - timedelta(days=60)
     step = timedelta(days=59) / max(n, 1)
@@ -58,20 +56,22 @@ def seed(n: int, rng: random.Random) -> None:
         spot = rng.random() < 0.3
         team = rng.choice(TEAMS)
         project = f"{team}-p{rng.randint(1, 4)}"
-        seed_job_fast(
+        seed_backend_job(
             f"{team}-job-{i:06d}",
+            JobSpec(
+                instance_type=itype,
+                count=rng.randint(low, high),
+                status=status,
+                start=first + step * i,
+                billable=(seconds * 2 // 5 if spot else seconds) if status != "Failed" else None,
+                training=seconds,
+                spot=spot,
+                tags={"team": team, "project": project, "owner": f"u{i % 37}"},
+                output_bucket=f"{project}-artifacts",  # one bucket per project, as teams do
+                artifact_bytes=rng.randrange(1_000, 50_000) if status == "Completed" else 0,
+            ),
             account_id=ACCOUNT,
             region=REGION,
-            instance_type=itype,
-            count=rng.randint(low, high),
-            status=status,
-            start=first + step * i,
-            billable=(seconds * 2 // 5 if spot else seconds) if status != "Failed" else None,
-            training=seconds,
-            spot=spot,
-            tags={"team": team, "project": project, "owner": f"u{i % 37}"},
-            output_bucket=f"{project}-artifacts",  # one bucket per project, as teams do
-            artifact_bytes=rng.randrange(1_000, 50_000) if status == "Completed" else 0,
         )
 
 

@@ -60,9 +60,6 @@ def moto_server() -> Iterator[str]:
 def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """The moto server, reset, with boto3 in this process pointed at it too."""
     urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"))
-    from tracker.aws import simulate
-
-    simulate._BUCKETS.clear()
     monkeypatch.setenv("AWS_ENDPOINT_URL", moto_server)
     yield moto_server
 
@@ -112,3 +109,34 @@ def pg_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
     admin.dispose()
+
+
+# -- seeding moto: the one entry point for tests --------------------------------------------
+# A small factory with defaults each test overrides: ``seed_job(sm, name, billable=1800,
+# spot=True, ...)``; the keywords are the fields of tracker.aws.simulate.JobSpec, the
+# factory the demo seeds through too. Moto wants naive UTC; aware times are converted.
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
+from tracker.aws import simulate as _simulate  # noqa: E402
+
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
+
+DEFAULT_ACCOUNT = _simulate.DEFAULT_ACCOUNT
+DEFAULT_REGION = _simulate.DEFAULT_REGION
+T0 = _simulate.DEFAULT_START  # naive UTC, a Thursday morning
+update_job = _simulate.update_job
+
+
+def seed_job(client: BaseClient, name: str, *, s3: BaseClient | None = None, **spec: Any) -> str:
+    """Create one training job through moto's API (``s3`` for its artifacts); returns its ARN."""
+    return _simulate.seed_job(client, name, _simulate.JobSpec(**spec), s3=s3)
+
+
+def seed_job_fast(
+    name: str, *, account_id: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION, **spec: Any
+) -> str:
+    """Like :func:`seed_job` but straight into moto's backends, for hundreds of jobs."""
+    return _simulate.seed_backend_job(
+        name, _simulate.JobSpec(**spec), account_id=account_id, region=region
+    )

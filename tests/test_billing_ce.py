@@ -39,9 +39,12 @@ import requests
 from moto import mock_aws
 
 from tests.reconcile_data import NOW, SETTINGS, START, make_job, save
+from tracker.aws import billing
 from tracker.aws.billing import cost_and_usage_request, fetch_ce_lines, lines_from_page
+from tracker.aws.paging import PageLimitError, follow_token
 from tracker.errors import TrackerError
 from tracker.reconcile.service import reconcile_bill, stored_bill_findings
+from tracker.settings import CollectionSettings
 from tracker.store.bills import BillRepository
 from tracker.store.database import Store
 
@@ -154,6 +157,52 @@ def test_fetch_follows_next_page_token(ce) -> None:
     ]
     spot = next(x for x in lines if x.kind == "spot")
     assert (spot.list_usd, spot.effective_usd) == (D("1.515"), D("1.20"))
+
+
+def test_fetch_stops_at_max_pages_and_names_the_fix(ce, monkeypatch) -> None:
+    monkeypatch.setattr(billing, "MAX_PAGES", 1)
+    queue(PAGE_1, PAGE_2)
+    calls = []
+    ce.meta.events.register(
+        "provide-client-params.ce.GetCostAndUsage", lambda params, **_: calls.append(dict(params))
+    )
+    with pytest.raises(TrackerError) as raised:
+        fetch_ce_lines(ce, date(2026, 11, 20), date(2026, 11, 26), "daily", "team")
+    assert str(raised.value) == (
+        "Cost Explorer GetCostAndUsage: more than 1 pages; narrow --since/--until"
+    )
+    assert len(calls) == 1  # page 2 is never asked for
+
+
+def test_follow_token_follows_empty_pages_that_carry_a_token() -> None:
+    answers = iter([{"Items": [], "Token": "a"}, {"Items": [], "Token": "b"}, {"Items": [1]}])
+    requests_made = []
+
+    def call(**request):
+        requests_made.append(request)
+        return next(answers)
+
+    pages = list(follow_token(call, {"Filter": "x"}, "Token", max_pages=3))
+
+    assert [page["Items"] for page in pages] == [[], [], [1]]
+    assert requests_made == [
+        {"Filter": "x"},
+        {"Filter": "x", "Token": "a"},
+        {"Filter": "x", "Token": "b"},
+    ]
+    with pytest.raises(PageLimitError, match="more than 2 pages"):
+        list(follow_token(lambda **_: {"Token": "again"}, {}, "Token", max_pages=2))
+
+
+def test_ce_client_uses_collection_retries_and_honours_its_endpoint_env(monkeypatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_COST_EXPLORER", "http://127.0.0.1:4566")
+    client = billing.ce_client(CollectionSettings(retry_mode="standard", max_attempts=3))
+    assert (client.meta.region_name, client.meta.endpoint_url) == (
+        "us-east-1",
+        "http://127.0.0.1:4566",
+    )
+    assert client.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
+    assert client.meta.config.user_agent_extra == "sagemaker-spend-tracker"
 
 
 def test_lines_from_page_reads_group_order_and_metric_fallbacks() -> None:

@@ -33,12 +33,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
-try:
-    from tests.seed import DEFAULT_ACCOUNT, T0, seed_job, update_job
-except ModuleNotFoundError:  # the repository root is not on sys.path (no pytest pythonpath)
-    from seed import DEFAULT_ACCOUNT, T0, seed_job, update_job
+from tests.conftest import DEFAULT_ACCOUNT, T0, seed_job, update_job
 from tracker.aws import s3 as aws_s3
-from tracker.aws.session import AwsContextFactory, CallCounter
+from tracker.aws.session import AwsContextFactory, CallCounter, make_client
 from tracker.collect.service import collect
 from tracker.cost.prices import PriceBook
 from tracker.settings import CollectionSettings, Settings, Source
@@ -628,6 +625,20 @@ def test_collect_summary_renders_one_screen_and_serialises(sm, s3, store):
 
 
 # -- sessions ------------------------------------------------------------------------------
+
+
+def test_make_client_counts_each_page_a_paginator_requests(aws):
+    counter = CallCounter()
+    s3 = make_client("s3", "us-east-1", counter=counter)
+    s3.create_bucket(Bucket="out")
+    for i in range(3):
+        s3.put_object(Bucket="out", Key=f"k{i}", Body=b"x")
+    pages = list(
+        s3.get_paginator("list_objects_v2").paginate(Bucket="out", PaginationConfig={"PageSize": 1})
+    )
+    assert len(pages) == 3
+    assert counter.by_service() == {"s3": {"CreateBucket": 1, "ListObjectsV2": 3, "PutObject": 3}}
+    assert s3.meta.config.user_agent_extra == "sagemaker-spend-tracker"
 
 
 def test_context_clients_use_retry_settings_and_honour_endpoint_env(aws, monkeypatch):

@@ -75,9 +75,6 @@ def collected(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> tup
         env.setenv("AWS_DEFAULT_REGION", "us-east-1")
         env.setenv("AWS_ENDPOINT_URL", moto_server)
         requests.post(f"{moto_server}/moto-api/reset", timeout=10)
-        from tracker.aws import simulate
-
-        simulate._BUCKETS.clear()
         variables = {"AWS_ENDPOINT_URL": moto_server}
         estimate_id = record_estimates(folder / "tracker.toml", variables)
         seed_and_collect(folder / "tracker.toml", variables, estimate_id)

@@ -33,8 +33,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
-from tests.conftest import REPO
-from tests.seed import DEFAULT_ACCOUNT, T0, seed_job_fast
+from tests.conftest import DEFAULT_ACCOUNT, REPO, T0, seed_job_fast
 from tracker.aws.session import AwsContextFactory
 from tracker.collect.service import collect
 from tracker.cost.prices import PriceBook
@@ -311,7 +310,7 @@ def _database_state(db: Path) -> dict[str, Any]:
 
 @pytest.fixture
 def kill_project(tmp_path: Path, moto_endpoint: str) -> tuple[Path, dict[str, str]]:
-    from tests.seed import seed_job
+    from tests.conftest import seed_job
 
     session = boto3.Session(region_name="us-east-1")
     sm, s3 = session.client("sagemaker"), session.client("s3")

@@ -85,13 +85,15 @@ def _sources(roots: list[Path], base: Path) -> Iterator[tuple[str, ast.Module]]:
 
 
 def _client_services(trees: list[tuple[str, ast.Module]]) -> set[str]:
-    """Services the code makes clients for: literals passed to ``*.client("...")``."""
+    """Services the code makes clients for: literals passed to ``*.client("...")`` or to
+    ``make_client("...")`` (tracker.aws.session's one client factory)."""
     services = set()
     for _, tree in trees:
         for node in ast.walk(tree):
             if (
                 isinstance(node, ast.Call)
-                and (getattr(node.func, "attr", None) or getattr(node.func, "id", None)) == "client"
+                and (getattr(node.func, "attr", None) or getattr(node.func, "id", None))
+                in ("client", "make_client")
                 and node.args
                 and isinstance(node.args[0], ast.Constant)
                 and isinstance(node.args[0].value, str)
@@ -159,6 +161,14 @@ def static_operations(
                     arg = node.args[0]
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                         names.append(arg.value)
+            if isinstance(node, ast.Call):
+                # A client method handed to a paging helper (``follow_token(client.get_x, ...)``).
+                names.extend(
+                    arg.attr
+                    for arg in node.args
+                    if isinstance(arg, ast.Attribute)
+                    and not (isinstance(arg.value, ast.Name) and arg.value.id in module_names)
+                )
             if isinstance(node, ast.Name) and node.id == "AssumeRoleCredentialFetcher":
                 found.setdefault(("sts", "AssumeRole"), set()).add(relative)
             for name in names:
@@ -198,7 +208,7 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
     """One collection through an assumed role, with tags and S3 artifacts to measure."""
     from moto import mock_aws
 
-    from tests.seed import seed_job, update_job
+    from tests.conftest import seed_job, update_job
     from tracker.collect.service import collect
     from tracker.settings import Settings, Source
     from tracker.store.database import Store

@@ -21,6 +21,7 @@ from tracker.alert.notify import (
     slack_payload,
     sns_subject,
 )
+from tracker.aws.notify import ses_client, sns_client
 
 ACCOUNT = "123456789012"
 MESSAGE = Message(
@@ -213,3 +214,14 @@ def test_log_channel_in_json_format_carries_structured_fields() -> None:
     record.alert_key = MESSAGE.key
     payload = json.loads(JsonFormatter().format(record))
     assert payload["alert_key"] == MESSAGE.key and payload["level"] == "warning"
+
+
+def test_alert_clients_have_short_timeouts_few_attempts_and_our_user_agent(monkeypatch):
+    monkeypatch.delenv("AWS_REGION", raising=False)  # AWS_DEFAULT_REGION is us-east-1
+    sns, ses = sns_client("eu-west-1"), ses_client(None)
+    assert (sns.meta.region_name, ses.meta.region_name) == ("eu-west-1", "us-east-1")
+    for client in (sns, ses):
+        config = client.meta.config
+        assert (config.connect_timeout, config.read_timeout) == (5, 15)
+        assert config.retries == {"mode": "standard", "total_max_attempts": 4}
+        assert config.user_agent_extra == "sagemaker-spend-tracker"

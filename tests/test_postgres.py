@@ -203,7 +203,7 @@ def test_collector_stores_moto_jobs_once(db_url: str) -> None:
     """Two jobs in moto: 1 x m5 for 3600 s (0.25) and 2 x g5 for 1800 s (1.50); rerun: no change."""
     from moto import mock_aws
 
-    from tests.seed import seed_job
+    from tests.conftest import seed_job
     from tracker.collect.service import collect
     from tracker.settings import Settings, Source
 

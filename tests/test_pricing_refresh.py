@@ -14,8 +14,10 @@ import pytest
 from botocore.stub import Stubber
 
 from tracker.aws.pricing import fetch_training_rates, parse_price_item, refresh
+from tracker.aws.session import pricing_client
 from tracker.cost.prices import PriceBook, PriceRow
 from tracker.errors import InputError, TrackerError
+from tracker.settings import CollectionSettings
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "prices"
 NOW = datetime(2026, 10, 3, 6, 0, tzinfo=UTC)
@@ -281,3 +283,18 @@ def test_parse_price_item_drops_non_training_usage(usagetype: str):
 def test_parse_price_item_drops_training_usage_with_other_component():
     item = price_item("SKU1", "USE1-Train:ml.g5.2xlarge", "1.0", component="Cluster")
     assert parse_price_item(item) is None
+
+
+def test_pricing_client_takes_the_collection_retries_when_given(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL_PRICING", "http://127.0.0.1:4566")
+    default = pricing_client()
+    tuned = pricing_client(
+        "eu-central-1", CollectionSettings(retry_mode="adaptive", max_attempts=2)
+    )
+    assert (default.meta.region_name, default.meta.endpoint_url) == (
+        "us-east-1",
+        "http://127.0.0.1:4566",
+    )
+    assert default.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
+    assert tuned.meta.region_name == "eu-central-1"
+    assert tuned.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 2}

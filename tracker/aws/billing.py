@@ -13,17 +13,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import date
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
+from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tracker.aws import describe_error, error_code
+from tracker.aws.paging import PageLimitError, follow_token
 from tracker.aws.s3 import split_s3_uri
+from tracker.aws.session import make_client
 from tracker.errors import InputError, TrackerError
 from tracker.reconcile.bill_files import BillFile, is_bill_file
 from tracker.reconcile.rules import KIND_UNRECOGNISED, BillLine, classify_usage_type
 from tracker.records import UNALLOCATED
+
+if TYPE_CHECKING:
+    from tracker.settings import CollectionSettings
 
 CE_REGION = "us-east-1"  # Cost Explorer's endpoint is global, served from us-east-1
 SERVICE_NAME = "Amazon SageMaker"
@@ -35,13 +41,18 @@ GRANULARITY = {"daily": "DAILY", "monthly": "MONTHLY"}
 MAX_PAGES = 1000
 
 
-def ce_client(config: Any = None, session: boto3.Session | None = None) -> Any:
+def ce_client(
+    collection: CollectionSettings | None = None, session: boto3.Session | None = None
+) -> BaseClient:
     """A Cost Explorer client (honours AWS_ENDPOINT_URL and AWS_ENDPOINT_URL_COST_EXPLORER)."""
-    return (session or boto3.Session()).client("ce", region_name=CE_REGION, config=config)
+    return make_client("ce", CE_REGION, collection=collection, session=session)
 
 
-def s3_client(config: Any = None, session: boto3.Session | None = None) -> Any:
-    return (session or boto3.Session()).client("s3", config=config)
+def s3_client(
+    collection: CollectionSettings | None = None, session: boto3.Session | None = None
+) -> BaseClient:
+    """An S3 client for bill files, in boto3's default region (S3 redirects to the bucket's)."""
+    return make_client("s3", collection=collection, session=session)
 
 
 def cost_and_usage_request(
@@ -60,28 +71,22 @@ def cost_and_usage_request(
     }
 
 
-def cost_and_usage_pages(client: Any, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every page of GetCostAndUsage, following NextPageToken."""
-    request = dict(request)
-    for _ in range(MAX_PAGES):
-        try:
-            page = client.get_cost_and_usage(**request)
-        except (ClientError, BotoCoreError) as exc:
-            raise TrackerError(
-                f"Cost Explorer GetCostAndUsage failed: {describe_error(exc)}"
-            ) from exc
-        yield page
-        token = page.get("NextPageToken")
-        if not token:
-            return
-        request["NextPageToken"] = token
-    raise TrackerError(
-        f"Cost Explorer GetCostAndUsage: more than {MAX_PAGES} pages; narrow --since/--until"
-    )
+def cost_and_usage_pages(client: BaseClient, request: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every page of GetCostAndUsage, following NextPageToken (botocore has no paginator)."""
+    try:
+        yield from follow_token(
+            client.get_cost_and_usage, request, "NextPageToken", max_pages=MAX_PAGES
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise TrackerError(f"Cost Explorer GetCostAndUsage failed: {describe_error(exc)}") from exc
+    except PageLimitError:
+        raise TrackerError(
+            f"Cost Explorer GetCostAndUsage: more than {MAX_PAGES} pages; narrow --since/--until"
+        ) from None
 
 
 def fetch_ce_lines(
-    client: Any, start: date, end_exclusive: date, granularity: str, team_tag: str
+    client: BaseClient, start: date, end_exclusive: date, granularity: str, team_tag: str
 ) -> list[BillLine]:
     """Every SageMaker cost line of the window, one per (period, team, usage type)."""
     request = cost_and_usage_request(start, end_exclusive, granularity, team_tag)
@@ -180,7 +185,7 @@ def _day(value: Any, field: str) -> date:
 
 
 # -- CUR / FOCUS files in S3 -----------------------------------------------------------------
-def s3_bill_files(client: Any, uri: str) -> list[BillFile]:
+def s3_bill_files(client: BaseClient, uri: str) -> list[BillFile]:
     """Every bill file (.parquet, .csv, .csv.gz) under an s3://bucket/prefix, fetched."""
     where = split_s3_uri(uri)
     if where is None:
@@ -202,18 +207,13 @@ def s3_bill_files(client: Any, uri: str) -> list[BillFile]:
     return files
 
 
-def _list_keys(client: Any, bucket: str, prefix: str, uri: str) -> list[str]:
+def _list_keys(client: BaseClient, bucket: str, prefix: str, uri: str) -> list[str]:
     keys: list[str] = []
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    while True:
-        try:
-            page = client.list_objects_v2(**request)
-        except (ClientError, BotoCoreError) as exc:
-            if error_code(exc) in ("NoSuchBucket", "AccessDenied", "InvalidBucketName"):
-                raise InputError(f"--source {uri}: cannot list ({describe_error(exc)})") from None
-            raise TrackerError(f"--source {uri}: cannot list ({describe_error(exc)})") from exc
-        keys.extend(obj["Key"] for obj in page.get("Contents", []) if is_bill_file(obj["Key"]))
-        token = page.get("NextContinuationToken")
-        if not page.get("IsTruncated") or not token:
-            return sorted(keys)
-        request["ContinuationToken"] = token
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []) if is_bill_file(obj["Key"]))
+    except (ClientError, BotoCoreError) as exc:
+        if error_code(exc) in ("NoSuchBucket", "AccessDenied", "InvalidBucketName"):
+            raise InputError(f"--source {uri}: cannot list ({describe_error(exc)})") from None
+        raise TrackerError(f"--source {uri}: cannot list ({describe_error(exc)})") from exc
+    return sorted(keys)

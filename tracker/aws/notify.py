@@ -1,7 +1,7 @@
 """Alert delivery through AWS: SNS ``publish`` and SES ``send_email``.
 
-Clients come from boto3's standard chain and honour ``AWS_ENDPOINT_URL`` as everywhere
-else. Errors are botocore's (``tracker.aws.AWS_ERRORS``); ``tracker.alert.notify`` turns them
+Clients come from :func:`tracker.aws.session.make_client` (boto3's standard chain, our
+user agent and retries) and honour ``AWS_ENDPOINT_URL`` as everywhere else. Errors are botocore's (``tracker.aws.AWS_ERRORS``); ``tracker.alert.notify`` turns them
 into a one-line delivery failure that is retried on the next run.
 """
 
@@ -11,34 +11,39 @@ import hashlib
 import os
 from typing import Any
 
-import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
 
+from tracker.aws.session import make_client
+
 FIFO_GROUP = "sagemaker-spend-tracker"
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=5,
-    read_timeout=15,
-    user_agent_extra="sagemaker-spend-tracker",
-)
+# An alert run must not hang on one channel: short timeouts, and the next run retries.
+_TIMEOUTS = Config(connect_timeout=5, read_timeout=15)
 
 
-def sns_client(region: str) -> Any:
-    return boto3.session.Session().client("sns", region_name=region, config=_CONFIG)
+def sns_client(region: str) -> BaseClient:
+    """An SNS client in the topic's region."""
+    return make_client("sns", region, config=_TIMEOUTS)
 
 
-def ses_client(region: str | None) -> Any:
+def ses_client(region: str | None) -> BaseClient:
+    """An SES client in ``region``, else the environment's region, else us-east-1."""
     region = (
         region
         or os.environ.get("AWS_REGION")
         or os.environ.get("AWS_DEFAULT_REGION")
         or "us-east-1"
     )
-    return boto3.session.Session().client("ses", region_name=region, config=_CONFIG)
+    return make_client("ses", region, config=_TIMEOUTS)
 
 
 def publish_sns(
-    topic_arn: str, subject: str, message: str, *, dedup_id: str | None = None, client: Any = None
+    topic_arn: str,
+    subject: str,
+    message: str,
+    *,
+    dedup_id: str | None = None,
+    client: BaseClient | None = None,
 ) -> str:
     """Publish to ``topic_arn`` (in the topic's own region); returns the MessageId.
 
@@ -56,7 +61,13 @@ def publish_sns(
 
 
 def send_email(
-    sender: str, to: str, subject: str, text: str, *, region: str | None = None, client: Any = None
+    sender: str,
+    to: str,
+    subject: str,
+    text: str,
+    *,
+    region: str | None = None,
+    client: BaseClient | None = None,
 ) -> str:
     """Send a plain-text email through SES (``sender`` must be a verified identity)."""
     ses = client or ses_client(region)

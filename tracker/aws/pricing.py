@@ -1,9 +1,9 @@
 """On-demand SageMaker training rates from the AWS Price List API (``pricing.get_products``).
 
 The Price List API is served only from us-east-1, eu-central-1 and ap-south-1 (the
-prices it returns cover every region). The caller creates the client; the CLI should use
-``boto3.client("pricing", region_name=DEFAULT_PRICING_REGION)``, which still honours
-``AWS_ENDPOINT_URL_PRICING``/``AWS_ENDPOINT_URL``. IAM: ``pricing:GetProducts``.
+prices it returns cover every region). The caller passes the client, from
+:func:`tracker.aws.session.pricing_client`, which honours ``AWS_ENDPOINT_URL_PRICING`` and
+``AWS_ENDPOINT_URL``. IAM: ``pricing:GetProducts``.
 
 Only on-demand Training rows are kept: usage type ``<prefix>-Train:ml.<family>.<size>``
 (e.g. ``USE1-Train:ml.g5.2xlarge``), unit ``Hrs``. Managed spot (``TrSpt``), training
@@ -53,25 +53,20 @@ def _filters(region: str | None) -> list[dict[str, str]]:
 
 def _price_list(client: BaseClient, region: str | None) -> Iterator[str]:
     """Every PriceList entry (a JSON string) for one region, following NextToken."""
-    request: dict[str, Any] = {
-        "ServiceCode": SERVICE_CODE,
-        "Filters": _filters(region),
-        "FormatVersion": "aws_v1",
-        "MaxResults": PAGE_SIZE,
-    }
-    while True:
-        try:
-            response = client.get_products(**request)
-        except (ClientError, BotoCoreError) as exc:
-            where = region or "all regions"
-            raise TrackerError(
-                f"AWS Price List API get_products ({SERVICE_CODE}, {where}) failed: {exc}"
-            ) from exc
-        yield from response.get("PriceList", [])
-        token = response.get("NextToken")
-        if not token:
-            return
-        request["NextToken"] = token
+    pages = client.get_paginator("get_products").paginate(
+        ServiceCode=SERVICE_CODE,
+        Filters=_filters(region),
+        FormatVersion="aws_v1",
+        PaginationConfig={"PageSize": PAGE_SIZE},
+    )
+    try:
+        for response in pages:
+            yield from response.get("PriceList", [])
+    except (ClientError, BotoCoreError) as exc:
+        where = region or "all regions"
+        raise TrackerError(
+            f"AWS Price List API get_products ({SERVICE_CODE}, {where}) failed: {exc}"
+        ) from exc
 
 
 def _hourly_usd(terms: dict[str, Any]) -> tuple[set[Decimal], str]:

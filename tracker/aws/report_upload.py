@@ -6,20 +6,19 @@ Credentials come from boto3's standard chain and the endpoint honours ``AWS_ENDP
 
 from __future__ import annotations
 
-from typing import Any
-
-import boto3
+from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
+from tracker.aws.session import make_client
 from tracker.errors import TrackerError
 
 
-def s3_client() -> Any:
-    """An S3 client from the default session."""
-    return boto3.client("s3")
+def s3_client() -> BaseClient:
+    """An S3 client from the default session, in boto3's default region."""
+    return make_client("s3")
 
 
-def put_report(client: Any, bucket: str, key: str, body: bytes, content_type: str) -> str:
+def put_report(client: BaseClient, bucket: str, key: str, body: bytes, content_type: str) -> str:
     """Write one object; returns its ``s3://`` URI. Failures become one-line TrackerErrors."""
     try:
         client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)

@@ -8,8 +8,8 @@ counts 0 bytes and adds a warning: measuring artifacts never stops a collection.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from botocore.client import BaseClient
 from botocore.exceptions import BotoCoreError, ClientError
 
 
@@ -64,7 +64,7 @@ def job_locations(
 
 
 def measure(
-    client: Any,
+    client: BaseClient,
     job_name: str,
     output_path: str | None,
     model_artifact: str | None,
@@ -89,20 +89,15 @@ def measure(
     return ArtifactSize(sum(sizes.values()), tuple(warnings))
 
 
-def _list_prefix(client: Any, bucket: str, prefix: str) -> dict[tuple[str, str], int]:
+def _list_prefix(client: BaseClient, bucket: str, prefix: str) -> dict[tuple[str, str], int]:
     found: dict[tuple[str, str], int] = {}
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    while True:
-        page = client.list_objects_v2(**request)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             found[(bucket, obj["Key"])] = int(obj.get("Size", 0))
-        token = page.get("NextContinuationToken")
-        if not page.get("IsTruncated") or not token:
-            return found
-        request["ContinuationToken"] = token
+    return found
 
 
-def _object_size(client: Any, bucket: str, key: str) -> int:
+def _object_size(client: BaseClient, bucket: str, key: str) -> int:
     return int(client.head_object(Bucket=bucket, Key=key)["ContentLength"])
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 # ListTrainingJobs cannot sort by LastModifiedTime (SortBy is Name | CreationTime | Status);
@@ -16,30 +17,24 @@ NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
 
 
 def list_changed_jobs(
-    client: Any, since: datetime | None, page_size: int = MAX_PAGE_SIZE
+    client: BaseClient, since: datetime | None, page_size: int = MAX_PAGE_SIZE
 ) -> Iterator[dict[str, Any]]:
     """Yield TrainingJobSummaries modified after ``since`` (all jobs when None).
 
-    Follows NextToken until it is absent, including through EMPTY pages that still
-    carry a token (SageMaker, and moto, filter after paginating).
+    botocore's paginator follows NextToken until it is absent, including through EMPTY
+    pages that still carry a token (SageMaker, and moto, filter after paginating).
     """
-    request: dict[str, Any] = {
-        "MaxResults": max(1, min(page_size, MAX_PAGE_SIZE)),
-        "SortBy": SORT_BY,
-        "SortOrder": "Ascending",
-    }
+    request: dict[str, Any] = {"SortBy": SORT_BY, "SortOrder": "Ascending"}
     if since is not None:
         request["LastModifiedTimeAfter"] = since
-    while True:
-        page = client.list_training_jobs(**request)
+    pages = client.get_paginator("list_training_jobs").paginate(
+        **request, PaginationConfig={"PageSize": max(1, min(page_size, MAX_PAGE_SIZE))}
+    )
+    for page in pages:
         yield from page.get("TrainingJobSummaries", [])
-        token = page.get("NextToken")
-        if not token:
-            return
-        request["NextToken"] = token
 
 
-def describe_job(client: Any, name: str) -> dict[str, Any] | None:
+def describe_job(client: BaseClient, name: str) -> dict[str, Any] | None:
     """The DescribeTrainingJob response for one job, without ResponseMetadata.
 
     None when the job no longer exists (deleted between listing and describing).
@@ -63,14 +58,9 @@ def _not_found(exc: ClientError) -> bool:
     )
 
 
-def list_tags(client: Any, arn: str) -> dict[str, str]:
+def list_tags(client: BaseClient, arn: str) -> dict[str, str]:
     """All tags of one SageMaker resource via ListTags (the per-job fallback)."""
     tags: dict[str, str] = {}
-    request: dict[str, Any] = {"ResourceArn": arn}
-    while True:
-        page = client.list_tags(**request)
+    for page in client.get_paginator("list_tags").paginate(ResourceArn=arn):
         tags.update({t["Key"]: t.get("Value", "") for t in page.get("Tags", [])})
-        token = page.get("NextToken")
-        if not token:
-            return tags
-        request["NextToken"] = token
+    return tags

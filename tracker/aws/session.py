@@ -2,10 +2,11 @@
 
 One boto3 Session per configured source (assuming its role through STS when a
 ``role_arn`` is given, with credentials that refresh themselves), one
-:class:`AwsContext` per (source, region) holding that region's clients. Clients
-use botocore's standard or adaptive retry mode and honour ``AWS_ENDPOINT_URL`` and
+:class:`AwsContext` per (source, region) holding that region's clients. Every client,
+the collector's and the one-off ones (alerts, bills, prices, report uploads), comes from
+:func:`make_client`: our user agent, botocore's standard or adaptive retry mode, and a
+:class:`CallCounter` when the caller keeps one. Clients honour ``AWS_ENDPOINT_URL`` and
 ``AWS_ENDPOINT_URL_<SERVICE>`` as boto3 always does: no endpoint is set here.
-Every client reports its calls to the context's :class:`CallCounter`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 import botocore.session
+from botocore.client import BaseClient
 from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshableCredentials
 from botocore.exceptions import NoCredentialsError
@@ -25,9 +27,18 @@ from botocore.exceptions import NoCredentialsError
 if TYPE_CHECKING:
     from tracker.settings import CollectionSettings, Source
 
+#: The type of every client :func:`make_client` returns, for annotations outside tracker/aws
+#: (which may not import botocore): ``if TYPE_CHECKING: from tracker.aws.session import AwsClient``.
+AwsClient = BaseClient
+
 ROLE_SESSION_NAME = "sagemaker-spend-tracker"
 _STARTED = "sagemaker_spend_tracker_started"  # our key in botocore's per-call context
 USER_AGENT = "sagemaker-spend-tracker"
+# Without collection settings (alerts, price refresh): standard mode, a few attempts, so a
+# one-off command fails within seconds rather than backing off for minutes.
+DEFAULT_RETRY_MODE = "standard"
+DEFAULT_MAX_ATTEMPTS = 4
+PRICING_REGION = "us-east-1"
 
 
 class CallCounter:
@@ -47,7 +58,7 @@ class CallCounter:
         self.errors: Counter[tuple[str, str]] = Counter()
         self.seconds: Counter[tuple[str, str]] = Counter()
 
-    def register(self, client: Any) -> Any:
+    def register(self, client: BaseClient) -> BaseClient:
         """Attach this counter to a client's event system; returns the client."""
         events = client.meta.events
         events.register("before-call", self._on_call)
@@ -119,13 +130,14 @@ class AwsContext:
     session: boto3.Session
     config: Config
     counter: CallCounter = field(default_factory=CallCounter)
-    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _clients: dict[str, BaseClient] = field(default_factory=dict, repr=False)
 
-    def client(self, service: str) -> Any:
+    def client(self, service: str) -> BaseClient:
         """A counted client for ``service`` in this context's region (one per service)."""
         if service not in self._clients:
-            made = self.session.client(service, region_name=self.region, config=self.config)
-            self._clients[service] = self.counter.register(made)
+            self._clients[service] = make_client(
+                service, self.region, session=self.session, config=self.config, counter=self.counter
+            )
         return self._clients[service]
 
 
@@ -135,16 +147,44 @@ class ContextFactory(Protocol):
     def __call__(self, source: Source, region: str) -> AwsContext: ...
 
 
-def client_config(collection: CollectionSettings) -> Config:
+def client_config(collection: CollectionSettings | None = None) -> Config:
     """The botocore Config every client uses: retry mode and attempts from the settings.
 
     ``max_attempts`` counts every attempt, the first included, as AWS_MAX_ATTEMPTS does;
     botocore's own ``retries.max_attempts`` would count retries only.
     """
+    mode = collection.retry_mode if collection is not None else DEFAULT_RETRY_MODE
+    attempts = collection.max_attempts if collection is not None else DEFAULT_MAX_ATTEMPTS
     return Config(
-        retries={"mode": collection.retry_mode, "total_max_attempts": collection.max_attempts},
-        user_agent_extra=USER_AGENT,
+        retries={"mode": mode, "total_max_attempts": attempts}, user_agent_extra=USER_AGENT
     )
+
+
+def make_client(
+    service: str,
+    region: str | None = None,
+    *,
+    collection: CollectionSettings | None = None,
+    session: boto3.Session | None = None,
+    config: Config | None = None,
+    counter: CallCounter | None = None,
+    **credentials: str | None,
+) -> BaseClient:
+    """A client for ``service``: the one place every AWS client of the tracker is made.
+
+    Its Config is :func:`client_config` of ``collection`` (user agent, retries) with
+    ``config`` merged over it (a caller's timeouts, or a context's ready-made Config).
+    ``region`` None takes boto3's own chain (``AWS_DEFAULT_REGION``,
+    the profile). The counter, when given, counts every call and page the client makes.
+    ``credentials`` (``aws_access_key_id``...) override the session's, for botocore's
+    assume-role fetcher.
+    """
+    base = client_config(collection)
+    merged = base.merge(config) if config is not None else base
+    made = (session or boto3.Session()).client(
+        service, region_name=region, config=merged, **credentials
+    )
+    return counter.register(made) if counter is not None else made
 
 
 class AwsContextFactory:
@@ -166,7 +206,7 @@ class AwsContextFactory:
         if source.name not in self._sources:
             # The STS calls (assume role, caller identity) are counted in the first region.
             session = self._session_for(source, region, counter)
-            sts = counter.register(session.client("sts", region_name=region, config=self.config))
+            sts = make_client("sts", region, session=session, config=self.config, counter=counter)
             account_id = sts.get_caller_identity()["Account"]
             self._sources[source.name] = (session, account_id)
         session, account_id = self._sources[source.name]
@@ -206,13 +246,20 @@ class AwsContextFactory:
         return boto3.Session(botocore_session=botocore_session)
 
     def _sts_client(
-        self, base: boto3.Session, region: str, counter: CallCounter, service: str, **kwargs: Any
-    ) -> Any:
-        client = base.client(service, region_name=region, config=self.config, **kwargs)
-        return counter.register(client)
+        self,
+        base: boto3.Session,
+        region: str,
+        counter: CallCounter,
+        service: str,
+        **credentials: str | None,
+    ) -> BaseClient:
+        return make_client(
+            service, region, session=base, config=self.config, counter=counter, **credentials
+        )
 
 
-def pricing_client(region: str = "us-east-1") -> Any:
+def pricing_client(
+    region: str = PRICING_REGION, collection: CollectionSettings | None = None
+) -> BaseClient:
     """A client for the AWS Price List API (served from us-east-1, eu-central-1, ap-south-1)."""
-    config = Config(retries={"mode": "standard", "max_attempts": 5}, user_agent_extra=USER_AGENT)
-    return boto3.Session().client("pricing", region_name=region, config=config)
+    return make_client("pricing", region, collection=collection)

@@ -1,27 +1,281 @@
-"""A simulated AWS organisation on a moto server, for the demo and end-to-end tests.
+"""Training jobs on moto, for the demo, the tests and the benchmarks: the one seeding factory.
 
-Jobs are created through the real SageMaker API (so moto stores what AWS would), then the
-fields moto cannot produce (status, times, billable seconds, warm pools, selected instance
-type) are set on moto's backend objects, which moto then returns from DescribeTrainingJob.
-Only the demo and the tests use this module; the collector never does.
+Jobs are created through the real CreateTrainingJob API (so moto stores what AWS would),
+then the fields moto does not produce (status, times, billable and training seconds, warm
+pools, selected instance types, failure reasons) are set on moto's backend objects, whose
+snake_case attributes moto returns as the CamelCase keys of DescribeTrainingJob. Moto wants
+naive UTC there. :func:`seed_backend_job` writes the same objects straight into moto's
+backends without HTTP, for runs where tens of thousands of API calls would dominate.
+
+:class:`JobSpec` is everything a seeded job can vary, with defaults each caller overrides;
+:class:`SimJob` and :func:`seed_organisation` describe the demo's simulated organisation on
+top of it. Only the demo, the tests and the benchmarks use this module; the collector never
+does, and it imports moto only when a job is seeded.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
+if TYPE_CHECKING:
+    from botocore.client import BaseClient
 
+DEFAULT_ACCOUNT = "123456789012"
+DEFAULT_REGION = "us-east-1"
+DEFAULT_START = datetime(2026, 10, 1, 9, 0, 0)  # naive UTC, a Thursday morning
+ROLE_ARN = "arn:aws:iam::123456789012:role/SageMakerTraining"
 DEMO_ROLE = "arn:aws:iam::{account}:role/SageMakerExecution"
 IMAGE = "763104351884.dkr.ecr.us-east-1.amazonaws.com/pytorch-training:2.3-gpu-py311"
+SECONDARY = {"Completed": "Completed", "Failed": "Failed", "Stopped": "Stopped",
+             "InProgress": "Training", "Stopping": "Stopping"}  # fmt: skip
+MISSING: Any = object()  # "leave the field out of the response" where None means "default"
 
 
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a seeded job can vary. Times are UTC (naive or aware).
+
+    ``training`` defaults to ``billable``; ``end`` defaults to ``start + training``
+    (None for InProgress jobs); ``created`` to four minutes before ``start``;
+    ``modified`` to ``end`` (else ``start``). ``billable=None`` leaves
+    BillableTimeInSeconds out (as for many failed jobs); ``start=None`` leaves the start
+    and end times out. ``groups`` are (instance type, count) of a heterogeneous cluster,
+    named ``group_names`` or ``group-1``, ``group-2``...
+    """
+
+    instance_type: str = "ml.m5.xlarge"
+    count: int = 1
+    billable: int | None = 3600
+    training: Any = MISSING
+    spot: bool = False
+    status: str = "Completed"
+    start: datetime | None = DEFAULT_START
+    end: Any = MISSING
+    created: datetime | None = None
+    modified: datetime | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: {"team": "ml"})
+    warm_pool_seconds: int | None = None
+    warm_pool_status: str = "Terminated"
+    groups: Sequence[tuple[str, int]] = ()
+    group_names: Sequence[str] = ()
+    selected_type: str | None = None
+    selected_count: int | None = None
+    volume_gb: int = 30
+    role_arn: str = ROLE_ARN
+    output_bucket: str = "sm-artifacts"
+    output_prefix: str = "output"
+    artifact_bytes: int = 0
+    output_files: Mapping[str, int] = field(default_factory=dict)
+    checkpoint_bytes: int = 0
+    checkpoint_bucket: str | None = None
+    failure_reason: str | None = None
+    training_plan_arn: str | None = None
+    keep_alive_seconds: int | None = None
+    max_runtime: int = 86400
+    max_wait: int | None = None
+
+    def training_seconds(self) -> int | None:
+        return self.billable if self.training is MISSING else self.training
+
+    def times(self) -> tuple[datetime | None, datetime | None, datetime, datetime]:
+        """(start, end, created, modified) as naive UTC, defaults applied."""
+        start = _naive(self.start)
+        if self.end is not MISSING:
+            end = _naive(self.end)
+        elif start is None or self.status in ("InProgress", "Stopping"):
+            end = None
+        else:
+            end = start + timedelta(seconds=self.training_seconds() or 0)
+        created = _naive(self.created) or (start or DEFAULT_START) - timedelta(minutes=4)
+        modified = _naive(self.modified) or end or start or created
+        return start, end, created, modified
+
+    def output_uri(self) -> str:
+        return f"s3://{self.output_bucket}/{self.output_prefix}"
+
+    def checkpoint_uri(self, name: str) -> str | None:
+        if not (self.checkpoint_bytes or self.checkpoint_bucket):
+            return None
+        return f"s3://{self.checkpoint_bucket or self.output_bucket}/checkpoints/{name}"
+
+
+def create_request(name: str, spec: JobSpec) -> dict[str, Any]:
+    """The CreateTrainingJob request a real user would send for ``spec``."""
+    resource: dict[str, Any] = {"VolumeSizeInGB": spec.volume_gb}
+    if spec.groups:
+        names = list(spec.group_names) or [f"group-{i + 1}" for i in range(len(spec.groups))]
+        resource["InstanceGroups"] = [
+            {"InstanceType": t, "InstanceCount": c, "InstanceGroupName": group}
+            for group, (t, c) in zip(names, spec.groups, strict=True)
+        ]
+    else:
+        resource.update(InstanceType=spec.instance_type, InstanceCount=spec.count)
+    if spec.keep_alive_seconds is not None:
+        resource["KeepAlivePeriodInSeconds"] = spec.keep_alive_seconds
+    if spec.training_plan_arn:
+        resource["TrainingPlanArn"] = spec.training_plan_arn
+    stopping: dict[str, int] = {"MaxRuntimeInSeconds": spec.max_runtime}
+    if spec.spot:
+        stopping["MaxWaitTimeInSeconds"] = spec.max_wait or spec.max_runtime * 2
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        "RoleArn": spec.role_arn,
+        "OutputDataConfig": {"S3OutputPath": spec.output_uri()},
+        "ResourceConfig": resource,
+        "StoppingCondition": stopping,
+        "EnableManagedSpotTraining": spec.spot,
+        "Tags": [{"Key": k, "Value": v} for k, v in spec.tags.items()],
+    }
+    checkpoint = spec.checkpoint_uri(name)
+    if checkpoint:
+        request["CheckpointConfig"] = {"S3Uri": checkpoint}
+    return request
+
+
+def seed_job(client: BaseClient, name: str, spec: JobSpec, *, s3: BaseClient | None = None) -> str:
+    """Create one training job through the API, then set what moto cannot; returns its ARN.
+
+    ``client`` is a sagemaker client (its credentials pick the account); ``s3`` an S3
+    client in the same account, needed only when the job leaves objects in S3.
+    """
+    arn = client.create_training_job(**create_request(name, spec))["TrainingJobArn"]
+    account_id, region = _account_region(arn)
+    _finish(_backend(account_id, region).training_jobs[name], spec)
+    if s3 is not None:
+        for bucket, key, size in _artifact_objects(name, spec):
+            ensure_bucket(s3, bucket, region)
+            s3.put_object(Bucket=bucket, Key=key, Body=b"\0" * size)
+    elif _artifact_objects(name, spec):
+        raise ValueError(f"{name}: artifact bytes need an s3 client (seed_job(..., s3=...))")
+    return arn
+
+
+def seed_backend_job(
+    name: str, spec: JobSpec, *, account_id: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
+) -> str:
+    """Like :func:`seed_job` but straight into moto's backends (no HTTP); returns the ARN."""
+    request = create_request(name, spec)
+    job = _backend(account_id, region).create_training_job(
+        training_job_name=name,
+        hyper_parameters=None,
+        algorithm_specification=request["AlgorithmSpecification"],
+        role_arn=request["RoleArn"],
+        input_data_config=None,
+        output_data_config=request["OutputDataConfig"],
+        resource_config=request["ResourceConfig"],
+        vpc_config=None,
+        stopping_condition=request["StoppingCondition"],
+        tags=request["Tags"],
+        enable_network_isolation=False,
+        enable_inter_container_traffic_encryption=False,
+        enable_managed_spot_training=spec.spot,
+        checkpoint_config=request.get("CheckpointConfig"),
+        debug_hook_config=None,
+        debug_rule_configurations=None,
+        tensor_board_output_config=None,
+        experiment_config=None,
+    )
+    _finish(job, spec)
+    objects = _artifact_objects(name, spec)
+    if objects:
+        from moto.s3.models import s3_backends
+
+        backend = s3_backends[account_id]["aws"]
+        for bucket, key, size in objects:
+            if bucket not in backend.buckets:
+                backend.create_bucket(bucket, region)
+            backend.put_object(bucket, key, b"\0" * size)
+    return job.arn
+
+
+def update_job(account_id: str, region: str, name: str, **fields: Any) -> None:
+    """Change a seeded job as AWS would (e.g. ``status="Completed"``), bumping its times."""
+    job = _backend(account_id, region).training_jobs[name]
+    for key, value in fields.items():
+        setattr(job, key, _naive(value) if isinstance(value, datetime) else value)
+
+
+def ensure_bucket(s3: BaseClient, bucket: str, region: str) -> None:
+    """Create ``bucket`` unless this account already has it."""
+    try:
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=bucket)  # idempotent for its owner in us-east-1
+        else:
+            s3.create_bucket(
+                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
+            )
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+
+
+def _finish(job: Any, spec: JobSpec) -> None:
+    """Set on moto's FakeTrainingJob the fields moto does not produce."""
+    start, end, created, modified = spec.times()
+    job.training_job_status = spec.status
+    job.secondary_status = SECONDARY.get(spec.status, spec.status)
+    job.creation_time = created
+    job.training_start_time = start
+    job.training_end_time = end
+    job.last_modified_time = modified
+    job.billable_time_in_seconds = spec.billable
+    job.training_time_in_seconds = spec.training_seconds()
+    job.failure_reason = spec.failure_reason
+    if spec.status != "Completed":
+        job.model_artifacts = None  # only a completed job has a model artifact
+    if spec.warm_pool_seconds is not None:
+        job.warm_pool_status = {
+            "Status": spec.warm_pool_status,
+            "ResourceRetainedBillableTimeInSeconds": spec.warm_pool_seconds,
+        }
+    if spec.selected_type:
+        job.resource_config = {
+            **job.resource_config,
+            "SelectedInstanceType": spec.selected_type,
+            "SelectedInstanceCount": spec.selected_count or spec.count,
+        }
+
+
+def _artifact_objects(name: str, spec: JobSpec) -> list[tuple[str, str, int]]:
+    """(bucket, key, size) of every object the job left behind."""
+    objects = []
+    output = f"{spec.output_prefix}/{name}"
+    if spec.artifact_bytes:
+        objects.append((spec.output_bucket, f"{output}/output/model.tar.gz", spec.artifact_bytes))
+    for relative, size in spec.output_files.items():
+        objects.append((spec.output_bucket, f"{output}/{relative}", size))
+    if spec.checkpoint_bytes:
+        bucket = spec.checkpoint_bucket or spec.output_bucket
+        objects.append((bucket, f"checkpoints/{name}/checkpoint-1.pt", spec.checkpoint_bytes))
+    return objects
+
+
+def _backend(account_id: str, region: str) -> Any:
+    from moto.sagemaker.models import sagemaker_backends
+
+    return sagemaker_backends[account_id][region]
+
+
+def _account_region(arn: str) -> tuple[str, str]:
+    # arn:aws:sagemaker:<region>:<account>:training-job/<name>
+    parts = arn.split(":")
+    return parts[4], parts[3]
+
+
+def _naive(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+# -- the demo organisation ----------------------------------------------------------------
 @dataclass
 class SimJob:
-    """One training job to create; None means AWS did not report that field."""
+    """One job of the demo organisation; None means AWS did not report that field."""
 
     name: str
     account_id: str
@@ -46,13 +300,48 @@ class SimJob:
     checkpoint_bytes: int = 0
     failure_reason: str | None = None
 
+    def spec(self) -> JobSpec:
+        """The :class:`JobSpec` this job is seeded from.
 
-def _naive(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC).replace(tzinfo=None) if value and value.tzinfo else value
+        Times are as given (no start: no times, and moto's own creation time); a warm pool
+        was kept alive 30 minutes; only a completed job leaves a model artifact.
+        """
+        start = _naive(self.start)
+        created = start - timedelta(minutes=3) if start else datetime.now(UTC)
+        return JobSpec(
+            instance_type=self.instance_type,
+            count=self.count,
+            groups=tuple((itype, count) for _, itype, count in self.groups),
+            group_names=tuple(group for group, _, _ in self.groups),
+            selected_type=self.selected_type,
+            selected_count=self.selected_count,
+            status=self.status,
+            start=self.start,
+            end=self.end,
+            created=created,
+            billable=self.billable_seconds,
+            training=self.training_seconds,
+            spot=self.spot,
+            warm_pool_seconds=self.warm_pool_seconds,
+            keep_alive_seconds=1800 if self.warm_pool_seconds is not None else None,
+            volume_gb=self.volume_gb,
+            max_runtime=self.max_runtime_seconds,
+            tags=dict(self.tags),
+            role_arn=DEMO_ROLE.format(account=self.account_id),
+            output_bucket=self.bucket,
+            output_prefix="training",
+            artifact_bytes=self.artifact_bytes if self.status == "Completed" else 0,
+            checkpoint_bytes=self.checkpoint_bytes,
+            failure_reason=self.failure_reason,
+        )
 
 
-def clients_for(account_id: str, region: str, base_account: str = "123456789012") -> dict[str, Any]:
+def clients_for(
+    account_id: str, region: str, base_account: str = DEFAULT_ACCOUNT
+) -> dict[str, BaseClient]:
     """SageMaker and S3 clients in ``account_id`` (moto honours the account of an assumed role)."""
+    import boto3
+
     session = boto3.Session(region_name=region)
     if account_id != base_account:
         creds = session.client("sts").assume_role(
@@ -67,91 +356,10 @@ def clients_for(account_id: str, region: str, base_account: str = "123456789012"
     return {"sagemaker": session.client("sagemaker"), "s3": session.client("s3")}
 
 
-def create_job(clients: dict[str, Any], job: SimJob) -> None:
-    """Create one job through the API, then set the fields moto does not simulate."""
-    from moto.sagemaker.models import sagemaker_backends
-
-    sm, s3 = clients["sagemaker"], clients["s3"]
-    _ensure_bucket(s3, job.bucket, job.region)
-    resource: dict[str, Any] = {"VolumeSizeInGB": job.volume_gb}
-    if job.groups:
-        resource["InstanceGroups"] = [
-            {"InstanceGroupName": name, "InstanceType": itype, "InstanceCount": count}
-            for name, itype, count in job.groups
-        ]
-    else:
-        resource.update({"InstanceType": job.instance_type, "InstanceCount": job.count})
-    stopping = {"MaxRuntimeInSeconds": job.max_runtime_seconds}
-    if job.spot:
-        stopping["MaxWaitTimeInSeconds"] = job.max_runtime_seconds * 2
-    kwargs: dict[str, Any] = {
-        "TrainingJobName": job.name,
-        "AlgorithmSpecification": {"TrainingImage": IMAGE, "TrainingInputMode": "File"},
-        "RoleArn": DEMO_ROLE.format(account=job.account_id),
-        "OutputDataConfig": {"S3OutputPath": f"s3://{job.bucket}/training"},
-        "ResourceConfig": resource,
-        "StoppingCondition": stopping,
-        "EnableManagedSpotTraining": job.spot,
-    }
-    if job.tags:
-        kwargs["Tags"] = [{"Key": k, "Value": v} for k, v in job.tags.items()]
-    if job.checkpoint_bytes:
-        kwargs["CheckpointConfig"] = {"S3Uri": f"s3://{job.bucket}/checkpoints/{job.name}"}
-    sm.create_training_job(**kwargs)
-
-    fake = sagemaker_backends[job.account_id][job.region].training_jobs[job.name]
-    created = _naive(job.start) if job.start else fake.creation_time
-    fake.training_job_status = job.status
-    fake.secondary_status = {"InProgress": "Training"}.get(job.status, job.status)
-    fake.creation_time = created - timedelta(minutes=3) if job.start else created
-    fake.training_start_time = _naive(job.start)
-    fake.training_end_time = _naive(job.end)
-    fake.last_modified_time = _naive(job.end or job.start) or created
-    fake.billable_time_in_seconds = job.billable_seconds
-    fake.training_time_in_seconds = job.training_seconds
-    fake.failure_reason = job.failure_reason
-    if job.selected_type:
-        fake.resource_config = {
-            **fake.resource_config,
-            "SelectedInstanceType": job.selected_type,
-            "SelectedInstanceCount": job.selected_count or job.count,
-        }
-    if job.warm_pool_seconds is not None:
-        fake.resource_config = {**fake.resource_config, "KeepAlivePeriodInSeconds": 1800}
-        fake.warm_pool_status = {
-            "Status": "Terminated",
-            "ResourceRetainedBillableTimeInSeconds": job.warm_pool_seconds,
-        }
-    if job.status != "Completed":
-        fake.model_artifacts = None
-    elif job.artifact_bytes:
-        key = f"training/{job.name}/output/model.tar.gz"
-        s3.put_object(Bucket=job.bucket, Key=key, Body=b"\0" * job.artifact_bytes)
-    if job.checkpoint_bytes:
-        s3.put_object(
-            Bucket=job.bucket,
-            Key=f"checkpoints/{job.name}/step-1000.pt",
-            Body=b"\0" * job.checkpoint_bytes,
-        )
-
-
-_BUCKETS: set[tuple[int, str]] = set()
-
-
-def _ensure_bucket(s3: Any, bucket: str, region: str) -> None:
-    marker = (id(s3), bucket)
-    if marker in _BUCKETS:
-        return
-    try:
-        if region == "us-east-1":
-            s3.create_bucket(Bucket=bucket)
-        else:
-            s3.create_bucket(
-                Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": region}
-            )
-    except s3.exceptions.BucketAlreadyOwnedByYou:
-        pass
-    _BUCKETS.add(marker)
+def create_job(clients: Mapping[str, BaseClient], job: SimJob) -> None:
+    """Create one demo job through the API; its bucket exists even when it left nothing."""
+    ensure_bucket(clients["s3"], job.bucket, job.region)
+    seed_job(clients["sagemaker"], job.name, job.spec(), s3=clients["s3"])
 
 
 # -- the demo organisation ----------------------------------------------------------------
@@ -338,7 +546,7 @@ def _special_jobs(now: datetime) -> list[SimJob]:
 def seed_organisation(now: datetime, count: int, seed: int) -> list[SimJob]:
     """Create the demo organisation's buckets and jobs on the moto server in use."""
     jobs = demo_jobs(now, count, seed)
-    clients: dict[tuple[str, str], dict[str, Any]] = {}
+    clients: dict[tuple[str, str], dict[str, BaseClient]] = {}
     for job in jobs:
         key = (job.account_id, job.region)
         if key not in clients:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from tracker.aws.sagemaker import list_tags
@@ -26,7 +26,7 @@ FALLBACK_CODES = frozenset(
 
 
 def tags_for_arns(
-    tagging_client: Any, sagemaker_client: Any, arns: Sequence[str]
+    tagging_client: BaseClient, sagemaker_client: BaseClient, arns: Sequence[str]
 ) -> dict[str, dict[str, str]]:
     """``{arn: {key: value}}`` for every ARN given; an ARN GetResources omits has no tags.
 
@@ -45,15 +45,10 @@ def tags_for_arns(
     return tags
 
 
-def _get_resources(client: Any, arns: list[str]) -> dict[str, dict[str, str]]:
+def _get_resources(client: BaseClient, arns: list[str]) -> dict[str, dict[str, str]]:
     found: dict[str, dict[str, str]] = {}
-    request: dict[str, Any] = {"ResourceARNList": arns}
-    while True:
-        page = client.get_resources(**request)
+    for page in client.get_paginator("get_resources").paginate(ResourceARNList=arns):
         for mapping in page.get("ResourceTagMappingList", []):
             tags = {t["Key"]: t.get("Value", "") for t in mapping.get("Tags", [])}
             found.setdefault(mapping["ResourceARN"], {}).update(tags)
-        token = page.get("PaginationToken")
-        if not token:
-            return found
-        request["PaginationToken"] = token
+    return found

@@ -217,7 +217,10 @@ def cmd_prices(args: argparse.Namespace) -> int:
         from tracker.clock import system_clock
 
         path, count = refresh(
-            pricing_client(), settings.pricing.snapshot_dir, system_clock(), args.region
+            pricing_client(collection=settings.collection),
+            settings.pricing.snapshot_dir,
+            system_clock(),
+            args.region,
         )
         print(f"Wrote {count} training rates to {path}")
         print("Run 'tracker recost' to apply them to stored jobs.")

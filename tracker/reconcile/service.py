@@ -130,20 +130,18 @@ def fetch_lines(
     team_tag = settings.attribution.team_tag
     if source == CE_SOURCE:
         from tracker.aws import billing
-        from tracker.aws.session import client_config
 
         if since is None or until is None:
             raise ValueError("a Cost Explorer window needs both since and until")
-        client = ce_client or billing.ce_client(client_config(settings.collection))
+        client = ce_client or billing.ce_client(settings.collection)
         end = until + timedelta(days=1)
         return billing.fetch_ce_lines(client, since, end, granularity, team_tag), since, until
     from tracker.reconcile.bill_files import local_bill_files, read_bill
 
     if source.startswith("s3://"):
         from tracker.aws import billing
-        from tracker.aws.session import client_config
 
-        client = s3_client or billing.s3_client(client_config(settings.collection))
+        client = s3_client or billing.s3_client(settings.collection)
         files = billing.s3_bill_files(client, source)
     else:
         files = local_bill_files(source)
