@@ -1,100 +1,26 @@
-"""Scheduled entry points: collect, alerts, reconcile, prices, showback; and the daemon.
+"""Scheduled entry points for external schedulers: one module per job, and the daemon.
 
-Each job module has ``run(ctx: JobContext) -> JobOutcome`` and calls one library service;
-:data:`JOBS` names them. :func:`run_job` runs one of them once, records the run in ``job_runs`` (start,
-finish, result, duration) for ``tracker status``, logs it, and never raises: a failing job
-is reported and retried on its next tick, it never takes the daemon down.
+The jobs themselves live in the library (:mod:`tracker.daemon`); each module here is the
+thin entry point a cron line or a Kubernetes CronJob runs, the same as ``tracker run JOB``
+(``python -m jobs.collect``), and ``python -m jobs.scheduler`` is ``tracker daemon``. Global
+options (``--config``, ``--db``, ``--log-level``) pass through.
 """
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-import time
-import traceback
-from collections.abc import Callable
+import sys
+from collections.abc import Sequence
 
-from jobs import alerts, collect, prices, reconcile, showback
-from jobs.context import JobContext, JobOutcome
-from tracker.errors import InputError, TrackerError
-from tracker.schedule import JOB_NAMES
-from tracker.store.ops import JobRunLog
+from tracker.cli.main import main as tracker_main
+from tracker.daemon.runner import owner_id, run_job
+from tracker.daemon.tasks import TASKS as JOBS
+from tracker.daemon.tasks import JobContext, JobOutcome
+from tracker.daemon.tasks import task as job_function
 
-log = logging.getLogger("tracker.jobs")
-
-# Each job's ``run``, by the name ``[schedule]``, ``tracker run JOB`` and the run history use.
-JOBS: dict[str, Callable[[JobContext], JobOutcome]] = {
-    "collect": collect.run,
-    "alerts": alerts.run,
-    "reconcile": reconcile.run,
-    "prices": prices.run,
-    "showback": showback.run,
-}
+__all__ = ["JOBS", "JobContext", "JobOutcome", "job_function", "owner_id", "run_job", "main"]
 
 
-def owner_id() -> str:
-    """``host:pid``: who runs a job or holds the daemon lock."""
-    return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def job_function(name: str) -> Callable[[JobContext], JobOutcome]:
-    """The ``run`` function of ``jobs.<name>``."""
-    if name not in JOBS:
-        raise InputError(f"job {name!r}: expected one of {', '.join(JOB_NAMES)}")
-    return JOBS[name]
-
-
-def run_job(
-    name: str, ctx: JobContext, function: Callable[[JobContext], JobOutcome] | None = None
-) -> JobOutcome:
-    """Run one job once, recording and logging it; exceptions become a ``failed`` outcome."""
-    runs = JobRunLog(ctx.store)
-    began = time.monotonic()
-    run_id = _start(runs, name, ctx)
-    log.info("job %s started", name, extra={"job": name, "trigger": ctx.trigger})
-    try:
-        outcome = (function or job_function(name))(ctx)
-    except Exception as exc:  # noqa: BLE001 - reported, recorded, retried next tick
-        outcome = JobOutcome("failed", _describe(exc))
-        log.error("job %s failed: %s", name, outcome.detail, extra={"job": name},
-                  exc_info=not _is_tracker_error(exc))  # fmt: skip
-    seconds = time.monotonic() - began
-    _finish(runs, run_id, outcome, ctx, seconds)
-    level = logging.INFO if outcome.ok else logging.WARNING
-    log.log(level, "job %s %s in %.1f s: %s", name, outcome.status, seconds, outcome.detail,
-            extra={"job": name, "status": outcome.status, "seconds": round(seconds, 3)})  # fmt: skip
-    return outcome
-
-
-def _start(runs: JobRunLog, name: str, ctx: JobContext) -> int | None:
-    try:
-        return runs.start(name, ctx.trigger, ctx.owner or owner_id(), ctx.wall())
-    except Exception as exc:  # noqa: BLE001 - the job may still be able to run
-        log.error("job %s: cannot record its start: %s", name, _describe(exc))
-        return None
-
-
-def _finish(
-    runs: JobRunLog, run_id: int | None, outcome: JobOutcome, ctx: JobContext, seconds: float
-) -> None:
-    if run_id is None:
-        return
-    try:
-        runs.finish(run_id, outcome.status, outcome.detail, ctx.wall(), seconds)
-    except Exception as exc:  # noqa: BLE001
-        log.error("cannot record the end of job run %s: %s", run_id, _describe(exc))
-
-
-def _is_tracker_error(exc: BaseException) -> bool:
-    return isinstance(exc, TrackerError)
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    head = text[0] if text else ""
-    if _is_tracker_error(exc):
-        return head or type(exc).__name__
-    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    place = f" at {where[0].filename.rsplit('/', 1)[-1]}:{where[0].lineno}" if where else ""
-    return f"{type(exc).__name__}: {head}{place}"
+def main(command: Sequence[str], argv: Sequence[str] | None = None) -> int:
+    """``tracker [options] COMMAND``: the options from ``argv`` (default the command line)."""
+    options = list(sys.argv[1:] if argv is None else argv)
+    return tracker_main([*options, *command])

@@ -1,24 +1,15 @@
-"""Scheduled job ``collect``: every configured source and region, incrementally."""
+"""Scheduled job ``collect``: every configured source and region, incrementally.
+
+``python -m jobs.collect`` runs it once, as ``tracker run collect`` does; the body is
+:func:`tracker.daemon.tasks.collect`.
+"""
 
 from __future__ import annotations
 
-from jobs.context import JobContext, JobOutcome
-from tracker.collect.service import collect
+from jobs import main
+from tracker.daemon.tasks import collect as run
 
+__all__ = ["run"]
 
-def run(ctx: JobContext) -> JobOutcome:
-    """Collect once; ``partial`` when some regions failed (they are retried next tick)."""
-    settings = ctx.settings
-    if not settings.sources:
-        where = settings.path or "config/tracker.toml"
-        return JobOutcome("failed", f"{where}: sources: no [[sources]] configured")
-    summary = collect(settings, ctx.store, settings.price_book(), clock=ctx.clock)
-    detail = (
-        f"{summary.total('new')} new, {summary.total('updated')} updated, "
-        f"{summary.total('unchanged')} unchanged, {summary.recosted} running recosted, "
-        f"{summary.total('api_calls')} API calls"
-    )
-    errors = [f"{r.account_id}/{r.region}: {r.error}" for r in summary.regions if r.error]
-    if errors:
-        detail += "; failed: " + "; ".join(errors)
-    return JobOutcome(summary.status, detail)
+if __name__ == "__main__":
+    raise SystemExit(main(["run", "collect"]))

@@ -1,20 +1,15 @@
-"""Scheduled job ``prices``: refresh training rates from the AWS Price List API, then recost."""
+"""Scheduled job ``prices``: refresh training rates from the AWS Price List API, then recost.
+
+``python -m jobs.prices`` runs it once, as ``tracker run prices`` does; the body is
+:func:`tracker.daemon.tasks.prices`.
+"""
 
 from __future__ import annotations
 
-from jobs.context import JobContext, JobOutcome
+from jobs import main
+from tracker.daemon.tasks import prices as run
 
+__all__ = ["run"]
 
-def run(ctx: JobContext) -> JobOutcome:
-    """Fetch rates for the configured regions, write a snapshot, recost stored jobs."""
-    from tracker.aws.pricing import refresh
-    from tracker.aws.session import pricing_client
-    from tracker.collect.recost import recost
-
-    settings = ctx.settings
-    regions = sorted({region for source in settings.sources for region in source.regions}) or None
-    path, count = refresh(pricing_client(), settings.pricing.snapshot_dir, ctx.clock(), regions)
-    recosted = recost(
-        ctx.store, settings.price_book(), settings.cost_policy(), settings.discount_pct, ctx.clock()
-    )
-    return JobOutcome("ok", f"{count} rates written to {path.name}; {recosted} jobs recosted")
+if __name__ == "__main__":
+    raise SystemExit(main(["run", "prices"]))

@@ -462,7 +462,9 @@ def test_prices_job_refreshes_rates_then_recosts(
             "PriceList": [price_item("SKU1", "USE1-Train:ml.m5.xlarge", "2.00")],
         },
     )
-    monkeypatch.setattr(aws_session, "pricing_client", lambda region="us-east-1": client)
+    monkeypatch.setattr(
+        aws_session, "pricing_client", lambda region="us-east-1", collection=None: client
+    )
     with stubber:
         outcome = run_job("prices", JobContext(settings, store, lambda: now, lambda: now))
     assert outcome.status == "ok", outcome.detail

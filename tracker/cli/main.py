@@ -212,17 +212,11 @@ UNPRICED_EXTRAS = (
 def cmd_prices(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.prices_command == "refresh":
-        from tracker.aws.pricing import refresh
-        from tracker.aws.session import pricing_client
         from tracker.clock import system_clock
+        from tracker.collect.recost import refresh_prices
 
-        path, count = refresh(
-            pricing_client(collection=settings.collection),
-            settings.pricing.snapshot_dir,
-            system_clock(),
-            args.region,
-        )
-        print(f"Wrote {count} training rates to {path}")
+        refreshed = refresh_prices(settings, None, system_clock(), args.region)
+        print(f"Wrote {refreshed.rates} training rates to {refreshed.path}")
         print("Run 'tracker recost' to apply them to stored jobs.")
         return 0
     if args.prices_command == "check":

@@ -122,9 +122,9 @@ def cmd_budgets(args: argparse.Namespace) -> int:
 
 # -- daemon and jobs ------------------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
-    from jobs.scheduler import Daemon
     from tracker.cli.main import settings_from, store_from
     from tracker.clock import system_clock
+    from tracker.daemon.scheduler import Daemon
     from tracker.store.migrate import upgrade
 
     settings = settings_from(args)
@@ -150,8 +150,9 @@ def _daemon_logging(args: argparse.Namespace) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from jobs import JobContext, run_job
     from tracker.clock import system_clock, wall_clock
+    from tracker.daemon.runner import run_job
+    from tracker.daemon.tasks import JobContext
 
     settings, store = _wiring(args)
     started = wall_clock()

@@ -1,4 +1,5 @@
-"""Recosting: the stored records through the cost engine again, then back into the store.
+"""Recosting: the stored records through the cost engine again, then back into the store;
+and refreshing the price book from the AWS Price List before it.
 
 Used after a price-book change (``tracker recost``, the prices job) and by every collection
 for jobs still running (their cost so far grows with ``now``). No AWS call: the store keeps
@@ -7,11 +8,17 @@ each job's full record.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
+from tracker.aws import session as aws_session
+from tracker.aws.pricing import refresh
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.cost.prices import PriceBook
+from tracker.settings import Settings
 from tracker.store.database import Store
 
 
@@ -36,3 +43,35 @@ def recost(
         ]
         count += store.save_costs(costs, now)
     return count
+
+
+@dataclass(frozen=True)
+class PriceRefresh:
+    """What a price refresh did: the snapshot written, its rates, the jobs recosted."""
+
+    path: Path
+    rates: int
+    recosted: int | None
+
+
+def refresh_prices(
+    settings: Settings,
+    store: Store | None,
+    now: datetime,
+    regions: Sequence[str] | None = None,
+) -> PriceRefresh:
+    """Fetch current training rates from the AWS Price List API into a new snapshot (for
+    ``regions``; None: every region), then recost ``store`` when given."""
+    client = aws_session.pricing_client(collection=settings.collection)
+    path, count = refresh(client, settings.pricing.snapshot_dir, now, regions)
+    recosted = None
+    if store is not None:
+        recosted = recost(
+            store, settings.price_book(), settings.cost_policy(), settings.discount_pct, now
+        )
+    return PriceRefresh(path, count, recosted)
+
+
+def configured_regions(settings: Settings) -> list[str] | None:
+    """Every region of the configured sources, sorted (None when no source is configured)."""
+    return sorted({region for source in settings.sources for region in source.regions}) or None
