@@ -16,7 +16,6 @@ from tests.conftest import run_cli
 from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, make_store
 from tracker.cli.views import check_bind
 from tracker.errors import InputError
-from tracker.records import JobRecord
 from tracker.report.spend import render, spend_rows
 from tracker.store.database import Store
 
@@ -237,11 +236,13 @@ def test_team_page_shows_estimates_vs_actuals(tmp_path: Path) -> None:
     pytest.importorskip(
         "tracker.reconcile.service", reason="the reconciliation feature is not installed"
     )
+    from dataclasses import replace
+
     from tests.views_data import JOBS, fill
     from tracker.settings import Settings
 
     tagged = [
-        JobRecord(**{**job.__dict__, "tags": {**job.tags, "tracker:estimate-usd": "1.00"}})
+        replace(job, tags={**job.tags, "tracker:estimate-usd": "1.00"})
         if job.name == "vision-g5" else job
         for job in JOBS
     ]  # fmt: skip
