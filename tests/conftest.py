@@ -1,5 +1,6 @@
 """Shared fixtures: fake AWS credentials for every test, a moto server for end-to-end runs,
-and a PostgreSQL URL where a server answers."""
+and a PostgreSQL URL where a server answers. Jobs are built with the one JobRecord factory,
+``tests.factories.make_job``."""
 
 from __future__ import annotations
 

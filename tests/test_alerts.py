@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -20,7 +21,8 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import REPO
-from tests.test_budgets import RATES, at, job
+from tests.factories import HOUR
+from tests.test_budgets import RATES, at, make_job
 from tests.webhook_server import WebhookServer
 from tracker.alert.notify import Notifier, NotifySettings
 from tracker.alert.rules import AlertSettings, Estimate, JobFacts, job_alerts
@@ -145,11 +147,17 @@ def test_team_crossing_50_then_80_alerts_once_per_channel_across_restarts(
     """
     world = aws_world
     caplog.set_level(logging.WARNING, logger="tracker.alert.rules")
-    world.save([job("a", "2026-11-02T00:00:00", 40)], at("2026-11-04T00:00:00"))
+    world.save(
+        [make_job("a", start_time=at("2026-11-02T00:00:00"), seconds=40 * HOUR)],
+        at("2026-11-04T00:00:00"),
+    )
     first = world.run(at("2026-11-04T00:00:00"))
     assert first.alerts == [] and first.outcomes == []
 
-    world.save([job("b", "2026-11-04T00:00:00", 5, count=3)], at("2026-11-05T00:00:00"))
+    world.save(
+        [make_job("b", start_time=at("2026-11-04T00:00:00"), seconds=5 * HOUR, instance_count=3)],
+        at("2026-11-05T00:00:00"),
+    )
     crossed = world.run(at("2026-11-05T00:00:00"))
     assert crossed.count("sent") == 4 and crossed.ok
     for rerun in range(3):
@@ -158,7 +166,10 @@ def test_team_crossing_50_then_80_alerts_once_per_channel_across_restarts(
         again = world.run(at("2026-11-05T01:00:00"))
         assert again.count("sent") == 0 and again.count("already-sent") == 4
 
-    world.save([job("c", "2026-11-06T00:00:00", 10, count=3)], at("2026-11-07T00:00:00"))
+    world.save(
+        [make_job("c", start_time=at("2026-11-06T00:00:00"), seconds=10 * HOUR, instance_count=3)],
+        at("2026-11-07T00:00:00"),
+    )
     assert world.run(at("2026-11-07T00:00:00")).count("sent") == 4
     world.restart()
     assert world.run(at("2026-11-07T02:00:00")).count("sent") == 0
@@ -183,10 +194,16 @@ def test_team_crossing_50_then_80_alerts_once_per_channel_across_restarts(
 
 def test_new_month_alerts_again_for_its_own_period(world: World) -> None:
     """$60 in November crosses 50%; on 12-01 00:00 December has $0; $50 in December crosses 50%."""
-    world.save([job("nov", "2026-11-28T00:00:00", 60)], at("2026-11-30T23:59:59"))
+    world.save(
+        [make_job("nov", start_time=at("2026-11-28T00:00:00"), seconds=60 * HOUR)],
+        at("2026-11-30T23:59:59"),
+    )
     assert world.run(at("2026-11-30T23:59:59")).count("sent") == 2
     assert world.run(at("2026-12-01T00:00:00")).alerts == []
-    world.save([job("dec", "2026-12-01T00:00:00", 50)], at("2026-12-03T00:00:00"))
+    world.save(
+        [make_job("dec", start_time=at("2026-12-01T00:00:00"), seconds=50 * HOUR)],
+        at("2026-12-03T00:00:00"),
+    )
     assert world.run(at("2026-12-03T00:00:00")).count("sent") == 2
     assert world.webhook() == [
         "Budget nlp-monthly crossed 50% of $100.00 for 2026-11 (spent $60.00)",
@@ -197,7 +214,10 @@ def test_new_month_alerts_again_for_its_own_period(world: World) -> None:
 def test_failing_webhook_gets_its_alert_later_once(tmp_path: Path) -> None:
     with mock_aws(), WebhookServer(fail_first=2) as hook:
         world = World(tmp_path, hook, "amount_usd = 100\nthresholds_pct = [50]\nforecast_pct = []")
-        world.save([job("a", "2026-11-02T00:00:00", 60)], at("2026-11-03T00:00:00"))
+        world.save(
+            [make_job("a", start_time=at("2026-11-02T00:00:00"), seconds=60 * HOUR)],
+            at("2026-11-03T00:00:00"),
+        )
         first = world.run(at("2026-11-03T00:00:00"))
         assert (first.count("sent"), first.count("failed")) == (3, 1)
         assert not first.ok
@@ -221,7 +241,10 @@ def test_failed_delivery_is_retried_even_after_its_rule_stops_firing(tmp_path: P
         world = World(
             tmp_path, hook, "amount_usd = 100\nthresholds_pct = [50]\nforecast_pct = []", aws=False
         )
-        world.save([job("a", "2026-11-02T00:00:00", 60)], at("2026-11-03T00:00:00"))
+        world.save(
+            [make_job("a", start_time=at("2026-11-02T00:00:00"), seconds=60 * HOUR)],
+            at("2026-11-03T00:00:00"),
+        )
         assert world.run(at("2026-11-03T00:00:00")).count("failed") == 1
         world.configure(
             "amount_usd = 1000\nthresholds_pct = [50]\nforecast_pct = []"
@@ -255,7 +278,11 @@ def test_forecast_breach_is_announced_before_the_actual_one(tmp_path: Path) -> N
 
         def jobs_through(n: int) -> None:
             world.save(
-                [job(f"daily-{d:02d}", day(d).isoformat()[:19], 5) for d in range(1, n)], day(n)
+                [
+                    make_job(f"daily-{d:02d}", start_time=day(d), seconds=5 * HOUR)
+                    for d in range(1, n)
+                ],
+                day(n),
             )
 
         jobs_through(2)
@@ -279,7 +306,10 @@ def test_forecast_breach_is_announced_before_the_actual_one(tmp_path: Path) -> N
 
 def test_both_kinds_crossing_in_one_run_send_forecast_first(world: World) -> None:
     world.configure("amount_usd = 10\nthresholds_pct = [50]\nforecast_pct = [100]")
-    world.save([job("burst", "2026-11-09T00:00:00", 20)], at("2026-11-10T00:00:00"))
+    world.save(
+        [make_job("burst", start_time=at("2026-11-09T00:00:00"), seconds=20 * HOUR)],
+        at("2026-11-10T00:00:00"),
+    )
     result = world.run(at("2026-11-10T00:00:00"))
     assert [a.message.kind for a in result.alerts] == ["budget-forecast", "budget-actual"]
     assert [line.split(" ", 3)[2] for line in world.webhook()] == ["is", "crossed"]
@@ -294,8 +324,15 @@ def test_running_job_past_its_estimate_is_flagged_while_it_runs(world: World) ->
     | 12:00 | $4     | yes      | $10.00 at 15:00    |
     """
     tags = {"team": "nlp", "tracker:estimate-usd": "3"}
-    running = job("train-big", "2026-11-10T10:00:00", None, count=2, max_runtime=5 * 3600)
-    running = JobRecord(**{**running.__dict__, "tags": tags})
+    running = make_job(
+        "train-big",
+        start_time=at("2026-11-10T10:00:00"),
+        seconds=None,
+        status="InProgress",
+        instance_count=2,
+        max_runtime_seconds=5 * 3600,
+        tags=tags,
+    )
     world.configure("amount_usd = 100000")
     world.save([running], at("2026-11-10T11:00:00"))
     assert world.run(at("2026-11-10T11:00:00")).alerts == []
@@ -318,17 +355,18 @@ def test_running_job_past_its_estimate_is_flagged_while_it_runs(world: World) ->
 def test_finished_job_over_estimate_beyond_tolerance(world: World) -> None:
     """Tolerance 10%: estimate $10 -> alert above $11.00. Costs: ok 10.50 (5% over), big $12."""
     world.configure("amount_usd = 100000", alerts="job_tolerance_pct = 10")
-    ok = JobRecord(
-        **{
-            **job("ok", "2026-11-10T00:00:00", 10.5).__dict__,
-            "tags": {"tracker:estimate-usd": "10"},
-        }
+    # The estimate tag replaces the team tag: the job is nlp's by its stored team alone.
+    estimated = {"tracker:estimate-usd": "10"}
+    ok = replace(
+        make_job("ok", start_time=at("2026-11-10T00:00:00"), seconds=int(10.5 * HOUR)),
+        tags=estimated,
     )
-    big = JobRecord(
-        **{**job("big", "2026-11-10T00:00:00", 12).__dict__, "tags": {"tracker:estimate-usd": "10"}}
+    big = replace(
+        make_job("big", start_time=at("2026-11-10T00:00:00"), seconds=12 * HOUR), tags=estimated
     )
-    old = JobRecord(
-        **{**job("old", "2026-10-01T00:00:00", 50).__dict__, "tags": {"tracker:estimate-usd": "1"}}
+    old = replace(
+        make_job("old", start_time=at("2026-10-01T00:00:00"), seconds=50 * HOUR),
+        tags={"tracker:estimate-usd": "1"},
     )
     world.save([ok, big, old], at("2026-11-11T00:00:00"))
     result = world.run(at("2026-11-11T00:00:00"))
@@ -362,7 +400,10 @@ def test_job_rules_table() -> None:
 
 
 def test_dry_run_sends_and_records_nothing(world: World) -> None:
-    world.save([job("a", "2026-11-02T00:00:00", 90)], at("2026-11-03T00:00:00"))
+    world.save(
+        [make_job("a", start_time=at("2026-11-02T00:00:00"), seconds=90 * HOUR)],
+        at("2026-11-03T00:00:00"),
+    )
     dry = world.run(at("2026-11-03T00:00:00"), dry_run=True)
     assert dry.count("would-send") == 4 and dry.count("sent") == 0
     assert "dry run" in dry.render()
@@ -375,7 +416,10 @@ def test_overlapping_runs_never_double_send(tmp_path: Path) -> None:
         world = World(
             tmp_path, hook, "amount_usd = 100\nthresholds_pct = [50, 80]\nforecast_pct = []"
         )
-        world.save([job("a", "2026-11-02T00:00:00", 90)], at("2026-11-03T00:00:00"))
+        world.save(
+            [make_job("a", start_time=at("2026-11-02T00:00:00"), seconds=90 * HOUR)],
+            at("2026-11-03T00:00:00"),
+        )
         stores = [Store.open(world.url) for _ in range(3)]
         results = []
 
@@ -408,7 +452,10 @@ def test_webhook_url_is_never_logged_or_stored(
         )
         (tmp_path / "tracker.toml").write_text(text)
         world.settings = parse_settings(tmp_path / "tracker.toml")
-        world.save([job("a", "2026-11-02T00:00:00", 60)], at("2026-11-03T00:00:00"))
+        world.save(
+            [make_job("a", start_time=at("2026-11-02T00:00:00"), seconds=60 * HOUR)],
+            at("2026-11-03T00:00:00"),
+        )
         world.run(at("2026-11-03T00:00:00"))
         world.run(at("2026-11-03T00:15:00"))
         assert len(world.webhook()) == 1
@@ -480,7 +527,14 @@ def test_recorded_estimate_matched_by_prefix_flags_a_running_job(world: World) -
         config=world.tmp / "tracker.toml", db=world.url, now=at("2026-11-10T08:00:00"),
     )  # fmt: skip
     assert estimate.total_usd == D("2.00")
-    world.save([job("sweep-7", "2026-11-10T09:00:00", None)], at("2026-11-10T12:00:00"))
+    world.save(
+        [
+            make_job(
+                "sweep-7", start_time=at("2026-11-10T09:00:00"), seconds=None, status="InProgress"
+            )
+        ],
+        at("2026-11-10T12:00:00"),
+    )
     [alert] = world.run(at("2026-11-10T12:00:00")).alerts
     assert (
         alert.message.subject
@@ -496,7 +550,10 @@ def test_bill_drift_finding_is_sent_once(world: World) -> None:
     from tracker.store.bills import BillRepository
 
     world.configure("amount_usd = 100000")
-    world.save([job("day", "2026-11-02T00:00:00", 10)], at("2026-11-03T00:00:00"))
+    world.save(
+        [make_job("day", start_time=at("2026-11-02T00:00:00"), seconds=10 * HOUR)],
+        at("2026-11-03T00:00:00"),
+    )
     usage = "USE1-Train:ml.m5.xlarge"
     line = BillLine("ce", date(2026, 11, 2), date(2026, 11, 3), "nlp", usage, classify_usage_type(usage),
                     D(15), D(15))  # fmt: skip

@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
+from tests.factories import HOUR
 from tests.reconcile_data import NOW, SETTINGS, START, arn, make_job, save
 from tracker.aws.billing import s3_bill_files
 from tracker.errors import InputError
@@ -374,8 +375,8 @@ def test_reconcile_bill_from_cur_folder_per_team_and_per_job(tmp_path: Path) -> 
     resource id gives to nlp = 1.43 (delta 0.05, 3.62%, ok); cv 1.515 list, effective 1.00."""
     store = Store.open(f"sqlite:///{tmp_path / 't.db'}")
     save(store, [
-        make_job("nlp-1", "nlp", count=4, hours="1.5"),
-        make_job("cv-1", "cv", itype="ml.g5.2xlarge", start=START + timedelta(days=1)),
+        make_job("nlp-1", "nlp", instance_count=4, seconds=int(1.5 * HOUR)),
+        make_job("cv-1", "cv", instance_type="ml.g5.2xlarge", start_time=START + timedelta(days=1)),
     ])  # fmt: skip
     folder = tmp_path / "bills"
     folder.mkdir()

@@ -38,6 +38,7 @@ import pytest
 import requests
 from moto import mock_aws
 
+from tests.factories import HOUR
 from tests.reconcile_data import NOW, SETTINGS, START, make_job, save
 from tracker.aws import billing
 from tracker.aws.billing import cost_and_usage_request, fetch_ce_lines, lines_from_page
@@ -117,11 +118,11 @@ def store(tmp_path) -> Store:
     store = Store.open(f"sqlite:///{tmp_path / 'ce.db'}")
     day = timedelta(days=1)
     save(store, [
-        make_job("nlp-1", "nlp", count=4, hours="1.5"),
-        make_job("nlp-2", "nlp", hours=2, start=START.replace(hour=23)),
-        make_job("cv-1", "cv", itype="ml.g5.2xlarge", count=2, spot=True, billable=1800, start=START + day),
-        make_job("un-1", None, start=START + day),
-        make_job("late", "nlp", start=START + 5 * day),
+        make_job("nlp-1", "nlp", instance_count=4, seconds=int(1.5 * HOUR)),
+        make_job("nlp-2", "nlp", seconds=2 * HOUR, start_time=START.replace(hour=23)),
+        make_job("cv-1", "cv", instance_type="ml.g5.2xlarge", instance_count=2, spot=True, billable_seconds=1800, start_time=START + day),
+        make_job("un-1", None, start_time=START + day),
+        make_job("late", "nlp", start_time=START + 5 * day),
     ])  # fmt: skip
     return store
 

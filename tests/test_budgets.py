@@ -1,7 +1,8 @@
 """Budgets: periods (month, quarter, year boundaries), actual and forecast arithmetic, config.
 
 Rates in these tests: ml.m5.xlarge at $1.00 per instance-hour, no storage volume, so a job's
-cost is its hours x instances in dollars.
+cost is its hours x instances in dollars. ``make_job`` is tests/factories.py's (1 x ml.m5.xlarge)
+for team nlp in account 123456789012, MaxRuntimeInSeconds 86400.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from tests import factories
 from tests.conftest import run_cli
+from tests.factories import HOUR
 from tracker.alert.budgets import (
     Budget,
     BudgetInputs,
@@ -42,23 +46,9 @@ def at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
-def job(
-    name: str, start: str, hours: float | None, *, team: str = "nlp", count: int = 1, **kw
-) -> JobRecord:
-    """A job on ml.m5.xlarge ($1/h); ``hours=None`` makes it a running job."""
-    begin = at(start)
-    running = hours is None
-    end = None if running else begin + timedelta(hours=hours)
-    return JobRecord(
-        account_id="123456789012", region="us-east-1", name=name,
-        arn=f"arn:aws:sagemaker:us-east-1:123456789012:training-job/{name}",
-        status="InProgress" if running else "Completed", creation_time=begin,
-        last_modified_time=end or begin, start_time=begin, end_time=end,
-        instance_type="ml.m5.xlarge", instance_count=count, volume_gb=0,
-        billable_seconds=None if running else int(hours * 3600),
-        training_seconds=None if running else int(hours * 3600),
-        max_runtime_seconds=kw.pop("max_runtime", 86400), team=team, tags={"team": team}, **kw,
-    )  # fmt: skip
+make_job = partial(
+    factories.make_job, team="nlp", account_id="123456789012", max_runtime_seconds=86400
+)
 
 
 def save(store: Store, records: list[JobRecord], now: datetime) -> None:
@@ -200,7 +190,13 @@ def test_crossed_is_inclusive_and_exact(spend: str, expected: tuple[Decimal, ...
 # -- running jobs: their stopping condition ----------------------------------------------------------
 def test_stop_time_uses_max_wait_for_spot_and_max_runtime_otherwise() -> None:
     now = at("2026-11-10T12:00:00")
-    on_demand = job("od", "2026-11-10T10:00:00", None, max_runtime=7200)
+    on_demand = make_job(
+        "od",
+        start_time=at("2026-11-10T10:00:00"),
+        seconds=None,
+        status="InProgress",
+        max_runtime_seconds=7200,
+    )
     assert stop_time(on_demand, now) == (at("2026-11-10T12:00:00"), "MaxRuntimeInSeconds")
     spot = replace(on_demand, spot=True, max_wait_seconds=10800)
     assert stop_time(spot, now) == (at("2026-11-10T13:00:00"), "MaxWaitTimeInSeconds")
@@ -216,7 +212,14 @@ def test_project_running_cuts_at_the_period_end() -> None:
     | 2026-11  | 11-30 23:00       | 22:00-24:00 = 2 h x 2   | $4.00   |
     | 2026-12  | 12-01 01:00       | 00:00-02:00 = 2 h x 2   | $4.00   |
     """
-    record = job("long", "2026-11-30T22:00:00", None, count=2, max_runtime=4 * 3600)
+    record = make_job(
+        "long",
+        start_time=at("2026-11-30T22:00:00"),
+        seconds=None,
+        status="InProgress",
+        instance_count=2,
+        max_runtime_seconds=4 * 3600,
+    )
     nov_now = at("2026-11-30T23:00:00")
     nov = project_running(
         record, D(2), RATES, CostPolicy(), period_containing("monthly", nov_now), nov_now
@@ -230,7 +233,13 @@ def test_project_running_cuts_at_the_period_end() -> None:
 
 
 def test_project_running_past_its_stop_adds_nothing() -> None:
-    record = job("late", "2026-11-10T00:00:00", None, max_runtime=3600)
+    record = make_job(
+        "late",
+        start_time=at("2026-11-10T00:00:00"),
+        seconds=None,
+        status="InProgress",
+        max_runtime_seconds=3600,
+    )
     now = at("2026-11-10T05:00:00")
     projection = project_running(
         record, D(5), RATES, CostPolicy(), period_containing("monthly", now), now
@@ -266,11 +275,11 @@ def test_budget_statuses_from_store_split_across_month_boundary(db_url: str) -> 
     now = at("2026-12-02T00:00:00")
     store = Store.open(db_url)
     save(store, [
-        job("spanning", "2026-11-30T22:00:00", 6),
-        job("dec", "2026-12-01T10:00:00", 6),
-        job("running", "2026-12-01T20:00:00", None, max_runtime=10 * 3600),
-        job("other", "2026-12-01T00:00:00", 10, team="cv"),
-        job("nov", "2026-11-26T00:00:00", 5),
+        make_job("spanning", start_time=at("2026-11-30T22:00:00"), seconds=6 * HOUR),
+        make_job("dec", start_time=at("2026-12-01T10:00:00"), seconds=6 * HOUR),
+        make_job("running", start_time=at("2026-12-01T20:00:00"), seconds=None, status="InProgress", max_runtime_seconds=10 * 3600),
+        make_job("other", start_time=at("2026-12-01T00:00:00"), seconds=10 * HOUR, team="cv"),
+        make_job("nov", start_time=at("2026-11-26T00:00:00"), seconds=5 * HOUR),
     ], now)  # fmt: skip
     budget = Budget("nlp-monthly", D(20), filters=(("team", "nlp"),))
     [status] = budget_statuses(FakeSettings((budget,)), store, now)
@@ -350,7 +359,11 @@ def test_cli_budgets_json_rows(tmp_path: Path) -> None:
     """Team nlp: one finished job, 2026-11-05 00:00-10:00 at $1/h x 3 = $30.00 of $50 = 60%."""
     db = tmp_path / "t.db"
     store = Store.open(f"sqlite:///{db}")
-    save(store, [job("j", "2026-11-05T00:00:00", 10, count=3)], at("2026-11-06T00:00:00"))
+    save(
+        store,
+        [make_job("j", start_time=at("2026-11-05T00:00:00"), seconds=10 * HOUR, instance_count=3)],
+        at("2026-11-06T00:00:00"),
+    )
     config = tmp_path / "tracker.toml"
     config.write_text(
         f'[database]\nurl = "sqlite:///{db}"\n'

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.factories import make_job
 from tracker.cost.engine import CostPolicy, cost_job, period_micros
 from tracker.records import InstanceGroup, JobCost, JobRecord, Rates, cents
 
@@ -49,19 +50,13 @@ def build_job(spec: dict, name: str) -> JobRecord:
     for key in ("creation_time", "last_modified_time", "start_time", "end_time"):
         if key in values:
             values[key] = datetime.fromisoformat(values[key])
-    anchor = values.get("start_time") or values.get("end_time") or values.get("creation_time")
-    values.setdefault("creation_time", anchor)
-    values.setdefault("last_modified_time", values.get("end_time") or anchor)
     values["instance_groups"] = tuple(
         InstanceGroup(g["instance_type"], g["count"]) for g in values.get("instance_groups", ())
     )
-    values.setdefault("account_id", "111122223333")
-    values.setdefault("region", "us-east-1")
-    values.setdefault("name", name)
-    values.setdefault(
-        "arn", f"arn:aws:sagemaker:{values['region']}:111122223333:training-job/{name}"
-    )
-    return JobRecord(**values)
+    # An example states every fact its arithmetic uses: what it leaves out AWS did not report,
+    # so the factory's own interval and instances must not fill it in.
+    unreported = {"start_time": None, "instance_type": None, "instance_count": None}
+    return make_job(name, seconds=None, **{**unreported, **values})
 
 
 def build_rates(spec: dict) -> Rates:

@@ -18,8 +18,9 @@ Rates (USD per instance-hour, on-demand SageMaker Training, from verified-traini
     s3         (S3 Standard)    0.023   per GB-month, us-east-1
     =========  ===============  ======  =============================================
 
-Default job (``make_job``): us-east-1, Completed, 1 x ml.m5.xlarge, 2026-03-10 10:00 to
-11:00 UTC, billable 3600 s, training 3600 s, no volume. Each row overrides what it shows.
+Default job (``make_job`` in tests/factories.py): us-east-1, Completed, 1 x ml.m5.xlarge,
+2026-03-10 10:00 to 11:00 UTC, billable 3600 s, training 3600 s, no volume. Each row overrides
+what it shows (a row that moves the start states its end: the factory's end follows the start).
 
 Arithmetic of the rows whose numbers are not obvious (H = sum of rate x count):
 
@@ -53,6 +54,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.factories import make_job
 from tracker.cost.engine import (
     DEFAULT_LOCAL_STORAGE_FAMILIES,
     CostPolicy,
@@ -85,27 +87,6 @@ PLAN = "arn:aws:sagemaker:eu-west-1:111122223333:training-plan/p3-march"
 
 def at(day: int, hour: int, minute: int = 0, month: int = 3) -> datetime:
     return datetime(2026, month, day, hour, minute, tzinfo=UTC)
-
-
-def make_job(**overrides: Any) -> JobRecord:
-    """A Completed 1 x ml.m5.xlarge job, one hour, 2026-03-10 10:00-11:00 UTC."""
-    values: dict[str, Any] = {
-        "account_id": "111122223333",
-        "region": "us-east-1",
-        "name": "train-1",
-        "arn": "arn:aws:sagemaker:us-east-1:111122223333:training-job/train-1",
-        "status": "Completed",
-        "creation_time": at(10, 9, 55),
-        "last_modified_time": at(10, 11, 5),
-        "start_time": at(10, 10),
-        "end_time": at(10, 11),
-        "instance_type": "ml.m5.xlarge",
-        "instance_count": 1,
-        "billable_seconds": 3600,
-        "training_seconds": 3600,
-    }
-    values.update(overrides)
-    return JobRecord(**values)
 
 
 def groups(*pairs: tuple[str, int]) -> tuple[InstanceGroup, ...]:
@@ -579,7 +560,12 @@ CASES = [
     ),
     Case(
         "negative-interval-failed",
-        {"status": "Failed", "billable_seconds": None, "start_time": at(10, 12)},
+        {
+            "status": "Failed",
+            "billable_seconds": None,
+            "start_time": at(10, 12),
+            "end_time": at(10, 11),
+        },
         US,
         Expect(
             compute=0, list=0, effective=0, flags=("billable-from-interval", "negative-duration")

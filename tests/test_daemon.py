@@ -437,7 +437,8 @@ def test_prices_job_refreshes_rates_then_recosts(
 
     import tracker.aws.session as aws_session
     from jobs import run_job
-    from tests.test_budgets import RATES, job
+    from tests.factories import HOUR
+    from tests.test_budgets import RATES, at, make_job
     from tests.test_pricing_refresh import price_item
     from tracker.cost.engine import CostPolicy, cost_job
 
@@ -451,7 +452,7 @@ def test_prices_job_refreshes_rates_then_recosts(
     settings = parse_settings(config)
     store = Store.open(settings.database_url)
     now = datetime(2026, 11, 26, 12, tzinfo=UTC)
-    record = job("priced", "2026-11-20T00:00:00", 3)
+    record = make_job("priced", start_time=at("2026-11-20T00:00:00"), seconds=3 * HOUR)
     store.save_jobs([(record, cost_job(record, RATES, now, CostPolicy()), {})], now)
     client = boto3.client("pricing", region_name="us-east-1")
     stubber = Stubber(client)

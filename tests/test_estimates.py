@@ -153,25 +153,27 @@ def test_estimate_request_rejects_bad_values_naming_them(kw, message) -> None:
 
 # -- worst case ------------------------------------------------------------------------------
 def test_worst_case_on_demand_uses_max_runtime() -> None:
-    job = make_job("j", "ml", count=2, max_runtime=7200)
+    job = make_job("j", "ml", instance_count=2, max_runtime_seconds=7200)
     worst = worst_case_job(job)
     assert worst_case_seconds(job) == 7200
     assert worst.billable_seconds == 7200 and worst.end_time == job.start_time + timedelta(hours=2)
 
 
 def test_worst_case_spot_uses_max_wait_at_on_demand_rate() -> None:
-    job = make_job("j", "ml", spot=True, max_runtime=3600, max_wait=7200, billable=1800)
+    job = make_job(
+        "j", "ml", spot=True, max_runtime_seconds=3600, max_wait_seconds=7200, billable_seconds=1800
+    )
     worst = worst_case_job(job)
     assert worst.billable_seconds == 7200 and worst.spot is False
 
 
 def test_worst_case_adds_warm_pool_keep_alive() -> None:
-    job = make_job("j", "ml", max_runtime=3600, keep_alive_seconds=1800)
+    job = make_job("j", "ml", max_runtime_seconds=3600, keep_alive_seconds=1800)
     assert worst_case_job(job).warm_pool_retained_seconds == 1800
 
 
 def test_worst_case_none_without_stopping_condition_or_for_serverless() -> None:
-    assert worst_case_job(make_job("j", "ml", max_runtime=None)) is None
+    assert worst_case_job(make_job("j", "ml", max_runtime_seconds=None)) is None
     serverless = make_job("s", "ml", serverless_base_model_arn="arn:model", billable_token_count=10)
     assert worst_case_job(serverless) is None
 

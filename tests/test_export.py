@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
+from tests.factories import HOUR
 from tests.reconcile_data import NOW, PRICES, SETTINGS, START, arn, make_job, save
 from tracker.errors import InputError
 from tracker.reconcile.service import reconcile_bill
@@ -40,13 +41,13 @@ def store(db_url: str) -> Store:
     """SQLite, and PostgreSQL where a server answers (tests.backends)."""
     store = Store.open(db_url)
     save(store, [
-        make_job("eu-long", "nlp", region="eu-west-1", count=2, hours=10, volume_gb=100,
-                 start=START.replace(hour=20)),
+        make_job("eu-long", "nlp", region="eu-west-1", instance_count=2, seconds=10 * HOUR, volume_gb=100,
+                 start_time=START.replace(hour=20)),
         make_job("warm", "nlp", warm_pool_retained_seconds=1800, warm_pool_status="Terminated"),
-        make_job("spot", "cv", itype="ml.g5.2xlarge", count=2, spot=True, billable=1800,
-                 start=START + timedelta(days=1)),
-        make_job("untagged", None, start=START + timedelta(days=1)),
-        make_job("trn", "cv", itype="ml.trn1.32xlarge"),
+        make_job("spot", "cv", instance_type="ml.g5.2xlarge", instance_count=2, spot=True, billable_seconds=1800,
+                 start_time=START + timedelta(days=1)),
+        make_job("untagged", None, start_time=START + timedelta(days=1)),
+        make_job("trn", "cv", instance_type="ml.trn1.32xlarge"),
     ], discount_pct=D(20))  # fmt: skip
     return store
 

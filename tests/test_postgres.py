@@ -29,13 +29,16 @@ import sys
 import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests import factories
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.conftest import REPO, postgres_available
+from tests.factories import HOUR
 from tracker.collect.recost import recost
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.cost.prices import PriceBook
@@ -50,18 +53,7 @@ BOOK = PriceBook({(r, t): D(p) for r in ("us-east-1", "us-west-2")
 A, B = "111111111111", "222222222222"
 
 
-def _job(name: str, team: str | None, start: datetime, end: datetime | None, **kw) -> JobRecord:
-    account, region = kw.pop("account", A), kw.pop("region", "us-east-1")
-    return JobRecord(
-        account_id=account, region=region, name=name,
-        arn=f"arn:aws:sagemaker:{region}:{account}:training-job/{name}",
-        status=kw.pop("status", "Completed"), creation_time=start - timedelta(minutes=5),
-        last_modified_time=end or start, start_time=start, end_time=end,
-        instance_type=kw.pop("itype", "ml.m5.xlarge"), instance_count=kw.pop("count", 1),
-        billable_seconds=int((end - start).total_seconds()) if end else None,
-        training_seconds=int((end - start).total_seconds()) if end else None,
-        tags={"team": team} if team else {}, team=team or "unallocated", **kw,
-    )  # fmt: skip
+make_job = partial(factories.make_job, account_id=A)
 
 
 def dt(day: int, hour: int, minute: int = 0, month: int = 10) -> datetime:
@@ -69,14 +61,13 @@ def dt(day: int, hour: int, minute: int = 0, month: int = 10) -> datetime:
 
 
 JOBS = [
-    _job("a1", "nlp", dt(30, 22, month=9), dt(1, 2), count=2),
-    _job(
-        "b1", "vision", dt(1, 10), dt(1, 12), account=B, region="us-west-2", itype="ml.g5.2xlarge"
-    ),
-    _job("c1", None, dt(2, 0), dt(2, 1, 30)),
-    _job("d1", "research", dt(2, 3), dt(2, 4), itype="ml.trn1.32xlarge"),
-    _job("r1", "nlp", dt(3, 10), None, status="InProgress"),
-]
+    make_job("a1", "nlp", start_time=dt(30, 22, month=9), seconds=4 * HOUR, instance_count=2),
+    make_job("b1", "vision", start_time=dt(1, 10), seconds=2 * HOUR, account_id=B,
+             region="us-west-2", instance_type="ml.g5.2xlarge"),
+    make_job("c1", start_time=dt(2, 0), seconds=int(1.5 * HOUR)),
+    make_job("d1", "research", start_time=dt(2, 3), instance_type="ml.trn1.32xlarge"),
+    make_job("r1", "nlp", start_time=dt(3, 10), seconds=None, status="InProgress"),
+]  # fmt: skip
 
 
 def _items(jobs: list[JobRecord], now: datetime = NOW) -> list:
@@ -103,7 +94,7 @@ def totals(store: Store, by: str, **kw) -> dict[str, Decimal]:
 
 # -- store ---------------------------------------------------------------------------------
 def test_store_saves_then_updates_by_arn_without_duplicates(filled: Store) -> None:
-    finished = _job("r1", "nlp", dt(3, 10), dt(3, 11))
+    finished = make_job("r1", "nlp", start_time=dt(3, 10))
     assert filled.save_jobs(_items([finished]), NOW) == (0, 1)
     assert filled.save_jobs(_items(JOBS[:2]), NOW) == (0, 2)
     assert filled.count_jobs() == 5
@@ -119,7 +110,7 @@ def test_store_job_versions_round_trip_aware_utc(filled: Store) -> None:
 
 def test_store_keeps_instants_given_in_other_time_zones(store: Store) -> None:
     tokyo = timezone(timedelta(hours=9))
-    job = _job("tz", "nlp", dt(1, 10).astimezone(tokyo), dt(1, 11).astimezone(tokyo))
+    job = make_job("tz", "nlp", start_time=dt(1, 10).astimezone(tokyo))
     store.save_jobs(_items([job]), NOW)
     row = store.job_by_name("tz")
     assert (row.start_time, row.end_time) == (datetime(2026, 10, 1, 10), datetime(2026, 10, 1, 11))
@@ -128,7 +119,7 @@ def test_store_keeps_instants_given_in_other_time_zones(store: Store) -> None:
 
 def test_store_money_is_exact_in_big_integers(store: Store) -> None:
     """A 10,000-instance job for 1,000 hours: 0.25*10000*1000 = 2,500,000.00 exactly."""
-    huge = _job("huge", "nlp", dt(1, 0), dt(1, 0) + timedelta(hours=1000), count=10_000)
+    huge = make_job("huge", "nlp", start_time=dt(1, 0), seconds=1000 * HOUR, instance_count=10_000)
     store.save_jobs(_items([huge, JOBS[2]]), NOW)
     assert totals(store, "team") == {"nlp": D("2500000.00"), "unallocated": D("0.38")}
     assert sum(r["_micros"]["list"] for r in spend_rows(store, "day")) == 2_500_000_375_000
@@ -335,7 +326,9 @@ def test_concurrent_saves_of_different_accounts_on_postgres(pg_url: str) -> None
     def save(account: str) -> None:
         try:
             store = Store.open(pg_url)
-            jobs = [_job(f"t{i}", "nlp", dt(1, 0), dt(1, 1), account=account) for i in range(50)]
+            jobs = [
+                make_job(f"t{i}", "nlp", start_time=dt(1, 0), account_id=account) for i in range(50)
+            ]
             for chunk in range(0, 50, 10):
                 store.save_jobs(_items(jobs[chunk : chunk + 10]), NOW)
             store.engine.dispose()
@@ -358,7 +351,7 @@ def test_concurrent_saves_of_the_same_jobs_merge(db_url: str) -> None:
     """Four writers save the same 40 jobs at once (as two collectors of one account would):
     each job is stored once, costs 0.25, and no writer fails."""
     Store.open(db_url).engine.dispose()
-    jobs = [_job(f"same-{i:02d}", "nlp", dt(1, 0), dt(1, 1)) for i in range(40)]
+    jobs = [make_job(f"same-{i:02d}", "nlp", start_time=dt(1, 0)) for i in range(40)]
     errors: list[BaseException] = []
     barrier = threading.Barrier(4)
 

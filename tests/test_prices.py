@@ -5,34 +5,22 @@ from __future__ import annotations
 import csv
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 import pytest
 
+from tests import factories
 from tracker.cost.prices import PriceBook, PriceRow, read_price_csv, write_snapshot
 from tracker.errors import InputError, PriceBookError
-from tracker.records import InstanceGroup, JobRecord
+from tracker.records import InstanceGroup
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config" / "prices"
 HEADER = "region,instance_type,usd_per_hour,source,source_date,confidence\n"
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
 
-def make_job(**overrides) -> JobRecord:
-    """A finished us-east-1 job on one ml.m5.large; tests override what they need."""
-    fields = dict(
-        account_id="111122223333",
-        region="us-east-1",
-        name="job",
-        arn="arn:aws:sagemaker:us-east-1:111122223333:training-job/job",
-        status="Completed",
-        creation_time=T0,
-        last_modified_time=T0,
-        instance_type="ml.m5.large",
-        instance_count=1,
-    )
-    fields.update(overrides)
-    return JobRecord(**fields)
+make_job = partial(factories.make_job, "job", instance_type="ml.m5.large")
 
 
 def write(path: Path, text: str) -> Path:

@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import REPO
+from tests.factories import make_job
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.errors import ConfigError
 from tracker.records import InstanceGroup, JobCost, JobRecord, Rates
@@ -63,15 +64,6 @@ groups_st = st.lists(
 )
 
 
-def make_job(start: datetime, seconds: int, **kw: Any) -> JobRecord:
-    fields = {"billable_seconds": seconds, "training_seconds": seconds, **kw}
-    return JobRecord(
-        account_id="123456789012", region="us-east-1", name="p", arn="arn:p", status="Completed",
-        creation_time=start, last_modified_time=start + timedelta(seconds=seconds),
-        start_time=start, end_time=start + timedelta(seconds=seconds), **fields,
-    )  # fmt: skip
-
-
 def cost(job: JobRecord) -> JobCost:
     return cost_job(job, RATES, NOW, POLICY)
 
@@ -100,10 +92,12 @@ def test_cost_is_never_negative_and_adds_up_over_instance_groups(
     start: datetime, seconds: int, groups: list[InstanceGroup], volume: int, warm: int | None,
     artifact: int,
 ) -> None:  # fmt: skip
-    whole = cost(make_job(start, seconds, instance_groups=tuple(groups), volume_gb=volume,
-                          warm_pool_retained_seconds=warm, artifact_bytes=artifact))  # fmt: skip
-    parts = [cost(make_job(start, seconds, instance_groups=(g,), volume_gb=volume,
-                           warm_pool_retained_seconds=warm)) for g in groups]  # fmt: skip
+    whole = cost(make_job(start_time=start, seconds=seconds, instance_groups=tuple(groups),
+                          volume_gb=volume, warm_pool_retained_seconds=warm,
+                          artifact_bytes=artifact))  # fmt: skip
+    parts = [cost(make_job(start_time=start, seconds=seconds, instance_groups=(g,),
+                           volume_gb=volume, warm_pool_retained_seconds=warm))
+             for g in groups]  # fmt: skip
     for item in ITEMS:
         assert getattr(whole, item) >= 0, item
     for item in ("compute_usd", "warm_pool_usd", "storage_usd", "list_usd"):
@@ -123,9 +117,9 @@ def test_cost_adds_up_over_a_split_of_its_interval_day_by_day(
     start: datetime, first: int, second: int, groups: list[InstanceGroup], volume: int
 ) -> None:
     spec = {"instance_groups": tuple(groups), "volume_gb": volume}
-    whole = cost(make_job(start, first + second, **spec))
-    head = cost(make_job(start, first, **spec))
-    tail = cost(make_job(start + timedelta(seconds=first), second, **spec))
+    whole = cost(make_job(start_time=start, seconds=first + second, **spec))
+    head = cost(make_job(start_time=start, seconds=first, **spec))
+    tail = cost(make_job(start_time=start + timedelta(seconds=first), seconds=second, **spec))
     for item in ("compute_usd", "storage_usd", "list_usd", "effective_usd"):
         assert close(getattr(whole, item), getattr(head, item) + getattr(tail, item)), item
     days = by_day(whole)
@@ -149,9 +143,11 @@ def test_spot_never_costs_more_than_on_demand_and_saves_the_difference(
     start: datetime, training: int, billed_share: Any, itype: str, count: int
 ) -> None:
     billable = int(training * billed_share)
-    spot = cost(make_job(start, training, instance_type=itype, instance_count=count, spot=True,
-                         billable_seconds=billable))  # fmt: skip
-    on_demand = cost(make_job(start, training, instance_type=itype, instance_count=count))
+    spot = cost(make_job(start_time=start, seconds=training, instance_type=itype,
+                         instance_count=count, spot=True, billable_seconds=billable))  # fmt: skip
+    on_demand = cost(
+        make_job(start_time=start, seconds=training, instance_type=itype, instance_count=count)
+    )
     assert spot.compute_usd <= on_demand.compute_usd
     assert spot.list_usd <= on_demand.list_usd
     assert close(spot.compute_usd + spot.spot_savings_usd, on_demand.compute_usd)

@@ -32,6 +32,7 @@ from decimal import Decimal
 import pytest
 
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
+from tests.factories import HOUR
 from tests.reconcile_data import NOW, PRICES, SETTINGS, START, arn, make_job, save
 from tracker.estimate.rules import (
     ESTIMATE_ID_TAG,
@@ -83,15 +84,15 @@ def scenario(store: Store) -> Store:
     record(store, "est-s", 1, "1", name_prefix="night")
     day = timedelta(days=1)
     save(store, [
-        make_job("train-a", "nlp", count=2, hours=3, tags={ESTIMATE_ID_TAG: "est-a"}),
-        make_job("exact-b", "nlp", hours=5),
-        make_job("nightly-2026-11-20", "cv", hours="2.5", start=START + day),
-        make_job("tagged-c", "cv", count=4, tags={ESTIMATE_USD_TAG: "1.00"}),
-        make_job("worst-d", "ml", max_runtime=7200),
-        make_job("spot-e", "ml", itype="ml.g5.2xlarge", spot=True, billable=1800,
-                 max_runtime=3600, max_wait=7200),
-        make_job("orphan-id", "ml", max_runtime=3600, tags={ESTIMATE_ID_TAG: "est-gone"}),
-        make_job("none-f", "ml", max_runtime=None),
+        make_job("train-a", "nlp", instance_count=2, seconds=3 * HOUR, tags={ESTIMATE_ID_TAG: "est-a"}),
+        make_job("exact-b", "nlp", seconds=5 * HOUR),
+        make_job("nightly-2026-11-20", "cv", seconds=int(2.5 * HOUR), start_time=START + day),
+        make_job("tagged-c", "cv", instance_count=4, tags={ESTIMATE_USD_TAG: "1.00"}),
+        make_job("worst-d", "ml", max_runtime_seconds=7200),
+        make_job("spot-e", "ml", instance_type="ml.g5.2xlarge", spot=True, billable_seconds=1800,
+                 max_runtime_seconds=3600, max_wait_seconds=7200),
+        make_job("orphan-id", "ml", max_runtime_seconds=3600, tags={ESTIMATE_ID_TAG: "est-gone"}),
+        make_job("none-f", "ml", max_runtime_seconds=None),
         make_job("running", "ml", status="InProgress"),
     ])  # fmt: skip
     return store

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests import golden_support
-from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, at, fill, make_store, record
+from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, at, fill, make_job, make_store
 from tracker.errors import InputError
 from tracker.report.spend import neutralise, render, render_report, spend_rows
 from tracker.report.views import VIEWS, ViewRequest, build
@@ -120,9 +120,7 @@ def _is_number(cell: str) -> bool:
 
 
 def test_csv_neutralises_hostile_pivot_column_names(tmp_path: Path) -> None:
-    store = fill(
-        make_store(tmp_path), [record("formula-team", "=1+2", "ml.m5.xlarge", 1, at(11, 22), 3600)]
-    )
+    store = fill(make_store(tmp_path), [make_job("formula-team", "=1+2", start_time=at(11, 22))])
     report = build(store, ViewRequest("showback", rows_by="month", cols_by="team"), NOW)
     header = next(csv.reader(io.StringIO(render_report(report, "csv"))))
     assert "'=1+2" in header and "=1+2" not in header
@@ -149,7 +147,7 @@ def test_markdown_escape_covers_links_and_pipes() -> None:
 def test_table_shows_control_characters_as_escapes(tmp_path: Path) -> None:
     store = fill(
         make_store(tmp_path),
-        [record("ansi", "red\x1b[31mteam\u202e", "ml.m5.xlarge", 1, at(11, 23), 3600)],
+        [make_job("ansi", "red\x1b[31mteam\u202e", start_time=at(11, 23))],
     )
     text = render(spend_rows(store, "team"), "team", "table")
     assert "\x1b" not in text and "\u202e" not in text
@@ -181,7 +179,7 @@ def test_render_png_is_a_png(store: Store, name: str) -> None:
 def test_render_png_takes_dollar_signs_literally(tmp_path: Path) -> None:
     store = fill(
         make_store(tmp_path),
-        [record("mathtext", "$\\alpha^{2}$ team", "ml.m5.xlarge", 1, at(11, 24), 3600)],
+        [make_job("mathtext", "$\\alpha^{2}$ team", start_time=at(11, 24))],
     )
     data = render(spend_rows(store, "team"), "team", "png")
     assert data.startswith(b"\x89PNG")

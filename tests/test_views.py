@@ -30,9 +30,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.views_data import NOW, at, fill, make_store, record
+from tests.views_data import NOW, at, fill, make_job, make_store
 from tracker.errors import InputError
-from tracker.records import JobRecord, Rates
+from tracker.records import Rates
 from tracker.report.views import ViewRequest, build, month_start, parse_pivot
 from tracker.store.database import Store
 
@@ -96,7 +96,10 @@ def test_showback_total_is_rounded_once(tmp_path: Path) -> None:
     """
     store = Store.open(f"sqlite:///{tmp_path / 'r.db'}")
     rates = Rates(hourly={"ml.t3.medium": D("0.018")})
-    jobs = [record(n, n, "ml.t3.medium", 1, at(11, 3), 1000) for n in ("a", "b")]
+    jobs = [
+        make_job(n, n, instance_type="ml.t3.medium", start_time=at(11, 3), seconds=1000)
+        for n in ("a", "b")
+    ]
     from tracker.cost.engine import CostPolicy, cost_job
 
     store.save_jobs([(j, cost_job(j, rates, NOW, CostPolicy()), {}) for j in jobs], NOW)
@@ -160,11 +163,11 @@ def test_waste_categories(store: Store) -> None:
 
 
 def test_waste_reused_warm_pool_is_not_waste(tmp_path: Path) -> None:
-    reused = record("warm-reused", "ops", "ml.c5.xlarge", 1, at(11, 16), 3600, warm=1800)
-    reused = JobRecord(
-        **{**reused.__dict__, "warm_pool_reused_by": "next-job", "warm_pool_status": "Reused"}
-    )
-    idle = record("warm-idle", "ops", "ml.c5.xlarge", 1, at(11, 17), 3600, warm=1200)
+    reused = make_job("warm-reused", "ops", instance_type="ml.c5.xlarge", start_time=at(11, 16),
+                      warm_pool_status="Reused", warm_pool_retained_seconds=1800,
+                      warm_pool_reused_by="next-job")  # fmt: skip
+    idle = make_job("warm-idle", "ops", instance_type="ml.c5.xlarge", start_time=at(11, 17),
+                    warm_pool_status="Terminated", warm_pool_retained_seconds=1200)  # fmt: skip
     store = fill(Store.open(f"sqlite:///{tmp_path / 'w.db'}"), [reused, idle])
     report = build(store, ViewRequest("waste"), NOW)
     warm = [
@@ -185,7 +188,8 @@ def test_waste_team_filter_still_borrows_family_ratio(store: Store) -> None:
 
 
 def test_waste_stopped_jobs_count(tmp_path: Path) -> None:
-    stopped = record("stopped", "ops", "ml.m5.xlarge", 2, at(11, 2), 1800, status="Stopped")
+    stopped = make_job("stopped", "ops", instance_count=2, start_time=at(11, 2), seconds=1800,
+                       status="Stopped", secondary_status="Stopped")  # fmt: skip
     store = fill(Store.open(f"sqlite:///{tmp_path / 's.db'}"), [stopped])
     report = build(store, ViewRequest("waste"), NOW)
     assert [(r["category"], r["waste_usd"]) for r in report.rows] == [
@@ -343,7 +347,15 @@ def test_waste_chart_sums_are_rounded_once(tmp_path: Path) -> None:
     | sum  | 0.010 | 0.01 (chart), not 0.02 |
     """
     jobs = [
-        record(f"warm-{t}", t, "ml.c5.xlarge", 1, at(11, 18), 3600, warm=90) for t in ("a", "b")
+        make_job(
+            f"warm-{t}",
+            t,
+            instance_type="ml.c5.xlarge",
+            start_time=at(11, 18),
+            warm_pool_status="Terminated",
+            warm_pool_retained_seconds=90,
+        )
+        for t in ("a", "b")
     ]
     store = fill(Store.open(f"sqlite:///{tmp_path / 'c.db'}"), jobs)
     report = build(store, ViewRequest("waste"), NOW)

@@ -2,7 +2,9 @@
 
 Now is 2026-11-26 12:00 UTC. Rates (USD per instance-hour): ml.m5.xlarge 0.25,
 ml.c5.xlarge 0.20, ml.g5.2xlarge 1.50; ml.trn1.32xlarge has none (unpriced). No volumes,
-so no storage cost. Account 111111111111, us-east-1.
+so no storage cost. Account 111111111111, us-east-1. ``make_job`` is tests/factories.py's
+(a one-hour job on 1 x ml.m5.xlarge unless a row says otherwise) with this organisation's
+account, project ``p``, user ana; jobs run from their start for their training seconds.
 
 | job            | team      | instances           | status     | start (UTC)      | billable s        | cost                          |
 |----------------|-----------|---------------------|------------|------------------|-------------------|-------------------------------|
@@ -24,12 +26,15 @@ Per team: nlp Oct 1.50, Nov 2.25 (1.00 + 0.75 + 0.50), all 3.75; vision Nov 6.80
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
+from tests import factories
+from tests.factories import HOUR
 from tracker.cost.engine import CostPolicy, cost_job
-from tracker.records import UNALLOCATED, JobRecord, Rates
+from tracker.records import JobRecord, Rates
 from tracker.store.database import Store
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -45,52 +50,14 @@ RATES = Rates(
 HOSTILE_TEAM = "<script>alert(1)</script>"
 HOSTILE_PROJECT = '=HYPERLINK("http://x","y")'
 
-
-def record(
-    name: str,
-    team: str,
-    itype: str,
-    count: int,
-    start: datetime,
-    billable: int | None,
-    *,
-    status: str = "Completed",
-    training: int | None = None,
-    spot: bool = False,
-    warm: int | None = None,
-    project: str | None = "p",
-) -> JobRecord:
-    """One job; the end is start + training seconds (None while running)."""
-    training = billable if training is None else training
-    end = None if status == "InProgress" else start + timedelta(seconds=training or 0)
-    tags = {"project": project} if project else {}
-    if team != UNALLOCATED:
-        tags["team"] = team
-    return JobRecord(
-        account_id=ACCOUNT,
-        region=REGION,
-        name=name,
-        arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:training-job/{name}",
-        status=status,
-        creation_time=start - timedelta(minutes=5),
-        last_modified_time=end or NOW,
-        start_time=start,
-        end_time=end,
-        secondary_status=status,
-        failure_reason="AlgorithmError: out of memory" if status == "Failed" else None,
-        instance_type=itype,
-        instance_count=count,
-        volume_gb=0,
-        spot=spot,
-        billable_seconds=billable,
-        training_seconds=training,
-        warm_pool_status="Terminated" if warm else None,
-        warm_pool_retained_seconds=warm,
-        tags=tags,
-        team=team,
-        project=project,
-        user="ana",
-    )
+make_job = partial(
+    factories.make_job,
+    account_id=ACCOUNT,
+    project="p",
+    tags={"project": "p"},
+    user="ana",
+    secondary_status="Completed",
+)
 
 
 def at(month: int, day: int, hour: int = 0) -> datetime:
@@ -98,18 +65,24 @@ def at(month: int, day: int, hour: int = 0) -> datetime:
 
 
 JOBS = [
-    record("nlp-train-1", "nlp", "ml.m5.xlarge", 4, at(10, 10, 8), 3600),
-    record("nlp-long", "nlp", "ml.m5.xlarge", 1, at(10, 31, 22), 14400),
-    record("nlp-train-2", "nlp", "ml.m5.xlarge", 2, at(11, 5, 10), 7200),
-    record("nlp-spot", "nlp", "ml.g5.2xlarge", 1, at(11, 10), 1800, training=7200, spot=True),
-    record("nlp-trainium", "nlp", "ml.trn1.32xlarge", 1, at(11, 18), 3600),
-    record("vision-g5", "vision", "ml.g5.2xlarge", 1, at(11, 8), 3600),
-    record("vision-fail", "vision", "ml.g5.2xlarge", 2, at(11, 12), 3600, status="Failed"),
-    record("vision-warm", "vision", "ml.c5.xlarge", 1, at(11, 15), 3600, warm=1800),
-    record("vision-running", "vision", "ml.m5.xlarge", 2, at(11, 26, 8), None, status="InProgress"),
-    record("untagged", UNALLOCATED, "ml.m5.xlarge", 1, at(11, 20), 3600, project=None),
-    record("hostile", HOSTILE_TEAM, "ml.m5.xlarge", 1, at(11, 21), 3600, project=HOSTILE_PROJECT),
-]
+    make_job("nlp-train-1", "nlp", instance_count=4, start_time=at(10, 10, 8)),
+    make_job("nlp-long", "nlp", start_time=at(10, 31, 22), seconds=4 * HOUR),
+    make_job("nlp-train-2", "nlp", instance_count=2, start_time=at(11, 5, 10), seconds=2 * HOUR),
+    make_job("nlp-spot", "nlp", instance_type="ml.g5.2xlarge", start_time=at(11, 10),
+             seconds=2 * HOUR, billable_seconds=1800, spot=True),
+    make_job("nlp-trainium", "nlp", instance_type="ml.trn1.32xlarge", start_time=at(11, 18)),
+    make_job("vision-g5", "vision", instance_type="ml.g5.2xlarge", start_time=at(11, 8)),
+    make_job("vision-fail", "vision", instance_type="ml.g5.2xlarge", instance_count=2,
+             start_time=at(11, 12), status="Failed", secondary_status="Failed",
+             failure_reason="AlgorithmError: out of memory"),
+    make_job("vision-warm", "vision", instance_type="ml.c5.xlarge", start_time=at(11, 15),
+             warm_pool_status="Terminated", warm_pool_retained_seconds=1800),
+    make_job("vision-running", "vision", instance_count=2, start_time=at(11, 26, 8), seconds=None,
+             status="InProgress", secondary_status="InProgress", last_modified_time=NOW),
+    make_job("untagged", start_time=at(11, 20), tags={}, project=None),
+    make_job("hostile", HOSTILE_TEAM, start_time=at(11, 21), tags={"project": HOSTILE_PROJECT},
+             project=HOSTILE_PROJECT),
+]  # fmt: skip
 
 
 def raw_fields(job: JobRecord) -> dict:
