@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from tracker.records import JobRecord, Rates, cents
+from tracker.records import JobRecord, Rates, cents, format_usd
 
 PERIODS = ("monthly", "quarterly", "yearly")
 FILTER_KEYS = ("team", "project", "user", "account", "region")
@@ -471,10 +471,8 @@ def job_cost_at_stop(
 
 # -- display helpers ---------------------------------------------------------------------------
 def usd(value: Decimal) -> str:
-    """``$1,234.57``: cents, half up, thousands separated."""
-    rounded = cents(value)
-    sign = "-" if rounded < 0 else ""
-    return f"{sign}${abs(rounded):,.2f}"
+    """``$1,234.57`` for messages: the one money formatter, with the dollar sign."""
+    return format_usd(value, symbol=True)
 
 
 def pct(value: Decimal) -> Decimal:
