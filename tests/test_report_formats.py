@@ -198,3 +198,39 @@ def test_render_empty_view_says_so(tmp_path: Path) -> None:
     assert "No spend in this window." in render_report(report, "table")
     assert json.loads(render_report(report, "json")) == []
     assert "nothing to chart" in render_report(report, "html")
+
+
+# -- the golden switch -----------------------------------------------------------------------
+class _Config:
+    """A pytest config stand-in answering only ``--update-golden``."""
+
+    def __init__(self, update: bool) -> None:
+        self.update = update
+
+    def getoption(self, name: str) -> bool:
+        assert name == "--update-golden"
+        return self.update
+
+
+def test_golden_update_rewrites_and_fails_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(golden_support, "GOLDEN", tmp_path / "golden")
+    (tmp_path / "golden").mkdir()
+    (tmp_path / "golden" / "x.txt").write_text("old\n")
+    with pytest.raises(pytest.fail.Exception, match=r"rewrote golden file \S*golden/x\.txt"):
+        golden_support.check(_Config(True), "x.txt", "new\n")  # type: ignore[arg-type]
+    assert (tmp_path / "golden" / "x.txt").read_text() == "new\n"
+    golden_support.check(_Config(True), "x.txt", "new\n")  # type: ignore[arg-type]  # unchanged: passes
+
+
+def test_golden_environment_variable_does_not_pass_a_difference(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(golden_support, "GOLDEN", tmp_path / "golden")
+    monkeypatch.setenv("UPDATE_GOLDEN", "1")
+    (tmp_path / "golden").mkdir()
+    (tmp_path / "golden" / "x.txt").write_text("old\n")
+    with pytest.raises(AssertionError, match="output differs"):
+        golden_support.check(_Config(False), "x.txt", "new\n")  # type: ignore[arg-type]
+    assert (tmp_path / "golden" / "x.txt").read_text() == "old\n"
