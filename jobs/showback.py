@@ -108,7 +108,7 @@ def reported_month(now: datetime) -> tuple[date, date]:
 
 def write_showback(settings: Any, store: Any, now: datetime) -> ShowbackResult:
     """Build the showback of the month before ``now`` and write its HTML and CSV."""
-    from tracker.report.spend import render_report
+    from tracker.report.render import render as render_report
     from tracker.report.views import ViewRequest, build, month_start
 
     options: ReportsSettings = settings.feature("reports")

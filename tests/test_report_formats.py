@@ -14,11 +14,14 @@ import json
 from pathlib import Path
 
 import pytest
+from matplotlib.text import Text
 
 from tests import golden_support
 from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, at, fill, make_store, record
 from tracker.errors import InputError
-from tracker.report.spend import neutralise, render, render_report, spend_rows
+from tracker.report.charts import figure
+from tracker.report.render import markdown_escape, neutralise, render
+from tracker.report.spend import spend_rows, spend_table
 from tracker.report.views import VIEWS, ViewRequest, build
 from tracker.store.database import Store
 
@@ -43,7 +46,7 @@ def test_render_view_matches_golden(
     store: Store, request: pytest.FixtureRequest, name: str, fmt: str
 ) -> None:
     report = build(store, REQUESTS[name], NOW)
-    golden_support.check(request.config, f"{name}.{TEXT_FORMATS[fmt]}", render_report(report, fmt))
+    golden_support.check(request.config, f"{name}.{TEXT_FORMATS[fmt]}", render(report, fmt))
 
 
 @pytest.mark.parametrize("fmt", TEXT_FORMATS)
@@ -52,7 +55,7 @@ def test_render_spend_by_team_matches_golden(
 ) -> None:
     rows = spend_rows(store, "team")
     golden_support.check(
-        request.config, f"spend-by-team.{TEXT_FORMATS[fmt]}", render(rows, "team", fmt)
+        request.config, f"spend-by-team.{TEXT_FORMATS[fmt]}", render(spend_table(rows, "team"), fmt)
     )
 
 
@@ -62,7 +65,7 @@ def test_every_view_has_golden_files() -> None:
 
 
 def test_report_by_job_json_keeps_its_keys(store: Store) -> None:
-    rows = json.loads(render(spend_rows(store, "job"), "job", "json"))
+    rows = json.loads(render(spend_table(spend_rows(store, "job"), "job"), "json"))
     assert list(rows[0]) == [
         "job", "team", "status", "instance_type", "instance_count", "billable_seconds",
         "artifact_bytes", "account", "region", "arn", "jobs", "total_usd", "compute_usd",
@@ -74,9 +77,9 @@ def test_report_by_job_json_keeps_its_keys(store: Store) -> None:
 
 # -- hostile tag values --------------------------------------------------------------------
 def all_outputs(store: Store, fmt: str) -> dict[str, str]:
-    outputs = {name: render_report(build(store, req, NOW), fmt) for name, req in REQUESTS.items()}
+    outputs = {name: render(build(store, req, NOW), fmt) for name, req in REQUESTS.items()}
     for by in ("team", "project", "job"):
-        outputs[f"spend-by-{by}"] = render(spend_rows(store, by), by, fmt)
+        outputs[f"spend-by-{by}"] = render(spend_table(spend_rows(store, by), by), fmt)
     return outputs
 
 
@@ -89,7 +92,7 @@ def test_html_escapes_hostile_tags_everywhere(store: Store) -> None:
 
 
 def test_html_report_is_self_contained_with_inline_svg(store: Store) -> None:
-    text = render_report(build(store, ViewRequest("showback"), NOW), "html")
+    text = render(build(store, ViewRequest("showback"), NOW), "html")
     assert "<svg" in text and "</svg>" in text
     for remote in ("http://", "https://", "src=", "<link", "@import"):
         assert remote not in text.replace('xmlns="http://www.w3.org/2000/svg"', "").replace(
@@ -104,9 +107,7 @@ def test_csv_neutralises_formula_cells(store: Store) -> None:
             for cell in row:
                 assert not cell or cell[0] not in "=+-@\t\r" or _is_number(cell), (name, cell)
     top = list(
-        csv.DictReader(
-            io.StringIO(render_report(build(store, ViewRequest("top", top=20), NOW), "csv"))
-        )
+        csv.DictReader(io.StringIO(render(build(store, ViewRequest("top", top=20), NOW), "csv")))
     )
     assert {r["job"]: r["project"] for r in top}["hostile"] == "'" + HOSTILE_PROJECT
 
@@ -124,14 +125,14 @@ def test_csv_neutralises_hostile_pivot_column_names(tmp_path: Path) -> None:
         make_store(tmp_path), [record("formula-team", "=1+2", "ml.m5.xlarge", 1, at(11, 22), 3600)]
     )
     report = build(store, ViewRequest("showback", rows_by="month", cols_by="team"), NOW)
-    header = next(csv.reader(io.StringIO(render_report(report, "csv"))))
+    header = next(csv.reader(io.StringIO(render(report, "csv"))))
     assert "'=1+2" in header and "=1+2" not in header
 
 
 def test_markdown_escapes_markup_and_links(store: Store) -> None:
     for name, text in all_outputs(store, "markdown").items():
         assert "<script>" not in text, name
-    top = render_report(build(store, ViewRequest("top", top=20), NOW), "markdown")
+    top = render(build(store, ViewRequest("top", top=20), NOW), "markdown")
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in top
     assert (
         '=HYPERLINK("http://x","y")' in top
@@ -139,11 +140,9 @@ def test_markdown_escapes_markup_and_links(store: Store) -> None:
 
 
 def test_markdown_escape_covers_links_and_pipes() -> None:
-    from tracker.report.spend import _md
-
-    assert _md("[click](http://evil)|x") == "\\[click\\](http://evil)\\|x"
-    assert _md("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
-    assert _md("a\nb") == "a b"
+    assert markdown_escape("[click](http://evil)|x") == "\\[click\\](http://evil)\\|x"
+    assert markdown_escape("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
+    assert markdown_escape("a\nb") == "a b"
 
 
 def test_table_shows_control_characters_as_escapes(tmp_path: Path) -> None:
@@ -151,13 +150,13 @@ def test_table_shows_control_characters_as_escapes(tmp_path: Path) -> None:
         make_store(tmp_path),
         [record("ansi", "red\x1b[31mteam\u202e", "ml.m5.xlarge", 1, at(11, 23), 3600)],
     )
-    text = render(spend_rows(store, "team"), "team", "table")
+    text = render(spend_table(spend_rows(store, "team"), "team"), "table")
     assert "\x1b" not in text and "\u202e" not in text
     assert "red\\u001b[31mteam\\u202e" in text
 
 
 def test_json_keeps_hostile_values_as_data(store: Store) -> None:
-    rows = json.loads(render_report(build(store, ViewRequest("top", top=20), NOW), "json"))
+    rows = json.loads(render(build(store, ViewRequest("top", top=20), NOW), "json"))
     hostile = next(r for r in rows if r["job"] == "hostile")
     assert hostile["team"] == HOSTILE_TEAM and hostile["project"] == HOSTILE_PROJECT
 
@@ -174,7 +173,7 @@ def test_neutralise_leaves_plain_text() -> None:
 # -- PNG -----------------------------------------------------------------------------------
 @pytest.mark.parametrize("name", REQUESTS)
 def test_render_png_is_a_png(store: Store, name: str) -> None:
-    data = render_report(build(store, REQUESTS[name], NOW), "png")
+    data = render(build(store, REQUESTS[name], NOW), "png")
     assert isinstance(data, bytes) and data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 2000
 
 
@@ -183,21 +182,27 @@ def test_render_png_takes_dollar_signs_literally(tmp_path: Path) -> None:
         make_store(tmp_path),
         [record("mathtext", "$\\alpha^{2}$ team", "ml.m5.xlarge", 1, at(11, 24), 3600)],
     )
-    data = render(spend_rows(store, "team"), "team", "png")
+    table = spend_table(spend_rows(store, "team"), "team")
+    data = render(table, "png")
     assert data.startswith(b"\x89PNG")
+    # The label must reach the figure as typed and be drawn as plain text, not mathtext.
+    label = "$\\alpha^{2}$ team"
+    texts = [t for t in figure(table.charts[0]).findobj(Text) if t.get_text() == label]
+    assert texts, "the team label is missing from the chart"
+    assert all(not t.get_parse_math() for t in texts)
 
 
 def test_render_unknown_format_is_input_error(store: Store) -> None:
     with pytest.raises(InputError, match="--format 'pdf'"):
-        render_report(build(store, ViewRequest("top"), NOW), "pdf")
+        render(build(store, ViewRequest("top"), NOW), "pdf")
 
 
 def test_render_empty_view_says_so(tmp_path: Path) -> None:
     empty = Store.open(f"sqlite:///{tmp_path / 'empty.db'}")
     report = build(empty, ViewRequest("top"), NOW)
-    assert "No spend in this window." in render_report(report, "table")
-    assert json.loads(render_report(report, "json")) == []
-    assert "nothing to chart" in render_report(report, "html")
+    assert "No spend in this window." in render(report, "table")
+    assert json.loads(render(report, "json")) == []
+    assert "nothing to chart" in render(report, "html")
 
 
 # -- the golden switch -----------------------------------------------------------------------

@@ -22,7 +22,7 @@ the job can still add. Running jobs are left out of the run rate so that nothing
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -482,49 +482,3 @@ def pct(value: Decimal) -> Decimal:
 def number(value: Decimal) -> int | Decimal:
     """An integral Decimal as int (50), else the Decimal (12.5), for JSON."""
     return int(value) if value == value.to_integral_value() else value.normalize()
-
-
-def render_table(statuses: Sequence[BudgetStatus]) -> str:
-    """``tracker budgets --format table``: one line per budget."""
-    head = (
-        "budget",
-        "scope",
-        "period",
-        "amount",
-        "actual",
-        "used",
-        "forecast",
-        "fcst %",
-        "crossed",
-    )
-    rows = [
-        (
-            s.budget.name,
-            s.budget.scope(),
-            s.period.label,
-            usd(s.budget.amount_usd),
-            usd(s.actual_usd),
-            f"{pct(s.pct_used)}%",
-            usd(s.forecast_usd),
-            f"{pct(s.forecast_pct_used)}%",
-            _crossed_text(s),
-        )  # fmt: skip
-        for s in statuses
-    ]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    numeric = {3, 4, 5, 6, 7}
-
-    def line(row: Sequence[str]) -> str:
-        cells = [
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)]) + "\n"
-
-
-def _crossed_text(status: BudgetStatus) -> str:
-    parts = [f"{format_pct(t)}%" for t in status.thresholds_crossed]
-    parts += [f"forecast {format_pct(t)}%" for t in status.forecast_crossed]
-    return ", ".join(parts) or "-"
