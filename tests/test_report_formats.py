@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,19 @@ from matplotlib.text import Text
 from tests import golden_support
 from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, at, fill, make_store, record
 from tracker.errors import InputError
+from tracker.report import table as columns
 from tracker.report.charts import figure
-from tracker.report.render import markdown_escape, neutralise, render
+from tracker.report.render import (
+    html_table,
+    markdown_escape,
+    neutralise,
+    render,
+    to_csv,
+    to_json,
+    to_text,
+)
 from tracker.report.spend import spend_rows, spend_table
+from tracker.report.table import Table
 from tracker.report.views import VIEWS, ViewRequest, build
 from tracker.store.database import Store
 
@@ -239,3 +250,70 @@ def test_golden_environment_variable_does_not_pass_a_difference(
     with pytest.raises(AssertionError, match="output differs"):
         golden_support.check(_Config(False), "x.txt", "new\n")  # type: ignore[arg-type]
     assert (tmp_path / "golden" / "x.txt").read_text() == "old\n"
+
+
+# -- the renderers on a hand-made table ---------------------------------------------------------
+def _typed_table() -> Table:
+    return Table(
+        "Typed",
+        [columns.text("name"), columns.count("jobs"), columns.money("cost_usd", "cost", symbol=True),
+         columns.percent("share_pct", "share", places=2, symbol=True), columns.money("plain_usd")],
+        [{"name": "a", "jobs": 1200, "cost_usd": Decimal("-5.00"), "share_pct": Decimal("12.5"),
+          "plain_usd": Decimal("1234.5")},
+         {"name": "b", "jobs": 3, "cost_usd": Decimal("7.25"), "share_pct": None, "plain_usd": None}],
+        total={"name": "TOTAL", "jobs": 1203, "cost_usd": Decimal("2.25")},
+        blank="-",
+        titled=False,
+    )  # fmt: skip
+
+
+def test_text_table_formats_and_aligns_by_column_kind() -> None:
+    """Money with the one formatter ($ only where asked), counts with separators, numbers
+    right-aligned, a missing value as the table's blank, an absent total cell empty."""
+    assert to_text(_typed_table()).splitlines() == [
+        "name    jobs    cost   share  plain_usd",
+        "-----  -----  ------  ------  ---------",
+        "a      1,200  -$5.00  12.50%   1,234.50",
+        "b          3   $7.25       -          -",
+        "-----  -----  ------  ------  ---------",
+        "TOTAL  1,203   $2.25",
+    ]
+
+
+def test_csv_and_json_keep_keys_and_bare_numbers() -> None:
+    table = _typed_table()
+    assert to_csv(table).splitlines()[:2] == [
+        "name,jobs,cost_usd,share_pct,plain_usd",
+        "a,1200,-5.00,12.50,1234.50",
+    ]
+    assert json.loads(to_json(table))[1] == {
+        "name": "b", "jobs": 3, "cost_usd": 7.25, "share_pct": None, "plain_usd": None,
+    }  # fmt: skip
+
+
+def test_html_table_escapes_cells_and_link_targets() -> None:
+    table = Table("T", [columns.text("team")], [{"team": '<b>"x"</b>'}])
+    page = render(Table("T", table.columns, table.rows), "html")
+    assert "<b>" not in page and "&lt;b&gt;" in page
+    grid = html_table(table, {"team": lambda v: f"/team?name={v}"})
+    from tracker.report.templating import environment
+
+    macro = environment().get_template("macros.html.j2").module.table
+    out = str(macro(grid))
+    assert 'href="/team?name=&lt;b&gt;&#34;x&#34;&lt;/b&gt;"' in out
+    assert "<b>" not in out
+
+
+def test_templates_are_package_files() -> None:
+    """The HTML templates ship inside the package (pyproject package-data lists them)."""
+    from importlib.resources import files
+
+    for package, names in (("tracker.report", ("page.html.j2", "report.html.j2", "macros.html.j2",
+                                               "chart.svg.j2", "style.css.j2")),
+                           ("tracker.web", ("layout.html.j2", "overview.html.j2"))):  # fmt: skip
+        folder = files(package) / "templates"
+        for name in names:
+            assert (folder / name).is_file(), f"{package}: templates/{name}"
+    pyproject = (Path(__file__).resolve().parent.parent / "pyproject.toml").read_text()
+    assert '"tracker.report" = ["templates/*.j2"]' in pyproject
+    assert '"tracker.web" = ["templates/*.j2"]' in pyproject

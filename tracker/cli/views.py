@@ -16,13 +16,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from tracker.errors import InputError
+from tracker.report.formats import FORMATS
 
 if TYPE_CHECKING:
     from tracker.report.table import Table
     from tracker.report.views import ViewRequest
     from tracker.store.database import Store
 
-FORMATS = ("table", "csv", "json", "markdown", "html", "png")
 VIEW_NAMES = ("showback", "top", "waste", "trend")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080

@@ -22,11 +22,10 @@ from typing import Any
 from tracker.errors import InputError
 from tracker.records import format_usd
 from tracker.report.charts import layout, png
+from tracker.report.formats import FORMATS
 from tracker.report.table import MONEY, NUMBER, PERCENT, Column, Table
 from tracker.report.templating import environment
 
-FORMATS = ("table", "csv", "json", "markdown", "html", "png")
-TEXT_FORMATS = ("table", "csv", "json", "markdown", "html")
 Links = Mapping[str, Callable[[Any], str | None]]
 
 
