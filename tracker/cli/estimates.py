@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.cli.main import (
     add_window_and_filters,
@@ -292,8 +292,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- rendering ---------------------------------------------------------------------------------
+class ResultRow(Protocol):
+    """A row of ``estimate``/``reconcile`` results (reconcile.rules rows and roll-ups)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def exact(self) -> dict[str, Decimal]: ...
+
+
 def render(
-    items: Sequence[Any], columns: Sequence[str], fmt: str, notes: Sequence[str], empty: str
+    items: Sequence[ResultRow], columns: Sequence[str], fmt: str, notes: Sequence[str], empty: str
 ) -> str:
     """Row objects (with ``to_dict`` and ``exact``) as a table with a TOTAL row and the notes,
     or as CSV or JSON with every key."""
@@ -309,7 +317,7 @@ def render(
 
 
 def result_table(
-    items: Sequence[Any], columns: Sequence[str], notes: Sequence[str], empty: str
+    items: Sequence[ResultRow], columns: Sequence[str], notes: Sequence[str], empty: str
 ) -> Table:
     """The rows of ``estimate``/``reconcile`` as a Table: ``columns`` for people, every key
     for CSV and JSON; a missing value reads ``-``."""
@@ -330,7 +338,7 @@ def result_table(
     )
 
 
-def total_row(items: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:
+def total_row(items: Sequence[ResultRow], columns: Sequence[str]) -> dict[str, Any]:
     """Counts summed, money summed exactly and rounded to cents once."""
     from tracker.records import cents
 
