@@ -11,10 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.cost.items import REPORT_ITEMS
-from tracker.report.charts import Chart
+
+if TYPE_CHECKING:
+    from tracker.report.charts import Chart
 
 TEXT = "text"
 MONEY = "money"
