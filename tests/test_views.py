@@ -51,7 +51,7 @@ def rows_by(report, key: str) -> dict[str, dict]:
 # -- showback ------------------------------------------------------------------------------
 def test_showback_team_by_month_with_change(store: Store) -> None:
     report = build(store, ViewRequest("showback"), NOW)
-    assert report.columns == [
+    assert report.keys == [
         "team",
         "jobs",
         "2026-10",
@@ -82,7 +82,7 @@ def test_showback_pivot_other_dimensions(store: Store) -> None:
     assert statuses["Failed"]["vision"] == D("3.00")
     assert statuses["InProgress"]["vision"] == D("2.00")
     assert statuses["Completed"]["nlp"] == D("3.75")
-    assert "change_usd" not in report.columns  # columns are not periods
+    assert "change_usd" not in report.keys  # columns are not periods
 
 
 def test_showback_total_is_rounded_once(tmp_path: Path) -> None:

@@ -40,7 +40,8 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
 
     from tracker.aws.simulate import seed_organisation
     from tracker.collect.service import collect
-    from tracker.report.spend import public, render, spend_rows, to_text_table, totals
+    from tracker.report.render import text_table
+    from tracker.report.spend import spend_rows, spend_table
     from tracker.settings import REPO_PRICES, parse_settings
     from tracker.store.database import Store
 
@@ -78,12 +79,12 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
         store = Store.open(url)
         summary = collect(settings, store, settings.price_book(), clock=system_clock)
         print(summary.render())
-        team_rows = spend_rows(store, "team")
         print("Spend per team (all collected jobs, USD):")
-        print(render(team_rows, "team", "table"))
-        top = spend_rows(store, "job")[:5]
+        print(text_table(spend_table(spend_rows(store, "team"), "team")))
+        top = spend_table(spend_rows(store, "job")[:5], "job")
+        top.columns = [top.column(key) for key in TOP_COLUMNS]
         print("Five most expensive jobs:")
-        print(to_text_table([*map(public, top), totals(top, "job")], TOP_COLUMNS))
+        print(text_table(top))
     finally:
         server.stop()
         for key, value in saved.items():

@@ -41,6 +41,20 @@ def cents(usd: Decimal) -> Decimal:
     return usd.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def usd_cents(micros: int | Decimal | None) -> Decimal:
+    """Micro-dollars (exact, maybe fractional) -> USD rounded to the cent, as every output shows it."""
+    return cents(Decimal(micros or 0) / MICROS)
+
+
+def format_usd(usd: Decimal, *, symbol: bool = False) -> str:
+    """A USD amount as text, rounded to cents, thousands separated: ``1,234.57``, or
+    ``-$1,234.57`` with ``symbol``. Every output formats money through here."""
+    text = f"{cents(usd):,.2f}"
+    if not symbol:
+        return text
+    return f"-${text[1:]}" if text.startswith("-") else f"${text}"
+
+
 @dataclass(frozen=True)
 class InstanceGroup:
     """One homogeneous group of instances (a heterogeneous cluster has up to 5)."""

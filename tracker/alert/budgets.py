@@ -21,14 +21,14 @@ the job can still add. Running jobs are left out of the run rate so that nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tracker.cost.engine import CostPolicy, cost_job
-from tracker.records import JobRecord, Rates, cents
+from tracker.records import JobRecord, Rates, cents, format_usd
 
 PERIODS = ("monthly", "quarterly", "yearly")
 FILTER_KEYS = ("team", "project", "user", "account", "region")
@@ -338,10 +338,8 @@ def job_cost_at_stop(
 
 # -- display helpers ---------------------------------------------------------------------------
 def usd(value: Decimal) -> str:
-    """``$1,234.57``: cents, half up, thousands separated."""
-    rounded = cents(value)
-    sign = "-" if rounded < 0 else ""
-    return f"{sign}${abs(rounded):,.2f}"
+    """``$1,234.57`` for messages: the one money formatter, with the dollar sign."""
+    return format_usd(value, symbol=True)
 
 
 def pct(value: Decimal) -> Decimal:
@@ -351,49 +349,3 @@ def pct(value: Decimal) -> Decimal:
 def number(value: Decimal) -> int | Decimal:
     """An integral Decimal as int (50), else the Decimal (12.5), for JSON."""
     return int(value) if value == value.to_integral_value() else value.normalize()
-
-
-def render_table(statuses: Sequence[BudgetStatus]) -> str:
-    """``tracker budgets --format table``: one line per budget."""
-    head = (
-        "budget",
-        "scope",
-        "period",
-        "amount",
-        "actual",
-        "used",
-        "forecast",
-        "fcst %",
-        "crossed",
-    )
-    rows = [
-        (
-            s.budget.name,
-            s.budget.scope(),
-            s.period.label,
-            usd(s.budget.amount_usd),
-            usd(s.actual_usd),
-            f"{pct(s.pct_used)}%",
-            usd(s.forecast_usd),
-            f"{pct(s.forecast_pct_used)}%",
-            _crossed_text(s),
-        )  # fmt: skip
-        for s in statuses
-    ]
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    numeric = {3, 4, 5, 6, 7}
-
-    def line(row: Sequence[str]) -> str:
-        cells = [
-            c.rjust(w) if i in numeric else c.ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ]
-        return "  ".join(cells).rstrip()
-
-    return "\n".join([line(head), line(["-" * w for w in widths]), *map(line, rows)]) + "\n"
-
-
-def _crossed_text(status: BudgetStatus) -> str:
-    parts = [f"{format_pct(t)}%" for t in status.thresholds_crossed]
-    parts += [f"forecast {format_pct(t)}%" for t in status.forecast_crossed]
-    return ", ".join(parts) or "-"

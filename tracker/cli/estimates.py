@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.cli.main import (
     add_window_and_filters,
@@ -19,6 +18,10 @@ from tracker.cli.main import (
     write_output,
 )
 from tracker.errors import InputError
+from tracker.records import format_usd
+
+if TYPE_CHECKING:
+    from tracker.report.table import Table
 
 if TYPE_CHECKING:
     from tracker.settings import Settings
@@ -153,7 +156,9 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     if args.record:
         record_estimate(store_from(args, settings), estimate)
     if args.format == "json":
-        sys.stdout.write(json.dumps(estimate.to_dict(), default=_json_value, indent=2) + "\n")
+        from tracker.report.render import json_text
+
+        sys.stdout.write(json_text(estimate.to_dict()))
     else:
         sys.stdout.write(render_estimate(estimate.to_dict()))
     return 0
@@ -174,12 +179,12 @@ def render_estimate(data: dict[str, Any]) -> str:
         f"  {data['instance_count']} x {data['instance_type']} in {data['region']} for "
         f"{data['hours']} h ({mode}), volume {data['volume_gb']} GB",
         f"  rate          {data['usd_per_hour']} USD per instance-hour",
-        f"  compute       {data['compute_usd']:>12,.2f}",
-        f"  warm pool     {data['warm_pool_usd']:>12,.2f}",
-        f"  storage       {data['storage_usd']:>12,.2f}",
-        f"  total         {data['total_usd']:>12,.2f} USD",
-        f"  effective     {data['effective_usd']:>12,.2f} USD (after the configured discount)",
-        f"  spot savings  {data['spot_savings_usd']:>12,.2f} USD (not part of the total)",
+        f"  compute       {format_usd(data['compute_usd']):>12}",
+        f"  warm pool     {format_usd(data['warm_pool_usd']):>12}",
+        f"  storage       {format_usd(data['storage_usd']):>12}",
+        f"  total         {format_usd(data['total_usd']):>12} USD",
+        f"  effective     {format_usd(data['effective_usd']):>12} USD (after the configured discount)",
+        f"  spot savings  {format_usd(data['spot_savings_usd']):>12} USD (not part of the total)",
     ]
     if data["flags"]:
         lines.append(f"  flags: {', '.join(data['flags'])}")
@@ -281,35 +286,53 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # -- rendering ---------------------------------------------------------------------------------
-def _json_value(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)  # money is already rounded to cents, percentages to 0.01
-    raise TypeError(f"not JSON serialisable: {value!r}")
+class ResultRow(Protocol):
+    """A row of ``estimate``/``reconcile`` results (reconcile.rules rows and roll-ups)."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+    def exact(self) -> dict[str, Decimal]: ...
 
 
 def render(
-    items: Sequence[Any], columns: Sequence[str], fmt: str, notes: Sequence[str], empty: str
+    items: Sequence[ResultRow], columns: Sequence[str], fmt: str, notes: Sequence[str], empty: str
 ) -> str:
     """Row objects (with ``to_dict`` and ``exact``) as a table with a TOTAL row and the notes,
     or as CSV or JSON with every key."""
-    from tracker.report.spend import to_csv
+    from tracker.report.render import json_text
+    from tracker.report.render import render as render_table
+
+    if fmt not in OUTPUT_FORMATS:
+        raise InputError(f"--format {fmt!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
+    if fmt == "json":
+        # Each row keeps exactly its own keys (a bill row has ``job``/``match`` only when matched).
+        return json_text([item.to_dict() for item in items])
+    return str(render_table(result_table(items, columns, notes, empty), fmt))
+
+
+def result_table(
+    items: Sequence[ResultRow], columns: Sequence[str], notes: Sequence[str], empty: str
+) -> Table:
+    """The rows of ``estimate``/``reconcile`` as a Table: ``columns`` for people, every key
+    for CSV and JSON; a missing value reads ``-``."""
+    from tracker.report.table import Table, count, infer_all
 
     rows = [item.to_dict() for item in items]
-    if fmt == "json":
-        return json.dumps(rows, default=_json_value, indent=2) + "\n"
-    if fmt == "csv":
-        keys = list(rows[0]) if rows else list(columns)
-        flat = [{k: ";".join(v) if isinstance(v, list) else v for k, v in r.items()} for r in rows]
-        return to_csv(flat, keys)
-    if fmt != "table":
-        raise InputError(f"--format {fmt!r}: expected one of {', '.join(OUTPUT_FORMATS)}")
-    text = table(rows, columns, total_row(items, columns)) if rows else empty + "\n"
-    if notes:
-        text += "\n" + "\n".join(f"note: {note}" for note in notes) + "\n"
-    return text
+    counted = {key: count(key) for key in COUNTED}
+    return Table(
+        title="",
+        columns=infer_all(columns, **counted),
+        rows=rows,
+        total=total_row(items, columns) if rows else None,
+        notes=list(notes),
+        record_columns=infer_all(list(rows[0]) if rows else columns, **counted),
+        blank="-",
+        empty=empty,
+        titled=False,
+    )
 
 
-def total_row(items: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:
+def total_row(items: Sequence[ResultRow], columns: Sequence[str]) -> dict[str, Any]:
     """Counts summed, money summed exactly and rounded to cents once."""
     from tracker.records import cents
 
@@ -322,37 +345,3 @@ def total_row(items: Sequence[Any], columns: Sequence[str]) -> dict[str, Any]:
         elif any(column in e for e in exact):
             total[column] = cents(sum((e[column] for e in exact if column in e), Decimal(0)))
     return total
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, Decimal):
-        return f"{value:,.2f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, list):
-        return ";".join(value)
-    return str(value)
-
-
-def table(rows: Sequence[dict[str, Any]], columns: Sequence[str], total: dict[str, Any]) -> str:
-    """An aligned text table, numbers right-aligned, closed by the total row."""
-    body = [[_cell(r.get(c)) for c in columns] for r in rows]
-    foot = [_cell(total[c]) if c in total else "" for c in columns]
-    widths = [max(len(c), len(foot[i]), *(len(b[i]) for b in body)) for i, c in enumerate(columns)]
-    numeric = [
-        any(isinstance(r.get(c), int | Decimal) and not isinstance(r.get(c), bool) for r in rows)
-        for c in columns
-    ]
-
-    def line(values: Sequence[str]) -> str:
-        cells = [
-            v.rjust(w) if n else v.ljust(w) for v, w, n in zip(values, widths, numeric, strict=True)
-        ]
-        return "  ".join(cells).rstrip()
-
-    rule = line(["-" * w for w in widths])
-    return "\n".join([line(list(columns)), rule, *(line(b) for b in body), rule, line(foot)]) + "\n"

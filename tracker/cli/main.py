@@ -73,10 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="spend grouped by a dimension")
     report.add_argument("--by", default="team", choices=_dimensions(), help="dimension to group by")
     add_window_and_filters(report)
-    report.add_argument(
-        "--format", default="table", choices=["table", "csv", "json", "markdown", "html", "png"]
-    )
-    report.add_argument("--output", help="write to this file instead of standard output")
     from tracker.cli.views import add_report_arguments
 
     add_report_arguments(report)
@@ -181,25 +177,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
 
 @command("report")
 def cmd_report(args: argparse.Namespace) -> int:
-    from tracker.cli.views import run_report, wants_view
-    from tracker.report.spend import render, spend_rows
+    from tracker.cli.views import run_report
 
-    if wants_view(args):
-        return run_report(args)
-
-    _check_window(args)
-    settings = settings_from(args)
-    store = store_from(args, settings)
-    rows = spend_rows(
-        store, args.by, since=args.since, until=args.until, filters=filters_from(args)
-    )
-    write_output(render(rows, args.by, args.format), args.output)
-    return 0
-
-
-def _check_window(args: argparse.Namespace) -> None:
-    if args.since and args.until and args.since > args.until:
-        raise InputError(f"--since {args.since} is after --until {args.until}")
+    return run_report(args)
 
 
 UNPRICED_EXTRAS = (

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.schedule import JOB_NAMES as JOBS
@@ -57,14 +55,9 @@ def _wiring(args: argparse.Namespace) -> tuple[Settings, Store]:
 
 
 def _json(value: Any) -> str:
-    def default(item: Any) -> Any:
-        if isinstance(item, Decimal):
-            return float(item)
-        if isinstance(item, datetime | date):
-            return item.isoformat()
-        raise TypeError(f"not JSON serialisable: {item!r}")
+    from tracker.report.render import json_text
 
-    return json.dumps(value, default=default, indent=2) + "\n"
+    return json_text(value)
 
 
 # -- alerts and budgets ------------------------------------------------------------------------
@@ -101,9 +94,10 @@ def cmd_alerts(args: argparse.Namespace) -> int:
 
 
 def cmd_budgets(args: argparse.Namespace) -> int:
-    from tracker.alert.budgets import render_table
     from tracker.alert.service import budget_statuses
     from tracker.clock import system_clock
+    from tracker.report.budgets import budget_table
+    from tracker.report.render import text_table
 
     settings, store = _wiring(args)
     statuses = budget_statuses(settings, store, system_clock())
@@ -116,7 +110,7 @@ def cmd_budgets(args: argparse.Namespace) -> int:
             f"No budgets configured; add [[budgets]] to {where} (see docs/budgets-and-alerts.md)."
         )
         return 0
-    sys.stdout.write(render_table(statuses))
+    sys.stdout.write(text_table(budget_table(statuses)))
     return 0
 
 
@@ -256,41 +250,34 @@ def render_status(report: dict[str, Any]) -> str:
     else:
         head = "Daemon: not running (no daemon holds this database's lock)"
     out = [head, "", "Jobs (times UTC):"]
-    rows = [("job", "schedule", "last run", "result", "duration", "next run", "detail")]
+    rows = []
     for job in report["jobs"]:
         nxt = job["next_run"]
-        rows.append((
-            job["job"], job["schedule"], _when(job["last_run"]) if job["last_run"] else "never",
-            job["result"] or "-",
-            f"{job['duration_seconds']:.1f} s" if job["duration_seconds"] is not None else "-",
-            _when(nxt) if isinstance(nxt, datetime) else (nxt or "off"), _short(job["detail"]),
-        ))  # fmt: skip
-    out += _table(rows)
+        rows.append({
+            "job": job["job"], "schedule": job["schedule"],
+            "last_run": _when(job["last_run"]) if job["last_run"] else "never",
+            "result": job["result"] or "-",
+            "duration": f"{job['duration_seconds']:.1f} s" if job["duration_seconds"] is not None else "-",
+            "next_run": _when(nxt) if isinstance(nxt, datetime) else (nxt or "off"),
+            "detail": _short(job["detail"]),
+        })  # fmt: skip
+    out.append(_table(STATUS_JOB_COLUMNS, rows))
     out += ["", "Collection lag per account and region:"]
     if not report["collection"]:
         out.append("  nothing collected yet (run: tracker run collect)")
     else:
-        rows = [
-            (
-                "account",
-                "region",
-                "source",
-                "last success",
-                "lag",
-                "newest job change",
-                "last error",
-            )
-        ]
+        rows = []
         for mark in report["collection"]:
             error = "-"
             if mark["last_error"]:
                 error = f"{_when(mark['last_attempt_at'])}: {_short(mark['last_error'], 80)}"
-            rows.append((
-                mark["account"], mark["region"], mark["source"] or "-",
-                _when(mark["last_success_at"]) if mark["last_success_at"] else "never",
-                _duration(mark["lag_seconds"]), _when(mark["watermark"]) if mark["watermark"] else "-", error,
-            ))  # fmt: skip
-        out += _table(rows)
+            rows.append({
+                "account": mark["account"], "region": mark["region"], "source": mark["source"] or "-",
+                "last_success": _when(mark["last_success_at"]) if mark["last_success_at"] else "never",
+                "lag": _duration(mark["lag_seconds"]),
+                "watermark": _when(mark["watermark"]) if mark["watermark"] else "-", "last_error": error,
+            })  # fmt: skip
+        out.append(_table(STATUS_COLLECTION_COLUMNS, rows))
     alerts = report["alerts"]
     line = f"Alerts: {alerts['sent']} delivered"
     if alerts["failed"]:
@@ -301,14 +288,24 @@ def render_status(report: dict[str, Any]) -> str:
     return "\n".join(out) + "\n"
 
 
-def _table(rows: list[tuple[str, ...]]) -> list[str]:
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  " + "  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    ]
-    lines.insert(1, "  " + "  ".join("-" * w for w in widths))
-    return lines
+STATUS_JOB_COLUMNS = (
+    ("job", "job"), ("schedule", "schedule"), ("last_run", "last run"), ("result", "result"),
+    ("duration", "duration"), ("next_run", "next run"), ("detail", "detail"),
+)  # fmt: skip
+STATUS_COLLECTION_COLUMNS = (
+    ("account", "account"), ("region", "region"), ("source", "source"),
+    ("last_success", "last success"), ("lag", "lag"), ("watermark", "newest job change"),
+    ("last_error", "last error"),
+)  # fmt: skip
+
+
+def _table(columns: tuple[tuple[str, str], ...], rows: list[dict[str, str]]) -> str:
+    """Already-worded cells (times, durations, "never") as an indented text table."""
+    from tracker.report.render import text_table
+    from tracker.report.table import Table, text
+
+    table = Table("", [text(key, label) for key, label in columns], rows)
+    return text_table(table, indent="  ").rstrip("\n")
 
 
 def _when(value: datetime | None) -> str:

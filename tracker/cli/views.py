@@ -1,7 +1,9 @@
-"""``tracker report --view NAME`` (showback, top, waste, trend), PNG output, and ``tracker serve``.
+"""``tracker report`` (``--by DIM`` rows and ``--view NAME``: showback, top, waste, trend) and
+``tracker serve``.
 
-The ``report`` parser is built in tracker/cli/main.py; :func:`add_report_arguments` adds the view
-options to it and ``cmd_report`` hands views and PNG output to :func:`run_report`. Heavy
+The ``report`` parser is made in tracker/cli/main.py; :func:`add_report_arguments` adds its
+output and view options and ``cmd_report`` hands every run to :func:`run_report`: one path
+that checks the window, builds one Table (rows or a view), renders it and writes it. Heavy
 imports (SQLAlchemy, matplotlib, FastAPI, uvicorn) happen inside the handlers.
 """
 
@@ -11,9 +13,15 @@ import argparse
 import ipaddress
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tracker.errors import InputError
+from tracker.report.formats import FORMATS
+
+if TYPE_CHECKING:
+    from tracker.report.table import Table
+    from tracker.report.views import ViewRequest
+    from tracker.store.database import Store
 
 VIEW_NAMES = ("showback", "top", "waste", "trend")
 DEFAULT_HOST = "127.0.0.1"
@@ -21,7 +29,9 @@ DEFAULT_PORT = 8080
 
 
 def add_report_arguments(report: argparse.ArgumentParser) -> None:
-    """The view options of ``tracker report``."""
+    """The output and view options of ``tracker report``."""
+    report.add_argument("--format", default="table", choices=FORMATS)
+    report.add_argument("--output", help="write to this file instead of standard output")
     report.add_argument(
         "--view", choices=VIEW_NAMES, help="a report view instead of plain spend --by DIM"
     )
@@ -52,17 +62,7 @@ def add_commands(sub: Any) -> None:
     serve.set_defaults(handler=cmd_serve)
 
 
-def wants_view(args: argparse.Namespace) -> bool:
-    """Whether cmd_report should hand this run to run_report."""
-    return bool(
-        getattr(args, "view", None)
-        or getattr(args, "pivot", None)
-        or getattr(args, "top", None) is not None
-        or args.format == "png"
-    )
-
-
-def progress_printer(stream: Any = None) -> Callable[[str], None]:
+def progress_printer(stream: TextIO | None = None) -> Callable[[str], None]:
     """Progress lines on a terminal's stderr; silent when stderr is piped or redirected."""
     stream = stream or sys.stderr
     if not stream.isatty():
@@ -75,15 +75,15 @@ def progress_printer(stream: Any = None) -> Callable[[str], None]:
     return show
 
 
-def _finish_progress(stream: Any = None) -> None:
+def _finish_progress(stream: TextIO | None = None) -> None:
     stream = stream or sys.stderr
     if stream.isatty():
         stream.write("\r\033[K")
         stream.flush()
 
 
-def view_request(args: argparse.Namespace) -> Any:
-    """The ViewRequest the report arguments ask for."""
+def view_request(args: argparse.Namespace) -> ViewRequest | None:
+    """The ViewRequest the report arguments ask for, or None for plain ``--by DIM`` rows."""
     from tracker.cli.main import filters_from
     from tracker.report.views import DEFAULT_TOP, ViewRequest, parse_pivot
 
@@ -96,6 +96,8 @@ def view_request(args: argparse.Namespace) -> Any:
         if view not in (None, "showback"):
             raise InputError(f"--pivot applies to the showback view, not --view {view}")
         view = "showback"
+    if view is None:
+        return None
     rows_by, cols_by = parse_pivot(args.pivot, args.by) if args.pivot else (args.by, "month")
     return ViewRequest(
         view=view,
@@ -109,34 +111,47 @@ def view_request(args: argparse.Namespace) -> Any:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """``tracker report`` with --view/--pivot/--top, or any report as PNG."""
-    from tracker.cli.main import filters_from, settings_from, store_from
-    from tracker.clock import system_clock
-    from tracker.report.spend import render, render_report, spend_rows
+    """``tracker report``: rows ``--by DIM`` or a view, in any format, to stdout or --output."""
+    from tracker.cli.main import settings_from, store_from
+    from tracker.report.render import render
+    from tracker.report.views import check_window
 
-    if args.since and args.until and args.since > args.until:
-        raise InputError(f"--since {args.since} is after --until {args.until}")
-    request = view_request(args) if (args.view or args.pivot or args.top is not None) else None
+    check_window(args.since, args.until)
+    request = view_request(args)
     settings = settings_from(args)
     store = store_from(args, settings)
     show = progress_printer()
     try:
-        if request is None:
-            show(f"summing spend by {args.by}")
-            rows = spend_rows(
-                store, args.by, since=args.since, until=args.until, filters=filters_from(args)
-            )
-            output = render(rows, args.by, args.format)
-        else:
-            from tracker.report.views import build
-
-            report = build(store, request, system_clock(), show)
-            show(f"rendering {args.format}")
-            output = render_report(report, args.format)
+        table = report_table(args, request, store, show)
+        show(f"rendering {args.format}")
+        output = render(table, args.format)
     finally:
         _finish_progress()
     write(output, args.output)
     return 0
+
+
+def report_table(
+    args: argparse.Namespace,
+    request: ViewRequest | None,
+    store: Store,
+    show: Callable[[str], None],
+) -> Table:
+    """The one Table a ``tracker report`` run renders: a view, or the ``--by`` rows."""
+    from tracker.cli.main import filters_from
+
+    if request is not None:
+        from tracker.clock import system_clock
+        from tracker.report.views import build
+
+        return build(store, request, system_clock(), show)
+    from tracker.report.spend import spend_rows, spend_table
+
+    show(f"summing spend by {args.by}")
+    rows = spend_rows(
+        store, args.by, since=args.since, until=args.until, filters=filters_from(args)
+    )
+    return spend_table(rows, args.by)
 
 
 def write(output: str | bytes, path: str | None) -> None:

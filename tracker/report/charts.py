@@ -1,20 +1,27 @@
-"""Charts of report views: inline SVG (no script, no network) and PNG through matplotlib.
+"""Charts of report views: one layout, drawn as inline SVG or as PNG.
 
-A :class:`Chart` is data only; :func:`svg` draws it as a self-contained ``<svg>`` element
-whose every label is escaped (labels are tag values, which come from users), and
-:func:`png` draws the same chart with matplotlib, imported only when a PNG is wanted.
+A :class:`Chart` is data only. :func:`layout` places it once on a pixel canvas as a
+:class:`Drawing` of a few shapes (rectangles, lines, text, polylines, dots); the SVG output
+is that drawing through a Jinja2 template with autoescape on (labels are tag values, which
+come from users), and the PNG output is the same drawing painted by matplotlib, imported
+only when a PNG is wanted, with every text drawn literally (no mathtext).
 """
 
 from __future__ import annotations
 
-import html
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from tracker.errors import InputError
+from tracker.records import format_usd
+from tracker.report.templating import environment
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 KINDS = ("bar", "stacked", "hbar", "line")
 PALETTE = (
@@ -70,9 +77,72 @@ def keep_largest(series: Sequence[Series], limit: int = MAX_SERIES) -> tuple[Ser
     return (*kept, Series(OTHER, summed))
 
 
-# -- SVG -----------------------------------------------------------------------------------
-def _esc(text: object) -> str:
-    return html.escape(str(text), quote=True)
+# -- layout -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rect:
+    x: float
+    y: float
+    width: float
+    height: float
+    fill: str
+    tip: str = ""
+    shape: str = "rect"
+
+
+@dataclass(frozen=True)
+class Line:
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    stroke: str
+    shape: str = "line"
+
+
+@dataclass(frozen=True)
+class Text:
+    """``anchor`` is start, middle or end; ``y`` is the baseline; ``rotate`` in degrees."""
+
+    x: float
+    y: float
+    text: str
+    size: int = 10
+    anchor: str = "start"
+    bold: bool = False
+    fill: str = "#222"
+    tip: str = ""
+    rotate: int = 0
+    shape: str = "text"
+
+
+@dataclass(frozen=True)
+class Polyline:
+    points: tuple[tuple[float, float], ...]
+    stroke: str
+    shape: str = "polyline"
+
+
+@dataclass(frozen=True)
+class Dot:
+    x: float
+    y: float
+    r: float
+    fill: str
+    tip: str = ""
+    shape: str = "dot"
+
+
+Shape = Rect | Line | Text | Polyline | Dot
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """A chart placed on a ``width`` x ``height`` pixel canvas, y growing downwards."""
+
+    title: str
+    width: int
+    height: int
+    shapes: tuple[Shape, ...]
 
 
 def _short(text: str, limit: int) -> str:
@@ -89,7 +159,7 @@ def nice_ceiling(value: float) -> tuple[float, float]:
     return step * math.ceil(value / step - 1e-9), step
 
 
-def _money_label(value: float) -> str:
+def _axis_label(value: float) -> str:
     if value >= 1_000_000:
         return f"{value / 1_000_000:,.1f}M"
     if value >= 10_000:
@@ -99,36 +169,22 @@ def _money_label(value: float) -> str:
     return f"{value:,.2f}"
 
 
-def svg(chart: Chart, width: int = 760, height: int = 320) -> str:
-    """The chart as an inline ``<svg>`` element (empty charts say so in words)."""
-    title = _esc(chart.title)
+def _tip(label: str, name: str | None, value: Decimal, unit: str) -> str:
+    who = f"{label} \u00b7 {name}" if name is not None else label
+    return f"{who}: {format_usd(value)} {unit}"
+
+
+def layout(chart: Chart, width: int = 760, height: int = 320) -> Drawing:
+    """Place ``chart`` on a canvas (empty charts say so in words)."""
     if chart.empty:
-        return (
-            f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{title}" '
-            f'width="{width}" height="60" viewBox="0 0 {width} 60"><title>{title}</title>'
-            f'<text x="8" y="34" font-size="13" fill="#555">{title}: nothing to chart in this window.</text></svg>'
-        )
+        words = Text(8, 34, f"{chart.title}: nothing to chart in this window.", 13, fill="#555")
+        return Drawing(chart.title, width, 60, (words,))
     if chart.kind == "hbar":
-        return _svg_hbar(chart, width)
-    return _svg_vertical(chart, width, height)
+        return _hbar(chart, width)
+    return _vertical(chart, width, height)
 
 
-def _legend(chart: Chart, x: int, y: int) -> list[str]:
-    out = []
-    for i, one in enumerate(chart.series):
-        if len(chart.series) == 1 and chart.kind != "line":
-            break
-        colour = PALETTE[i % len(PALETTE)]
-        row_y = y + i * 16
-        out.append(f'<rect x="{x}" y="{row_y}" width="10" height="10" fill="{colour}"/>')
-        out.append(
-            f'<text x="{x + 14}" y="{row_y + 9}" font-size="11">{_esc(_short(one.name, 22))}'
-            f"<title>{_esc(one.name)}</title></text>"
-        )
-    return out
-
-
-def _svg_vertical(chart: Chart, width: int, height: int) -> str:
+def _vertical(chart: Chart, width: int, height: int) -> Drawing:
     left, right, top, bottom = 64, 170, 28, 56
     plot_w, plot_h = width - left - right, height - top - bottom
     if chart.kind == "stacked":
@@ -143,198 +199,155 @@ def _svg_vertical(chart: Chart, width: int, height: int) -> str:
     def y_of(value: float) -> float:
         return top + plot_h - plot_h * value / top_value
 
-    parts = _frame(chart, width, height, left, top, plot_w, plot_h, top_value, step, y_of)
+    shapes = _frame(chart, left, top, plot_w, plot_h, top_value, step, y_of)
     slot = plot_w / len(chart.labels)
-    if chart.kind == "line":
-        parts += _lines(chart, left, slot, y_of)
-    else:
-        parts += _bars(chart, left, slot, y_of)
+    shapes += (
+        _lines(chart, left, slot, y_of) if chart.kind == "line" else _bars(chart, left, slot, y_of)
+    )
     every = max(1, math.ceil(len(chart.labels) / max(1, plot_w // 70)))
     for i, label in enumerate(chart.labels):
-        if i % every:
-            continue
-        x = left + slot * (i + 0.5)
-        parts.append(
-            f'<text x="{x:.1f}" y="{top + plot_h + 16}" font-size="10" text-anchor="middle">'
-            f"{_esc(_short(label, 12))}<title>{_esc(label)}</title></text>"
-        )
-    parts += _legend(chart, width - right + 12, top)
-    return "".join(parts) + "</svg>"
+        if i % every == 0:
+            x = left + slot * (i + 0.5)
+            shapes.append(Text(x, top + plot_h + 16, _short(label, 12), anchor="middle", tip=label))
+    shapes += _legend(chart, width - right + 12, top)
+    return Drawing(chart.title, width, height, tuple(shapes))
 
 
-def _frame(chart, width, height, left, top, plot_w, plot_h, top_value, step, y_of) -> list[str]:  # noqa: ANN001
-    title = _esc(chart.title)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{title}" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">',
-        f"<title>{title}</title>",
-        f'<text x="{left}" y="16" font-size="13" font-weight="bold">{title}</text>',
-    ]
-    ticks = int(round(top_value / step))
-    for k in range(ticks + 1):
-        value = step * k
-        y = y_of(value)
-        parts.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e3e3e3"/>'
-        )
-        parts.append(
-            f'<text x="{left - 6}" y="{y + 4:.1f}" font-size="10" text-anchor="end">{_money_label(value)}</text>'
-        )
-    parts.append(
-        f'<text x="12" y="{top + plot_h / 2:.0f}" font-size="10" transform="rotate(-90 12 {top + plot_h / 2:.0f})" '
-        f'text-anchor="middle">{_esc(chart.unit)}</text>'
-    )
-    parts.append(
-        f'<line x1="{left}" x2="{left + plot_w}" y1="{top + plot_h}" y2="{top + plot_h}" stroke="#888"/>'
-    )
-    return parts
+def _frame(
+    chart: Chart,
+    left: int,
+    top: int,
+    plot_w: int,
+    plot_h: int,
+    top_value: float,
+    step: float,
+    y_of: Callable[[float], float],
+) -> list[Shape]:
+    shapes: list[Shape] = [Text(left, 16, chart.title, 13, bold=True)]
+    for k in range(int(round(top_value / step)) + 1):
+        y = y_of(step * k)
+        shapes.append(Line(left, y, left + plot_w, y, "#e3e3e3"))
+        shapes.append(Text(left - 6, y + 4, _axis_label(step * k), anchor="end"))
+    shapes.append(Text(12, top + plot_h / 2, chart.unit, anchor="middle", rotate=-90))
+    shapes.append(Line(left, top + plot_h, left + plot_w, top + plot_h, "#888"))
+    return shapes
 
 
-def _bars(chart: Chart, left: int, slot: float, y_of) -> list[str]:  # noqa: ANN001
-    parts = []
-    base = y_of(0)
+def _bars(chart: Chart, left: int, slot: float, y_of: Callable[[float], float]) -> list[Shape]:
+    shapes: list[Shape] = []
     stacked = chart.kind == "stacked"
-    groups = 1 if stacked else len(chart.series)
-    bar_w = slot * 0.7 / groups
+    bar_w = slot * 0.7 / (1 if stacked else len(chart.series))
     for i, label in enumerate(chart.labels):
         running = 0.0
         for j, one in enumerate(chart.series):
             value = float(one.values[i])
             if value <= 0:
                 continue
-            colour = PALETTE[j % len(PALETTE)]
             x = left + slot * i + slot * 0.15 + (0 if stacked else j * bar_w)
             y_top = y_of(running + value) if stacked else y_of(value)
-            y_bottom = y_of(running) if stacked else base
+            y_bottom = y_of(running) if stacked else y_of(0)
             running += value if stacked else 0
-            parts.append(
-                f'<rect x="{x:.1f}" y="{y_top:.1f}" width="{bar_w:.1f}" height="{max(0.5, y_bottom - y_top):.1f}" '
-                f'fill="{colour}"><title>{_esc(label)} \u00b7 {_esc(one.name)}: {one.values[i]:,.2f} {_esc(chart.unit)}</title></rect>'
-            )
-    return parts
+            shapes.append(
+                Rect(x, y_top, bar_w, max(0.5, y_bottom - y_top), PALETTE[j % len(PALETTE)],
+                     _tip(label, one.name, one.values[i], chart.unit))
+            )  # fmt: skip
+    return shapes
 
 
-def _lines(chart: Chart, left: int, slot: float, y_of) -> list[str]:  # noqa: ANN001
-    parts = []
+def _lines(chart: Chart, left: int, slot: float, y_of: Callable[[float], float]) -> list[Shape]:
+    shapes: list[Shape] = []
     for j, one in enumerate(chart.series):
         colour = PALETTE[j % len(PALETTE)]
-        points = [(left + slot * (i + 0.5), y_of(float(v))) for i, v in enumerate(one.values)]
-        path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
-        parts.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{path}"/>')
+        points = tuple((left + slot * (i + 0.5), y_of(float(v))) for i, v in enumerate(one.values))
+        shapes.append(Polyline(points, colour))
         for (x, y), label, value in zip(points, chart.labels, one.values, strict=True):
-            parts.append(
-                f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{colour}"><title>{_esc(label)} \u00b7 '
-                f"{_esc(one.name)}: {value:,.2f} {_esc(chart.unit)}</title></circle>"
-            )
-    return parts
+            shapes.append(Dot(x, y, 2.5, colour, _tip(label, one.name, value, chart.unit)))
+    return shapes
 
 
-def _svg_hbar(chart: Chart, width: int) -> str:
+def _legend(chart: Chart, x: int, y: int) -> list[Shape]:
+    if len(chart.series) == 1 and chart.kind != "line":
+        return []
+    shapes: list[Shape] = []
+    for i, one in enumerate(chart.series):
+        row_y = y + i * 16
+        shapes.append(Rect(x, row_y, 10, 10, PALETTE[i % len(PALETTE)]))
+        shapes.append(Text(x + 14, row_y + 9, _short(one.name, 22), 11, tip=one.name))
+    return shapes
+
+
+def _hbar(chart: Chart, width: int) -> Drawing:
     left, right, top, row_h = 230, 90, 28, 22
     height = top + row_h * len(chart.labels) + 12
     values = chart.series[0].values
-    peak = max(float(v) for v in values)
-    top_value, _ = nice_ceiling(peak)
+    top_value, _ = nice_ceiling(max(float(v) for v in values))
     plot_w = width - left - right
-    title = _esc(chart.title)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" aria-label="{title}" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">',
-        f"<title>{title}</title>",
-        f'<text x="8" y="16" font-size="13" font-weight="bold">{title}</text>',
-    ]
+    shapes: list[Shape] = [Text(8, 16, chart.title, 13, bold=True)]
     for i, (label, value) in enumerate(zip(chart.labels, values, strict=True)):
         y = top + i * row_h
         bar = plot_w * float(value) / top_value if value > 0 else 0
-        parts.append(
-            f'<text x="{left - 6}" y="{y + 14}" font-size="11" text-anchor="end">{_esc(_short(label, 34))}'
-            f"<title>{_esc(label)}</title></text>"
+        shapes.append(Text(left - 6, y + 14, _short(label, 34), 11, anchor="end", tip=label))
+        shapes.append(
+            Rect(
+                left,
+                y + 3,
+                max(0.5, bar),
+                row_h - 6,
+                PALETTE[0],
+                _tip(label, None, value, chart.unit),
+            )
         )
-        parts.append(
-            f'<rect x="{left}" y="{y + 3}" width="{max(0.5, bar):.1f}" height="{row_h - 6}" fill="{PALETTE[0]}">'
-            f"<title>{_esc(label)}: {value:,.2f} {_esc(chart.unit)}</title></rect>"
-        )
-        parts.append(
-            f'<text x="{left + bar + 4:.1f}" y="{y + 14}" font-size="10">{value:,.2f}</text>'
-        )
-    return "".join(parts) + "</svg>"
+        shapes.append(Text(left + bar + 4, y + 14, format_usd(value)))
+    return Drawing(chart.title, width, height, tuple(shapes))
+
+
+# -- SVG -----------------------------------------------------------------------------------
+def svg(chart: Chart) -> str:
+    """The chart as a standalone inline ``<svg>`` element, every label escaped."""
+    return str(environment().get_template("chart.svg.j2").module.svg(layout(chart)))
 
 
 # -- PNG -----------------------------------------------------------------------------------
-def png(chart: Chart, width_in: float = 10.0, height_in: float = 4.8, dpi: int = 100) -> bytes:
-    """The chart as PNG bytes, drawn by matplotlib (imported here, on first use)."""
-    try:
-        import matplotlib
+ANCHORS = {"start": "left", "middle": "center", "end": "right"}
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+
+def figure(chart: Chart, dpi: int = 100) -> Figure:
+    """The chart's drawing painted on a matplotlib figure; every text is literal (no mathtext)."""
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.patches import Circle, Rectangle
     except ImportError:
         raise InputError(
             "--format png: matplotlib is not installed; pip install matplotlib"
         ) from None
-    if chart.kind == "hbar":
-        height_in = max(height_in, 0.35 * len(chart.labels) + 1.2)
-    fig, ax = plt.subplots(figsize=(width_in, height_in), dpi=dpi)
-    try:
-        _draw(ax, chart)
-        ax.set_title(chart.title)
-        fig.tight_layout()
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", metadata={"Software": None})
-        return buffer.getvalue()
-    finally:
-        plt.close(fig)
+    drawing = layout(chart)
+    fig = Figure(figsize=(drawing.width / dpi, drawing.height / dpi), dpi=dpi)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, drawing.width)
+    ax.set_ylim(drawing.height, 0)
+    ax.set_axis_off()
+    points = 72 / dpi  # SVG sizes are pixels; matplotlib's are points
+    for shape in drawing.shapes:
+        if isinstance(shape, Rect):
+            ax.add_patch(Rectangle((shape.x, shape.y), shape.width, shape.height, color=shape.fill))
+        elif isinstance(shape, Line):
+            ax.plot([shape.x1, shape.x2], [shape.y1, shape.y2], color=shape.stroke, linewidth=1)
+        elif isinstance(shape, Polyline):
+            xs, ys = zip(*shape.points, strict=True)
+            ax.plot(xs, ys, color=shape.stroke, linewidth=2)
+        elif isinstance(shape, Dot):
+            ax.add_patch(Circle((shape.x, shape.y), shape.r, color=shape.fill))
+        else:
+            # parse_math=False: a tag value such as "$x$" is shown as typed, never as math.
+            ax.text(shape.x, shape.y, shape.text, fontsize=shape.size * points,
+                    ha=ANCHORS[shape.anchor], va="baseline", rotation=-shape.rotate,
+                    rotation_mode="anchor", color=shape.fill,
+                    fontweight="bold" if shape.bold else "normal", parse_math=False)  # fmt: skip
+    return fig
 
 
-def _draw(ax, chart: Chart) -> None:  # noqa: ANN001
-    # Text is set with usetex off and "$" escaped so a tag value is never parsed as mathtext.
-    labels = [_plain(_short(label, 40)) for label in chart.labels]
-    if chart.empty:
-        ax.text(
-            0.5,
-            0.5,
-            "nothing to chart in this window",
-            ha="center",
-            va="center",
-            transform=ax.transAxes,
-        )
-        ax.set_axis_off()
-        return
-    positions = range(len(labels))
-    if chart.kind == "hbar":
-        values = [float(v) for v in chart.series[0].values]
-        ax.barh(list(positions), values, color=PALETTE[0])
-        ax.set_yticks(list(positions), labels)
-        ax.invert_yaxis()
-        ax.set_xlabel(chart.unit)
-        return
-    if chart.kind == "line":
-        for j, one in enumerate(chart.series):
-            ax.plot(list(positions), [float(v) for v in one.values], label=_plain(one.name),
-                    color=PALETTE[j % len(PALETTE)], marker="o", markersize=3)  # fmt: skip
-    else:
-        bottom = [0.0] * len(labels)
-        groups = 1 if chart.kind == "stacked" else len(chart.series)
-        width = 0.8 / groups
-        for j, one in enumerate(chart.series):
-            values = [float(v) for v in one.values]
-            if chart.kind == "stacked":
-                ax.bar(list(positions), values, 0.7, bottom=bottom, label=_plain(one.name),
-                       color=PALETTE[j % len(PALETTE)])  # fmt: skip
-                bottom = [b + v for b, v in zip(bottom, values, strict=True)]
-            else:
-                offsets = [p - 0.4 + width * (j + 0.5) for p in positions]
-                ax.bar(
-                    offsets, values, width, label=_plain(one.name), color=PALETTE[j % len(PALETTE)]
-                )
-    every = max(1, math.ceil(len(labels) / 16))
-    ax.set_xticks(
-        list(positions)[::every], labels[::every], rotation=45 if len(labels) > 6 else 0, ha="right"
-    )
-    ax.set_ylabel(chart.unit)
-    if len(chart.series) > 1 or chart.kind == "line":
-        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
-
-
-def _plain(text: str) -> str:
-    return text.replace("$", r"\$")
+def png(chart: Chart, dpi: int = 100) -> bytes:
+    """The chart as PNG bytes: the same drawing as the SVG."""
+    buffer = io.BytesIO()
+    figure(chart, dpi).savefig(buffer, format="png", metadata={"Software": None})
+    return buffer.getvalue()

@@ -326,7 +326,7 @@ def _text(value: Any) -> str:
 def _csv_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str], safe: bool) -> bytes:
     """CSV text; ``safe`` defuses spreadsheet formulas in text cells (tag values), as reports
     do. The FOCUS file keeps every value as it is: it is data for billing tools."""
-    from tracker.report.spend import neutralise
+    from tracker.report.render import neutralise
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from tracker.errors import TrackerError
-from tracker.report.spend import render_report
+from tracker.report.render import render as render_report
 from tracker.report.views import ViewRequest, build, month_start
 from tracker.settings import Settings
 from tracker.store.database import Store

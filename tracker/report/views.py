@@ -1,8 +1,8 @@
 """The report views: showback, top, waste and trend, each a question with one answer.
 
 Each view runs a few aggregate queries (``tracker.store.query``), turns the integer
-micro-dollars into rows of cents, and returns a :class:`tracker.report.spend.Report` that every
-format renders. Exact sums are rounded once: a total is never a sum of rounded cells.
+micro-dollars into rows of cents, and returns a :class:`tracker.report.table.Table` that every
+format renders (tracker.report.render). Exact sums are rounded once: a total is never a sum of rounded cells.
 ``now`` is passed in (it sets the default windows); nothing here reads the clock.
 """
 
@@ -16,9 +16,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tracker.errors import InputError
-from tracker.records import MICROS, UNALLOCATED, cents
+from tracker.records import UNALLOCATED, usd_cents
 from tracker.report.charts import Chart, Series, keep_largest
-from tracker.report.spend import Report
+from tracker.report.table import Column, Table, count, money, number, percent, text
+from tracker.store.database import Store
 from tracker.store.query import ViewQueries, Window
 
 VIEWS = ("showback", "top", "waste", "trend")
@@ -70,8 +71,13 @@ class ViewRequest:
             raise InputError(f"--pivot {self.rows_by},{self.cols_by}: rows and columns must differ")
         if self.top < 1:
             raise InputError(f"--top {self.top}: expected a positive number of jobs")
-        if self.since and self.until and self.since > self.until:
-            raise InputError(f"--since {self.since} is after --until {self.until}")
+        check_window(self.since, self.until)
+
+
+def check_window(since: date | None, until: date | None) -> None:
+    """The one window check of ``tracker report`` (rows and views): since not after until."""
+    if since and until and since > until:
+        raise InputError(f"--since {since} is after --until {until}")
 
 
 def parse_pivot(text: str, rows_default: str = "team") -> tuple[str, str]:
@@ -84,8 +90,8 @@ def parse_pivot(text: str, rows_default: str = "team") -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def build(store: Any, request: ViewRequest, now: datetime, progress: Progress = _quiet) -> Report:
-    """Run one view against the store and return its Report."""
+def build(store: Store, request: ViewRequest, now: datetime, progress: Progress = _quiet) -> Table:
+    """Run one view against the store and return its Table."""
     queries = ViewQueries(store)
     window = Window(request.since, request.until, dict(request.filters))
     if request.view == "showback":
@@ -98,11 +104,6 @@ def build(store: Any, request: ViewRequest, now: datetime, progress: Progress = 
 
 
 # -- helpers -------------------------------------------------------------------------------
-def usd(micros: int | Decimal | None) -> Decimal:
-    """Micro-dollars (exact, maybe fractional) -> USD rounded to the cent."""
-    return cents(Decimal(micros or 0) / MICROS)
-
-
 def _key(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
 
@@ -148,7 +149,7 @@ def showback(
     rows_by: str = "team",
     cols_by: str = "month",
     progress: Progress = _quiet,
-) -> Report:
+) -> Table:
     """Spend per ``rows_by`` x ``cols_by`` with row and column totals; when the columns are
     months (or days), the change from the previous column to the last."""
     window = showback_window(window, now)
@@ -183,19 +184,19 @@ def showback(
 
     def line(label: str, jobs: int, values: dict[str, int]) -> dict[str, Any]:
         out: dict[str, Any] = {rows_by: label, "jobs": jobs}
-        out.update({names[c]: usd(values.get(c, 0)) for c in cols})
-        out["total_usd"] = usd(sum(values.values()))
+        out.update({names[c]: usd_cents(values.get(c, 0)) for c in cols})
+        out["total_usd"] = usd_cents(sum(values.values()))
         if change:
             last, previous = values.get(cols[-1], 0), values.get(cols[-2], 0)
-            out["change_usd"] = usd(last - previous)
+            out["change_usd"] = usd_cents(last - previous)
             out["change_pct"] = _percent(last - previous, previous)
         return out
 
     rows = [line(r, jobs_by_row.get(r, 0), grid[r]) for r in ordered]
     total = line("TOTAL", all_jobs, dict(col_micros)) if rows else None
-    columns = [rows_by, "jobs", *(names[c] for c in cols), "total_usd"]
-    columns += ["change_usd", "change_pct"] if change else []
-    series = [Series(r, tuple(usd(grid[r].get(c, 0)) for c in cols)) for r in ordered]
+    columns = [text(rows_by), count("jobs"), *(money(names[c]) for c in cols), money("total_usd")]
+    columns += [money("change_usd"), percent("change_pct")] if change else []
+    series = [Series(r, tuple(usd_cents(grid[r].get(c, 0)) for c in cols)) for r in ordered]
     chart = Chart(
         "stacked", f"Spend by {rows_by} per {cols_by} (USD)", tuple(cols), keep_largest(series)
     )
@@ -205,7 +206,7 @@ def showback(
             f"change_usd and change_pct compare {cols[-1]} with {cols[-2]}"
             + (" (the last is still in progress)." if _in_progress(cols[-1], cols_by, now) else ".")
         )
-    return Report(
+    return Table(
         view="showback",
         title=f"Showback: spend by {rows_by} and {cols_by}",
         subtitle=describe_window(window),
@@ -214,7 +215,6 @@ def showback(
         total=total,
         charts=[chart],
         notes=notes,
-        percent_columns=frozenset({"change_pct"}),
     )
 
 
@@ -234,7 +234,7 @@ def _in_progress(col: str, cols_by: str, now: datetime) -> bool:
 # -- top -----------------------------------------------------------------------------------
 def top(
     queries: ViewQueries, window: Window, limit: int = DEFAULT_TOP, progress: Progress = _quiet
-) -> Report:
+) -> Table:
     """The ``limit`` most expensive jobs in the window (their cost inside the window)."""
     progress(f"top: ranking jobs by spend (top {limit})")
     found = queries.top_jobs(limit, window)
@@ -242,9 +242,9 @@ def top(
     micros = {k: sum(int(j[k]) for j in found) for k in ("list", "spot_savings", "effective")}
     total = {
         "rank": "TOTAL",
-        "total_usd": usd(micros["list"]),
-        "spot_savings_usd": usd(micros["spot_savings"]),
-        "effective_usd": usd(micros["effective"]),
+        "total_usd": usd_cents(micros["list"]),
+        "spot_savings_usd": usd_cents(micros["spot_savings"]),
+        "effective_usd": usd_cents(micros["effective"]),
     }
     chart = Chart(
         "hbar",
@@ -262,7 +262,7 @@ def top(
         )
     if any(not job["final"] for job in found):
         notes.append("Running jobs show their cost so far (in flight).")
-    return Report(
+    return Table(
         view="top",
         title=f"Top {limit} jobs by spend",
         subtitle=describe_window(window),
@@ -274,10 +274,11 @@ def top(
     )
 
 
-TOP_COLUMNS = (
-    "rank", "job", "team", "project", "status", "instance_type", "instance_count",
-    "billable_hours", "spot", "total_usd", "spot_savings_usd", "effective_usd", "unpriced",
-    "account", "region",
+TOP_COLUMNS: tuple[Column, ...] = (
+    count("rank"), text("job"), text("team"), text("project"), text("status"),
+    text("instance_type"), count("instance_count"), number("billable_hours"), text("spot"),
+    money("total_usd"), money("spot_savings_usd"), money("effective_usd"), text("unpriced"),
+    text("account"), text("region"),
 )  # fmt: skip
 
 
@@ -296,9 +297,9 @@ def _top_row(rank: int, job: dict[str, Any]) -> dict[str, Any]:
         "instance_count": job["instance_count"],
         "billable_hours": hours,
         "spot": "yes" if job["spot"] else "no",
-        "total_usd": usd(job["list"]),
-        "spot_savings_usd": usd(job["spot_savings"]),
-        "effective_usd": usd(job["effective"]),
+        "total_usd": usd_cents(job["list"]),
+        "spot_savings_usd": usd_cents(job["spot_savings"]),
+        "effective_usd": usd_cents(job["effective"]),
         "unpriced": "yes" if job["unpriced"] else "no",
         "account": job["account_id"],
         "region": job["region"],
@@ -344,7 +345,7 @@ def _family(instance_type: str, instance_family: Callable[[str], str]) -> str:
     return instance_family(instance_type.split("+", 1)[0])
 
 
-def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> Report:
+def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> Table:
     """Where money went that bought nothing (or cannot be attributed), per category and team."""
     progress("waste: failed and stopped jobs, idle warm pools, untagged and unpriced spend")
     found = queries.waste_by_team(window)
@@ -362,7 +363,10 @@ def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> 
     rows.sort(key=lambda r: (order.index(r["category"]), -(r["waste_usd"] or 0), r["team"]))
     # Each category's sum is the exact sum rounded once, not a sum of rounded rows.
     chart_rows = [
-        (category, usd(sum((r["_micros"] for r in rows if r["category"] == category), Decimal(0))))
+        (
+            category,
+            usd_cents(sum((r["_micros"] for r in rows if r["category"] == category), Decimal(0))),
+        )
         for category in order
         if category != "unpriced"
     ]
@@ -377,11 +381,11 @@ def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> 
         "Categories overlap (an untagged failed job is in two), so they have no grand total; "
         "each category's sum is charted."
     )
-    return Report(
+    return Table(
         view="waste",
         title="Waste: spend that bought nothing or has no owner",
         subtitle=describe_window(window),
-        columns=["category", "team", "jobs", "waste_usd", "note"],
+        columns=[text("category"), text("team"), count("jobs"), money("waste_usd"), text("note")],
         rows=rows,
         charts=[chart],
         notes=notes,
@@ -394,7 +398,7 @@ def _waste_rows(category: str, found: list[dict[str, Any]]) -> list[dict[str, An
             "category": category,
             "team": r["team"],
             "jobs": int(r["jobs"]),
-            "waste_usd": usd(r["micros"]),
+            "waste_usd": usd_cents(r["micros"]),
             "_micros": Decimal(int(r["micros"])),
             "note": "",
         }
@@ -431,7 +435,7 @@ def _spot_rows(queries: ViewQueries, window: Window) -> list[dict[str, Any]]:
         if team in saving:
             rows.append(
                 {"category": "spot_opportunity", "team": team, "jobs": jobs[team],
-                 "waste_usd": usd(saving[team]), "_micros": saving[team], "note": "saving at " + note}
+                 "waste_usd": usd_cents(saving[team]), "_micros": saving[team], "note": "saving at " + note}
             )  # fmt: skip
     return rows
 
@@ -458,7 +462,7 @@ def trend_window(window: Window, now: datetime) -> Window:
 
 def trend(
     queries: ViewQueries, window: Window, now: datetime, progress: Progress = _quiet
-) -> Report:
+) -> Table:
     """Daily spend per team, with the part that is the in-flight cost of running jobs."""
     window = trend_window(window, now)
     progress("trend: summing spend per day and team")
@@ -470,14 +474,14 @@ def trend(
     }
     rows = [
         {"day": _key(r["day"]), "team": r["team"], "jobs": int(r["jobs"]),
-         "total_usd": usd(r["list"]), "in_flight_usd": usd(r["in_flight"])}
+         "total_usd": usd_cents(r["list"]), "in_flight_usd": usd_cents(r["in_flight"])}
         for r in found
     ]  # fmt: skip
     total = {
         "day": "TOTAL",
         "jobs": overall["jobs"],
-        "total_usd": usd(overall["list"]),
-        "in_flight_usd": usd(overall["in_flight"]),
+        "total_usd": usd_cents(overall["list"]),
+        "in_flight_usd": usd_cents(overall["in_flight"]),
     }
     days = [window.since + timedelta(days=i) for i in range((window.until - window.since).days + 1)]
     labels = tuple(d.isoformat() for d in days)
@@ -486,22 +490,30 @@ def trend(
     for r in found:
         per_team[r["team"]][_key(r["day"])] = int(r["list"])
         in_flight[_key(r["day"])] += int(r["in_flight"])
-    series = [Series(t, tuple(usd(v.get(d, 0)) for d in labels)) for t, v in per_team.items()]
+    series = [Series(t, tuple(usd_cents(v.get(d, 0)) for d in labels)) for t, v in per_team.items()]
     lines = list(keep_largest(series))
     if any(in_flight.values()):
         lines.append(
-            Series("in flight (running jobs)", tuple(usd(in_flight.get(d, 0)) for d in labels))
+            Series(
+                "in flight (running jobs)", tuple(usd_cents(in_flight.get(d, 0)) for d in labels)
+            )
         )
     chart = Chart("line", "Daily spend per team (USD)", labels, tuple(lines))
     notes = [
         "in_flight_usd is the part of a day's spend from jobs still running, "
         "costed up to their last collection; it grows until they finish."
     ]
-    return Report(
+    return Table(
         view="trend",
         title="Trend: daily spend per team",
         subtitle=describe_window(window),
-        columns=["day", "team", "jobs", "total_usd", "in_flight_usd"],
+        columns=[
+            text("day"),
+            text("team"),
+            count("jobs"),
+            money("total_usd"),
+            money("in_flight_usd"),
+        ],
         rows=rows,
         total=total if rows else None,
         charts=[chart],

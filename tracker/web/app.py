@@ -17,28 +17,34 @@ import logging
 from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 from urllib.parse import quote, urlencode
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import DictLoader, Environment, select_autoescape
-from markupsafe import Markup
+from jinja2 import Environment, PackageLoader
 
 from tracker.clock import system_clock
+from tracker.cost.items import ARTIFACT_PER_MONTH, COST_ITEMS, REPORT_ITEMS
 from tracker.errors import TrackerError
-from tracker.records import DIMENSIONS
-from tracker.report.charts import svg
-from tracker.report.spend import STYLE, Report, html_table, public, render, spend_rows, to_json
+from tracker.records import DIMENSIONS, usd_cents
+from tracker.report.charts import Chart, Series, layout
+from tracker.report.render import Links, html_table, to_json
+from tracker.report.spend import columns_for, spend_rows, spend_table
+from tracker.report.table import Table, count, infer_all, money, text
+from tracker.report.templating import environment
 from tracker.report.views import (
+    TOP_COLUMNS,
     VIEWS,
     ViewRequest,
     build,
     describe_window,
     month_start,
     parse_pivot,
-    usd,
 )
+from tracker.settings import Settings
+from tracker.store.database import Store
 from tracker.store.query import ViewQueries, Window
 
 log = logging.getLogger("tracker.web.app")
@@ -51,24 +57,37 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-TEAM_COLUMNS = [
-    "team", "jobs", "total_usd", "compute_usd", "spot_savings_usd", "warm_pool_usd",
-    "storage_usd", "effective_usd", "unpriced_jobs",
-]  # fmt: skip
-COST_ITEMS = (
-    ("compute_micros", "compute_usd", "instance time (or tokens) billed"),
-    ("spot_savings_micros", "spot_savings_usd", "what managed spot saved (not in the total)"),
-    ("warm_pool_micros", "warm_pool_usd", "warm-pool retained time"),
-    ("storage_micros", "storage_usd", "ML storage volume"),
-    ("plan_value_micros", "plan_value_usd", "on-demand value covered by a training plan (prepaid, not in the total)"),
-    ("list_micros", "total_usd", "list cost: compute + warm pool + storage"),
-    ("effective_micros", "effective_usd", "after discounts (Savings Plans, private pricing)"),
-    ("artifact_micros_per_month", "artifact_usd_per_month", "S3 run-rate of the job's artifacts (not in the total)"),
+#: The team table of the overview: the ``report --by team`` columns, less the S3 run-rate.
+TEAM_COLUMNS = [c for c in columns_for("team") if c.key != ARTIFACT_PER_MONTH.key]
+#: What each cost item on a job page means; the items themselves come from the catalogue.
+MEANINGS = {
+    "compute": "instance time (or tokens) billed",
+    "spot_savings": "what managed spot saved (not in the total)",
+    "warm_pool": "warm-pool retained time",
+    "storage": "ML storage volume",
+    "plan_value": "on-demand value covered by a training plan (prepaid, not in the total)",
+    "list": "list cost: compute + warm pool + storage",
+    "effective": "after discounts (Savings Plans, private pricing)",
+    "artifact_per_month": "S3 run-rate of the job's artifacts (not in the total)",
+}
+ITEM_COLUMNS = [text("item"), money("usd"), text("meaning")]
+#: The job page's per-day split: every item split over days, the S3 run-rate aside.
+DAY_ITEMS = [item for item in REPORT_ITEMS if item is not ARTIFACT_PER_MONTH]
+DAY_COLUMNS = [text("day"), *(money(item.key) for item in DAY_ITEMS)]
+TEAM_JOB_COLUMNS = [c for c in TOP_COLUMNS if c.key not in ("rank", "team", "project")]
+ESTIMATE_TEAM_COLUMNS = infer_all(
+    ["team", "jobs", "estimated_jobs", "estimate_usd", "actual_usd", "delta_usd", "delta_pct",
+     "verdict", "over", "under", "within"], percent_places=1,
+    over=count("over"), under=count("under"), within=count("within"),
 )  # fmt: skip
+ESTIMATE_JOB_COLUMNS = infer_all(
+    ["job", "estimate_usd", "actual_usd", "delta_usd", "delta_pct", "estimate_source", "verdict"],
+    percent_places=1,
+)
 
 
 def create_app(
-    store: Any, *, settings: Any = None, clock: Callable[[], datetime] = system_clock
+    store: Store, *, settings: Settings | None = None, clock: Callable[[], datetime] = system_clock
 ) -> FastAPI:
     """The dashboard app over ``store``; ``clock`` sets "this month" and the trend window."""
     app = FastAPI(
@@ -116,15 +135,12 @@ def create_app(
             raise HTTPException(400, f"by={by!r}: expected one of {', '.join(DIMENSIONS)}")
         window = _window(request)
         rows = spend_rows(store, by, since=window.since, until=window.until, filters=window.filters)
-        return Response(render(rows, by, "json"), media_type="application/json")
+        return Response(to_json(spend_table(rows, by)), media_type="application/json")
 
     @app.get("/api/views/{name}")
     def api_view(name: str, request: Request) -> Response:
         report = build(store, _view_request(name, request), clock())
-        return Response(
-            to_json([{c: r.get(c) for c in report.columns} for r in report.rows]),
-            media_type="application/json",
-        )
+        return Response(to_json(report), media_type="application/json")
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -188,15 +204,22 @@ def team_href(team: Any) -> str | None:
     return f"/team?name={quote(str(team), safe='')}" if team not in (None, "", "TOTAL") else None
 
 
-class _Pages:
-    """Renders each page from the store; one instance per app."""
+@cache
+def templates() -> Environment:
+    """The dashboard's templates (tracker/web/templates) over the report templates they extend."""
+    return environment(PackageLoader("tracker.web", "templates"))
 
-    def __init__(self, store: Any, settings: Any, clock: Callable[[], datetime]):
+
+class _Pages:
+    """Renders each page from the store; one instance per app. Pages get tables as cells
+    (:class:`tracker.report.render.HtmlTable`) and charts as drawings: the templates escape every value."""
+
+    def __init__(self, store: Store, settings: Settings | None, clock: Callable[[], datetime]):
         self.store = store
         self.settings = settings
         self.clock = clock
         self.queries = ViewQueries(store)
-        self.env = _env()
+        self.env = templates()
 
     def render(self, template: str, **context: Any) -> str:
         return self.env.get_template(template).render(nav=NAV, now=self.clock(), **context)
@@ -206,36 +229,33 @@ class _Pages:
         if request.url.path.startswith("/api/"):
             return JSONResponse({"error": message}, status_code=status)
         return HTMLResponse(
-            self.render("error.html", title=f"Error {status}", message=message), status_code=status
+            self.render("error.html.j2", title=f"Error {status}", message=message),
+            status_code=status,
         )
 
     def overview(self) -> str:
         now = self.clock()
         today = now.date()
         since = month_start(today)
-        rows = spend_rows(self.store, "team", since=since, until=today)
-        teams = [public(r) for r in rows]
-        total = _totals_row(rows) if rows else None
-        team_table = html_table(teams, TEAM_COLUMNS, total, links={"team": team_href})
-        from tracker.report.charts import Chart, Series
-
+        teams = spend_table(spend_rows(self.store, "team", since=since, until=today), "team")
+        teams.columns = TEAM_COLUMNS
         chart = Chart(
             "hbar",
             f"Spend per team, {since:%B %Y} (USD)",
-            tuple(str(r["team"]) for r in teams),
-            (Series("total_usd", tuple(r["total_usd"] for r in teams)),),
+            tuple(str(r["team"]) for r in teams.rows),
+            (Series("total_usd", tuple(r["total_usd"] for r in teams.rows)),),
         )
         trend = build(self.store, ViewRequest("trend"), now)
         return self.render(
-            "overview.html",
+            "overview.html.j2",
             title="SageMaker training spend",
             month=f"{since:%B %Y}",
             since=since,
             until=today,
-            total=total["total_usd"] if total else Decimal("0.00"),
-            team_table=Markup(team_table),
-            team_chart=Markup(svg(chart)),
-            trend_chart=Markup(svg(trend.charts[0])),
+            total=teams.total["total_usd"] if teams.total else Decimal("0.00"),
+            team_table=html_table(teams, {"team": team_href}),
+            team_chart=layout(chart),
+            trend_chart=layout(trend.charts[0]),
             trend_subtitle=trend.subtitle,
             budgets=self.budgets(now),
         )
@@ -246,6 +266,7 @@ class _Pages:
             return None
         try:
             from tracker.alert.service import budget_statuses
+            from tracker.report.budgets import budget_table
         except ImportError:
             return None
         try:
@@ -260,15 +281,7 @@ class _Pages:
             }
         if not statuses:
             return None
-        cols = ["budget", "scope", "period_label", "amount_usd", "actual_usd", "pct_used",
-                "forecast_usd", "forecast_pct", "unpriced_jobs"]  # fmt: skip
-        rows = [s.row() for s in statuses]
-        return {
-            "error": None,
-            "table": Markup(
-                html_table(rows, cols, percent=frozenset({"pct_used", "forecast_pct"}))
-            ),
-        }
+        return {"error": None, "table": html_table(budget_table(statuses))}
 
     def team(self, name: str, window: Window, page: int) -> str:
         if page < 1:
@@ -281,29 +294,31 @@ class _Pages:
         window = window.with_filter("team", name)
         found = self.queries.top_jobs(JOBS_PER_PAGE + 1, window, offset=(page - 1) * JOBS_PER_PAGE)
         more = len(found) > JOBS_PER_PAGE
-        jobs = [_job_row(j) for j in found[:JOBS_PER_PAGE]]
+        jobs = Table(
+            f"Jobs of {name}", TEAM_JOB_COLUMNS, [_job_row(j) for j in found[:JOBS_PER_PAGE]]
+        )
+        ids = {r["job"]: r["_job_id"] for r in jobs.rows}
         overall = self.queries.totals(window)
         waste = build(
             self.store, ViewRequest("waste", window.since, window.until, window.filters), now
         )
-        cols = ["job", "status", "instance_type", "instance_count", "billable_hours", "spot", "total_usd",
-                "spot_savings_usd", "effective_usd", "unpriced", "account", "region"]  # fmt: skip
-        job_table = _link_jobs(jobs, cols)
         query = {k: v for k, v in (("since", window.since), ("until", window.until)) if v}
         return self.render(
-            "team.html",
+            "team.html.j2",
             title=f"Team {name}",
             team=name,
             subtitle=describe_window(Window(window.since, window.until)),
-            total=usd(overall["list"]),
-            in_flight=usd(overall["in_flight"]),
+            total=usd_cents(overall["list"]),
+            in_flight=usd_cents(overall["in_flight"]),
             jobs_count=overall["jobs"],
-            job_table=Markup(job_table),
+            job_table=html_table(
+                jobs, {"job": lambda job: f"/jobs/{ids[job]}" if job in ids else None}
+            ),
             page=page,
             prev_href=_page_href(name, query, page - 1) if page > 1 else None,
             next_href=_page_href(name, query, page + 1) if more else None,
-            waste_table=Markup(html_table(waste.rows, waste.columns)),
-            waste_chart=Markup(svg(waste.charts[0])),
+            waste_table=html_table(waste),
+            waste_chart=layout(waste.charts[0]),
             estimates=self.estimates(name, window),
         )
 
@@ -334,25 +349,11 @@ class _Pages:
         if not rows:
             return None
         summary = [r.to_dict() for r in team_rollup(rows, tolerance)]
-        jobs = sorted((r.to_dict() for r in rows), key=lambda r: -(r["delta_usd"] or 0))[
-            :JOBS_PER_PAGE
-        ]
-        summary_cols = ["team", "jobs", "estimated_jobs", "estimate_usd", "actual_usd", "delta_usd",
-                        "delta_pct", "verdict", "over", "under", "within"]  # fmt: skip
-        job_cols = [
-            "job",
-            "estimate_usd",
-            "actual_usd",
-            "delta_usd",
-            "delta_pct",
-            "estimate_source",
-            "verdict",
-        ]
-        percent = frozenset({"delta_pct"})
+        jobs = sorted((r.to_dict() for r in rows), key=lambda r: -(r["delta_usd"] or 0))
         return {
             "error": None,
-            "summary": Markup(html_table(summary, summary_cols, percent=percent)),
-            "table": Markup(html_table(jobs, job_cols, percent=percent)),
+            "summary": html_table(Table("Estimates", ESTIMATE_TEAM_COLUMNS, summary)),
+            "table": html_table(Table("Jobs", ESTIMATE_JOB_COLUMNS, jobs[:JOBS_PER_PAGE])),
         }
 
     def job(self, job_id: int) -> str:
@@ -360,15 +361,17 @@ class _Pages:
         if row is None:
             raise HTTPException(404, f"no job with id {job_id}")
         items = [
-            {"item": label, "usd": usd(getattr(row, attr)), "meaning": meaning}
-            for attr, label, meaning in COST_ITEMS
+            {
+                "item": item.key,
+                "usd": usd_cents(getattr(row, item.column)),
+                "meaning": MEANINGS[item.name],
+            }
+            for item in COST_ITEMS
         ]
         days = [
-            {"day": d["day"].isoformat(), "total_usd": usd(d["list_micros"]), "compute_usd": usd(d["compute_micros"]),
-             "warm_pool_usd": usd(d["warm_pool_micros"]), "storage_usd": usd(d["storage_micros"]),
-             "effective_usd": usd(d["effective_micros"])}
+            {"day": d["day"].isoformat(), **{i.key: usd_cents(d[i.column]) for i in DAY_ITEMS}}
             for d in self.queries.job_days(job_id)
-        ]  # fmt: skip
+        ]
         raw = _load_json(row.raw_json)
         facts = [
             ("name", row.name), ("team", row.team), ("project", row.project), ("user", row.user),
@@ -382,13 +385,13 @@ class _Pages:
             ("arn", row.arn), ("tags", ", ".join(f"{k}={v}" for k, v in sorted(_load_json(row.tags_json).items()))),
         ]  # fmt: skip
         return self.render(
-            "job.html",
+            "job.html.j2",
             title=f"Job {row.name}",
             job=row,
             team_link=team_href(row.team),
             facts=facts,
-            items_table=Markup(html_table(items, ["item", "usd", "meaning"])),
-            days_table=Markup(html_table(days, list(days[0]) if days else ["day"])),
+            items_table=html_table(Table("Cost items", ITEM_COLUMNS, items)),
+            days_table=html_table(Table("Per UTC day", DAY_COLUMNS, days)),
             raw_fields=_flatten(raw),
             raw_json=json.dumps(raw, indent=2, sort_keys=True),
         )
@@ -396,22 +399,25 @@ class _Pages:
     def view(self, request: ViewRequest) -> str:
         report = build(self.store, request, self.clock())
         return self.render(
-            "view.html",
+            "view.html.j2",
             title=report.title,
             report=report,
             view=request.view,
             request=request,
-            charts=[Markup(svg(c)) for c in report.charts],
-            table=Markup(_report_table(report, self.queries)),
+            charts=[layout(c) for c in report.charts],
+            table=html_table(report, self._links(report)),
             api_href=f"/api/views/{request.view}?" + urlencode(_request_query(request)),
             dimensions=[d for d in DIMENSIONS if d != "job"],
         )
 
-
-def _totals_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    from tracker.report.spend import totals
-
-    return totals(rows, "team")
+    def _links(self, report: Table) -> Links:
+        links: dict[str, Callable[[Any], str | None]] = {}
+        if "team" in report.keys:
+            links["team"] = team_href
+        if "job" in report.keys:
+            ids = self.queries.job_ids_by_name([str(r["job"]) for r in report.rows])
+            links["job"] = lambda name: f"/jobs/{ids[name]}" if name in ids else None
+        return links
 
 
 def _job_row(job: dict[str, Any]) -> dict[str, Any]:
@@ -420,25 +426,6 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
     row = _top_row(0, job)
     row["_job_id"] = job["id"]
     return row
-
-
-def _link_jobs(rows: list[dict[str, Any]], cols: list[str]) -> str:
-    ids = {r["job"]: r["_job_id"] for r in rows}
-    return html_table(
-        rows, cols, links={"job": lambda name: f"/jobs/{ids[name]}" if name in ids else None}
-    )
-
-
-def _report_table(report: Report, queries: ViewQueries) -> str:
-    links: dict[str, Callable[[Any], str | None]] = {}
-    if "team" in report.columns:
-        links["team"] = team_href
-    if "job" in report.columns:
-        ids = queries.job_ids_by_name([str(r["job"]) for r in report.rows])
-        links["job"] = lambda name: f"/jobs/{ids[name]}" if name in ids else None
-    return html_table(
-        report.rows, report.columns, report.total, report.percent_columns, links=links
-    )
 
 
 def _request_query(request: ViewRequest) -> dict[str, str]:
@@ -481,87 +468,3 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
 
 def _utc_text(moment: datetime | None) -> str | None:
     return None if moment is None else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
-
-
-# -- templates ---------------------------------------------------------------------------------
-_LAYOUT = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
-<title>{{ title }} · Spend Tracker</title>
-<style>{{ style }} nav a{margin-right:1rem} nav{padding-bottom:.5rem;border-bottom:1px solid #ddd}
-.big{font-size:1.6rem;font-weight:bold} .muted{color:#666} pre{background:#f6f6f6;padding:.5rem;overflow:auto}
-form.filters input,form.filters select{margin-right:.5rem;width:8rem} .error{color:#a00}</style>
-</head><body>
-<nav>{% for label, href in nav %}<a href="{{ href }}">{{ label }}</a>{% endfor %}</nav>
-{% block body %}{% endblock %}
-<p class="muted">Read-only. Generated {{ now.strftime('%Y-%m-%d %H:%M UTC') }}. Money is list cost in USD unless named otherwise.</p>
-</body></html>
-"""
-
-_TEMPLATES = {
-    "layout.html": _LAYOUT,
-    "overview.html": """{% extends "layout.html" %}{% block body %}
-<h1>{{ title }}</h1>
-<h2 id="this-month">This month: {{ month }}</h2>
-<p class="sub">{{ since }} to {{ until }}, UTC days inclusive. Total <span class="big" id="month-total">{{ "{:,.2f}".format(total) }}</span> USD</p>
-{{ team_chart }}
-{{ team_table }}
-<h2>Trend</h2><p class="sub">{{ trend_subtitle }}</p>
-{{ trend_chart }}
-{% if budgets %}<h2 id="budgets">Budgets</h2>
-{% if budgets.error %}<p class="error">{{ budgets.error }}</p>{% else %}{{ budgets.table }}{% endif %}{% endif %}
-{% endblock %}""",
-    "team.html": """{% extends "layout.html" %}{% block body %}
-<h1>Team <span id="team-name">{{ team }}</span></h1>
-<p class="sub">{{ subtitle }}. Spend <span class="big" id="team-total">{{ "{:,.2f}".format(total) }}</span> USD
-over {{ jobs_count }} jobs{% if in_flight %}, of which {{ "{:,.2f}".format(in_flight) }} in flight (running jobs){% endif %}.</p>
-<h2>Jobs</h2>
-{{ job_table }}
-<p>{% if prev_href %}<a href="{{ prev_href }}">previous</a>{% endif %} page {{ page }}
-{% if next_href %}<a href="{{ next_href }}">next</a>{% endif %}</p>
-<h2>Waste</h2>
-{{ waste_chart }}
-{{ waste_table }}
-{% if estimates %}<h2 id="estimates">Estimates vs actuals</h2>
-{% if estimates.error %}<p class="error">{{ estimates.error }}</p>{% else %}{{ estimates.summary }}
-<p class="muted">Finished jobs in the window, largest overrun first.</p>{{ estimates.table }}{% endif %}{% endif %}
-{% endblock %}""",
-    "job.html": """{% extends "layout.html" %}{% block body %}
-<h1>Job <span id="job-name">{{ job.name }}</span></h1>
-{% if team_link %}<p>Team <a href="{{ team_link }}">{{ job.team }}</a></p>{% endif %}
-<table>{% for key, value in facts %}<tr><th>{{ key }}</th><td>{{ "" if value is none else value }}</td></tr>{% endfor %}</table>
-<h2>Cost items</h2>
-{{ items_table }}
-<h2>Per UTC day</h2>
-{{ days_table }}
-<h2>Raw AWS fields</h2>
-<p class="muted">As DescribeTrainingJob returned them when the job was last collected.</p>
-<table>{% for key, value in raw_fields %}<tr><th>{{ key }}</th><td>{{ value }}</td></tr>{% endfor %}</table>
-<details><summary>JSON</summary><pre>{{ raw_json }}</pre></details>
-{% endblock %}""",
-    "view.html": """{% extends "layout.html" %}{% block body %}
-<h1>{{ report.title }}</h1>
-<form class="filters" method="get" action="/views/{{ view }}">
-<label>since <input name="since" value="{{ request.since or '' }}" placeholder="YYYY-MM-DD"></label>
-<label>until <input name="until" value="{{ request.until or '' }}" placeholder="YYYY-MM-DD"></label>
-{% for name in ["team", "project", "account", "region", "instance_type", "status"] %}
-<label>{{ name }} <input name="{{ name }}" value="{{ request.filters.get(name, '') }}"></label>{% endfor %}
-{% if view == "showback" %}<label>pivot <input name="pivot" value="{{ request.rows_by }},{{ request.cols_by }}"></label>{% endif %}
-{% if view == "top" %}<label>top <input name="top" value="{{ request.top }}"></label>{% endif %}
-<button type="submit">Apply</button></form>
-<p class="sub">{{ report.subtitle }} · <a href="{{ api_href }}">JSON</a></p>
-{% for chart in charts %}<figure>{{ chart }}</figure>{% endfor %}
-{{ table }}
-{% for note in report.notes %}<p class="note">{{ note }}</p>{% endfor %}
-{% endblock %}""",
-    "error.html": """{% extends "layout.html" %}{% block body %}
-<h1>{{ title }}</h1><p class="error">{{ message }}</p>{% endblock %}""",
-}
-
-
-def _env() -> Environment:
-    env = Environment(
-        loader=DictLoader(_TEMPLATES),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-    )
-    env.globals["style"] = Markup(STYLE)
-    return env
