@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import argparse
 
+from tracker.cli.wiring import settings_from
+from tracker.errors import InputError
+
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``tracker db`` and its actions."""
@@ -17,8 +20,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _url(args: argparse.Namespace) -> str:
-    from tracker.cli.main import settings_from
-
     return args.db or settings_from(args).database_url
 
 
@@ -37,6 +38,4 @@ def cmd_current(args: argparse.Namespace) -> int:
 
 
 def _missing_action(args: argparse.Namespace) -> int:
-    from tracker.errors import InputError
-
     raise InputError("tracker db: expected an action: upgrade or current")

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tracker.cli.main import (
+from tracker.cli.wiring import (
     add_window_and_filters,
     filters_from,
     parse_day,

@@ -11,22 +11,22 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
-from typing import Any
 
 from tracker import __version__
+from tracker.cli import db, estimates, ops, views
+from tracker.cli.wiring import (
+    Parser,
+    add_window_and_filters,
+    settings_from,
+    store_from,
+)
 from tracker.errors import InputError, TrackerError
 
 log = logging.getLogger("tracker")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
-# Feature modules that add their own subcommands: each has ``add_commands(subparsers)``,
-# which adds parsers and sets ``handler=`` on them. Keep their top-level imports light.
-COMMAND_MODULES: list[str] = [
-    "tracker.cli.db",
-    "tracker.cli.views",
-    "tracker.cli.ops",
-    "tracker.cli.estimates",
-]
+# Command modules that add their own subcommands: each has ``add_commands(subparsers)``,
+# which adds parsers and sets ``handler=`` on them. Their top-level imports stay light.
+COMMAND_MODULES = (db, views, ops, estimates)
 
 
 def command(
@@ -39,22 +39,8 @@ def command(
     return register
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as one ``Error:`` line with exit code 2."""
-
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise InputError(f"{self.prog}: {message}")
-
-
-def parse_day(text: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date; expected YYYY-MM-DD") from None
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="tracker", description="SageMaker training spend: collect, cost, report.")
+    parser = Parser(prog="tracker", description="SageMaker training spend: collect, cost, report.")
     parser.add_argument("--version", action="version", version=f"tracker {__version__}")
     parser.add_argument(
         "--config", help="config file (default $TRACKER_CONFIG, else config/tracker.toml)"
@@ -66,21 +52,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     sub.add_parser("collect", help="collect finished and running training jobs from every source")
 
     report = sub.add_parser("report", help="spend grouped by a dimension")
     report.add_argument("--by", default="team", choices=_dimensions(), help="dimension to group by")
     add_window_and_filters(report)
-    from tracker.cli.views import add_report_arguments
-
-    add_report_arguments(report)
+    views.add_report_arguments(report)
 
     prices = sub.add_parser("prices", help="the price book")
-    prices_sub = prices.add_subparsers(
-        dest="prices_command", metavar="ACTION", parser_class=_Parser
-    )
+    prices_sub = prices.add_subparsers(dest="prices_command", metavar="ACTION", parser_class=Parser)
     refresh = prices_sub.add_parser(
         "refresh", help="fetch current training rates from the AWS Price List API"
     )
@@ -104,10 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--seed", type=int, default=7, help="random seed of the simulated organisation"
     )
 
-    import importlib
-
     for module in COMMAND_MODULES:
-        importlib.import_module(module).add_commands(sub)
+        module.add_commands(sub)
     return parser
 
 
@@ -115,42 +95,6 @@ def _dimensions() -> list[str]:
     from tracker.records import DIMENSIONS
 
     return list(DIMENSIONS)
-
-
-def add_window_and_filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--since", type=parse_day, help="first UTC day, inclusive (YYYY-MM-DD)")
-    parser.add_argument("--until", type=parse_day, help="last UTC day, inclusive (YYYY-MM-DD)")
-    for name in ("team", "project", "user", "account", "region", "instance-type", "status"):
-        parser.add_argument(f"--{name}", help=f"only this {name.replace('-', ' ')}")
-
-
-def filters_from(args: argparse.Namespace) -> dict[str, str]:
-    names = ("team", "project", "user", "account", "region", "instance_type", "status")
-    return {n: getattr(args, n) for n in names if getattr(args, n, None)}
-
-
-# -- shared wiring ---------------------------------------------------------------
-def settings_from(args: argparse.Namespace) -> Any:
-    from tracker.settings import load_settings
-
-    return load_settings(args.config)
-
-
-def store_from(args: argparse.Namespace, settings: Any) -> Any:
-    from tracker.store.database import Store
-
-    return Store.open(args.db or settings.database_url)
-
-
-def write_output(text: str, path: str | None) -> None:
-    if not path:
-        sys.stdout.write(text)
-        return
-    try:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as exc:
-        raise InputError(f"--output {path}: cannot write ({exc.strerror})") from None
 
 
 # -- commands ----------------------------------------------------------------------

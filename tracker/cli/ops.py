@@ -7,6 +7,7 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tracker.cli.wiring import settings_from, store_from
 from tracker.schedule import JOB_NAMES as JOBS
 
 if TYPE_CHECKING:
@@ -48,8 +49,6 @@ def add_commands(sub: Any) -> None:
 
 
 def _wiring(args: argparse.Namespace) -> tuple[Settings, Store]:
-    from tracker.cli.main import settings_from, store_from
-
     settings = settings_from(args)
     return settings, store_from(args, settings)
 
@@ -116,7 +115,6 @@ def cmd_budgets(args: argparse.Namespace) -> int:
 
 # -- daemon and jobs ------------------------------------------------------------------------------
 def cmd_daemon(args: argparse.Namespace) -> int:
-    from tracker.cli.main import settings_from, store_from
     from tracker.clock import system_clock
     from tracker.daemon.scheduler import Daemon
     from tracker.store.migrate import upgrade

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
+from tracker.cli.wiring import filters_from, settings_from, store_from, write_output
 from tracker.errors import InputError
 from tracker.report.formats import FORMATS
 
@@ -84,7 +85,6 @@ def _finish_progress(stream: TextIO | None = None) -> None:
 
 def view_request(args: argparse.Namespace) -> ViewRequest | None:
     """The ViewRequest the report arguments ask for, or None for plain ``--by DIM`` rows."""
-    from tracker.cli.main import filters_from
     from tracker.report.views import DEFAULT_TOP, ViewRequest, parse_pivot
 
     view = args.view
@@ -112,7 +112,6 @@ def view_request(args: argparse.Namespace) -> ViewRequest | None:
 
 def run_report(args: argparse.Namespace) -> int:
     """``tracker report``: rows ``--by DIM`` or a view, in any format, to stdout or --output."""
-    from tracker.cli.main import settings_from, store_from
     from tracker.report.render import render
     from tracker.report.views import check_window
 
@@ -127,7 +126,7 @@ def run_report(args: argparse.Namespace) -> int:
         output = render(table, args.format)
     finally:
         _finish_progress()
-    write(output, args.output)
+    write_output(output, args.output)
     return 0
 
 
@@ -138,8 +137,6 @@ def report_table(
     show: Callable[[str], None],
 ) -> Table:
     """The one Table a ``tracker report`` run renders: a view, or the ``--by`` rows."""
-    from tracker.cli.main import filters_from
-
     if request is not None:
         from tracker.clock import system_clock
         from tracker.report.views import build
@@ -152,27 +149,6 @@ def report_table(
         store, args.by, since=args.since, until=args.until, filters=filters_from(args)
     )
     return spend_table(rows, args.by)
-
-
-def write(output: str | bytes, path: str | None) -> None:
-    """Text to the file or stdout; PNG bytes to the file, or to stdout only when it is not a terminal."""
-    from tracker.cli.main import write_output
-
-    if isinstance(output, str):
-        write_output(output, path)
-        return
-    if path:
-        try:
-            with open(path, "wb") as handle:
-                handle.write(output)
-        except OSError as exc:
-            raise InputError(f"--output {path}: cannot write ({exc.strerror})") from None
-        return
-    if sys.stdout.isatty():
-        raise InputError("--format png is binary: pass --output FILE.png (or pipe it to a file)")
-    sys.stdout.flush()
-    sys.stdout.buffer.write(output)
-    sys.stdout.buffer.flush()
 
 
 def check_bind(host: str, allow_remote: bool) -> bool:
@@ -193,8 +169,6 @@ def check_bind(host: str, allow_remote: bool) -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the dashboard until interrupted."""
-    from tracker.cli.main import settings_from, store_from
-
     if not 1 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: expected a port from 1 to 65535")
     loopback = check_bind(args.host, args.allow_remote)
