@@ -3,7 +3,7 @@
 A cron expression has 5 fields (minute hour day month weekday, weekday 0 or 7 = Sunday as in
 crontab) or 6 with a leading seconds field; ``@every 30s|5m|2h|1d`` (or a bare number of
 seconds) is an interval; ``off`` disables a job; for alerts, ``after collect`` (the default)
-chains them to each collection. Times are UTC. The daemon itself is ``jobs/scheduler.py``.
+chains them to each collection. Times are UTC. The daemon itself is :mod:`tracker.daemon.scheduler`.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ It reports the month before ``now``, with the months before it for the month-ove
 change, and writes ``showback-YYYY-MM.html`` (self-contained, inline SVG chart) and
 ``showback-YYYY-MM.csv``. Writing again for the same month rewrites the same two files, so a
 retry is harmless. Where, by what and over how many months come from ``[reports]``
-(:class:`tracker.settings.ReportsSettings`); the scheduled job is ``jobs/showback.py``.
+(:class:`tracker.settings.ReportsSettings`); the scheduled job is :func:`tracker.daemon.tasks.showback`.
 """
 
 from __future__ import annotations
