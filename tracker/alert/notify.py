@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.alert.channels import (  # noqa: F401 - the channel values, re-exported for callers
     CHANNEL_KINDS,
@@ -26,6 +26,9 @@ from tracker.alert.channels import (  # noqa: F401 - the channel values, re-expo
     shown_value,
 )
 from tracker.errors import TrackerError
+
+if TYPE_CHECKING:
+    from tracker.aws.session import AwsClient
 
 log = logging.getLogger("tracker.alert.rules")
 
@@ -56,12 +59,13 @@ class Notifier:
         environ: Mapping[str, str] | None = None,
         sns_publish: Callable[..., str] | None = None,
         ses_send: Callable[..., str] | None = None,
-    ):
+    ) -> None:
         self.settings = settings
         self.environ = os.environ if environ is None else environ
         self._sns_publish = sns_publish
         self._ses_send = ses_send
-        self._clients: dict[tuple[str, str | None], Any] = {}  # one AWS client per region and run
+        # One AWS client per region and run.
+        self._clients: dict[tuple[str, str | None], AwsClient] = {}
 
     def send(self, channel: Channel, message: Message) -> None:
         """Deliver or raise DeliveryError (reason safe to log)."""
@@ -137,7 +141,7 @@ class Notifier:
             ) from None
 
 
-def _default_sns(clients: dict[tuple[str, str | None], Any]) -> Callable[..., str]:
+def _default_sns(clients: dict[tuple[str, str | None], AwsClient]) -> Callable[..., str]:
     from tracker.aws.notify import publish_sns, sns_client
 
     def publish(topic_arn: str, subject: str, text: str, **kw: Any) -> str:
@@ -149,7 +153,7 @@ def _default_sns(clients: dict[tuple[str, str | None], Any]) -> Callable[..., st
     return publish
 
 
-def _default_ses(clients: dict[tuple[str, str | None], Any]) -> Callable[..., str]:
+def _default_ses(clients: dict[tuple[str, str | None], AwsClient]) -> Callable[..., str]:
     from tracker.aws.notify import send_email, ses_client
 
     def send(sender: str, to: str, subject: str, text: str, *, region: str | None = None) -> str:

@@ -25,6 +25,8 @@ from botocore.credentials import AssumeRoleCredentialFetcher, DeferredRefreshabl
 from botocore.exceptions import NoCredentialsError
 
 if TYPE_CHECKING:
+    from botocore.awsrequest import AWSResponse
+
     from tracker.settings import CollectionSettings, Source
 
 #: The type of every client :func:`make_client` returns, for annotations outside tracker/aws
@@ -76,7 +78,11 @@ class CallCounter:
         self.attempts[_operation(event_name)] += 1
 
     def _on_after_call(
-        self, event_name: str, http_response: Any = None, context: dict | None = None, **_: Any
+        self,
+        event_name: str,
+        http_response: AWSResponse | None = None,
+        context: dict | None = None,
+        **_: Any,
     ) -> None:
         if http_response is not None and http_response.status_code >= 300:
             self.errors[_operation(event_name)] += 1

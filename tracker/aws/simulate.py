@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from botocore.client import BaseClient
+    from moto.sagemaker.models import FakeTrainingJob, SageMakerModelBackend
 
 DEFAULT_ACCOUNT = "123456789012"
 DEFAULT_REGION = "us-east-1"
@@ -213,7 +214,7 @@ def ensure_bucket(s3: BaseClient, bucket: str, region: str) -> None:
         pass
 
 
-def _finish(job: Any, spec: JobSpec) -> None:
+def _finish(job: FakeTrainingJob, spec: JobSpec) -> None:
     """Set on moto's FakeTrainingJob the fields moto does not produce."""
     start, end, created, modified = spec.times()
     job.training_job_status = spec.status
@@ -254,7 +255,7 @@ def _artifact_objects(name: str, spec: JobSpec) -> list[tuple[str, str, int]]:
     return objects
 
 
-def _backend(account_id: str, region: str) -> Any:
+def _backend(account_id: str, region: str) -> SageMakerModelBackend:
     from moto.sagemaker.models import sagemaker_backends
 
     return sagemaker_backends[account_id][region]

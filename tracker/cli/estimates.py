@@ -51,7 +51,7 @@ COUNTED = (
 )  # fmt: skip
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``estimate``, ``reconcile`` and ``export`` to the tracker's subcommands."""
     _add_estimate(sub)
     _add_reconcile(sub)
@@ -68,7 +68,7 @@ def _decimal_arg(text: str) -> Decimal:
     return value
 
 
-def _add_estimate(sub: Any) -> None:
+def _add_estimate(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "estimate",
         help="estimate a training job with the same price book and cost engine as actual costs",
@@ -94,7 +94,7 @@ def _add_estimate(sub: Any) -> None:
     parser.set_defaults(handler=cmd_estimate)
 
 
-def _add_reconcile(sub: Any) -> None:
+def _add_reconcile(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "reconcile", help="actual cost vs estimates, or the tracker vs the AWS bill"
     )
@@ -122,7 +122,7 @@ def _add_reconcile(sub: Any) -> None:
     parser.set_defaults(handler=cmd_reconcile)
 
 
-def _add_export(sub: Any) -> None:
+def _add_export(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "export", help="write per-job costs as FOCUS 1.2 rows or as a plain CSV/Parquet table"
     )

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from tracker.store.database import Store
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the operations subcommands on the ``tracker`` parser."""
     alerts = sub.add_parser(
         "alerts", help="evaluate budgets and job rules; deliver new alerts once per channel"

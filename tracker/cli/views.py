@@ -13,7 +13,7 @@ import argparse
 import ipaddress
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tracker.cli.wiring import filters_from, settings_from, store_from, write_output
 from tracker.errors import InputError
@@ -46,7 +46,7 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
     )
 
 
-def add_commands(sub: Any) -> None:
+def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``tracker serve``."""
     serve = sub.add_parser("serve", help="the read-only web dashboard")
     serve.add_argument(

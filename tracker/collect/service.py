@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.aws import AWS_ERRORS, describe_error
 from tracker.aws import s3 as aws_s3
@@ -30,6 +30,10 @@ from tracker.collect.recost import recost
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobCost, JobRecord
 from tracker.settings import Settings, Source
+
+if TYPE_CHECKING:
+    from tracker.cost.prices import PriceBook
+    from tracker.store.database import Store
 
 BATCH_SIZE = 200  # jobs described, tagged and committed together
 ARTIFACT_FLAG = "artifact-bytes-unknown"
@@ -191,8 +195,8 @@ class CollectSummary:
 
 def collect(
     settings: Settings,
-    store: Any,
-    price_book: Any,
+    store: Store,
+    price_book: PriceBook,
     *,
     clock: Callable[[], datetime],
     context_factory: ContextFactory | None = None,
@@ -231,8 +235,13 @@ class _RegionCollector:
     """Collects one (source, region); every AWS call goes through its AwsContext."""
 
     def __init__(
-        self, settings: Settings, store: Any, price_book: Any, policy: CostPolicy, now: datetime
-    ):
+        self,
+        settings: Settings,
+        store: Store,
+        price_book: PriceBook,
+        policy: CostPolicy,
+        now: datetime,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.price_book = price_book

@@ -23,11 +23,14 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import InputError
 from tracker.reconcile.rules import BillLine, classify_usage_type
 from tracker.records import UNALLOCATED
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 CUR = "cur2"
 FOCUS = "focus"
@@ -192,7 +195,7 @@ def _wanted(column: str) -> bool:
     )
 
 
-def _read_parquet(bill_file: BillFile) -> Any:
+def _read_parquet(bill_file: BillFile) -> pd.DataFrame:
     import pyarrow.parquet as pq
 
     handle = io.BytesIO(bill_file.data) if bill_file.data is not None else bill_file.name
@@ -203,7 +206,7 @@ def _read_parquet(bill_file: BillFile) -> Any:
     return pq.read_table(handle, columns=columns).to_pandas()
 
 
-def _read_csv(bill_file: BillFile, compression: str | None) -> Any:
+def _read_csv(bill_file: BillFile, compression: str | None) -> pd.DataFrame:
     import pandas as pd
 
     handle = io.BytesIO(bill_file.data) if bill_file.data is not None else bill_file.name
@@ -266,7 +269,7 @@ def _decimal(value: Any, name: str, column: str) -> Decimal | None:
     return number
 
 
-def _days(frame: Any, column: str, name: str) -> list[date]:
+def _days(frame: pd.DataFrame, column: str, name: str) -> list[date]:
     """A timestamp column as UTC days; InputError naming the first bad value."""
     import pandas as pd
 
@@ -321,7 +324,7 @@ def _team(tags: Mapping[str, str], keys: tuple[str, ...]) -> str:
 
 # -- CUR 2.0 ---------------------------------------------------------------------------------
 def _cur_rows(
-    frame: Any, name: str, team_tag: str
+    frame: pd.DataFrame, name: str, team_tag: str
 ) -> Iterator[tuple[tuple[Any, ...], Decimal, Decimal]]:
     columns = set(frame.columns)
     if "line_item_product_code" in columns:
@@ -384,7 +387,7 @@ def _cur_effective(row: Mapping[str, Any], line_type: str, name: str) -> Decimal
 
 # -- FOCUS 1.x -------------------------------------------------------------------------------
 def _focus_rows(
-    frame: Any, name: str, team_tag: str
+    frame: pd.DataFrame, name: str, team_tag: str
 ) -> Iterator[tuple[tuple[Any, ...], Decimal, Decimal]]:
     columns = set(frame.columns)
     category = frame["ChargeCategory"].astype(str).str.strip().eq(FOCUS_CHARGE_CATEGORY)

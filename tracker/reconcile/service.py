@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING
 
 from tracker.cost.engine import cost_job
 from tracker.errors import InputError
@@ -31,8 +31,13 @@ from tracker.reconcile.rules import (
     job_rows,
     team_rows,
 )
-from tracker.records import UNALLOCATED, cents, from_micros
+from tracker.records import UNALLOCATED, JobRecord, cents, from_micros
 from tracker.settings import Settings
+
+if TYPE_CHECKING:
+    from tracker.aws.session import AwsClient
+    from tracker.cost.prices import PriceBook
+    from tracker.store.database import Store
 
 CE_SOURCE = "ce"
 
@@ -44,8 +49,8 @@ def estimate_tolerance(settings: Settings) -> Decimal:
 
 # -- estimates -----------------------------------------------------------------------------
 def reconcile_estimates(
-    settings: Any,
-    store: Any,
+    settings: Settings,
+    store: Store,
     now: datetime,
     *,
     since: date | None = None,
@@ -82,7 +87,9 @@ def reconcile_estimates(
     return rows
 
 
-def _worst_case_usd(job: Any, price_book: Any, settings: Any, now: datetime) -> Decimal | None:
+def _worst_case_usd(
+    job: JobRecord, price_book: PriceBook, settings: Settings, now: datetime
+) -> Decimal | None:
     worst = worst_case_job(job)
     if worst is None:
         return None
@@ -117,13 +124,13 @@ def default_window(now: datetime) -> tuple[date, date]:
 
 
 def fetch_lines(
-    settings: Any,
+    settings: Settings,
     source: str,
     since: date | None,
     until: date | None,
     granularity: str,
-    ce_client: Any = None,
-    s3_client: Any = None,
+    ce_client: AwsClient | None = None,
+    s3_client: AwsClient | None = None,
 ) -> tuple[list[BillLine], date, date]:
     """Read the bill from Cost Explorer, S3 or local files; returns lines and the window.
     Clients are made from the standard credential chain unless given."""
@@ -157,8 +164,8 @@ def fetch_lines(
 
 
 def reconcile_bill(
-    settings: Any,
-    store: Any,
+    settings: Settings,
+    store: Store,
     now: datetime,
     *,
     source: str | None = None,
@@ -167,8 +174,8 @@ def reconcile_bill(
     granularity: str | None = None,
     team: str | None = None,
     by_job: bool = False,
-    ce_client: Any = None,
-    s3_client: Any = None,
+    ce_client: AwsClient | None = None,
+    s3_client: AwsClient | None = None,
 ) -> BillReport:
     """Fetch the bill, store its lines, and compare it with the tracker per team and period
     (and per job when ``by_job`` and the bill names resources)."""
@@ -199,8 +206,8 @@ def reconcile_bill(
 
 
 def compare(
-    settings: Any,
-    store: Any,
+    settings: Settings,
+    store: Store,
     now: datetime,
     source: str,
     lines: list[BillLine],
@@ -237,8 +244,8 @@ def compare(
 
 
 def stored_bill_findings(
-    settings: Any,
-    store: Any,
+    settings: Settings,
+    store: Store,
     now: datetime,
     *,
     source: str = CE_SOURCE,
@@ -258,7 +265,7 @@ def stored_bill_findings(
 
 
 def bill_findings(
-    settings: Any, store: Any, now: datetime, *, source: str | None = None
+    settings: Settings, store: Store, now: datetime, *, source: str | None = None
 ) -> list[Finding]:
     """Fetch the bill (default source from ``[reconcile]``), store it, return drift findings."""
     return reconcile_bill(settings, store, now, source=source).findings

@@ -22,11 +22,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker.errors import InputError
 from tracker.records import cents, from_micros
 from tracker.store.bills import BillRepository, JobDayCost
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from tracker.cost.prices import PriceBook
+    from tracker.store.database import Store
+    from tracker.store.schema import Job
 
 FORMATS = ("focus", "csv", "parquet")
 MICRO = Decimal("0.000001")
@@ -148,14 +155,14 @@ def _share(total: Decimal, part: int, whole: int) -> Decimal:
     return (total * Decimal(part) / Decimal(whole)).quantize(QUANTITY, rounding=ROUND_HALF_UP)
 
 
-def _billed_hours(job: Any) -> Decimal:
+def _billed_hours(job: Job) -> Decimal:
     seconds = job.billable_seconds
     if seconds is None and job.start_time and job.end_time:
         seconds = max(0, int((job.end_time - job.start_time).total_seconds()))
     return Decimal(seconds or 0) / Decimal(3600)
 
 
-def _quantity(cost: JobDayCost, item: _Item, price_book: Any) -> tuple[Decimal, str]:
+def _quantity(cost: JobDayCost, item: _Item, price_book: PriceBook | None) -> tuple[Decimal, str]:
     job = cost.job
     count = Decimal(job.instance_count or 0)
     if item.name == "compute":
@@ -169,7 +176,7 @@ def _quantity(cost: JobDayCost, item: _Item, price_book: Any) -> tuple[Decimal, 
     return (from_micros(item.list_micros) / rate).quantize(QUANTITY, ROUND_HALF_UP), "GB-Months"
 
 
-def _usage_type(job: Any, item: str) -> str:
+def _usage_type(job: Job, item: str) -> str:
     prefix = usage_prefix(job.region)
     itype = job.instance_type or "unknown"
     if item == "storage":
@@ -179,7 +186,7 @@ def _usage_type(job: Any, item: str) -> str:
     return f"{prefix}-TrSpt:{itype}" if job.spot else f"{prefix}-Train:{itype}"
 
 
-def _description(job: Any, item: str) -> str:
+def _description(job: Job, item: str) -> str:
     what = f"{job.instance_type or 'unknown type'} x{job.instance_count}"
     if item == "storage":
         return f"SageMaker training ML storage volume, {job.volume_gb} GB per instance ({what})"
@@ -188,14 +195,14 @@ def _description(job: Any, item: str) -> str:
     return f"SageMaker training instance time, {what}" + (", managed spot" if job.spot else "")
 
 
-def _pricing_category(job: Any) -> str:
+def _pricing_category(job: Job) -> str:
     if job.training_plan_arn:
         return "Committed"
     return "Dynamic" if job.spot else "Standard"
 
 
 def focus_rows(
-    costs: Sequence[JobDayCost], accounts: dict[str, str], price_book: Any = None
+    costs: Sequence[JobDayCost], accounts: dict[str, str], price_book: PriceBook | None = None
 ) -> list[dict[str, Any]]:
     """FOCUS 1.2 rows (dicts keyed by FOCUS_COLUMNS) for the stored job-day costs."""
     rows = []
@@ -278,14 +285,14 @@ def _aware(value: datetime | None) -> datetime | None:
 
 # -- writing -----------------------------------------------------------------------------------
 def export(
-    store: Any,
+    store: Store,
     fmt: str,
     output: str,
     *,
     since: date | None = None,
     until: date | None = None,
     filters: dict[str, str] | None = None,
-    price_book: Any = None,
+    price_book: PriceBook | None = None,
 ) -> int:
     """Write the export file; returns the number of rows written. ``filters`` restrict the
     jobs by team, project, user, account, region, instance_type or status."""
@@ -343,7 +350,7 @@ def _csv_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str], safe: boo
     return buffer.getvalue().encode("utf-8")
 
 
-def _arrow_type(column: str, fmt: str) -> Any:
+def _arrow_type(column: str, fmt: str) -> pa.DataType:
     import pyarrow as pa
 
     if fmt == "focus":

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tracker.errors import StoreError
 
 if TYPE_CHECKING:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
     from sqlalchemy import Connection, Engine
 
 SCRIPT_LOCATION = "tracker.store:migrations"
@@ -48,7 +50,7 @@ class Upgrade:
         return f"Database {where}: schema upgraded from {start} to {self.after} (head)."
 
 
-def alembic_config(connection: Connection | None = None) -> Any:
+def alembic_config(connection: Connection | None = None) -> Config:
     """An Alembic Config for the shipped scripts, bound to ``connection`` when given."""
     from alembic.config import Config
 
@@ -70,7 +72,7 @@ def known_revisions() -> frozenset[str]:
 
 
 @functools.cache
-def _scripts() -> Any:
+def _scripts() -> ScriptDirectory:
     """The shipped revision scripts, read once per process."""
     from alembic.script import ScriptDirectory
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,9 @@ from tracker.records import UNALLOCATED
 from tracker.store.database import Store, aware_utc, naive_utc
 from tracker.store.query import JOB_COLUMNS, ViewQueries, Window, item_sums, over_days, within
 from tracker.store.schema import AlertDelivery, DaemonLock, Job, JobRun
+
+if TYPE_CHECKING:
+    from sqlalchemy import Select
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ class AlertLedger:
             ).all()
         return {status: int(n) for status, n in rows}
 
-    def _read(self, query: Any) -> list[Delivery]:
+    def _read(self, query: Select) -> list[Delivery]:
         with self.store.session() as session:
             rows = list(session.execute(query).scalars())
         return [
