@@ -38,6 +38,7 @@ from tracker.aws import s3 as aws_s3
 from tracker.aws.session import AwsContextFactory, CallCounter, make_client
 from tracker.collect.service import collect
 from tracker.cost.prices import PriceBook
+from tracker.report.collection import collection_text
 from tracker.settings import CollectionSettings, Settings, Source
 from tracker.store.database import Store
 
@@ -384,7 +385,7 @@ def test_collect_region_access_denied_does_not_stop_the_others(sm, store):
     assert sorted(by_name(store)) == ["east", "west"]
     marks = {(w.region, w.last_error is not None) for w in store.watermarks()}
     assert marks == {("eu-west-1", True), ("us-east-1", False), ("us-west-2", False)}
-    text = summary.render()
+    text = collection_text(summary)
     assert "FAILED prod/123456789012/eu-west-1: AccessDeniedException" in text
     assert store.last_runs(1)[0].status == "partial"
 
@@ -405,7 +406,7 @@ def test_collect_skips_a_job_deleted_before_it_is_described(sm, store):
     region = summary.regions[0]
     assert (region.error, region.new, region.vanished) == (None, 1, 1)
     assert sorted(by_name(store)) == ["kept"]
-    assert "deleted between listing and describing (skipped): 1" in summary.render()
+    assert "deleted between listing and describing (skipped): 1" in collection_text(summary)
 
 
 def test_collect_endpoint_error_is_a_region_failure(sm, store):
@@ -533,7 +534,7 @@ def test_collect_missing_bucket_counts_zero_bytes_and_flags_the_job(sm, store):
     assert job.artifact_bytes == 0
     assert "artifact-bytes-unknown" in job.flags.split(",")
     assert job.list_micros == 200_000 + 30_000  # still costed: 0.20 + 30 GB * 1 h * 0.001
-    assert "NoSuchBucket" in summary.render()
+    assert "NoSuchBucket" in collection_text(summary)
 
 
 def test_collect_skips_s3_when_measuring_is_off(sm, s3, store):
@@ -609,7 +610,7 @@ def test_measure_artifacts_pages_through_large_prefixes(s3):
 def test_collect_summary_renders_one_screen_and_serialises(sm, s3, store):
     seed_mixed(sm, s3)
     summary = run(store)
-    text = summary.render()
+    text = collection_text(summary)
     lines = text.splitlines()
     assert lines[0] == "Collection at 2026-10-01 15:00:00 UTC: ok"
     assert len(lines) < 25 and max(map(len, lines)) <= 100

@@ -37,6 +37,7 @@ from tests.conftest import DEFAULT_ACCOUNT, REPO, T0, seed_job_fast
 from tracker.aws.session import AwsContextFactory
 from tracker.collect.service import collect
 from tracker.cost.prices import PriceBook
+from tracker.report.collection import collection_text
 from tracker.settings import CollectionSettings, Settings, Source
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries, Window
@@ -195,7 +196,7 @@ def test_throttling_storm_loses_and_duplicates_nothing(
     store = Store.open(f"sqlite:///{tmp_path / 'storm.db'}")
     summary = run(store, settings(retry_mode=mode, max_attempts=10))
 
-    assert summary.ok, summary.render()
+    assert summary.ok, collection_text(summary)
     assert set(throttled) >= {"sagemaker", "resource-groups-tagging-api", "s3", "sts"}
     assert summary.total("retries") >= sum(throttled.values()) - 1  # STS's own client aside
     assert store.count_jobs() == 20
@@ -484,7 +485,7 @@ def test_odd_describe_responses_are_stored_and_flagged_never_a_crash(
         monkeypatch.delenv("TZ")
         time.tzset()
 
-    assert summary.ok, summary.render()
+    assert summary.ok, collection_text(summary)
     jobs = {j.name: j for j in store.jobs()}
     assert sorted(jobs) == ["bare", "far-zones", "plain", "unknown-status", "unknown-type"]
     assert {n: j.list_micros for n, j in jobs.items()} == {

@@ -210,6 +210,7 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
 
     from tests.conftest import seed_job, update_job
     from tracker.collect.service import collect
+    from tracker.report.collection import collection_text
     from tracker.settings import Settings, Source
     from tracker.store.database import Store
 
@@ -230,7 +231,7 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
         recorded.clear()  # seeding is not the tracker's doing
         now = datetime(2026, 11, 1, tzinfo=UTC)
         summary = collect(settings, store, settings.price_book(), clock=lambda: now)
-        assert summary.ok, summary.render()
+        assert summary.ok, collection_text(summary)
         assert summary.total("new") == 2
 
 

@@ -204,6 +204,34 @@ def test_budgets_panel_shows_when_configured(store: Store, tmp_path: Path) -> No
     assert 'id="budgets"' in page.text and "vision-monthly" in page.text
 
 
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (
+            InputError("budgets: vision-monthly: no such team"),
+            "budgets: vision-monthly: no such team",
+        ),
+        (RuntimeError("disk on fire"), "budgets could not be evaluated (RuntimeError)"),
+    ],
+)
+def test_budgets_panel_failure_is_shown_in_the_panel(
+    store: Store, monkeypatch: pytest.MonkeyPatch, error: Exception, shown: str
+) -> None:
+    """A failing optional panel says why in one line; the rest of the page still renders."""
+    from tracker.settings import Settings
+    from tracker.web import app as web_app
+
+    def fail(*_: object) -> None:
+        raise error
+
+    monkeypatch.setattr(web_app, "budget_statuses", fail)
+    page = TestClient(create_app(store, settings=Settings(), clock=lambda: NOW)).get("/")
+    assert page.status_code == 200 and 'id="month-total"' in page.text
+    panel = page.text.split('id="budgets"')[1]
+    assert f'<p class="error">{shown}</p>' in panel
+    assert "disk on fire" not in page.text
+
+
 def test_healthz(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 

@@ -40,6 +40,7 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
 
     from tracker.aws.simulate import seed_organisation
     from tracker.collect.service import collect
+    from tracker.report.collection import collection_text
     from tracker.report.render import text_table
     from tracker.report.spend import spend_rows, spend_table
     from tracker.settings import REPO_PRICES, parse_settings
@@ -78,7 +79,7 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
         settings = parse_settings(config_path)
         store = Store.open(url)
         summary = collect(settings, store, settings.price_book(), clock=system_clock)
-        print(summary.render())
+        print(collection_text(summary))
         print("Spend per team (all collected jobs, USD):")
         print(text_table(spend_table(spend_rows(store, "team"), "team")))
         top = spend_table(spend_rows(store, "job")[:5], "job")

@@ -205,12 +205,12 @@ class BudgetStatus:
     def method(self) -> str:
         """How actual and forecast were computed, with this budget's numbers, in one paragraph."""
         return (
-            f"Actual = finished jobs in the period ({usd(self.finished_usd)}) + running jobs so far "
-            f"({usd(self.running_usd)}). Forecast = actual + run rate x days left "
-            f"({usd(self.run_rate_usd_per_day)}/day, the finished jobs' cost per day over the last "
+            f"Actual = finished jobs in the period ({format_usd(self.finished_usd, symbol=True)}) + running jobs so far "
+            f"({format_usd(self.running_usd, symbol=True)}). Forecast = actual + run rate x days left "
+            f"({format_usd(self.run_rate_usd_per_day, symbol=True)}/day, the finished jobs' cost per day over the last "
             f"{self.budget.run_rate_days} whole days, x {self.remaining_days.quantize(Decimal('0.1'), ROUND_HALF_UP)} days"
-            f" = {usd(self.projected_run_rate_usd)}) + what {self.running_jobs} running job(s) can still "
-            f"cost up to their stopping condition ({usd(self.running_remaining_usd)})."
+            f" = {format_usd(self.projected_run_rate_usd, symbol=True)}) + what {self.running_jobs} running job(s) can still "
+            f"cost up to their stopping condition ({format_usd(self.running_remaining_usd, symbol=True)})."
         )
 
     def row(self) -> dict[str, Any]:
@@ -337,11 +337,6 @@ def job_cost_at_stop(
 
 
 # -- display helpers ---------------------------------------------------------------------------
-def usd(value: Decimal) -> str:
-    """``$1,234.57`` for messages: the one money formatter, with the dollar sign."""
-    return format_usd(value, symbol=True)
-
-
 def pct(value: Decimal) -> Decimal:
     return value.quantize(Decimal("0.01"), ROUND_HALF_UP)
 

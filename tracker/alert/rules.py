@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from tracker.alert.budgets import Budget, BudgetStatus, format_pct, pct, usd
+from tracker.alert.budgets import Budget, BudgetStatus, format_pct, pct
 from tracker.alert.channels import Channel, Message, parse_channel
 from tracker.reconcile.rules import Finding
-from tracker.records import cents
+from tracker.records import cents, format_usd
 
 DEFAULT_TOLERANCE = Decimal(10)
 KIND_ORDER = {
@@ -95,28 +95,28 @@ def budget_alerts(status: BudgetStatus) -> list[Alert]:
 
 def _budget_message(status: BudgetStatus, kind: str, threshold: Decimal) -> Message:
     budget, period = status.budget, status.period
-    amount = usd(budget.amount_usd)
+    amount = format_usd(budget.amount_usd, symbol=True)
     label = f"{format_pct(threshold)}%"
     if kind == "forecast":
         subject = (
             f"Budget {budget.name} is forecast to reach {label} of {amount} for {period.label} "
-            f"(forecast {usd(status.forecast_usd)})"
+            f"(forecast {format_usd(status.forecast_usd, symbol=True)})"
         )
         headline = f"The forecast for the end of {period.label} has reached {label} of the budget."
     else:
-        subject = f"Budget {budget.name} crossed {label} of {amount} for {period.label} (spent {usd(status.actual_usd)})"
+        subject = f"Budget {budget.name} crossed {label} of {amount} for {period.label} (spent {format_usd(status.actual_usd, symbol=True)})"
         headline = f"Actual spend in {period.label} has crossed {label} of the budget."
     lines = [
         headline,
         f"Budget:    {budget.name}: {amount} {budget.period} for {budget.scope()} ({budget.cost} cost)",
         f"Period:    {period.label} ({period.start} to {period.end}), as of {status.as_of:%Y-%m-%d %H:%M} UTC",
-        f"Actual:    {usd(status.actual_usd)} of {amount} ({pct(status.pct_used)}%)",
-        f"Forecast:  {usd(status.forecast_usd)} at period end ({pct(status.forecast_pct_used)}%)",
+        f"Actual:    {format_usd(status.actual_usd, symbol=True)} of {amount} ({pct(status.pct_used)}%)",
+        f"Forecast:  {format_usd(status.forecast_usd, symbol=True)} at period end ({pct(status.forecast_pct_used)}%)",
     ]
     if status.top_jobs:
         lines.append("Top jobs this period:")
         lines += [
-            f"  {j.name}  {usd(j.usd)}  {j.status}{'' if j.final else ' (running, so far)'}"
+            f"  {j.name}  {format_usd(j.usd, symbol=True)}  {j.status}{'' if j.final else ' (running, so far)'}"
             + (f"  {j.instance_type} x{j.instance_count}" if j.instance_type else "")
             for j in status.top_jobs
         ]
@@ -191,12 +191,12 @@ def _over(job: JobFacts) -> str:
 
 def _finished_message(job: JobFacts, tolerance_pct: Decimal) -> Message:
     assert job.estimate is not None
-    subject = f"Job {job.name} cost {usd(job.cost_usd)}, {_over(job)} over its estimate of {usd(job.estimate.usd)}"
+    subject = f"Job {job.name} cost {format_usd(job.cost_usd, symbol=True)}, {_over(job)} over its estimate of {format_usd(job.estimate.usd, symbol=True)}"
     lines = [
         f"Job:       {job.name} ({job.status}, team {job.team or 'unallocated'}, {job.region})",
-        f"Cost:      {usd(job.cost_usd)}",
-        f"Estimate:  {usd(job.estimate.usd)} ({job.estimate.source})",
-        f"Over by:   {usd(job.cost_usd - job.estimate.usd)} ({_over(job)}; tolerance {format_pct(tolerance_pct)}%)",
+        f"Cost:      {format_usd(job.cost_usd, symbol=True)}",
+        f"Estimate:  {format_usd(job.estimate.usd, symbol=True)} ({job.estimate.source})",
+        f"Over by:   {format_usd(job.cost_usd - job.estimate.usd, symbol=True)} ({_over(job)}; tolerance {format_pct(tolerance_pct)}%)",
         "See more:",
         f"  tracker report --by job --team {job.team or 'unallocated'} --format table",
         "  tracker reconcile --against estimates",
@@ -210,17 +210,17 @@ def _finished_message(job: JobFacts, tolerance_pct: Decimal) -> Message:
 
 def _running_message(job: JobFacts) -> Message:
     assert job.estimate is not None
-    subject = f"Running job {job.name} has already cost {usd(job.cost_usd)}, past its estimate of {usd(job.estimate.usd)}"
+    subject = f"Running job {job.name} has already cost {format_usd(job.cost_usd, symbol=True)}, past its estimate of {format_usd(job.estimate.usd, symbol=True)}"
     as_of = f" as of {job.costed_at:%Y-%m-%d %H:%M} UTC" if job.costed_at else ""
     lines = [
         f"Job:       {job.name} (still running, team {job.team or 'unallocated'}, {job.region})",
-        f"So far:    {usd(job.cost_usd)}{as_of} ({_over(job)} over the estimate)",
-        f"Estimate:  {usd(job.estimate.usd)} ({job.estimate.source})",
+        f"So far:    {format_usd(job.cost_usd, symbol=True)}{as_of} ({_over(job)} over the estimate)",
+        f"Estimate:  {format_usd(job.estimate.usd, symbol=True)} ({job.estimate.source})",
     ]
     if job.cost_at_stop_usd is not None and job.stop_at is not None:
         lines.append(
             f"If it runs to its stopping condition ({job.stop_basis}, {job.stop_at:%Y-%m-%d %H:%M} UTC) "
-            f"it will cost {usd(job.cost_at_stop_usd)}."
+            f"it will cost {format_usd(job.cost_at_stop_usd, symbol=True)}."
         )
     lines += [
         "See more:",
@@ -258,8 +258,8 @@ def bill_alerts(findings: Iterable[Finding], settings: AlertSettings) -> list[Al
 
 def _drift_message(finding: Finding) -> Message:
     subject = (
-        f"Bill drift for team {finding.team}, {finding.period}: billed {usd(finding.billed_usd)} "
-        f"vs tracker {usd(finding.tracker_usd)}"
+        f"Bill drift for team {finding.team}, {finding.period}: billed {format_usd(finding.billed_usd, symbol=True)} "
+        f"vs tracker {format_usd(finding.tracker_usd, symbol=True)}"
     )
     lines = [
         finding.message,

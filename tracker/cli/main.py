@@ -102,6 +102,7 @@ def _dimensions() -> list[str]:
 def cmd_collect(args: argparse.Namespace) -> int:
     from tracker.clock import system_clock
     from tracker.collect.service import collect
+    from tracker.report.collection import collection_text
 
     settings = settings_from(args)
     if not settings.sources:
@@ -115,7 +116,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         )
     store = store_from(args, settings)
     summary = collect(settings, store, settings.price_book(), clock=system_clock)
-    sys.stdout.write(summary.render())
+    sys.stdout.write(collection_text(summary))
     return 0 if summary.ok else 1
 
 

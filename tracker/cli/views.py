@@ -172,14 +172,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not 1 <= args.port <= 65535:
         raise InputError(f"--port {args.port}: expected a port from 1 to 65535")
     loopback = check_bind(args.host, args.allow_remote)
-    try:
-        import uvicorn
+    # Imported here, not at the top, so that `tracker --help` stays a cold start.
+    import uvicorn
 
-        from tracker.web.app import create_app
-    except ImportError as exc:
-        raise InputError(
-            f"tracker serve needs {exc.name}: pip install fastapi uvicorn jinja2"
-        ) from None
+    from tracker.web.app import create_app
+
     settings = settings_from(args)
     store = store_from(args, settings)
     app = create_app(store, settings=settings)

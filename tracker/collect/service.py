@@ -99,7 +99,7 @@ class RegionSummary:
 
 @dataclass
 class CollectSummary:
-    """The outcome of one collection run, per region, with a one-screen rendering."""
+    """The outcome of one collection run, per region (``tracker.report.collection`` shows it)."""
 
     started_at: datetime
     regions: list[RegionSummary] = field(default_factory=list)
@@ -145,52 +145,6 @@ class CollectSummary:
             "recosted_running": self.recosted,
             "regions": [r.to_dict() for r in self.regions],
         }
-
-    def render(self) -> str:
-        """A one-screen text table: jobs per region, API calls, seconds; then errors."""
-        head = ("source", "account", "region", "new", "updated", "unchanged", "api calls",
-                "seconds", "status")  # fmt: skip
-        rows = [
-            (r.source, r.account_id, r.region, str(r.new), str(r.updated), str(r.unchanged),
-             str(r.api_calls), f"{r.seconds:.2f}", "ok" if r.error is None else "FAILED")
-            for r in self.regions
-        ]  # fmt: skip
-        rows.append(("total", "", "", str(self.total("new")), str(self.total("updated")),
-                     str(self.total("unchanged")), str(self.total("api_calls")),
-                     f"{self.seconds:.2f}", self.status))  # fmt: skip
-        widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
-        numeric = {3, 4, 5, 6, 7}
-
-        def line(row: tuple[str, ...]) -> str:
-            cells = [c.rjust(w) if i in numeric else c.ljust(w)
-                     for i, (c, w) in enumerate(zip(row, widths, strict=True))]  # fmt: skip
-            return "  ".join(cells).rstrip()
-
-        out = [f"Collection at {self.started_at:%Y-%m-%d %H:%M:%S} UTC: {self.status}", ""]
-        out += [line(head), line(tuple("-" * w for w in widths)), *map(line, rows[:-1])]
-        out += [line(tuple("-" * w for w in widths)), line(rows[-1]), ""]
-        calls = self.calls()
-        if calls:
-            out.append("API calls:")
-            for service, ops in calls.items():
-                out.append(f"  {service}: " + ", ".join(f"{op} {n}" for op, n in ops.items()))
-        retries = self.total("retries")
-        if retries:
-            out.append(f"Retried requests (throttling, transient errors): {retries}")
-        vanished = self.total("vanished")
-        if vanished:
-            out.append(f"Jobs deleted between listing and describing (skipped): {vanished}")
-        out.append(f"Running jobs recosted: {self.recosted}")
-        for r in self.regions:
-            if r.error:
-                out.append(f"FAILED {r.source}/{r.account_id}/{r.region}: {r.error}")
-            if r.artifact_warnings:
-                sample = "; ".join(r.warnings[:2])
-                out.append(
-                    f"warning {r.source}/{r.region}: {r.artifact_warnings} job(s) with "
-                    f"unmeasured S3 artifacts ({sample})"
-                )
-        return "\n".join(out) + "\n"
 
 
 def collect(

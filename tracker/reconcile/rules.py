@@ -19,7 +19,7 @@ from typing import Any
 
 from tracker.errors import InputError
 from tracker.estimate.rules import RECORDED_SOURCES, SOURCE_NONE, SOURCE_USD_TAG, ResolvedEstimate
-from tracker.records import UNALLOCATED, cents, from_micros
+from tracker.records import UNALLOCATED, cents, format_usd, from_micros
 
 ZERO = Decimal(0)
 PCT = Decimal("0.01")
@@ -78,12 +78,6 @@ def classify_usage_type(usage_type: str) -> str:
         if op == "train" and _INSTANCE_RE.match(detail):
             return KIND_INSTANCE
     return KIND_UNRECOGNISED if _TRAINING_HINT.search(text) else KIND_OTHER
-
-
-def usd_text(amount: Decimal) -> str:
-    """``$1,234.50`` / ``-$1.10``: cents, sign before the dollar sign."""
-    rounded = cents(amount)
-    return f"{'-' if rounded < 0 else ''}${abs(rounded):,.2f}"
 
 
 def _pct(delta: Decimal, base: Decimal) -> Decimal | None:
@@ -614,8 +608,8 @@ def drift_findings(rows: Iterable[BillRow], drift_pct: Decimal, source: str = ""
                 delta_pct=pct,
                 message=(
                     f"SageMaker training bill{where} for team {row.team}, {row.period}: billed "
-                    f"{usd_text(row.billed_list)} vs tracker {usd_text(row.tracker_list)} "
-                    f"(delta {usd_text(row.delta)}, {shown}; threshold {drift_pct}%)"
+                    f"{format_usd(row.billed_list, symbol=True)} vs tracker {format_usd(row.tracker_list, symbol=True)} "
+                    f"(delta {format_usd(row.delta, symbol=True)}, {shown}; threshold {drift_pct}%)"
                 ),
                 key=f"bill-drift:{source}:{row.team}:{row.period}",
                 source=source,
@@ -644,8 +638,8 @@ def estimate_findings(rows: Iterable[EstimateRow]) -> list[Finding]:
                 delta_usd=cents(delta),
                 delta_pct=pct,
                 message=(
-                    f"Training job {row.job} (team {row.team}) cost {usd_text(row.actual)}, "
-                    f"over its estimate {usd_text(row.estimate)} ({row.resolved.source}; {shown})"
+                    f"Training job {row.job} (team {row.team}) cost {format_usd(row.actual, symbol=True)}, "
+                    f"over its estimate {format_usd(row.estimate, symbol=True)} ({row.resolved.source}; {shown})"
                 ),
                 key=f"estimate-over:{row.arn}",
                 source=row.resolved.source,

@@ -31,7 +31,7 @@ from tracker.reconcile.rules import (
     job_rows,
     team_rows,
 )
-from tracker.records import UNALLOCATED, JobRecord, cents, from_micros
+from tracker.records import UNALLOCATED, JobRecord, format_usd, from_micros
 from tracker.settings import Settings
 
 if TYPE_CHECKING:
@@ -283,11 +283,13 @@ def notes(report: BillReport, settle_days: int) -> list[str]:
             left_out[f"{line.usage_type} ({line.kind})"] += line.list_usd
     for usage_type, usd in sorted(unrecognised.items()):
         out.append(
-            f"unrecognised usage type {usage_type}: ${cents(usd):,.2f} billed, counted in "
+            f"unrecognised usage type {usage_type}: {format_usd(usd, symbol=True)} billed, counted in "
             "billed_usd; check whether the tracker prices it"
         )
     for usage_type, usd in sorted(left_out.items()):
-        out.append(f"not training, left out of the comparison: {usage_type} ${cents(usd):,.2f}")
+        out.append(
+            f"not training, left out of the comparison: {usage_type} {format_usd(usd, symbol=True)}"
+        )
     unsettled = sorted({row.period for row in report.rows if not row.settled and row.period})
     if unsettled:
         out.append(

@@ -1,9 +1,9 @@
 """``tracker serve``: a read-only dashboard over the store (FastAPI, server-rendered HTML).
 
-Pages: the overview (spend per team this month, the 30-day trend, budgets when that feature
-is installed), a team page (its jobs, its waste, estimates vs actuals when reconciliation is
-installed), a job page (every cost item and the raw AWS fields it came from), one page per
-view, and a JSON API that returns exactly what ``tracker report --format json`` prints.
+Pages: the overview (spend per team this month, the 30-day trend, budgets when configured),
+a team page (its jobs, its waste, estimates vs actuals for its finished jobs), a job page
+(every cost item and the raw AWS fields it came from), one page per view, and a JSON API
+that returns exactly what ``tracker report --format json`` prints.
 
 Nothing is fetched from elsewhere: charts are inline SVG, there is no script at all, and a
 Content-Security-Policy forbids any. Templates autoescape, so tag values (which users
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
@@ -25,12 +26,16 @@ from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader
 
+from tracker.alert.service import budget_statuses
 from tracker.clock import system_clock
 from tracker.cost.items import ARTIFACT_PER_MONTH, COST_ITEMS, REPORT_ITEMS
 from tracker.errors import TrackerError
+from tracker.reconcile.rules import team_rollup
+from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
 from tracker.records import DIMENSIONS, usd_cents
+from tracker.report.budgets import budget_table
 from tracker.report.charts import Chart, Series, layout
-from tracker.report.render import Links, html_table, to_json
+from tracker.report.render import HtmlTable, Links, html_table, to_json
 from tracker.report.spend import columns_for, spend_rows, spend_table
 from tracker.report.table import Table, count, infer_all, money, text
 from tracker.report.templating import environment
@@ -210,6 +215,15 @@ def templates() -> Environment:
     return environment(PackageLoader("tracker.web", "templates"))
 
 
+@dataclass(frozen=True)
+class Panel:
+    """An optional section of a page: its tables, or the one line saying why they are missing."""
+
+    error: str | None = None
+    table: HtmlTable | None = None
+    summary: HtmlTable | None = None
+
+
 class _Pages:
     """Renders each page from the store; one instance per app. Pages get tables as cells
     (:class:`tracker.report.render.HtmlTable`) and charts as drawings: the templates escape every value."""
@@ -260,28 +274,14 @@ class _Pages:
             budgets=self.budgets(now),
         )
 
-    def budgets(self, now: datetime) -> dict[str, Any] | None:
-        """Budget standings when the budgets feature is installed and configured."""
-        if self.settings is None:
-            return None
-        try:
-            from tracker.alert.service import budget_statuses
-            from tracker.report.budgets import budget_table
-        except ImportError:
-            return None
-        try:
-            statuses = budget_statuses(self.settings, self.store, now)
-        except TrackerError as exc:
-            return {"error": str(exc), "table": None}
-        except Exception as exc:  # noqa: BLE001 - a broken optional panel must not take the page down
-            log.warning("budgets panel failed: %s", exc)
-            return {
-                "error": f"budgets could not be evaluated ({exc.__class__.__name__})",
-                "table": None,
-            }
-        if not statuses:
-            return None
-        return {"error": None, "table": html_table(budget_table(statuses))}
+    def budgets(self, now: datetime) -> Panel | None:
+        """Budget standings, when budgets are configured."""
+
+        def standings(settings: Settings) -> Panel | None:
+            statuses = budget_statuses(settings, self.store, now)
+            return Panel(table=html_table(budget_table(statuses))) if statuses else None
+
+        return self._panel("budgets", "evaluated", standings)
 
     def team(self, name: str, window: Window, page: int) -> str:
         if page < 1:
@@ -322,39 +322,40 @@ class _Pages:
             estimates=self.estimates(name, window),
         )
 
-    def estimates(self, team: str, window: Window) -> dict[str, Any] | None:
-        """Estimates vs actuals for the team's finished jobs, when reconciliation is installed."""
+    def estimates(self, team: str, window: Window) -> Panel | None:
+        """Estimates vs actuals for the team's finished jobs in the window."""
+
+        def versus(settings: Settings) -> Panel | None:
+            tolerance = estimate_tolerance(settings)
+            rows = reconcile_estimates(
+                settings, self.store, self.clock(), since=window.since, until=window.until,
+                team=team, tolerance_pct=tolerance,
+            )  # fmt: skip
+            if not rows:
+                return None
+            summary = [r.to_dict() for r in team_rollup(rows, tolerance)]
+            jobs = sorted((r.to_dict() for r in rows), key=lambda r: -(r["delta_usd"] or 0))
+            return Panel(
+                summary=html_table(Table("Estimates", ESTIMATE_TEAM_COLUMNS, summary)),
+                table=html_table(Table("Jobs", ESTIMATE_JOB_COLUMNS, jobs[:JOBS_PER_PAGE])),
+            )
+
+        return self._panel("estimates", "read", versus)
+
+    def _panel(
+        self, name: str, verb: str, fill: Callable[[Settings], Panel | None]
+    ) -> Panel | None:
+        """An optional panel: None without settings or content; a failure is shown in the
+        panel, never taking the page down with it."""
         if self.settings is None:
             return None
         try:
-            from tracker.reconcile.rules import team_rollup
-            from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
-        except ImportError:
-            return None
-        try:
-            tolerance = estimate_tolerance(self.settings)
-            rows = reconcile_estimates(
-                self.settings, self.store, self.clock(), since=window.since, until=window.until,
-                team=team, tolerance_pct=tolerance,
-            )  # fmt: skip
+            return fill(self.settings)
         except TrackerError as exc:
-            return {"error": str(exc), "summary": None, "table": None}
-        except Exception as exc:  # noqa: BLE001 - an optional panel must not take the page down
-            log.warning("estimates panel failed: %s", exc)
-            return {
-                "error": f"estimates could not be read ({exc.__class__.__name__})",
-                "summary": None,
-                "table": None,
-            }
-        if not rows:
-            return None
-        summary = [r.to_dict() for r in team_rollup(rows, tolerance)]
-        jobs = sorted((r.to_dict() for r in rows), key=lambda r: -(r["delta_usd"] or 0))
-        return {
-            "error": None,
-            "summary": html_table(Table("Estimates", ESTIMATE_TEAM_COLUMNS, summary)),
-            "table": html_table(Table("Jobs", ESTIMATE_JOB_COLUMNS, jobs[:JOBS_PER_PAGE])),
-        }
+            return Panel(error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            log.warning("%s panel failed: %s", name, exc)
+            return Panel(error=f"{name} could not be {verb} ({exc.__class__.__name__})")
 
     def job(self, job_id: int) -> str:
         row = self.queries.job(job_id)
