@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from tracker.cost.items import CHARGE_ITEMS
 from tracker.reconcile.rules import BillLine, TrackerDay
 from tracker.records import UNALLOCATED, from_micros, to_micros
-from tracker.store.database import Store, aware_utc, naive_utc
+from tracker.store.database import Repository, aware_utc, naive_utc
 from tracker.store.query import Window, item_sums, within
 from tracker.store.schema import BilledLine as BilledLineRow
 from tracker.store.schema import Job, JobCostDay, Watermark
@@ -38,11 +38,8 @@ class JobDayCost:
     effective_micros: int
 
 
-class BillRepository:
+class BillRepository(Repository):
     """Reads and writes billed lines; reads tracker costs per job and day."""
-
-    def __init__(self, store: Store):
-        self.store = store
 
     # -- billed lines ---------------------------------------------------------------------
     def replace_lines(
