@@ -69,38 +69,40 @@ def _error(path: Path, line: int, field: str, problem: str) -> PriceBookError:
     return PriceBookError(f"{path}: line {line}: {field}: {problem}")
 
 
-def _region(path: Path, line: int, value: str) -> str:
-    if not REGION_RE.match(value):
-        raise _error(
-            path,
-            line,
-            "region",
-            f"{value!r} is not an AWS region code; expected one like us-east-1",
-        )
+def _matched(
+    path: Path, line: int, field: str, value: str, pattern: re.Pattern[str], problem: str
+) -> str:
+    """``value`` when ``pattern`` matches it; else the error naming the file, line and field."""
+    if not pattern.match(value):
+        raise _error(path, line, field, f"{value!r} {problem}")
     return value
+
+
+def _region(path: Path, line: int, value: str) -> str:
+    return _matched(
+        path,
+        line,
+        "region",
+        value,
+        REGION_RE,
+        "is not an AWS region code; expected one like us-east-1",
+    )
 
 
 def _instance_type(path: Path, line: int, value: str) -> str:
-    if not INSTANCE_TYPE_RE.match(value):
-        raise _error(
-            path,
-            line,
-            "instance_type",
-            f"{value!r} is not a SageMaker instance "
-            "type; expected ml.<family>.<size> like ml.g5.2xlarge",
-        )
-    return value
+    return _matched(
+        path,
+        line,
+        "instance_type",
+        value,
+        INSTANCE_TYPE_RE,
+        "is not a SageMaker instance type; expected ml.<family>.<size> like ml.g5.2xlarge",
+    )
 
 
 def _usd(path: Path, line: int, field: str, value: str) -> Decimal:
-    if not _DECIMAL_RE.match(value):
-        raise _error(
-            path,
-            line,
-            field,
-            f"{value!r} is not a non-negative decimal; expected US dollars like 1.408",
-        )
-    return Decimal(value)
+    problem = "is not a non-negative decimal; expected US dollars like 1.408"
+    return Decimal(_matched(path, line, field, value, _DECIMAL_RE, problem))
 
 
 def _read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
