@@ -265,6 +265,24 @@ class SectionContext:
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{key}: {message}")
 
+    def section(self, name: str, value: object) -> dict[str, Any] | None:
+        """``[name]`` as a table; None when absent, or when not a table (a problem)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(name, f"must be a table ([{name}]), got {type(value).__name__}")
+            return None
+        return value
+
+    def flag(self, key: str, value: object, default: bool) -> bool:
+        """``true`` or ``false`` (``default`` when absent or bad)."""
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(key, f"must be true or false, got {value!r}")
+            return default
+        return value
+
     def unknown_keys(self, section: str, table: Mapping[str, object], keys: set[str]) -> None:
         """A problem for each key of ``table`` that is not one of ``keys``."""
         for key in table:
@@ -320,11 +338,7 @@ class _Validator(SectionContext):
 
     # -- helpers ---------------------------------------------------------------
     def _table(self, name: str) -> dict[str, Any]:
-        value = self.data.get(name, {})
-        if not isinstance(value, dict):
-            self.problem(name, f"must be a table ([{name}]), got {type(value).__name__}")
-            return {}
-        return value
+        return self.section(name, self.data.get(name)) or {}
 
     def _str(
         self, key: str, value: Any, default: str | None = None, *, empty_ok: bool = False
@@ -504,10 +518,11 @@ class _Validator(SectionContext):
             {"overlap_seconds", "measure_artifacts", "page_size", "retry_mode", "max_attempts"},
         )
         default = CollectionSettings()
-        measure = table.get("measure_artifacts", default.measure_artifacts)
-        if not isinstance(measure, bool):
-            self.problem("collection.measure_artifacts", f"must be true or false, got {measure!r}")
-            measure = default.measure_artifacts
+        measure = self.flag(
+            "collection.measure_artifacts",
+            table.get("measure_artifacts"),
+            default.measure_artifacts,
+        )
         mode = table.get("retry_mode", default.retry_mode)
         if mode not in RETRY_MODES:
             self.problem(
@@ -669,14 +684,12 @@ def _percentages(
 # -- [alerts] ----------------------------------------------------------------------------------
 def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
     """``[alerts]`` -> AlertSettings; problems go to ``ctx.problem``."""
-    if value is None:
+    table = ctx.section("alerts", value)
+    if table is None:
         return AlertSettings()
-    if not isinstance(value, dict):
-        ctx.problem("alerts", "must be a table ([alerts])")
-        return AlertSettings()
-    ctx.unknown_keys("alerts", value, ALERT_KEYS)
+    ctx.unknown_keys("alerts", table, ALERT_KEYS)
     default = AlertSettings()
-    notify = value.get("notify", list(default.notify))
+    notify = table.get("notify", list(default.notify))
     if not isinstance(notify, list):
         ctx.problem(
             "alerts.notify",
@@ -690,14 +703,14 @@ def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
             ctx.problem(f"alerts.notify[{index}]", str(exc))
     tolerance = None
     for key in ("job_tolerance_pct", "tolerance_pct"):  # tolerance_pct: the short spelling
-        if key not in value:
+        if key not in table:
             continue
-        tolerance = decimal_or_none(value[key])
+        tolerance = decimal_or_none(table[key])
         if tolerance is None or not 0 <= tolerance <= 1000:
-            ctx.problem(f"alerts.{key}", f"must be a percentage from 0 to 1000, got {value[key]!r}")
+            ctx.problem(f"alerts.{key}", f"must be a percentage from 0 to 1000, got {table[key]!r}")
             tolerance = None
         break
-    email_from = value.get("email_from")
+    email_from = table.get("email_from")
     if email_from is not None:
         try:
             parse_channel(f"email:{email_from}")
@@ -706,17 +719,14 @@ def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
                 "alerts.email_from", f"must be an email address verified in SES, got {email_from!r}"
             )
             email_from = None
-    region = value.get("email_region")
+    region = table.get("email_region")
     if region is not None and not isinstance(region, str):
         ctx.problem(
             "alerts.email_region", f"must be a region code like 'us-east-1', got {region!r}"
         )
         region = None
-    running = value.get("running_jobs", True)
-    if not isinstance(running, bool):
-        ctx.problem("alerts.running_jobs", f"must be true or false, got {running!r}")
-        running = True
-    timeout = decimal_or_none(value.get("webhook_timeout_seconds", default.webhook_timeout_seconds))
+    running = ctx.flag("alerts.running_jobs", table.get("running_jobs"), True)
+    timeout = decimal_or_none(table.get("webhook_timeout_seconds", default.webhook_timeout_seconds))
     if timeout is None or not 0 < timeout <= 300:
         ctx.problem("alerts.webhook_timeout_seconds", "must be a number of seconds from 0 to 300")
         timeout = Decimal(10)
@@ -724,31 +734,29 @@ def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
         notify=tuple(dict.fromkeys(s for s in notify if isinstance(s, str))),  # others: reported
         job_tolerance_pct=tolerance,
         job_lookback_days=ctx.whole(
-            "alerts.job_lookback_days", value.get("job_lookback_days"), 7, 1, 366
+            "alerts.job_lookback_days", table.get("job_lookback_days"), 7, 1, 366
         ),
         running_jobs=running,
         email_from=email_from,
         email_region=region,
         webhook_timeout_seconds=float(timeout),
-        top_jobs=ctx.whole("alerts.top_jobs", value.get("top_jobs"), 5, 0, 50),
-        lease_seconds=ctx.whole("alerts.lease_seconds", value.get("lease_seconds"), 600, 10, 86400),
+        top_jobs=ctx.whole("alerts.top_jobs", table.get("top_jobs"), 5, 0, 50),
+        lease_seconds=ctx.whole("alerts.lease_seconds", table.get("lease_seconds"), 600, 10, 86400),
     )
 
 
 # -- [schedule] and [daemon] -------------------------------------------------------------------
 def parse_schedule(value: object, ctx: SectionContext) -> ScheduleSettings:
     """``[schedule]`` -> ScheduleSettings; every bad expression goes to ``ctx.problem``."""
-    if value is None:
+    table = ctx.section("schedule", value)
+    if table is None:
         return ScheduleSettings()
-    if not isinstance(value, dict):
-        ctx.problem("schedule", "must be a table ([schedule])")
-        return ScheduleSettings()
-    ctx.unknown_keys("schedule", value, SCHEDULE_KEYS)
+    ctx.unknown_keys("schedule", table, SCHEDULE_KEYS)
     chosen = dict(DEFAULT_SCHEDULE)
     for job in JOB_NAMES:
-        if job not in value:
+        if job not in table:
             continue
-        expression = value[job]
+        expression = table[job]
         try:
             if isinstance(expression, int) and not isinstance(expression, bool):
                 expression = f"@every {expression}s"  # a bare number: every N seconds
@@ -765,21 +773,19 @@ def parse_schedule(value: object, ctx: SectionContext) -> ScheduleSettings:
                 f"seconds, 'off'{extra}",
             )
     grace = ctx.whole(
-        "schedule.misfire_grace_seconds", value.get("misfire_grace_seconds"), 300, 1, 86400
+        "schedule.misfire_grace_seconds", table.get("misfire_grace_seconds"), 300, 1, 86400
     )
     return ScheduleSettings(**chosen, misfire_grace_seconds=grace)
 
 
 def parse_daemon(value: object, ctx: SectionContext) -> DaemonSettings:
     """``[daemon]`` -> DaemonSettings."""
-    if value is None:
+    table = ctx.section("daemon", value)
+    if table is None:
         return DaemonSettings()
-    if not isinstance(value, dict):
-        ctx.problem("daemon", "must be a table ([daemon])")
-        return DaemonSettings()
-    ctx.unknown_keys("daemon", value, DAEMON_KEYS)
+    ctx.unknown_keys("daemon", table, DAEMON_KEYS)
     numbers = {
-        key: ctx.whole(f"daemon.{key}", value.get(key), default, 1, 3600, "seconds")
+        key: ctx.whole(f"daemon.{key}", table.get(key), default, 1, 3600, "seconds")
         for key, default in (("heartbeat_seconds", 15), ("stale_after_seconds", 60))
     }
     if numbers["stale_after_seconds"] <= numbers["heartbeat_seconds"]:
@@ -787,10 +793,7 @@ def parse_daemon(value: object, ctx: SectionContext) -> DaemonSettings:
             "daemon.stale_after_seconds",
             "must be longer than heartbeat_seconds (e.g. 4 x heartbeat)",
         )
-    on_start = value.get("collect_on_start", True)
-    if not isinstance(on_start, bool):
-        ctx.problem("daemon.collect_on_start", f"must be true or false, got {on_start!r}")
-        on_start = True
+    on_start = ctx.flag("daemon.collect_on_start", table.get("collect_on_start"), True)
     return DaemonSettings(**numbers, collect_on_start=on_start)
 
 
@@ -798,13 +801,11 @@ def parse_daemon(value: object, ctx: SectionContext) -> DaemonSettings:
 def parse_reports_section(value: object, ctx: SectionContext) -> ReportsSettings:
     """Validate ``[reports]``; problems go to ``ctx.problem``; relative folders resolve against the config."""
     default = ReportsSettings(showback_destination=str(ctx.base / DEFAULT_DESTINATION))
-    if value is None:
+    table = ctx.section("reports", value)
+    if table is None:
         return default
-    if not isinstance(value, dict):
-        ctx.problem("reports", f"must be a table ([reports]), got {type(value).__name__}")
-        return default
-    ctx.unknown_keys("reports", value, REPORTS_KEYS)
-    destination = value.get("showback_destination", DEFAULT_DESTINATION)
+    ctx.unknown_keys("reports", table, REPORTS_KEYS)
+    destination = table.get("showback_destination", DEFAULT_DESTINATION)
     if not isinstance(destination, str) or not destination.strip():
         ctx.problem(
             "reports.showback_destination",
@@ -819,14 +820,14 @@ def parse_reports_section(value: object, ctx: SectionContext) -> ReportsSettings
             )
     else:
         destination = str(ctx.resolve(destination))
-    by = value.get("showback_by", "team")
+    by = table.get("showback_by", "team")
     if by not in ROW_DIMENSIONS:
         ctx.problem(
             "reports.showback_by", f"must be one of {', '.join(ROW_DIMENSIONS)}, got {by!r}"
         )
         by = "team"
     months = ctx.whole(
-        "reports.showback_months", value.get("showback_months"), DEFAULT_MONTHS, 2, 24
+        "reports.showback_months", table.get("showback_months"), DEFAULT_MONTHS, 2, 24
     )
     return ReportsSettings(destination, by, months)
 
@@ -847,32 +848,30 @@ def config_decimal(
 def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSettings:
     """``[reconcile]`` -> ReconcileSettings; None gives the defaults."""
     default = ReconcileSettings()
-    if value is None:
-        return default
-    if not isinstance(value, dict):
-        ctx.problem("reconcile", f"must be a table ([reconcile]), got {type(value).__name__}")
+    table = ctx.section("reconcile", value)
+    if table is None:
         return default
     known = {"settle_days", "drift_pct", "tolerance_pct", "granularity", "source"}
-    ctx.unknown_keys("reconcile", value, known)
+    ctx.unknown_keys("reconcile", table, known)
     settle = ctx.whole(
-        "reconcile.settle_days", value.get("settle_days"), default.settle_days, 0, 62, "days"
+        "reconcile.settle_days", table.get("settle_days"), default.settle_days, 0, 62, "days"
     )
     drift = default.drift_pct
-    if "drift_pct" in value:
-        parsed = config_decimal(ctx, "reconcile.drift_pct", value["drift_pct"], Decimal(0))
+    if "drift_pct" in table:
+        parsed = config_decimal(ctx, "reconcile.drift_pct", table["drift_pct"], Decimal(0))
         drift = parsed if parsed is not None else drift
     tolerance = default.tolerance_pct
-    if "tolerance_pct" in value:
-        parsed = config_decimal(ctx, "reconcile.tolerance_pct", value["tolerance_pct"], Decimal(0))
+    if "tolerance_pct" in table:
+        parsed = config_decimal(ctx, "reconcile.tolerance_pct", table["tolerance_pct"], Decimal(0))
         tolerance = parsed if parsed is not None else tolerance
-    granularity = value.get("granularity", default.granularity)
+    granularity = table.get("granularity", default.granularity)
     if granularity not in GRANULARITIES:
         ctx.problem(
             "reconcile.granularity",
             f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
         )
         granularity = default.granularity
-    source = value.get("source", default.source)
+    source = table.get("source", default.source)
     if not isinstance(source, str) or not source.strip():
         ctx.problem("reconcile.source", f"must be 'ce', a path or an s3:// URI, got {source!r}")
         source = default.source
@@ -884,17 +883,15 @@ def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSett
 # -- [estimates] -------------------------------------------------------------------------------
 def parse_estimates_section(value: object, ctx: SectionContext) -> EstimateSettings:
     """``[estimates]`` -> EstimateSettings; None gives the defaults."""
-    if value is None:
+    table = ctx.section("estimates", value)
+    if table is None:
         return EstimateSettings()
-    if not isinstance(value, dict):
-        ctx.problem("estimates", f"must be a table ([estimates]), got {type(value).__name__}")
-        return EstimateSettings()
-    for key in value:
+    for key in table:
         if key != "tolerance_pct":
             ctx.problem(f"estimates.{key}", "unknown key; expected tolerance_pct")
-    if "tolerance_pct" not in value:
+    if "tolerance_pct" not in table:
         return EstimateSettings()
-    raw = value["tolerance_pct"]
+    raw = table["tolerance_pct"]
     number = decimal_or_none(raw)
     if number is None or number < 0:
         ctx.problem("estimates.tolerance_pct", f"must be a number >= 0 (a percentage), got {raw!r}")
