@@ -69,40 +69,33 @@ def _error(path: Path, line: int, field: str, problem: str) -> PriceBookError:
     return PriceBookError(f"{path}: line {line}: {field}: {problem}")
 
 
-def _matched(
-    path: Path, line: int, field: str, value: str, pattern: re.Pattern[str], problem: str
-) -> str:
-    """``value`` when ``pattern`` matches it; else the error naming the file, line and field."""
+# What a price-file cell must look like, by column; the problem names what was expected.
+_REGION_CELL = (REGION_RE, "is not an AWS region code; expected one like us-east-1")
+_INSTANCE_CELL = (
+    INSTANCE_TYPE_RE,
+    "is not a SageMaker instance type; expected ml.<family>.<size> like ml.g5.2xlarge",
+)
+_USD_CELL = (_DECIMAL_RE, "is not a non-negative decimal; expected US dollars like 1.408")
+
+
+def _cell(path: Path, line: int, field: str, value: str, check: tuple[re.Pattern[str], str]) -> str:
+    """``value`` when it matches its column's pattern; else the error naming file, line, field."""
+    pattern, problem = check
     if not pattern.match(value):
         raise _error(path, line, field, f"{value!r} {problem}")
     return value
 
 
 def _region(path: Path, line: int, value: str) -> str:
-    return _matched(
-        path,
-        line,
-        "region",
-        value,
-        REGION_RE,
-        "is not an AWS region code; expected one like us-east-1",
-    )
+    return _cell(path, line, "region", value, _REGION_CELL)
 
 
 def _instance_type(path: Path, line: int, value: str) -> str:
-    return _matched(
-        path,
-        line,
-        "instance_type",
-        value,
-        INSTANCE_TYPE_RE,
-        "is not a SageMaker instance type; expected ml.<family>.<size> like ml.g5.2xlarge",
-    )
+    return _cell(path, line, "instance_type", value, _INSTANCE_CELL)
 
 
 def _usd(path: Path, line: int, field: str, value: str) -> Decimal:
-    problem = "is not a non-negative decimal; expected US dollars like 1.408"
-    return Decimal(_matched(path, line, field, value, _DECIMAL_RE, problem))
+    return Decimal(_cell(path, line, field, value, _USD_CELL))
 
 
 def _read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
