@@ -283,6 +283,13 @@ class SectionContext:
             return default
         return value
 
+    def choice(self, key: str, value: object, choices: tuple[str, ...], default: str) -> str:
+        """One of ``choices`` (``default`` when bad)."""
+        if value not in choices:
+            self.problem(key, f"must be one of {', '.join(choices)}, got {value!r}")
+            return default
+        return str(value)
+
     def unknown_keys(self, section: str, table: Mapping[str, object], keys: set[str]) -> None:
         """A problem for each key of ``table`` that is not one of ``keys``."""
         for key in table:
@@ -523,37 +530,18 @@ class _Validator(SectionContext):
             table.get("measure_artifacts"),
             default.measure_artifacts,
         )
-        mode = table.get("retry_mode", default.retry_mode)
-        if mode not in RETRY_MODES:
-            self.problem(
-                "collection.retry_mode", f"must be one of {', '.join(RETRY_MODES)}, got {mode!r}"
-            )
-            mode = default.retry_mode
-        return CollectionSettings(
-            overlap_seconds=self.whole(
-                "collection.overlap_seconds",
-                table.get("overlap_seconds"),
-                default.overlap_seconds,
-                minimum=0,
-                maximum=86400,
-            ),
-            measure_artifacts=measure,
-            page_size=self.whole(
-                "collection.page_size",
-                table.get("page_size"),
-                default.page_size,
-                minimum=1,
-                maximum=100,
-            ),
-            retry_mode=mode,
-            max_attempts=self.whole(
-                "collection.max_attempts",
-                table.get("max_attempts"),
-                default.max_attempts,
-                minimum=1,
-                maximum=20,
-            ),
+        mode = self.choice(
+            "collection.retry_mode",
+            table.get("retry_mode", default.retry_mode),
+            RETRY_MODES,
+            default.retry_mode,
         )
+        bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20)}
+        numbers = {
+            key: self.whole(f"collection.{key}", table.get(key), getattr(default, key), low, high)
+            for key, (low, high) in bounds.items()
+        }
+        return CollectionSettings(**numbers, measure_artifacts=measure, retry_mode=mode)
 
 
 # == feature sections ================================================================================
@@ -820,12 +808,7 @@ def parse_reports_section(value: object, ctx: SectionContext) -> ReportsSettings
             )
     else:
         destination = str(ctx.resolve(destination))
-    by = table.get("showback_by", "team")
-    if by not in ROW_DIMENSIONS:
-        ctx.problem(
-            "reports.showback_by", f"must be one of {', '.join(ROW_DIMENSIONS)}, got {by!r}"
-        )
-        by = "team"
+    by = ctx.choice("reports.showback_by", table.get("showback_by", "team"), ROW_DIMENSIONS, "team")
     months = ctx.whole(
         "reports.showback_months", table.get("showback_months"), DEFAULT_MONTHS, 2, 24
     )
@@ -864,13 +847,12 @@ def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSett
     if "tolerance_pct" in table:
         parsed = config_decimal(ctx, "reconcile.tolerance_pct", table["tolerance_pct"], Decimal(0))
         tolerance = parsed if parsed is not None else tolerance
-    granularity = table.get("granularity", default.granularity)
-    if granularity not in GRANULARITIES:
-        ctx.problem(
-            "reconcile.granularity",
-            f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
-        )
-        granularity = default.granularity
+    granularity = ctx.choice(
+        "reconcile.granularity",
+        table.get("granularity", default.granularity),
+        GRANULARITIES,
+        default.granularity,
+    )
     source = table.get("source", default.source)
     if not isinstance(source, str) or not source.strip():
         ctx.problem("reconcile.source", f"must be 'ce', a path or an s3:// URI, got {source!r}")
