@@ -98,6 +98,17 @@ def _usd(path: Path, line: int, field: str, value: str) -> Decimal:
     return Decimal(_cell(path, line, field, value, _USD_CELL))
 
 
+def _price_row(path: Path, line: int, cells: Mapping[str, str]) -> PriceRow:
+    """One instance rate from its cells, each checked as a price file's column is."""
+    return PriceRow(
+        region=_region(path, line, cells["region"]),
+        instance_type=_instance_type(path, line, cells["instance_type"]),
+        usd_per_hour=_usd(path, line, "usd_per_hour", cells["usd_per_hour"]),
+        source=cells.get("source", ""),
+        source_date=cells.get("source_date", ""),
+    )
+
+
 def _read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, stripped cells by column) for each data row of a CSV file."""
     try:
@@ -167,13 +178,7 @@ def _read_training(path: Path) -> list[tuple[int, PriceRow]]:
     rows: list[tuple[int, PriceRow]] = []
     first_line: dict[tuple[str, str], int] = {}
     for line, cells in _read_table(path, PRICE_COLUMNS):
-        row = PriceRow(
-            region=_region(path, line, cells["region"]),
-            instance_type=_instance_type(path, line, cells["instance_type"]),
-            usd_per_hour=_usd(path, line, "usd_per_hour", cells["usd_per_hour"]),
-            source=cells.get("source", ""),
-            source_date=cells.get("source_date", ""),
-        )
+        row = _price_row(path, line, cells)
         key = (row.region, row.instance_type)
         if key in first_line:
             raise _error(
@@ -403,9 +408,8 @@ def write_snapshot(rows: list[PriceRow], snapshot_dir: Path, now: datetime) -> P
     ordered = sorted(rows, key=lambda r: (r.region, r.instance_type))
     seen: dict[tuple[str, str], int] = {}
     for line, row in enumerate(ordered, start=2):
-        _region(target, line, row.region)
-        _instance_type(target, line, row.instance_type)
-        _usd(target, line, "usd_per_hour", _plain(row.usd_per_hour))
+        cells = {"region": row.region, "instance_type": row.instance_type}
+        _price_row(target, line, cells | {"usd_per_hour": _plain(row.usd_per_hour)})
         key = (row.region, row.instance_type)
         if key in seen:
             raise _error(
