@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 FINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 RUNNING_STATUSES = frozenset({"InProgress", "Stopping"})
@@ -53,6 +53,32 @@ def format_usd(usd: Decimal, *, symbol: bool = False) -> str:
     if not symbol:
         return text
     return f"-${text[1:]}" if text.startswith("-") else f"${text}"
+
+
+def decimal_or_none(value: object, *, finite: bool = True) -> Decimal | None:
+    """A Decimal from an int, float, Decimal or numeric text; None for anything else.
+
+    ``finite=False`` also returns infinities and NaN, for callers whose message tells a
+    non-finite number apart from text that is no number at all."""
+    if isinstance(value, bool):  # True is an int to Python, never a number in a config or a file
+        return None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int | float | str):
+        try:
+            number = Decimal(str(value))
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() or not finite else None
+
+
+def whole_or_none(value: object, low: int, high: int) -> int | None:
+    """``value`` when it is a whole number (not a bool) from ``low`` to ``high``; else None."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return None
+    return value
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
@@ -39,6 +39,7 @@ from tracker.cost.prices import PriceBook, read_price_csv
 from tracker.errors import ConfigError, PriceBookError
 from tracker.estimate.rules import EstimateSettings
 from tracker.reconcile.rules import GRANULARITIES, ReconcileSettings
+from tracker.records import decimal_or_none, whole_or_none
 from tracker.schedule import (
     DEFAULT_SCHEDULE,
     JOB_NAMES,
@@ -253,17 +254,77 @@ def parse_settings(path: Path, *, whole_file: bool = True) -> Settings:
     return settings
 
 
-class _Validator:
-    """Walks the TOML document once, collecting every problem before raising."""
+@dataclass
+class SectionContext:
+    """What a section parser gets: where the file is, and where problems go."""
 
-    def __init__(self, path: Path, data: dict[str, Any]):
-        self.path = path
-        self.base = path.resolve().parent
-        self.data = data
-        self.problems: list[str] = []
+    path: Path | None
+    base: Path
+    problems: list[str]
 
     def problem(self, key: str, message: str) -> None:
         self.problems.append(f"{key}: {message}")
+
+    def section(self, name: str, value: object) -> dict[str, Any] | None:
+        """``[name]`` as a table; None when absent, or when not a table (a problem)."""
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.problem(name, f"must be a table ([{name}]), got {type(value).__name__}")
+            return None
+        return value
+
+    def flag(self, key: str, value: object, default: bool) -> bool:
+        """``true`` or ``false`` (``default`` when absent or bad)."""
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.problem(key, f"must be true or false, got {value!r}")
+            return default
+        return value
+
+    def choice(self, key: str, value: object, choices: tuple[str, ...], default: str) -> str:
+        """One of ``choices`` (``default`` when bad)."""
+        if value not in choices:
+            self.problem(key, f"must be one of {', '.join(choices)}, got {value!r}")
+            return default
+        return str(value)
+
+    def unknown_keys(self, section: str, table: Mapping[str, object], keys: set[str]) -> None:
+        """A problem for each key of ``table`` that is not one of ``keys``."""
+        for key in table:
+            if key not in keys:
+                self.problem(
+                    f"{section}.{key}", f"unknown key; expected one of {', '.join(sorted(keys))}"
+                )
+
+    def whole(
+        self, key: str, value: object, default: int, minimum: int, maximum: int, unit: str = ""
+    ) -> int:
+        """A whole number from ``minimum`` to ``maximum`` (``default`` when absent or bad)."""
+        if value is None:
+            return default
+        number = whole_or_none(value, minimum, maximum)
+        if number is None:
+            of = f" of {unit}" if unit else ""
+            self.problem(
+                key, f"must be a whole number{of} from {minimum} to {maximum}, got {value!r}"
+            )
+            return default
+        return number
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base / path
+
+
+class _Validator(SectionContext):
+    """Walks the TOML document once, collecting every problem before raising."""
+
+    def __init__(self, path: Path, data: dict[str, Any]):
+        super().__init__(path, path.resolve().parent, [])
+        self.path: Path = path
+        self.data = data
 
     def settings(self) -> Settings:
         """The core sections parsed (problems collected in ``self.problems``)."""
@@ -284,18 +345,7 @@ class _Validator:
 
     # -- helpers ---------------------------------------------------------------
     def _table(self, name: str) -> dict[str, Any]:
-        value = self.data.get(name, {})
-        if not isinstance(value, dict):
-            self.problem(name, f"must be a table ([{name}]), got {type(value).__name__}")
-            return {}
-        return value
-
-    def _known(self, section: str, table: dict[str, Any], keys: set[str]) -> None:
-        for key in table:
-            if key not in keys:
-                self.problem(
-                    f"{section}.{key}", f"unknown key; expected one of {', '.join(sorted(keys))}"
-                )
+        return self.section(name, self.data.get(name)) or {}
 
     def _str(
         self, key: str, value: Any, default: str | None = None, *, empty_ok: bool = False
@@ -307,23 +357,11 @@ class _Validator:
             return default
         return value
 
-    def _int(self, key: str, value: Any, default: int, *, minimum: int, maximum: int) -> int:
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-            self.problem(key, f"must be a whole number from {minimum} to {maximum}, got {value!r}")
-            return default
-        return value
-
     def _decimal(
         self, key: str, value: Any, *, minimum: Decimal, maximum: Decimal | None = None
     ) -> Decimal | None:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            self.problem(key, f"must be a number, got {value!r}")
-            return None
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
+        number = decimal_or_none(value, finite=False)
+        if number is None:
             self.problem(key, f"must be a number, got {value!r}")
             return None
         if not number.is_finite() or number < minimum or (maximum is not None and number > maximum):
@@ -348,7 +386,7 @@ class _Validator:
     # -- sections --------------------------------------------------------------
     def _database(self) -> str:
         table = self._table("database")
-        self._known("database", table, {"url"})
+        self.unknown_keys("database", table, {"url"})
         url = self._str("database.url", table.get("url"), "sqlite:///tracker.db")
         return resolve_sqlite_url(url, self.base)
 
@@ -360,7 +398,7 @@ class _Validator:
         sources, names = [], set()
         for i, table in enumerate(raw):
             key = f"sources[{i}]"
-            self._known(key, table, {"name", "role_arn", "regions", "external_id"})
+            self.unknown_keys(key, table, {"name", "role_arn", "regions", "external_id"})
             name = self._str(f"{key}.name", table.get("name"))
             if name is None and "name" not in table:
                 self.problem(
@@ -398,7 +436,7 @@ class _Validator:
 
     def _attribution(self) -> Attribution:
         table = self._table("attribution")
-        self._known("attribution", table, {"team_tag", "project_tag", "user_tag"})
+        self.unknown_keys("attribution", table, {"team_tag", "project_tag", "user_tag"})
         default = Attribution()
         return Attribution(
             team_tag=self._str("attribution.team_tag", table.get("team_tag"), default.team_tag),
@@ -426,7 +464,7 @@ class _Validator:
 
     def _pricing(self) -> PricingSettings:
         table = self._table("pricing")
-        self._known("pricing", table, {
+        self.unknown_keys("pricing", table, {
             "snapshot_dir", "overrides", "discount_pct", "local_storage_families",
             "storage_usd_per_gb_month", "s3_usd_per_gb_month",
         })  # fmt: skip
@@ -481,66 +519,32 @@ class _Validator:
 
     def _collection(self) -> CollectionSettings:
         table = self._table("collection")
-        self._known(
+        self.unknown_keys(
             "collection",
             table,
             {"overlap_seconds", "measure_artifacts", "page_size", "retry_mode", "max_attempts"},
         )
         default = CollectionSettings()
-        measure = table.get("measure_artifacts", default.measure_artifacts)
-        if not isinstance(measure, bool):
-            self.problem("collection.measure_artifacts", f"must be true or false, got {measure!r}")
-            measure = default.measure_artifacts
-        mode = table.get("retry_mode", default.retry_mode)
-        if mode not in RETRY_MODES:
-            self.problem(
-                "collection.retry_mode", f"must be one of {', '.join(RETRY_MODES)}, got {mode!r}"
-            )
-            mode = default.retry_mode
-        return CollectionSettings(
-            overlap_seconds=self._int(
-                "collection.overlap_seconds",
-                table.get("overlap_seconds"),
-                default.overlap_seconds,
-                minimum=0,
-                maximum=86400,
-            ),
-            measure_artifacts=measure,
-            page_size=self._int(
-                "collection.page_size",
-                table.get("page_size"),
-                default.page_size,
-                minimum=1,
-                maximum=100,
-            ),
-            retry_mode=mode,
-            max_attempts=self._int(
-                "collection.max_attempts",
-                table.get("max_attempts"),
-                default.max_attempts,
-                minimum=1,
-                maximum=20,
-            ),
+        measure = self.flag(
+            "collection.measure_artifacts",
+            table.get("measure_artifacts"),
+            default.measure_artifacts,
         )
+        mode = self.choice(
+            "collection.retry_mode",
+            table.get("retry_mode", default.retry_mode),
+            RETRY_MODES,
+            default.retry_mode,
+        )
+        bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20)}
+        numbers = {
+            key: self.whole(f"collection.{key}", table.get(key), getattr(default, key), low, high)
+            for key, (low, high) in bounds.items()
+        }
+        return CollectionSettings(**numbers, measure_artifacts=measure, retry_mode=mode)
 
 
 # == feature sections ================================================================================
-@dataclass
-class SectionContext:
-    """What a section parser gets: where the file is, and where problems go."""
-
-    path: Path | None
-    base: Path
-    problems: list[str]
-
-    def problem(self, key: str, message: str) -> None:
-        self.problems.append(f"{key}: {message}")
-
-    def resolve(self, value: str) -> Path:
-        path = Path(value).expanduser()
-        return path if path.is_absolute() else self.base / path
-
-
 BUDGET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BUDGET_KEYS = {
     "name", "period", "amount_usd", "thresholds_pct", "forecast_pct", "notify",
@@ -581,11 +585,7 @@ def parse_budgets(value: object, ctx: SectionContext) -> tuple[Budget, ...]:
 
 def _parse_budget(key: str, table: dict[str, Any], ctx: SectionContext) -> Budget | None:
     before = len(ctx.problems)
-    for name in table:
-        if name not in BUDGET_KEYS:
-            ctx.problem(
-                f"{key}.{name}", f"unknown key; expected one of {', '.join(sorted(BUDGET_KEYS))}"
-            )
+    ctx.unknown_keys(key, table, BUDGET_KEYS)
     name = table.get("name")
     if not isinstance(name, str) or not BUDGET_NAME_RE.match(name):
         ctx.problem(
@@ -595,7 +595,7 @@ def _parse_budget(key: str, table: dict[str, Any], ctx: SectionContext) -> Budge
     period = table.get("period", "monthly")
     if period not in PERIODS:
         ctx.problem(f"{key}.period", f"must be one of {', '.join(PERIODS)}, got {period!r}")
-    amount = _number(table.get("amount_usd"))
+    amount = decimal_or_none(table.get("amount_usd"))
     if amount is None or amount <= 0:
         ctx.problem(
             f"{key}.amount_usd",
@@ -650,16 +650,6 @@ def _parse_budget(key: str, table: dict[str, Any], ctx: SectionContext) -> Budge
     )
 
 
-def _number(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
 def _percentages(
     key: str, value: object, default: tuple[Decimal, ...], ctx: SectionContext
 ) -> tuple[Decimal, ...]:
@@ -668,7 +658,7 @@ def _percentages(
     items = value if isinstance(value, list) else [value]
     parsed = []
     for item in items:
-        number = _number(item)
+        number = decimal_or_none(item)
         if number is None or not 0 < number <= 1000:
             ctx.problem(
                 key,
@@ -682,18 +672,12 @@ def _percentages(
 # -- [alerts] ----------------------------------------------------------------------------------
 def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
     """``[alerts]`` -> AlertSettings; problems go to ``ctx.problem``."""
-    if value is None:
+    table = ctx.section("alerts", value)
+    if table is None:
         return AlertSettings()
-    if not isinstance(value, dict):
-        ctx.problem("alerts", "must be a table ([alerts])")
-        return AlertSettings()
-    for key in value:
-        if key not in ALERT_KEYS:
-            ctx.problem(
-                f"alerts.{key}", f"unknown key; expected one of {', '.join(sorted(ALERT_KEYS))}"
-            )
+    ctx.unknown_keys("alerts", table, ALERT_KEYS)
     default = AlertSettings()
-    notify = value.get("notify", list(default.notify))
+    notify = table.get("notify", list(default.notify))
     if not isinstance(notify, list):
         ctx.problem(
             "alerts.notify",
@@ -707,14 +691,14 @@ def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
             ctx.problem(f"alerts.notify[{index}]", str(exc))
     tolerance = None
     for key in ("job_tolerance_pct", "tolerance_pct"):  # tolerance_pct: the short spelling
-        if key not in value:
+        if key not in table:
             continue
-        tolerance = _alert_decimal(value[key])
+        tolerance = decimal_or_none(table[key])
         if tolerance is None or not 0 <= tolerance <= 1000:
-            ctx.problem(f"alerts.{key}", f"must be a percentage from 0 to 1000, got {value[key]!r}")
+            ctx.problem(f"alerts.{key}", f"must be a percentage from 0 to 1000, got {table[key]!r}")
             tolerance = None
         break
-    email_from = value.get("email_from")
+    email_from = table.get("email_from")
     if email_from is not None:
         try:
             parse_channel(f"email:{email_from}")
@@ -723,75 +707,44 @@ def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
                 "alerts.email_from", f"must be an email address verified in SES, got {email_from!r}"
             )
             email_from = None
-    region = value.get("email_region")
+    region = table.get("email_region")
     if region is not None and not isinstance(region, str):
         ctx.problem(
             "alerts.email_region", f"must be a region code like 'us-east-1', got {region!r}"
         )
         region = None
-    running = value.get("running_jobs", True)
-    if not isinstance(running, bool):
-        ctx.problem("alerts.running_jobs", f"must be true or false, got {running!r}")
-        running = True
-    timeout = _alert_decimal(value.get("webhook_timeout_seconds", default.webhook_timeout_seconds))
+    running = ctx.flag("alerts.running_jobs", table.get("running_jobs"), True)
+    timeout = decimal_or_none(table.get("webhook_timeout_seconds", default.webhook_timeout_seconds))
     if timeout is None or not 0 < timeout <= 300:
         ctx.problem("alerts.webhook_timeout_seconds", "must be a number of seconds from 0 to 300")
         timeout = Decimal(10)
     return AlertSettings(
         notify=tuple(dict.fromkeys(s for s in notify if isinstance(s, str))),  # others: reported
         job_tolerance_pct=tolerance,
-        job_lookback_days=_whole(
-            ctx, "alerts.job_lookback_days", value.get("job_lookback_days"), 7, 1, 366
+        job_lookback_days=ctx.whole(
+            "alerts.job_lookback_days", table.get("job_lookback_days"), 7, 1, 366
         ),
         running_jobs=running,
         email_from=email_from,
         email_region=region,
         webhook_timeout_seconds=float(timeout),
-        top_jobs=_whole(ctx, "alerts.top_jobs", value.get("top_jobs"), 5, 0, 50),
-        lease_seconds=_whole(
-            ctx, "alerts.lease_seconds", value.get("lease_seconds"), 600, 10, 86400
-        ),
+        top_jobs=ctx.whole("alerts.top_jobs", table.get("top_jobs"), 5, 0, 50),
+        lease_seconds=ctx.whole("alerts.lease_seconds", table.get("lease_seconds"), 600, 10, 86400),
     )
-
-
-def _alert_decimal(value: object) -> Decimal | None:
-    if isinstance(value, bool) or not isinstance(value, int | float | str | Decimal):
-        return None
-    try:
-        number = Decimal(str(value))
-    except InvalidOperation:
-        return None
-    return number if number.is_finite() else None
-
-
-def _whole(ctx: SectionContext, key: str, value: object, default: int, low: int, high: int) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        ctx.problem(key, f"must be a whole number from {low} to {high}, got {value!r}")
-        return default
-    return value
 
 
 # -- [schedule] and [daemon] -------------------------------------------------------------------
 def parse_schedule(value: object, ctx: SectionContext) -> ScheduleSettings:
     """``[schedule]`` -> ScheduleSettings; every bad expression goes to ``ctx.problem``."""
-    if value is None:
+    table = ctx.section("schedule", value)
+    if table is None:
         return ScheduleSettings()
-    if not isinstance(value, dict):
-        ctx.problem("schedule", "must be a table ([schedule])")
-        return ScheduleSettings()
-    for key in value:
-        if key not in SCHEDULE_KEYS:
-            ctx.problem(
-                f"schedule.{key}",
-                f"unknown key; expected one of {', '.join(sorted(SCHEDULE_KEYS))}",
-            )
+    ctx.unknown_keys("schedule", table, SCHEDULE_KEYS)
     chosen = dict(DEFAULT_SCHEDULE)
     for job in JOB_NAMES:
-        if job not in value:
+        if job not in table:
             continue
-        expression = value[job]
+        expression = table[job]
         try:
             if isinstance(expression, int) and not isinstance(expression, bool):
                 expression = f"@every {expression}s"  # a bare number: every N seconds
@@ -807,46 +760,28 @@ def parse_schedule(value: object, ctx: SectionContext) -> ScheduleSettings:
                 f"'*/15 * * * *' (or 6 fields with leading seconds), '@every 10m', a number of "
                 f"seconds, 'off'{extra}",
             )
-    grace = value.get("misfire_grace_seconds", 300)
-    if isinstance(grace, bool) or not isinstance(grace, int) or not 1 <= grace <= 86400:
-        ctx.problem(
-            "schedule.misfire_grace_seconds",
-            f"must be a whole number from 1 to 86400, got {grace!r}",
-        )
-        grace = 300
+    grace = ctx.whole(
+        "schedule.misfire_grace_seconds", table.get("misfire_grace_seconds"), 300, 1, 86400
+    )
     return ScheduleSettings(**chosen, misfire_grace_seconds=grace)
 
 
 def parse_daemon(value: object, ctx: SectionContext) -> DaemonSettings:
     """``[daemon]`` -> DaemonSettings."""
-    if value is None:
+    table = ctx.section("daemon", value)
+    if table is None:
         return DaemonSettings()
-    if not isinstance(value, dict):
-        ctx.problem("daemon", "must be a table ([daemon])")
-        return DaemonSettings()
-    for key in value:
-        if key not in DAEMON_KEYS:
-            ctx.problem(
-                f"daemon.{key}", f"unknown key; expected one of {', '.join(sorted(DAEMON_KEYS))}"
-            )
-    numbers = {}
-    for key, default in (("heartbeat_seconds", 15), ("stale_after_seconds", 60)):
-        number = value.get(key, default)
-        if isinstance(number, bool) or not isinstance(number, int) or not 1 <= number <= 3600:
-            ctx.problem(
-                f"daemon.{key}", f"must be a whole number of seconds from 1 to 3600, got {number!r}"
-            )
-            number = default
-        numbers[key] = number
+    ctx.unknown_keys("daemon", table, DAEMON_KEYS)
+    numbers = {
+        key: ctx.whole(f"daemon.{key}", table.get(key), default, 1, 3600, "seconds")
+        for key, default in (("heartbeat_seconds", 15), ("stale_after_seconds", 60))
+    }
     if numbers["stale_after_seconds"] <= numbers["heartbeat_seconds"]:
         ctx.problem(
             "daemon.stale_after_seconds",
             "must be longer than heartbeat_seconds (e.g. 4 x heartbeat)",
         )
-    on_start = value.get("collect_on_start", True)
-    if not isinstance(on_start, bool):
-        ctx.problem("daemon.collect_on_start", f"must be true or false, got {on_start!r}")
-        on_start = True
+    on_start = ctx.flag("daemon.collect_on_start", table.get("collect_on_start"), True)
     return DaemonSettings(**numbers, collect_on_start=on_start)
 
 
@@ -854,17 +789,11 @@ def parse_daemon(value: object, ctx: SectionContext) -> DaemonSettings:
 def parse_reports_section(value: object, ctx: SectionContext) -> ReportsSettings:
     """Validate ``[reports]``; problems go to ``ctx.problem``; relative folders resolve against the config."""
     default = ReportsSettings(showback_destination=str(ctx.base / DEFAULT_DESTINATION))
-    if value is None:
+    table = ctx.section("reports", value)
+    if table is None:
         return default
-    if not isinstance(value, dict):
-        ctx.problem("reports", f"must be a table ([reports]), got {type(value).__name__}")
-        return default
-    for key in value:
-        if key not in REPORTS_KEYS:
-            ctx.problem(
-                f"reports.{key}", f"unknown key; expected one of {', '.join(sorted(REPORTS_KEYS))}"
-            )
-    destination = value.get("showback_destination", DEFAULT_DESTINATION)
+    ctx.unknown_keys("reports", table, REPORTS_KEYS)
+    destination = table.get("showback_destination", DEFAULT_DESTINATION)
     if not isinstance(destination, str) or not destination.strip():
         ctx.problem(
             "reports.showback_destination",
@@ -879,18 +808,10 @@ def parse_reports_section(value: object, ctx: SectionContext) -> ReportsSettings
             )
     else:
         destination = str(ctx.resolve(destination))
-    by = value.get("showback_by", "team")
-    if by not in ROW_DIMENSIONS:
-        ctx.problem(
-            "reports.showback_by", f"must be one of {', '.join(ROW_DIMENSIONS)}, got {by!r}"
-        )
-        by = "team"
-    months = value.get("showback_months", DEFAULT_MONTHS)
-    if isinstance(months, bool) or not isinstance(months, int) or not 2 <= months <= 24:
-        ctx.problem(
-            "reports.showback_months", f"must be a whole number from 2 to 24, got {months!r}"
-        )
-        months = DEFAULT_MONTHS
+    by = ctx.choice("reports.showback_by", table.get("showback_by", "team"), ROW_DIMENSIONS, "team")
+    months = ctx.whole(
+        "reports.showback_months", table.get("showback_months"), DEFAULT_MONTHS, 2, 24
+    )
     return ReportsSettings(destination, by, months)
 
 
@@ -900,14 +821,8 @@ def config_decimal(
 ) -> Decimal | None:
     """A number from the config file within bounds; reports a problem and returns None if not."""
     bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        ctx.problem(key, f"must be a number {bound}, got {value!r}")
-        return None
-    try:
-        number = Decimal(str(value))
-    except ArithmeticError:
-        number = Decimal("NaN")
-    if not number.is_finite() or number < minimum or (maximum is not None and number > maximum):
+    number = decimal_or_none(value)
+    if number is None or number < minimum or (maximum is not None and number > maximum):
         ctx.problem(key, f"must be a number {bound}, got {value!r}")
         return None
     return number
@@ -916,39 +831,29 @@ def config_decimal(
 def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSettings:
     """``[reconcile]`` -> ReconcileSettings; None gives the defaults."""
     default = ReconcileSettings()
-    if value is None:
-        return default
-    if not isinstance(value, dict):
-        ctx.problem("reconcile", f"must be a table ([reconcile]), got {type(value).__name__}")
+    table = ctx.section("reconcile", value)
+    if table is None:
         return default
     known = {"settle_days", "drift_pct", "tolerance_pct", "granularity", "source"}
-    for key in value:
-        if key not in known:
-            ctx.problem(
-                f"reconcile.{key}", f"unknown key; expected one of {', '.join(sorted(known))}"
-            )
-    settle = value.get("settle_days", default.settle_days)
-    if isinstance(settle, bool) or not isinstance(settle, int) or not 0 <= settle <= 62:
-        ctx.problem(
-            "reconcile.settle_days", f"must be a whole number of days from 0 to 62, got {settle!r}"
-        )
-        settle = default.settle_days
+    ctx.unknown_keys("reconcile", table, known)
+    settle = ctx.whole(
+        "reconcile.settle_days", table.get("settle_days"), default.settle_days, 0, 62, "days"
+    )
     drift = default.drift_pct
-    if "drift_pct" in value:
-        parsed = config_decimal(ctx, "reconcile.drift_pct", value["drift_pct"], Decimal(0))
+    if "drift_pct" in table:
+        parsed = config_decimal(ctx, "reconcile.drift_pct", table["drift_pct"], Decimal(0))
         drift = parsed if parsed is not None else drift
     tolerance = default.tolerance_pct
-    if "tolerance_pct" in value:
-        parsed = config_decimal(ctx, "reconcile.tolerance_pct", value["tolerance_pct"], Decimal(0))
+    if "tolerance_pct" in table:
+        parsed = config_decimal(ctx, "reconcile.tolerance_pct", table["tolerance_pct"], Decimal(0))
         tolerance = parsed if parsed is not None else tolerance
-    granularity = value.get("granularity", default.granularity)
-    if granularity not in GRANULARITIES:
-        ctx.problem(
-            "reconcile.granularity",
-            f"must be one of {', '.join(GRANULARITIES)}, got {granularity!r}",
-        )
-        granularity = default.granularity
-    source = value.get("source", default.source)
+    granularity = ctx.choice(
+        "reconcile.granularity",
+        table.get("granularity", default.granularity),
+        GRANULARITIES,
+        default.granularity,
+    )
+    source = table.get("source", default.source)
     if not isinstance(source, str) or not source.strip():
         ctx.problem("reconcile.source", f"must be 'ce', a path or an s3:// URI, got {source!r}")
         source = default.source
@@ -960,22 +865,17 @@ def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSett
 # -- [estimates] -------------------------------------------------------------------------------
 def parse_estimates_section(value: object, ctx: SectionContext) -> EstimateSettings:
     """``[estimates]`` -> EstimateSettings; None gives the defaults."""
-    if value is None:
+    table = ctx.section("estimates", value)
+    if table is None:
         return EstimateSettings()
-    if not isinstance(value, dict):
-        ctx.problem("estimates", f"must be a table ([estimates]), got {type(value).__name__}")
-        return EstimateSettings()
-    for key in value:
+    for key in table:
         if key != "tolerance_pct":
             ctx.problem(f"estimates.{key}", "unknown key; expected tolerance_pct")
-    if "tolerance_pct" not in value:
+    if "tolerance_pct" not in table:
         return EstimateSettings()
-    raw = value["tolerance_pct"]
-    try:
-        number = None if isinstance(raw, bool) else Decimal(str(raw))
-    except InvalidOperation:
-        number = None
-    if number is None or not number.is_finite() or number < 0:
+    raw = table["tolerance_pct"]
+    number = decimal_or_none(raw)
+    if number is None or number < 0:
         ctx.problem("estimates.tolerance_pct", f"must be a number >= 0 (a percentage), got {raw!r}")
         return EstimateSettings()
     return EstimateSettings(number)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -26,7 +26,7 @@ from tracker.aws.session import make_client
 from tracker.errors import InputError, TrackerError
 from tracker.reconcile.bill_files import BillFile, is_bill_file
 from tracker.reconcile.rules import KIND_UNRECOGNISED, BillLine, classify_usage_type
-from tracker.records import UNALLOCATED
+from tracker.records import UNALLOCATED, decimal_or_none
 
 if TYPE_CHECKING:
     from tracker.settings import CollectionSettings
@@ -164,12 +164,11 @@ def _metric(metrics: dict[str, Any], names: tuple[str, ...]) -> Decimal | None:
     for name in names:
         if name in metrics:
             amount = metrics[name].get("Amount")
-            try:
-                value = Decimal(str(amount))
-            except InvalidOperation:
+            value = decimal_or_none(amount, finite=False)
+            if value is None:
                 raise TrackerError(
                     f"Cost Explorer returned {name} Amount {amount!r}, which is not a number"
-                ) from None
+                )
             if value.is_finite():
                 return value
     return None

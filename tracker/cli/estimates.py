@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.cli.wiring import (
@@ -18,7 +18,7 @@ from tracker.cli.wiring import (
     write_output,
 )
 from tracker.errors import InputError
-from tracker.records import format_usd
+from tracker.records import decimal_or_none, format_usd
 
 if TYPE_CHECKING:
     from tracker.report.table import Table
@@ -59,10 +59,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _decimal_arg(text: str) -> Decimal:
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    value = decimal_or_none(text, finite=False)
+    if value is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
     if not value.is_finite():
         raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
     return value

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
 
 from tracker.errors import InputError
 from tracker.records import (
@@ -26,6 +26,7 @@ from tracker.records import (
     JobRecord,
     PeriodCost,
     Rates,
+    decimal_or_none,
     to_micros,
 )
 
@@ -83,22 +84,6 @@ _PERIOD_ITEMS = (
 )
 
 
-def _as_decimal(value: object) -> Decimal | None:
-    """Decimal for an int, float, Decimal or numeric string; None for anything else."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int | float | str):
-        try:
-            number = Decimal(str(value))
-        except InvalidOperation:
-            return None
-    else:
-        return None
-    return number if number.is_finite() else None
-
-
 @dataclass(frozen=True)
 class CostPolicy:
     """Choices the cost rules leave to configuration.
@@ -112,7 +97,7 @@ class CostPolicy:
     hours_per_month: Decimal = Decimal(730)
 
     def __post_init__(self) -> None:
-        hours = _as_decimal(self.hours_per_month)
+        hours = decimal_or_none(self.hours_per_month)
         if hours is None or hours <= 0:
             raise InputError(
                 f"cost policy hours_per_month: {self.hours_per_month!r} is not valid; "
@@ -252,7 +237,7 @@ def _instance_items(
     volume_gb_instances = _volume_gb_instances(job, groups, policy, flags)
     if volume_gb_instances == 0:
         return items, unpriced
-    storage_rate = _as_decimal(rates.storage_usd_per_gb_month)
+    storage_rate = decimal_or_none(rates.storage_usd_per_gb_month)
     if storage_rate is None or storage_rate < 0:
         flags.add("storage-unpriced")
         return items, unpriced
@@ -285,7 +270,7 @@ def _hourly_usd(
             flags.add("no-instance-type")
             unpriced = True
             continue
-        rate = _as_decimal(rates.hourly.get(group.instance_type))
+        rate = decimal_or_none(rates.hourly.get(group.instance_type))
         if rate is None or rate < 0:
             flags.add(f"unpriced:{group.instance_type}")
             unpriced = True
@@ -295,7 +280,7 @@ def _hourly_usd(
 
 
 def _group_count(group: InstanceGroup, flags: _Flags) -> Decimal:
-    count = _as_decimal(group.count)
+    count = decimal_or_none(group.count)
     if count is None or count == 0:
         flags.add("no-instance-count")
         return ZERO
@@ -342,7 +327,7 @@ def _volume_gb_instances(
             policy.local_storage_families
         ):
             continue
-        count = _as_decimal(group.count) or ZERO
+        count = decimal_or_none(group.count) or ZERO
         ebs_instances += max(count, ZERO)
     return volume_gb * ebs_instances
 
@@ -373,7 +358,7 @@ def _serverless_items(
         if times.final:
             flags.add("no-billable-tokens")
         tokens = ZERO
-    price = _as_decimal(rates.usd_per_million_tokens)
+    price = decimal_or_none(rates.usd_per_million_tokens)
     if price is None or price < 0:
         flags.add("unpriced:tokens")
         return _Items(), True
@@ -385,7 +370,7 @@ def _artifact_usd_per_month(job: JobRecord, rates: Rates, flags: _Flags) -> Deci
     artifact_bytes = _known_nonnegative(job.artifact_bytes, flags, "negative-quantity") or ZERO
     if artifact_bytes == 0:
         return ZERO
-    rate = _as_decimal(rates.s3_usd_per_gb_month)
+    rate = decimal_or_none(rates.s3_usd_per_gb_month)
     if rate is None or rate < 0:
         flags.add("artifact-unpriced")
         return ZERO
@@ -394,7 +379,7 @@ def _artifact_usd_per_month(job: JobRecord, rates: Rates, flags: _Flags) -> Deci
 
 def _effective_factor(rates: Rates, flags: _Flags) -> Decimal:
     """Rule 8: 1 - discount_pct/100, the discount clamped to 0..100."""
-    pct = _as_decimal(rates.discount_pct)
+    pct = decimal_or_none(rates.discount_pct)
     if pct is None:
         if rates.discount_pct is not None:
             flags.add("discount-out-of-range")
@@ -465,7 +450,7 @@ def _windows(
     if start is None or end is None:
         return None, None
     training = (start, end) if end > start else None
-    retained = _as_decimal(job.warm_pool_retained_seconds)
+    retained = decimal_or_none(job.warm_pool_retained_seconds)
     if retained is None or retained <= 0:
         return training, None
     try:
@@ -574,7 +559,7 @@ def _known_nonnegative(
     value: object, flags: _Flags, flag: str = "negative-duration"
 ) -> Decimal | None:
     """A reported number as Decimal (None stays None), negatives clamped to 0 and flagged."""
-    number = _as_decimal(value)
+    number = decimal_or_none(value)
     if number is None:
         return None
     return flags.nonnegative(number, flag)

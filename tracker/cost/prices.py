@@ -69,38 +69,44 @@ def _error(path: Path, line: int, field: str, problem: str) -> PriceBookError:
     return PriceBookError(f"{path}: line {line}: {field}: {problem}")
 
 
-def _region(path: Path, line: int, value: str) -> str:
-    if not REGION_RE.match(value):
-        raise _error(
-            path,
-            line,
-            "region",
-            f"{value!r} is not an AWS region code; expected one like us-east-1",
-        )
+# What a price-file cell must look like, by column; the problem names what was expected.
+_REGION_CELL = (REGION_RE, "is not an AWS region code; expected one like us-east-1")
+_INSTANCE_CELL = (
+    INSTANCE_TYPE_RE,
+    "is not a SageMaker instance type; expected ml.<family>.<size> like ml.g5.2xlarge",
+)
+_USD_CELL = (_DECIMAL_RE, "is not a non-negative decimal; expected US dollars like 1.408")
+
+
+def _cell(path: Path, line: int, field: str, value: str, check: tuple[re.Pattern[str], str]) -> str:
+    """``value`` when it matches its column's pattern; else the error naming file, line, field."""
+    pattern, problem = check
+    if not pattern.match(value):
+        raise _error(path, line, field, f"{value!r} {problem}")
     return value
+
+
+def _region(path: Path, line: int, value: str) -> str:
+    return _cell(path, line, "region", value, _REGION_CELL)
 
 
 def _instance_type(path: Path, line: int, value: str) -> str:
-    if not INSTANCE_TYPE_RE.match(value):
-        raise _error(
-            path,
-            line,
-            "instance_type",
-            f"{value!r} is not a SageMaker instance "
-            "type; expected ml.<family>.<size> like ml.g5.2xlarge",
-        )
-    return value
+    return _cell(path, line, "instance_type", value, _INSTANCE_CELL)
 
 
 def _usd(path: Path, line: int, field: str, value: str) -> Decimal:
-    if not _DECIMAL_RE.match(value):
-        raise _error(
-            path,
-            line,
-            field,
-            f"{value!r} is not a non-negative decimal; expected US dollars like 1.408",
-        )
-    return Decimal(value)
+    return Decimal(_cell(path, line, field, value, _USD_CELL))
+
+
+def _price_row(path: Path, line: int, cells: Mapping[str, str]) -> PriceRow:
+    """One instance rate from its cells, each checked as a price file's column is."""
+    return PriceRow(
+        region=_region(path, line, cells["region"]),
+        instance_type=_instance_type(path, line, cells["instance_type"]),
+        usd_per_hour=_usd(path, line, "usd_per_hour", cells["usd_per_hour"]),
+        source=cells.get("source", ""),
+        source_date=cells.get("source_date", ""),
+    )
 
 
 def _read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
@@ -172,13 +178,7 @@ def _read_training(path: Path) -> list[tuple[int, PriceRow]]:
     rows: list[tuple[int, PriceRow]] = []
     first_line: dict[tuple[str, str], int] = {}
     for line, cells in _read_table(path, PRICE_COLUMNS):
-        row = PriceRow(
-            region=_region(path, line, cells["region"]),
-            instance_type=_instance_type(path, line, cells["instance_type"]),
-            usd_per_hour=_usd(path, line, "usd_per_hour", cells["usd_per_hour"]),
-            source=cells.get("source", ""),
-            source_date=cells.get("source_date", ""),
-        )
+        row = _price_row(path, line, cells)
         key = (row.region, row.instance_type)
         if key in first_line:
             raise _error(
@@ -408,9 +408,8 @@ def write_snapshot(rows: list[PriceRow], snapshot_dir: Path, now: datetime) -> P
     ordered = sorted(rows, key=lambda r: (r.region, r.instance_type))
     seen: dict[tuple[str, str], int] = {}
     for line, row in enumerate(ordered, start=2):
-        _region(target, line, row.region)
-        _instance_type(target, line, row.instance_type)
-        _usd(target, line, "usd_per_hour", _plain(row.usd_per_hour))
+        cells = {"region": row.region, "instance_type": row.instance_type}
+        _price_row(target, line, cells | {"usd_per_hour": _plain(row.usd_per_hour)})
         key = (row.region, row.instance_type)
         if key in seen:
             raise _error(

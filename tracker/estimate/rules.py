@@ -18,13 +18,21 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.cost.prices import PriceBook
 from tracker.errors import InputError
-from tracker.records import UNALLOCATED, EstimateEntry, JobCost, JobRecord, RecordedEstimate, cents
+from tracker.records import (
+    UNALLOCATED,
+    EstimateEntry,
+    JobCost,
+    JobRecord,
+    RecordedEstimate,
+    cents,
+    decimal_or_none,
+)
 
 ESTIMATE_ID_TAG = "tracker:estimate-id"
 ESTIMATE_USD_TAG = "tracker:estimate-usd"
@@ -56,12 +64,9 @@ MAX_HOURS = Decimal(24 * 365)
 
 def to_decimal(value: object, name: str) -> Decimal:
     """A finite Decimal from an int, float, Decimal or numeric text; InputError otherwise."""
-    if isinstance(value, bool) or value is None:
+    number = decimal_or_none(value, finite=False)
+    if number is None:
         raise InputError(f"{name} {value!r}: expected a number")
-    try:
-        number = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InputError(f"{name} {value!r}: expected a number") from None
     if not number.is_finite():
         raise InputError(f"{name} {value!r}: expected a finite number")
     return number
@@ -346,11 +351,8 @@ def _pick(candidates: list[RecordedEstimate], created: datetime) -> RecordedEsti
 def parse_usd_tag(value: str) -> Decimal | None:
     """``tracker:estimate-usd`` text (``12.34``, ``$12.34``, ``1,234.50``) -> cents; None if bad."""
     text = value.strip().removeprefix("$").replace(",", "").strip()
-    try:
-        number = Decimal(text)
-    except InvalidOperation:
-        return None
-    if not number.is_finite() or number < 0:
+    number = decimal_or_none(text)
+    if number is None or number < 0:
         return None
     return cents(number)
 

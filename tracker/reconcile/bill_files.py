@@ -21,13 +21,13 @@ import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import InputError
 from tracker.reconcile.rules import BillLine, classify_usage_type
-from tracker.records import UNALLOCATED
+from tracker.records import UNALLOCATED, decimal_or_none
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -260,10 +260,10 @@ def _decimal(value: Any, name: str, column: str) -> Decimal | None:
         return None
     if isinstance(value, Decimal):
         return value
-    try:
-        number = Decimal(repr(value)) if isinstance(value, float) else Decimal(str(value).strip())
-    except InvalidOperation:
-        raise InputError(f"{name}: {column}: {value!r} is not a number") from None
+    # a cell of another type (a numpy scalar, say) is read through its text
+    number = decimal_or_none(value if isinstance(value, int | float) else str(value), finite=False)
+    if number is None:
+        raise InputError(f"{name}: {column}: {value!r} is not a number")
     if not number.is_finite():
         raise InputError(f"{name}: {column}: {value!r} is not a finite number")
     return number

@@ -9,7 +9,7 @@ Money is integer micro-dollars in the database and Decimal out of it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from tracker.cost.items import CHARGE_ITEMS
 from tracker.reconcile.rules import BillLine, TrackerDay
 from tracker.records import UNALLOCATED, from_micros, to_micros
-from tracker.store.database import Store, aware_utc, naive_utc
+from tracker.store.database import Repository, aware_utc, naive_utc
 from tracker.store.query import Window, item_sums, within
 from tracker.store.schema import BilledLine as BilledLineRow
 from tracker.store.schema import Job, JobCostDay, Watermark
@@ -38,11 +38,8 @@ class JobDayCost:
     effective_micros: int
 
 
-class BillRepository:
+class BillRepository(Repository):
     """Reads and writes billed lines; reads tracker costs per job and day."""
-
-    def __init__(self, store: Store):
-        self.store = store
 
     # -- billed lines ---------------------------------------------------------------------
     def replace_lines(
@@ -170,34 +167,19 @@ class BillRepository:
         return {account: source for account, source in rows if source}
 
 
+# A BillLine field is kept in the column of its name, but for money (integer micro-dollars).
+_LINE_MONEY = {"list_usd": "list_micros", "effective_usd": "effective_micros"}
+_LINE_COLUMNS = tuple(f.name for f in fields(BillLine) if f.name not in _LINE_MONEY)
+
+
 def _row(source: str, line: BillLine, now: datetime) -> BilledLineRow:
-    return BilledLineRow(
-        source=source,
-        period_start=line.period_start,
-        period_end=line.period_end,
-        team=line.team or UNALLOCATED,
-        usage_type=line.usage_type,
-        kind=line.kind,
-        resource_id=line.resource_id,
-        account_id=line.account_id,
-        line_type=line.line_type,
-        list_micros=to_micros(line.list_usd),
-        effective_micros=to_micros(line.effective_usd),
-        fetched_at=naive_utc(now),
-    )
+    values = {name: getattr(line, name) for name in _LINE_COLUMNS}
+    money = {column: to_micros(getattr(line, name)) for name, column in _LINE_MONEY.items()}
+    own = {"source": source, "team": line.team or UNALLOCATED, "fetched_at": naive_utc(now)}
+    return BilledLineRow(**values | money | own)
 
 
 def _line(row: BilledLineRow) -> BillLine:
-    return BillLine(
-        source=row.source,
-        period_start=row.period_start,
-        period_end=row.period_end,
-        team=row.team,
-        usage_type=row.usage_type,
-        kind=row.kind,
-        list_usd=from_micros(row.list_micros),
-        effective_usd=from_micros(row.effective_micros),
-        resource_id=row.resource_id,
-        account_id=row.account_id,
-        line_type=row.line_type,
-    )
+    values = {name: getattr(row, name) for name in _LINE_COLUMNS}
+    money = {name: from_micros(getattr(row, column)) for name, column in _LINE_MONEY.items()}
+    return BillLine(**values | money)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -143,7 +143,7 @@ class Store:
             for record, cost, raw in items:
                 row = existing.get(record.arn)
                 if row is None:
-                    row = Job(arn=record.arn, **_job_fields(record, raw, now))
+                    row = Job(**_job_fields(record, raw, now))
                     new += 1
                 else:
                     for key, value in _job_fields(record, raw, now).items():
@@ -256,53 +256,42 @@ class Store:
         now: datetime,
     ) -> None:
         """Move the watermark forward (never back) and record a successful pass."""
-        self._merging(
-            lambda: self._advance_watermark_once(
-                account_id, region, source_name, last_modified, now
-            )
-        )
 
-    def _advance_watermark_once(
-        self,
-        account_id: str,
-        region: str,
-        source_name: str,
-        last_modified: datetime | None,
-        now: datetime,
-    ) -> None:
-        with self.session() as session:
-            row = session.get(Watermark, (account_id, region)) or Watermark(
-                account_id=account_id, region=region
-            )
-            row.source = source_name
+        def advance(row: Watermark) -> None:
             if last_modified is not None:
                 candidate = naive_utc(last_modified)
                 if row.last_modified is None or candidate > row.last_modified:
                     row.last_modified = candidate
             row.last_success_at = row.last_attempt_at = naive_utc(now)
             row.last_error = None
-            session.add(row)
-            session.commit()
+
+        self._upsert_watermark(account_id, region, source_name, advance)
 
     def record_region_failure(
         self, account_id: str, region: str, source_name: str, error: str, now: datetime
     ) -> None:
-        self._merging(
-            lambda: self._record_region_failure_once(account_id, region, source_name, error, now)
-        )
-
-    def _record_region_failure_once(
-        self, account_id: str, region: str, source_name: str, error: str, now: datetime
-    ) -> None:
-        with self.session() as session:
-            row = session.get(Watermark, (account_id, region)) or Watermark(
-                account_id=account_id, region=region
-            )
-            row.source = source_name
+        def fail(row: Watermark) -> None:
             row.last_attempt_at = naive_utc(now)
             row.last_error = error[:2000]
-            session.add(row)
-            session.commit()
+
+        self._upsert_watermark(account_id, region, source_name, fail)
+
+    def _upsert_watermark(
+        self, account_id: str, region: str, source_name: str, change: Callable[[Watermark], None]
+    ) -> None:
+        """Create or update the (account, region) watermark: ``change`` sets what the pass found."""
+
+        def once() -> None:
+            with self.session() as session:
+                row = session.get(Watermark, (account_id, region)) or Watermark(
+                    account_id=account_id, region=region
+                )
+                row.source = source_name
+                change(row)
+                session.add(row)
+                session.commit()
+
+        self._merging(once)
 
     def watermarks(self) -> list[Watermark]:
         with self.session() as session:
@@ -334,54 +323,45 @@ class Store:
             return list(session.execute(query).scalars())
 
 
+class Repository:
+    """Base of the store's repositories: each is a set of queries over one :class:`Store`."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
+# The jobs table keeps each JobRecord field in the column of its name, but for these: the
+# requested instances (the plain columns hold what was billed) and the two JSON columns.
+_RENAMED_COLUMNS = {
+    "instance_type": "requested_instance_type",
+    "instance_count": "requested_instance_count",
+}
+_JSON_FIELDS = ("instance_groups", "tags")
+_RECORD_COLUMNS = {
+    f.name: _RENAMED_COLUMNS.get(f.name, f.name)
+    for f in fields(JobRecord)
+    if f.name not in _JSON_FIELDS
+}
+
+
 def _job_fields(record: JobRecord, raw: dict, now: datetime) -> dict[str, Any]:
+    stored: dict[str, Any] = {}
+    for name, column in _RECORD_COLUMNS.items():
+        value = getattr(record, name)
+        stored[column] = naive_utc(value) if isinstance(value, datetime) else value
     groups = record.billed_groups()
-    billed_type = "+".join(dict.fromkeys(g.instance_type for g in groups)) or None
-    return {
-        "account_id": record.account_id,
-        "region": record.region,
-        "name": record.name,
-        "status": record.status,
-        "secondary_status": record.secondary_status,
-        "failure_reason": record.failure_reason,
+    return stored | {
         "final": record.is_final,
-        "creation_time": naive_utc(record.creation_time),
-        "start_time": naive_utc(record.start_time),
-        "end_time": naive_utc(record.end_time),
-        "last_modified_time": naive_utc(record.last_modified_time),
-        "instance_type": billed_type,
+        "instance_type": "+".join(dict.fromkeys(g.instance_type for g in groups)) or None,
         "instance_count": sum(g.count for g in groups),
-        "requested_instance_type": record.instance_type,
-        "requested_instance_count": record.instance_count,
-        "selected_instance_type": record.selected_instance_type,
-        "selected_instance_count": record.selected_instance_count,
         "instance_groups_json": json.dumps([asdict(g) for g in record.instance_groups]),
-        "volume_gb": record.volume_gb,
-        "spot": record.spot,
-        "billable_seconds": record.billable_seconds,
-        "training_seconds": record.training_seconds,
-        "warm_pool_status": record.warm_pool_status,
-        "warm_pool_retained_seconds": record.warm_pool_retained_seconds,
-        "warm_pool_reused_by": record.warm_pool_reused_by,
-        "keep_alive_seconds": record.keep_alive_seconds,
-        "training_plan_arn": record.training_plan_arn,
-        "serverless_base_model_arn": record.serverless_base_model_arn,
-        "billable_token_count": record.billable_token_count,
-        "max_runtime_seconds": record.max_runtime_seconds,
-        "max_wait_seconds": record.max_wait_seconds,
-        "model_artifact_uri": record.model_artifact_uri,
-        "output_path_uri": record.output_path_uri,
-        "checkpoint_uri": record.checkpoint_uri,
-        "artifact_bytes": record.artifact_bytes,
         "tags_json": json.dumps(record.tags, sort_keys=True),
         "team": record.team or UNALLOCATED,
-        "project": record.project,
-        "user": record.user,
         "raw_json": json.dumps(raw, default=_json_default, sort_keys=True),
         "collected_at": naive_utc(now),
     }
@@ -408,46 +388,12 @@ def _replace_days(session: Session, row: Job, cost: JobCost) -> None:
 
 def job_record(row: Job) -> JobRecord:
     """Rebuild the pure record from a stored row (for recosting without AWS calls)."""
+    values: dict[str, Any] = {}
+    for name, column in _RECORD_COLUMNS.items():
+        value = getattr(row, column)
+        values[name] = aware_utc(value) if isinstance(value, datetime) else value
     groups = tuple(
         InstanceGroup(g["instance_type"], int(g["count"]), g.get("name", ""))
         for g in json.loads(row.instance_groups_json or "[]")
     )
-    return JobRecord(
-        account_id=row.account_id,
-        region=row.region,
-        name=row.name,
-        arn=row.arn,
-        status=row.status,
-        creation_time=aware_utc(row.creation_time),
-        last_modified_time=aware_utc(row.last_modified_time),
-        start_time=aware_utc(row.start_time),
-        end_time=aware_utc(row.end_time),
-        secondary_status=row.secondary_status,
-        failure_reason=row.failure_reason,
-        instance_type=row.requested_instance_type,
-        instance_count=row.requested_instance_count,
-        selected_instance_type=row.selected_instance_type,
-        selected_instance_count=row.selected_instance_count,
-        instance_groups=groups,
-        volume_gb=row.volume_gb,
-        spot=row.spot,
-        billable_seconds=row.billable_seconds,
-        training_seconds=row.training_seconds,
-        warm_pool_status=row.warm_pool_status,
-        warm_pool_retained_seconds=row.warm_pool_retained_seconds,
-        warm_pool_reused_by=row.warm_pool_reused_by,
-        keep_alive_seconds=row.keep_alive_seconds,
-        training_plan_arn=row.training_plan_arn,
-        serverless_base_model_arn=row.serverless_base_model_arn,
-        billable_token_count=row.billable_token_count,
-        max_runtime_seconds=row.max_runtime_seconds,
-        max_wait_seconds=row.max_wait_seconds,
-        model_artifact_uri=row.model_artifact_uri,
-        output_path_uri=row.output_path_uri,
-        checkpoint_uri=row.checkpoint_uri,
-        artifact_bytes=row.artifact_bytes,
-        tags=json.loads(row.tags_json or "{}"),
-        team=row.team,
-        project=row.project,
-        user=row.user,
-    )
+    return JobRecord(**values, instance_groups=groups, tags=json.loads(row.tags_json or "{}"))

@@ -21,7 +21,7 @@ from tracker.records import (
     from_micros,
     to_micros,
 )
-from tracker.store.database import Store, aware_utc, job_record, naive_utc
+from tracker.store.database import Repository, aware_utc, job_record, naive_utc
 from tracker.store.schema import EstimateRecord, Job
 
 
@@ -34,11 +34,8 @@ class StoredJob:
     unpriced: bool
 
 
-class EstimateRepository:
+class EstimateRepository(Repository):
     """Reads and writes recorded estimates; reads the finished jobs to match them to."""
-
-    def __init__(self, store: Store):
-        self.store = store
 
     def record(self, estimate: EstimateEntry) -> str:
         """Store an estimate (it must carry an id); returns the id."""

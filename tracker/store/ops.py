@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tracker.cost.items import EFFECTIVE, LIST, CostItem
 from tracker.records import UNALLOCATED
-from tracker.store.database import Store, aware_utc, naive_utc
+from tracker.store.database import Repository, Store, aware_utc, naive_utc
 from tracker.store.query import JOB_COLUMNS, ViewQueries, Window, item_sums, over_days, within
 from tracker.store.schema import AlertDelivery, DaemonLock, Job, JobRun
 
@@ -45,11 +45,8 @@ class JobSpendRow:
     micros: int
 
 
-class SpendQueries:
+class SpendQueries(Repository):
     """Spend of a budget's scope, read from the per-day cost split."""
-
-    def __init__(self, store: Store):
-        self.store = store
 
     def job_spend(
         self, filters: dict[str, str], first: date, last: date, cost: str = "list"
@@ -114,7 +111,7 @@ class Delivery:
     last_error: str | None
 
 
-class AlertLedger:
+class AlertLedger(Repository):
     """What was sent where. ``claim`` -> deliver -> ``mark_sent`` or ``mark_failed``.
 
     A claim is an INSERT of the (alert, channel) row, or a conditional UPDATE of a failed
@@ -125,7 +122,7 @@ class AlertLedger:
     def __init__(
         self, store: Store, clock: Callable[[], datetime], lease: timedelta = timedelta(minutes=10)
     ):
-        self.store = store
+        super().__init__(store)
         self.clock = clock
         self.lease = lease
 
@@ -266,11 +263,8 @@ class RunRecord:
     detail: str
 
 
-class JobRunLog:
+class JobRunLog(Repository):
     """Start and finish of every scheduled job run."""
-
-    def __init__(self, store: Store):
-        self.store = store
 
     def start(self, job: str, trigger: str, owner: str, now: datetime) -> int:
         with self.store.session() as session:
@@ -325,7 +319,7 @@ class LockHolder:
     heartbeat_at: datetime
 
 
-class DaemonLockRow:
+class DaemonLockRow(Repository):
     """A row in the database names the running daemon; it proves it is alive by heartbeats.
 
     Works the same on SQLite and PostgreSQL (and for daemons on different hosts sharing a
@@ -336,7 +330,7 @@ class DaemonLockRow:
     NAME = "daemon"
 
     def __init__(self, store: Store, clock: Callable[[], datetime], stale_after: timedelta):
-        self.store = store
+        super().__init__(store)
         self.clock = clock
         self.stale_after = stale_after
 

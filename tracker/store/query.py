@@ -28,7 +28,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
 from tracker.errors import InputError
 from tracker.records import DIMENSIONS, FILTERS, UNALLOCATED
-from tracker.store.database import Store
+from tracker.store.database import Repository, Store
 from tracker.store.schema import Job, JobCostDay
 
 # The job column behind each dimension that is a job attribute (day and month are the split's).
@@ -124,11 +124,11 @@ def _counts(by: Sequence[str]) -> list[ColumnElement]:
     ]
 
 
-class ViewQueries:
+class ViewQueries(Repository):
     """Named aggregate queries over one Store's engine."""
 
     def __init__(self, store: Store):
-        self.store = store
+        super().__init__(store)
         self.dialect = store.engine.dialect.name
 
     def _all(self, query: Select) -> list[dict[str, Any]]:
