@@ -7,6 +7,7 @@ integer micro-dollars (see ``to_micros``/``from_micros``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
@@ -22,6 +23,10 @@ DIMENSIONS = (
 )  # fmt: skip
 # What a report, view, export or the dashboard can filter on (equality on the job's value).
 FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
+
+# The shapes of AWS identifiers the tracker checks input against (config, price files, CLI).
+REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
+INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
 
 MICROS = Decimal(1_000_000)
 CENT = Decimal("0.01")

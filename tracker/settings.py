@@ -39,7 +39,7 @@ from tracker.cost.prices import PriceBook, read_price_csv
 from tracker.errors import ConfigError, PriceBookError
 from tracker.estimate.rules import EstimateSettings
 from tracker.reconcile.rules import GRANULARITIES, ReconcileSettings
-from tracker.records import decimal_or_none, whole_or_none
+from tracker.records import REGION_RE, decimal_or_none, whole_or_none
 from tracker.schedule import (
     DEFAULT_SCHEDULE,
     JOB_NAMES,
@@ -50,7 +50,6 @@ from tracker.schedule import (
 
 DEFAULT_CONFIG = Path("config/tracker.toml")
 REPO_PRICES = Path(__file__).resolve().parent.parent / "config" / "prices"
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 FAMILY_RE = re.compile(r"^ml\.[a-z0-9-]+$")
 RETRY_MODES = ("standard", "adaptive")

@@ -24,7 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from tracker.errors import PriceBookError
-from tracker.records import JobRecord, Rates
+from tracker.records import INSTANCE_TYPE_RE, REGION_RE, JobRecord, Rates
 
 TRAINING_FILE = "training-on-demand.csv"
 STORAGE_FILE = "storage.csv"
@@ -47,8 +47,6 @@ ANY_MODEL = "*"
 # Refreshed rows come straight from the AWS Price List API, the authoritative source.
 REFRESHED_CONFIDENCE = "high"
 
-REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$")
-INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
 _DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 _REFRESHED_RE = re.compile(r"^refreshed-[0-9]{8}\.csv$")
 _BASE_MODEL_RE = re.compile(r"^\S+$")

@@ -13,7 +13,6 @@ API for launch scripts.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,8 @@ from tracker.cost.engine import CostPolicy, cost_job
 from tracker.cost.prices import PriceBook
 from tracker.errors import InputError
 from tracker.records import (
+    INSTANCE_TYPE_RE,
+    REGION_RE,
     UNALLOCATED,
     EstimateEntry,
     JobCost,
@@ -55,8 +56,6 @@ SOURCES = (
 )
 RECORDED_SOURCES = frozenset({SOURCE_ESTIMATE_ID, SOURCE_JOB_NAME, SOURCE_NAME_PREFIX})
 
-INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9-]+\.[a-z0-9-]+$")
-REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 SECONDS_PER_HOUR = Decimal(3600)
 DEFAULT_POLICY = CostPolicy()
 MAX_HOURS = Decimal(24 * 365)
