@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tracker import __version__
-from tracker.cli import db, estimates, ops, views
+from tracker.cli import db, estimates, init, ops, views
 from tracker.cli.wiring import (
     Parser,
     add_actions,
@@ -30,7 +30,7 @@ log = logging.getLogger("tracker")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # Command modules that add their own subcommands: each has ``add_commands(subparsers)``,
 # which adds parsers and sets ``handler=`` on them. Their top-level imports stay light.
-COMMAND_MODULES = (db, views, ops, estimates)
+COMMAND_MODULES = (init, db, views, ops, estimates)
 
 
 def command(
