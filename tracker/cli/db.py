@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import argparse
 
-from tracker.cli.wiring import settings_from
+from tracker.cli.wiring import add_actions, add_command, settings_from
 from tracker.errors import InputError
 
 
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add ``tracker db`` and its actions."""
-    db = subparsers.add_parser("db", help="the database schema (migrations)")
-    actions = db.add_subparsers(dest="db_command", metavar="ACTION", parser_class=type(db))
-    upgrade = actions.add_parser("upgrade", help="upgrade the database schema to this version's")
+    db = add_command(
+        subparsers,
+        "db",
+        "the database schema (migrations)",
+        ["tracker db current", "tracker db upgrade --db postgresql+psycopg://tracker@db/tracker"],
+    )
+    actions = add_actions(db, "db_command")
+    upgrade = add_command(
+        actions,
+        "upgrade",
+        "upgrade the database schema to this version's",
+        ["tracker db upgrade --db sqlite:///tracker.db"],
+    )
     upgrade.set_defaults(handler=cmd_upgrade)
-    current = actions.add_parser("current", help="show the database's schema revision")
+    current = add_command(
+        actions,
+        "current",
+        "show the database's schema revision",
+        ["tracker db current --db sqlite:///tracker.db"],
+    )
     current.set_defaults(handler=cmd_current)
     db.set_defaults(handler=_missing_action)
 

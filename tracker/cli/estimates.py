@@ -10,6 +10,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tracker.cli.wiring import (
+    add_command,
+    add_format_option,
     add_window_and_filters,
     filters_from,
     parse_day,
@@ -68,9 +70,15 @@ def _decimal_arg(text: str) -> Decimal:
 
 
 def _add_estimate(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
+    parser = add_command(
+        sub,
         "estimate",
-        help="estimate a training job with the same price book and cost engine as actual costs",
+        "estimate a training job with the same price book and cost engine as actual costs",
+        [
+            "tracker estimate --instance-type ml.g5.2xlarge --count 2 --hours 3",
+            "tracker estimate --instance-type ml.p4d.24xlarge --hours 10 --spot-ratio 0.3 "
+            "--team nlp --job-name bert-large-1 --record",
+        ],
     )
     parser.add_argument("--instance-type", required=True, help="e.g. ml.g5.2xlarge")
     parser.add_argument("--count", type=int, default=1, help="instances (default 1)")
@@ -89,15 +97,27 @@ def _add_estimate(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--record", action="store_true", help="store it to match it to the job later"
     )
-    parser.add_argument("--format", default="table", choices=["table", "json"])
+    add_format_option(parser, ["table", "json"])
     parser.set_defaults(handler=cmd_estimate)
 
 
 def _add_reconcile(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "reconcile", help="actual cost vs estimates, or the tracker vs the AWS bill"
+    parser = add_command(
+        sub,
+        "reconcile",
+        "actual cost vs estimates, or the tracker vs the AWS bill",
+        [
+            "tracker reconcile --against estimates --since 2026-11-01 --by team",
+            "tracker reconcile --against bill --source ce --granularity daily",
+            "tracker reconcile --against bill --source s3://billing-bucket/cur2/ --by job",
+        ],
     )
-    parser.add_argument("--against", required=True, choices=["estimates", "bill"])
+    parser.add_argument(
+        "--against",
+        required=True,
+        choices=["estimates", "bill"],
+        help="what to compare actual cost with: recorded estimates or the AWS bill",
+    )
     parser.add_argument(
         "--source",
         help="bill source: 'ce' (Cost Explorer), a CUR 2.0 / FOCUS file or folder, or "
@@ -116,16 +136,22 @@ def _add_reconcile(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--tolerance", type=_decimal_arg, help="estimates: within +/- this percent (default 10)"
     )
-    parser.add_argument("--format", default="table", choices=list(OUTPUT_FORMATS))
+    add_format_option(parser, OUTPUT_FORMATS)
     parser.add_argument("--output", help="write to this file instead of standard output")
     parser.set_defaults(handler=cmd_reconcile)
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
-    parser = sub.add_parser(
-        "export", help="write per-job costs as FOCUS 1.2 rows or as a plain CSV/Parquet table"
+    parser = add_command(
+        sub,
+        "export",
+        "write per-job costs as FOCUS 1.2 rows or as a plain CSV/Parquet table",
+        [
+            "tracker export --output focus.csv.gz --since 2026-11-01",
+            "tracker export --format parquet --output jobs.parquet --team nlp",
+        ],
     )
-    parser.add_argument("--format", default="focus", choices=["focus", "csv", "parquet"])
+    add_format_option(parser, ["focus", "csv", "parquet"], default="focus")
     parser.add_argument(
         "--output", required=True, help="FILE.csv, FILE.csv.gz or FILE.parquet to write"
     )

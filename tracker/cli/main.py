@@ -13,12 +13,16 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tracker import __version__
-from tracker.cli import db, estimates, ops, views
+from tracker.cli import db, estimates, init, ops, views
 from tracker.cli.wiring import (
     Parser,
+    add_actions,
+    add_command,
+    add_global_options,
     add_window_and_filters,
     settings_from,
     store_from,
+    subcommand,
 )
 from tracker.errors import InputError, TrackerError
 
@@ -26,7 +30,7 @@ log = logging.getLogger("tracker")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # Command modules that add their own subcommands: each has ``add_commands(subparsers)``,
 # which adds parsers and sets ``handler=`` on them. Their top-level imports stay light.
-COMMAND_MODULES = (db, views, ops, estimates)
+COMMAND_MODULES = (init, db, views, ops, estimates)
 
 
 def command(
@@ -40,41 +44,70 @@ def command(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="tracker", description="SageMaker training spend: collect, cost, report.")
+    parser = Parser(
+        prog="tracker",
+        description="SageMaker training spend: collect, cost, report.",
+        epilog="Global options work before or after the command, e.g.\n"
+        "  tracker report --by team --db sqlite:///tracker.db",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"tracker {__version__}")
-    parser.add_argument(
-        "--config", help="config file (default $TRACKER_CONFIG, else config/tracker.toml)"
-    )
-    parser.add_argument(
-        "--db", help="database URL, overrides [database] url (e.g. sqlite:///tracker.db)"
-    )
-    parser.add_argument(
-        "--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
-    )
-    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+    add_global_options(parser, defaults=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    sub.add_parser("collect", help="collect finished and running training jobs from every source")
+    add_command(
+        sub,
+        "collect",
+        "collect finished and running training jobs from every source",
+        ["tracker collect", "tracker collect --config tracker.toml --log-level INFO"],
+    )
 
-    report = sub.add_parser("report", help="spend grouped by a dimension")
+    report = add_command(
+        sub,
+        "report",
+        "spend grouped by a dimension, or one of the report views",
+        [
+            "tracker report --by team",
+            "tracker report --by team --since 2026-11-01 --until 2026-11-30",
+            "tracker report --by project --format json --output spend.json",
+            "tracker report --view showback --pivot team,month --format html --output showback.html",
+            "tracker report --top 20 --since 2026-11-01",
+        ],
+    )
     report.add_argument("--by", default="team", choices=_dimensions(), help="dimension to group by")
     add_window_and_filters(report)
     views.add_report_arguments(report)
 
-    prices = sub.add_parser("prices", help="the price book")
-    prices_sub = prices.add_subparsers(dest="prices_command", metavar="ACTION", parser_class=Parser)
-    refresh = prices_sub.add_parser(
-        "refresh", help="fetch current training rates from the AWS Price List API"
+    prices = add_command(
+        sub, "prices", "the price book", ["tracker prices check", "tracker prices refresh"]
+    )
+    prices_sub = add_actions(prices, "prices_command")
+    refresh = add_command(
+        prices_sub,
+        "refresh",
+        "fetch current training rates from the AWS Price List API",
+        ["tracker prices refresh --region us-east-1 --region eu-west-1"],
     )
     refresh.add_argument("--region", action="append", help="only this region (repeatable)")
-    prices_sub.add_parser("check", help="instance types of collected jobs that have no price")
-
-    sub.add_parser(
-        "recost", help="recompute stored costs with the current price book (no AWS calls)"
+    add_command(
+        prices_sub,
+        "check",
+        "instance types of collected jobs that have no price",
+        ["tracker prices check --config tracker.toml"],
     )
 
-    demo = sub.add_parser(
-        "demo", help="run the whole pipeline against a simulated AWS organisation"
+    add_command(
+        sub,
+        "recost",
+        "recompute stored costs with the current price book (no AWS calls)",
+        ["tracker recost"],
+    )
+
+    demo = add_command(
+        sub,
+        "demo",
+        "run the whole pipeline against a simulated AWS organisation",
+        ["tracker demo", "tracker demo --dir /tmp/demo --jobs 100 --seed 3"],
     )
     demo.add_argument(
         "--dir", default=".tracker-demo", help="folder for the demo database and config"
@@ -192,6 +225,27 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # -- entry point -----------------------------------------------------------------------
+DEFAULT_LOG_LEVEL = "WARNING"
+# What `tracker` alone suggests: try it, collect for real, then see the spend.
+START_HERE = ("demo", "collect", "report")
+
+
+def start_here(parser: argparse.ArgumentParser) -> str:
+    """The short usage ``tracker`` prints without a command: the first example of each of
+    the START_HERE commands, with its summary."""
+    lines = ["usage: tracker [global options] COMMAND [options]", "", "Start with:"]
+    starters = [subcommand(parser, name) for name in START_HERE]
+    width = max(len(starter.examples[0]) for starter in starters)
+    for starter in starters:
+        lines.append(f"  {starter.examples[0]:<{width}}  {starter.summary}")
+    lines += [
+        "",
+        "tracker init writes a starter config; tracker --help lists every command;",
+        "tracker COMMAND --help shows one.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def configure_logging(level: str, fmt: str) -> None:
     from tracker.logs import configure
 
@@ -202,9 +256,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
-        configure_logging(args.log_level, args.log_format)
+        configure_logging(args.log_level or DEFAULT_LOG_LEVEL, args.log_format)
         if not args.command:
-            parser.print_help()
+            sys.stderr.write(start_here(parser))
             return 2
         handler = getattr(args, "handler", None) or COMMANDS[args.command]
         return handler(args)

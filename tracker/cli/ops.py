@@ -7,7 +7,7 @@ import sys
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tracker.cli.wiring import settings_from, store_from
+from tracker.cli.wiring import add_command, add_format_option, settings_from, store_from
 from tracker.schedule import JOB_NAMES as JOBS
 
 if TYPE_CHECKING:
@@ -17,34 +17,51 @@ if TYPE_CHECKING:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register the operations subcommands on the ``tracker`` parser."""
-    alerts = sub.add_parser(
-        "alerts", help="evaluate budgets and job rules; deliver new alerts once per channel"
+    alerts = add_command(
+        sub,
+        "alerts",
+        "evaluate budgets and job rules; deliver new alerts once per channel",
+        ["tracker alerts --dry-run", "tracker alerts --format json"],
     )
     alerts.add_argument(
         "--dry-run", action="store_true", help="show what would be sent; send and record nothing"
     )
-    alerts.add_argument("--format", default="table", choices=["table", "json"])
+    add_format_option(alerts, ["table", "json"])
     alerts.set_defaults(handler=cmd_alerts)
 
-    budgets = sub.add_parser(
-        "budgets", help="each budget: actual, forecast at period end, thresholds crossed"
+    budgets = add_command(
+        sub,
+        "budgets",
+        "each budget: actual, forecast at period end, thresholds crossed",
+        ["tracker budgets", "tracker budgets --format json --config tracker.toml"],
     )
-    budgets.add_argument("--format", default="table", choices=["table", "json"])
+    add_format_option(budgets, ["table", "json"])
     budgets.set_defaults(handler=cmd_budgets)
 
-    daemon = sub.add_parser(
-        "daemon", help="run collect, alerts, reconcile, prices and showback on their schedules"
+    daemon = add_command(
+        sub,
+        "daemon",
+        "run collect, alerts, reconcile, prices and showback on their schedules",
+        ["tracker daemon --config tracker.toml --log-format json"],
     )
     daemon.set_defaults(handler=cmd_daemon)
 
-    run = sub.add_parser("run", help="run one scheduled job once and exit (for cron)")
+    run = add_command(
+        sub,
+        "run",
+        "run one scheduled job once and exit (for cron)",
+        ["tracker run collect", "tracker run showback --config tracker.toml"],
+    )
     run.add_argument("job", choices=JOBS, help="the job to run")
     run.set_defaults(handler=cmd_run)
 
-    status = sub.add_parser(
-        "status", help="jobs' last and next runs, collection lag per account and region"
+    status = add_command(
+        sub,
+        "status",
+        "jobs' last and next runs, collection lag per account and region",
+        ["tracker status", "tracker status --format json"],
     )
-    status.add_argument("--format", default="table", choices=["table", "json"])
+    add_format_option(status, ["table", "json"])
     status.set_defaults(handler=cmd_status)
 
 
@@ -133,7 +150,7 @@ def _daemon_logging(args: argparse.Namespace) -> None:
     import logging
 
     root = logging.getLogger("tracker")
-    if args.log_level == "WARNING" and "--log-level" not in " ".join(sys.argv):
+    if args.log_level is None:
         root.setLevel(logging.INFO)
     aps = logging.getLogger("apscheduler")
     aps.handlers[:] = list(root.handlers)

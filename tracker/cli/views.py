@@ -15,7 +15,14 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from tracker.cli.wiring import filters_from, settings_from, store_from, write_output
+from tracker.cli.wiring import (
+    add_command,
+    add_format_option,
+    filters_from,
+    settings_from,
+    store_from,
+    write_output,
+)
 from tracker.errors import InputError
 from tracker.report.formats import FORMATS
 
@@ -31,7 +38,7 @@ DEFAULT_PORT = 8080
 
 def add_report_arguments(report: argparse.ArgumentParser) -> None:
     """The output and view options of ``tracker report``."""
-    report.add_argument("--format", default="table", choices=FORMATS)
+    add_format_option(report, FORMATS)
     report.add_argument("--output", help="write to this file instead of standard output")
     report.add_argument(
         "--view", choices=VIEW_NAMES, help="a report view instead of plain spend --by DIM"
@@ -48,7 +55,12 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Register ``tracker serve``."""
-    serve = sub.add_parser("serve", help="the read-only web dashboard")
+    serve = add_command(
+        sub,
+        "serve",
+        "the read-only web dashboard",
+        ["tracker serve", "tracker serve --port 8081 --db sqlite:///tracker.db"],
+    )
     serve.add_argument(
         "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
     )

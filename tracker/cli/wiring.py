@@ -1,6 +1,7 @@
-"""What every command shares: the argument parser class, the window and filter options,
-loading the settings, opening the store, and writing output. Commands import this module;
-it imports no command, so the CLI has no import cycle.
+"""What every command shares: the argument parser class, the one way a command is added
+(summary, examples, global options), the window and filter options, loading the settings,
+opening the store, and writing output. Commands import this module; it imports no command,
+so the CLI has no import cycle.
 
 Kept light: ``tracker --help`` imports it, so heavy libraries load inside the functions.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from datetime import date
 from typing import TYPE_CHECKING
 
@@ -20,11 +22,118 @@ if TYPE_CHECKING:
     from tracker.store.database import Store
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS = ("text", "json")
+GLOBAL_OPTIONS_TITLE = "global options (before or after the command)"
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse that reports bad arguments as one ``Error:`` line with exit code 2."""
+    """argparse that reports bad arguments as one ``Error:`` line with exit code 2.
+
+    ``summary`` and ``examples`` are what :func:`add_command` gave the command: its one-line
+    description and the command lines shown under ``--help``.
+    """
+
+    summary: str = ""
+    examples: tuple[str, ...] = ()
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise InputError(f"{self.prog}: {message}")
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    """``--config``, ``--db``, ``--log-level`` and ``--log-format``.
+
+    The top-level parser (``defaults=True``) holds the defaults. Every command's parser
+    repeats the options with SUPPRESS defaults: argparse copies a subcommand's namespace over
+    its parent's, so a value given after the command wins over one given before it, and an
+    option not given after it leaves the earlier value (or the default) alone.
+    """
+
+    def default(value: str | None) -> str | None:
+        return value if defaults else argparse.SUPPRESS
+
+    group = parser.add_argument_group(GLOBAL_OPTIONS_TITLE)
+    group.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default(None),
+        help="config file (default $TRACKER_CONFIG, else config/tracker.toml)",
+    )
+    group.add_argument(
+        "--db",
+        metavar="URL",
+        default=default(None),
+        help="database URL, overrides [database] url (e.g. sqlite:///tracker.db)",
+    )
+    group.add_argument(
+        "--log-level",
+        choices=LOG_LEVELS,
+        default=default(None),
+        help="log level on standard error (default WARNING; INFO for tracker daemon)",
+    )
+    group.add_argument(
+        "--log-format",
+        choices=LOG_FORMATS,
+        default=default("text"),
+        help="text, or json: one JSON object per line for log shippers (default text)",
+    )
+
+
+def add_command(
+    subparsers: argparse._SubParsersAction, name: str, summary: str, examples: Sequence[str]
+) -> Parser:
+    """Add the command ``name``: the one way every command module adds one.
+
+    ``summary`` is the line ``tracker --help`` lists and, as a sentence, the description of
+    ``tracker NAME --help``; ``examples`` (at least one, each a whole ``tracker ...`` command
+    line) its epilog. The global options are added too, so they work after the command.
+    """
+    if not examples:
+        raise ValueError(f"tracker {name}: a command needs at least one example")
+    if len(examples) == 1:
+        epilog = f"Example: {examples[0]}"
+    else:
+        epilog = "Examples:\n" + "\n".join(f"  {example}" for example in examples)
+    parser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=f"{summary[0].upper()}{summary[1:]}.",
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    if not isinstance(parser, Parser):
+        raise TypeError(f"tracker {name}: subparsers must be made with parser_class=Parser")
+    parser.summary = summary
+    parser.examples = tuple(examples)
+    add_global_options(parser, defaults=False)
+    return parser
+
+
+def add_actions(parser: argparse.ArgumentParser, dest: str) -> argparse._SubParsersAction:
+    """The subcommands (``ACTION``) of a command such as ``tracker db`` or ``tracker prices``."""
+    return parser.add_subparsers(dest=dest, metavar="ACTION", parser_class=Parser)
+
+
+def add_format_option(
+    parser: argparse.ArgumentParser, choices: Sequence[str], default: str = "table"
+) -> None:
+    """``--format``, with a help text naming every choice and the default."""
+    named = [f"{choice} (default)" if choice == default else choice for choice in choices]
+    listed = ", ".join(named[:-1]) + f" or {named[-1]}" if len(named) > 1 else named[0]
+    parser.add_argument(
+        "--format", default=default, choices=list(choices), help=f"output format: {listed}"
+    )
+
+
+def subcommand(parser: argparse.ArgumentParser, name: str) -> Parser:
+    """The parser of the direct subcommand ``name`` of ``parser``."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            found = action.choices[name]
+            if isinstance(found, Parser):
+                return found
+    raise KeyError(name)
 
 
 def parse_day(text: str) -> date:
