@@ -1,4 +1,4 @@
-"""Prometheus metrics: ``/metrics`` of ``tracker serve``, parsed with
+"""Prometheus metrics: ``/metrics`` of ``tracker serve`` and the daemon's listener, parsed with
 prometheus_client's own parser, checked against the store they read.
 
 The store is the organisation of tests/views_data.py (this month, November 2026 to the 26th:
@@ -19,7 +19,12 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import urllib.error
+import urllib.request
 import warnings
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -33,11 +38,14 @@ from tests import factories
 from tests.conftest import REPO
 from tests.views_data import ACCOUNT, JOBS, NOW, fill, make_store
 from tracker.alert.service import budget_statuses
+from tracker.daemon.scheduler import Daemon
+from tracker.daemon.tasks import JobOutcome
+from tracker.errors import TrackerError
 from tracker.report.metrics import metrics_registry
 from tracker.report.spend import spend_rows
-from tracker.settings import Settings, load_settings, parse_settings
+from tracker.settings import SectionContext, Settings, load_settings, parse_daemon, parse_settings
 from tracker.store.database import Store
-from tracker.store.ops import AlertLedger, JobRunLog
+from tracker.store.ops import AlertLedger, DaemonLockRow, JobRunLog
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice about its httpx-based client
@@ -291,3 +299,108 @@ def test_dashboard_panels_each_have_a_title_and_a_query() -> None:
     for panel in charts:
         assert panel.get("title") and panel.get("targets"), panel.get("title")
         assert all(t.get("expr") for t in panel["targets"]), panel["title"]
+
+
+# -- the daemon's listener ----------------------------------------------------------------------
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def daemon_settings(tmp: Path, port: int) -> Settings:
+    config = tmp / "tracker.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp / "d.db"}"\n'
+        '[schedule]\ncollect = "@every 1s"\nalerts = "off"\nreconcile = "off"\nprices = "off"\n'
+        'showback = "off"\n'
+        f"[daemon]\nheartbeat_seconds = 1\nstale_after_seconds = 3\nmetrics_port = {port}\n"
+    )
+    return parse_settings(config)
+
+
+def scrape(port: int) -> tuple[str, str]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        return response.headers["Content-Type"], response.read().decode()
+
+
+@pytest.fixture
+def daemon_store(tmp_path: Path) -> Iterator[Store]:
+    store = make_store(tmp_path)
+    yield store
+    store.engine.dispose()
+
+
+def test_daemon_serves_the_same_metrics_on_its_port_and_stops_with_it(
+    tmp_path: Path, daemon_store: Store
+) -> None:
+    port = free_port()
+    ran = threading.Event()
+
+    def collect(_ctx: object) -> JobOutcome:
+        ran.set()
+        return JobOutcome("ok", "nothing to collect")
+
+    settings = daemon_settings(tmp_path, port)
+    daemon = Daemon(settings, daemon_store, clock=lambda: NOW, functions={"collect": collect})
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(daemon.run(install_signals=False)))
+    thread.start()
+    try:
+        assert ran.wait(10)
+        content_type, text = scrape(port)
+    finally:
+        daemon.request_stop("test")
+        thread.join(10)
+    assert codes == [0] and not thread.is_alive()
+    # prometheus_client's own server negotiates the text format version with the scraper.
+    assert content_type.startswith("text/plain; version=")
+    from_daemon = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    served = TestClient(create_app(daemon_store, settings=settings, clock=lambda: NOW))
+    from_serve = [
+        s for f in text_string_to_metric_families(served.get("/metrics").text) for s in f.samples
+    ]
+    spend = values(from_daemon, "tracker_spend_this_month_usd", "team")
+    assert spend == values(from_serve, "tracker_spend_this_month_usd", "team")
+    assert spend[("vision",)] == 6.80
+    runs = values(from_daemon, "tracker_job_runs_total", "scheduled_job", "status")
+    assert runs[("collect", "ok")] >= 1
+    with pytest.raises(urllib.error.URLError):
+        scrape(port)  # the listener stopped with the daemon
+
+
+def test_daemon_refuses_a_metrics_port_in_use_and_releases_its_lock(
+    tmp_path: Path, daemon_store: Store
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        daemon = Daemon(daemon_settings(tmp_path, port), daemon_store, clock=lambda: NOW,
+                        functions={"collect": lambda _ctx: JobOutcome("ok")})  # fmt: skip
+        with pytest.raises(
+            TrackerError, match=rf"daemon.metrics_port: cannot listen on 127.0.0.1:{port} \("
+        ):
+            daemon.run(install_signals=False)
+    lock = DaemonLockRow(daemon_store, lambda: NOW, timedelta(seconds=3))
+    assert lock.holder() is None
+
+
+def test_daemon_metrics_settings_default_off_and_are_validated() -> None:
+    ctx = SectionContext(None, Path.cwd(), [])
+    defaults = parse_daemon(None, ctx)
+    assert (defaults.metrics_port, defaults.metrics_host) == (0, "127.0.0.1")
+    chosen = parse_daemon({"metrics_port": 9464, "metrics_host": "0.0.0.0"}, ctx)
+    assert (chosen.metrics_port, chosen.metrics_host) == (9464, "0.0.0.0") and not ctx.problems
+    for bad in (70000, -1, "9464", True, 9.5):
+        ctx = SectionContext(None, Path.cwd(), [])
+        assert parse_daemon({"metrics_port": bad}, ctx).metrics_port == 0
+        assert ctx.problems == [
+            f"daemon.metrics_port: must be a whole number from 0 to 65535, got {bad!r}"
+        ]
+    for bad in ("", " 127.0.0.1", 5):
+        ctx = SectionContext(None, Path.cwd(), [])
+        assert parse_daemon({"metrics_host": bad}, ctx).metrics_host == "127.0.0.1"
+        assert ctx.problems == [
+            f"daemon.metrics_host: must be the address to listen on, such as 127.0.0.1, got {bad!r}"
+        ]
