@@ -5,10 +5,11 @@
 numbers whichever process did the work. Nothing is counted in memory: every value is an
 aggregate of the store (docs/operations.md lists the metrics).
 
-A scrape is bounded: one aggregate query per section (``tracker.store.scrape``, GROUP BY over
-account, region, scheduled job, status or alert kind; the spend section is the report's one
-aggregation) plus the budgets, which evaluate each configured budget as ``tracker budgets``
-does. Labels are low-cardinality only: account, region, scheduled job, status, alert kind,
+A scrape is bounded: eight aggregate queries (seven in ``tracker.store.scrape``, each a GROUP
+BY over account, region, scheduled job, status or alert kind, or one row; spend is the report's
+one aggregation) plus three per configured budget, evaluated as ``tracker budgets`` does (that
+reads the jobs of the budget's period). The count depends on the config, never on how many
+jobs or runs are stored. Labels are low-cardinality only: account, region, scheduled job, status, alert kind,
 team, budget. A training job's name or ARN is never a label: one series per job would grow
 without end.
 
