@@ -51,11 +51,14 @@ class ScheduleSettings:
 
 @dataclass(frozen=True)
 class DaemonSettings:
-    """``[daemon]``: the lock's heartbeat and whether to collect at start-up."""
+    """``[daemon]``: the lock's heartbeat, whether to collect at start-up, and the metrics
+    listener (``metrics_port`` 0: none)."""
 
     heartbeat_seconds: int = 15
     stale_after_seconds: int = 60
     collect_on_start: bool = True
+    metrics_port: int = 0
+    metrics_host: str = "127.0.0.1"
 
 
 # -- triggers --------------------------------------------------------------------------------------

@@ -554,7 +554,9 @@ ALERT_KEYS = {
     "email_region", "webhook_timeout_seconds", "top_jobs", "lease_seconds", "tolerance_pct",
 }  # fmt: skip
 SCHEDULE_KEYS = {*JOB_NAMES, "misfire_grace_seconds"}
-DAEMON_KEYS = {"heartbeat_seconds", "stale_after_seconds", "collect_on_start"}
+DAEMON_KEYS = {
+    "heartbeat_seconds", "stale_after_seconds", "collect_on_start", "metrics_port", "metrics_host",
+}  # fmt: skip
 ROW_DIMENSIONS = ("team", "project", "user", "instance_type", "account", "region", "status")
 REPORTS_KEYS = {"showback_destination", "showback_by", "showback_months"}
 
@@ -781,7 +783,17 @@ def parse_daemon(value: object, ctx: SectionContext) -> DaemonSettings:
             "must be longer than heartbeat_seconds (e.g. 4 x heartbeat)",
         )
     on_start = ctx.flag("daemon.collect_on_start", table.get("collect_on_start"), True)
-    return DaemonSettings(**numbers, collect_on_start=on_start)
+    port = ctx.whole("daemon.metrics_port", table.get("metrics_port"), 0, 0, 65535)
+    host = table.get("metrics_host", DaemonSettings.metrics_host)
+    if not isinstance(host, str) or not host.strip() or host != host.strip():
+        ctx.problem(
+            "daemon.metrics_host",
+            f"must be the address to listen on, such as 127.0.0.1, got {host!r}",
+        )
+        host = DaemonSettings.metrics_host
+    return DaemonSettings(
+        **numbers, collect_on_start=on_start, metrics_port=port, metrics_host=host
+    )
 
 
 # -- [reports] ---------------------------------------------------------------------------------

@@ -10,6 +10,8 @@
   refuses to start; a holder silent for ``stale_after_seconds`` is presumed dead.
 - SIGTERM or SIGINT: no new job starts, the running one finishes, the daemon exits 0.
 - A failing job is logged and recorded; it runs again on its next tick.
+- ``[daemon] metrics_port`` (0: off) serves Prometheus metrics (:mod:`tracker.report.metrics`)
+  on ``metrics_host`` for as long as the daemon holds its lock.
 """
 
 from __future__ import annotations
@@ -22,16 +24,21 @@ from datetime import UTC, datetime, timedelta
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import start_http_server
+
 from tracker.clock import wall_clock
 from tracker.daemon.runner import owner_id, run_job
 from tracker.daemon.tasks import JobContext, JobOutcome, task
 from tracker.errors import TrackerError
+from tracker.report.metrics import metrics_registry
 from tracker.schedule import JOB_NAMES, is_after_collect, make_trigger
 from tracker.settings import Settings
 from tracker.store.database import Store
 from tracker.store.ops import DaemonLockRow
 
 if TYPE_CHECKING:
+    from wsgiref.simple_server import WSGIServer
+
     from apscheduler.schedulers.blocking import BlockingScheduler
 
 log = logging.getLogger("tracker.daemon")
@@ -91,7 +98,9 @@ class Daemon:
         heartbeat = threading.Thread(
             target=self._heartbeat, args=(lock,), name="tracker-heartbeat", daemon=True
         )
+        listener = None
         try:
+            listener = self._start_metrics()
             self.scheduler = self._build_scheduler()
             if install_signals:
                 self._install_signals()
@@ -108,6 +117,8 @@ class Daemon:
                 self.scheduler.start()  # blocks until shutdown
         finally:
             self._stopped.set()
+            if listener is not None:
+                self._stop_metrics(*listener)
             lock.release(self.owner)
         log.info("daemon stopped")
         return 1 if self._lost_lock else 0
@@ -150,6 +161,36 @@ class Daemon:
                 self._lost_lock = True
                 self.request_stop("lock lost")
                 return
+
+    # -- metrics -------------------------------------------------------------------------------
+    def _start_metrics(self) -> tuple[WSGIServer, threading.Thread] | None:
+        """The metrics listener when ``[daemon] metrics_port`` is set; it reads the store at
+        each scrape, so it shows the same numbers as ``tracker serve``'s /metrics."""
+        port, host = self.options.metrics_port, self.options.metrics_host
+        if not port:
+            return None
+        registry = metrics_registry(self.store, self.settings, self.clock)
+        try:
+            server, thread = start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:
+            raise TrackerError(
+                f"daemon.metrics_port: cannot listen on {host}:{port} ({exc.strerror or exc}); "
+                "choose a free port, or metrics_port = 0 for no metrics listener"
+            ) from None
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning(
+                "metrics listener on %s, not a loopback address: anyone who can reach port %s "
+                "sees every team's spend",
+                host,
+                port,
+            )
+        log.info("metrics on http://%s:%s/metrics", host, port)
+        return server, thread
+
+    def _stop_metrics(self, server: WSGIServer, thread: threading.Thread) -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
 
     # -- scheduling ----------------------------------------------------------------------------
     def _build_scheduler(self) -> BlockingScheduler:

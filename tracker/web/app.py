@@ -25,6 +25,7 @@ from urllib.parse import quote, urlencode
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tracker.alert.service import budget_statuses
 from tracker.clock import system_clock
@@ -35,6 +36,7 @@ from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
 from tracker.records import DIMENSIONS, usd_cents
 from tracker.report.budgets import budget_table
 from tracker.report.charts import Chart, Series, layout
+from tracker.report.metrics import metrics_registry
 from tracker.report.render import HtmlTable, Links, html_table, to_json
 from tracker.report.spend import columns_for, spend_rows, spend_table
 from tracker.report.table import Table, count, infer_all, money, text
@@ -150,6 +152,13 @@ def create_app(
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
+
+    registry = metrics_registry(store, settings, clock)
+
+    @app.api_route("/metrics", methods=["GET", "HEAD"])
+    def metrics() -> Response:
+        # Read from the store on every scrape: the same numbers as the daemon's listener.
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
