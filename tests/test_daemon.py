@@ -408,6 +408,45 @@ def test_cli_run_job_once_and_status_shows_region_error(tmp_path: Path, moto_end
         assert expected in text, text
 
 
+@pytest.mark.e2e
+def test_status_shows_plain_collect_runs_and_drops_an_error_a_later_run_fixed(
+    tmp_path: Path, moto_endpoint: str
+) -> None:
+    """``tracker collect`` (not the daemon, not ``tracker run``) twice: STS unreachable, then
+    reachable. Each run is one collect run in the history (none counted twice), and the
+    region's error, recorded under a stand-in account while STS was down, is gone."""
+    db = tmp_path / "plain.db"
+    config = tmp_path / "tracker.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{db}"\n[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
+        "[collection]\nmax_attempts = 1\n"
+    )
+    env = {"AWS_ENDPOINT_URL": moto_endpoint, "TRACKER_NOW": "2026-11-26T12:00:00Z"}
+    failing = {**env, "AWS_ENDPOINT_URL_STS": "http://127.0.0.1:9"}  # nothing listens there
+    assert run_cli("--config", str(config), "collect", env=failing).returncode == 1
+    status = json.loads(
+        run_cli("--config", str(config), "status", "--format", "json", env=env).stdout
+    )
+    [collect] = [j for j in status["jobs"] if j["job"] == "collect"]
+    assert (collect["result"], collect["trigger"]) == ("failed", "cli")
+    assert "EndpointConnectionError" in collect["detail"]
+    [region] = status["collection"]
+    assert region["region"] == "us-east-1" and "EndpointConnectionError" in region["last_error"]
+
+    ok = run_cli("--config", str(config), "collect", env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    result = run_cli("--config", str(config), "status", "--format", "json", env=env)
+    status = json.loads(result.stdout)
+    [collect] = [j for j in status["jobs"] if j["job"] == "collect"]
+    assert (collect["result"], collect["trigger"]) == ("ok", "cli")
+    assert [(r["account"], r["region"], r["last_error"]) for r in status["collection"]] == [
+        (ACCOUNT, "us-east-1", None)
+    ]
+    assert runs(db, "collect") == 2 and runs(db, "collect", "ok") == 1
+    text = run_cli("--config", str(config), "status", env=env).stdout
+    assert "EndpointConnectionError" not in text and "cli" in text, text
+
+
 def test_reconcile_job_calls_the_bill_reconciliation(tmp_path: Path) -> None:
     """Cost Explorer on moto with nothing billed: the job stores 0 lines and finds no drift."""
     from moto import mock_aws

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import warnings
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import run_cli
-from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, make_store
+from tests.views_data import HOSTILE_PROJECT, HOSTILE_TEAM, NOW, at, fill, make_job, make_store
 from tracker.cli.views import check_bind
 from tracker.errors import InputError
 from tracker.report.render import render
@@ -24,7 +25,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice about its httpx-based client
     from fastapi.testclient import TestClient
 
-from tracker.web.app import create_app  # noqa: E402
+from tracker.web.app import bytes_text, create_app  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +51,39 @@ def test_overview_shows_spend_per_team_this_month(client: TestClient) -> None:
         assert f'<a href="/team?name={team}">{team}</a>' in text
         assert f'<td class="num">{total}</td>' in text
     assert text.count("<svg") == 2  # spend per team and the trend
+
+
+def test_overview_opens_on_the_latest_month_with_spend(store: Store) -> None:
+    """In January 2027 nothing was spent since November: the overview opens on November
+    (9.55), links to October and to no later month, and the trend ends on November 30."""
+    later = TestClient(create_app(store, clock=lambda: datetime(2027, 1, 15, tzinfo=UTC)))
+    text = later.get("/").text
+    assert '<h2 id="month">November 2026</h2>' in text and 'id="month-total">9.55<' in text
+    assert "2026-11-01 to 2026-11-30" in text
+    assert '<a id="prev-month" href="/?month=2026-10">' in text and "next-month" not in text
+    assert '<input type="month" name="month" value="2026-11" min="2026-10" max="2027-01">' in text
+    assert "2026-11-01 to 2026-11-30, UTC days inclusive" in text.split("<h2>Trend</h2>")[1]
+
+
+def test_overview_month_parameter_selects_a_month(client: TestClient) -> None:
+    """October 2026: nlp-train-1 1.00 and nlp-long's October half 0.50 = 1.50."""
+    text = client.get("/", params={"month": "2026-10"}).text
+    assert '<h2 id="month">October 2026</h2>' in text and 'id="month-total">1.50<' in text
+    assert "2026-10-01 to 2026-10-31" in text
+    assert '<a id="next-month" href="/?month=2026-11">' in text and "prev-month" not in text
+    current = client.get("/", params={"month": "2026-11"}).text
+    assert "November 2026 (this month)" in current and "2026-11-01 to 2026-11-26" in current
+    assert 'id="month-total">0.00<' in client.get("/", params={"month": "2026-06"}).text
+
+
+@pytest.mark.parametrize(
+    "month", ["2026-13", "nope", "2026-1", "26-11", "2026-11-01", "２０２６-11", "0000-01"]
+)
+def test_overview_bad_month_is_400_in_one_line(client: TestClient, month: str) -> None:
+    page = client.get("/", params={"month": month})
+    assert page.status_code == 400
+    message = page.text.split('<p class="error">')[1].split("</p>")[0]
+    assert message.endswith("is not a month; expected YYYY-MM") and "\n" not in message
 
 
 def test_overview_has_no_script_and_no_remote_resource(client: TestClient) -> None:
@@ -112,6 +146,28 @@ def test_job_page_shows_cost_items_and_raw_fields(client: TestClient, store: Sto
     assert "<th>BillableTimeInSeconds</th><td>3600</td>" in text
     assert "<th>ResourceConfig.InstanceType</th><td>ml.c5.xlarge</td>" in text
     assert "<td>2026-11-15</td>" in text  # the per-day split
+
+
+def test_job_page_shows_measured_artifact_bytes(tmp_path: Path) -> None:
+    """1,288,490,189 bytes = 1.2 GiB (1,288,490,189 / 1024^3 = 1.19999...)."""
+    store = fill(Store.open(f"sqlite:///{tmp_path / 'a.db'}"), [
+        make_job("with-artifacts", "nlp", start_time=at(11, 2), artifact_bytes=1_288_490_189,
+                 model_artifact_uri="s3://b/out/with-artifacts/output/model.tar.gz"),
+    ])  # fmt: skip
+    page = TestClient(create_app(store, clock=lambda: NOW)).get(
+        f"/jobs/{job_id(store, 'with-artifacts')}"
+    )
+    assert "<th>artifacts in S3 (measured)</th><td>1.2 GiB (1,288,490,189 bytes)</td>" in page.text
+    assert "<td>s3://b/out/with-artifacts/output/model.tar.gz</td>" in page.text
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [(0, "0 bytes"), (1, "1 byte"), (1023, "1,023 bytes"), (1024, "1.0 KiB (1,024 bytes)"),
+     (900_000, "878.9 KiB (900,000 bytes)"), (5 * 1024**4, "5.0 TiB (5,497,558,138,880 bytes)")],
+)  # fmt: skip
+def test_bytes_text_is_human_with_the_exact_count(size: int, shown: str) -> None:
+    assert bytes_text(size) == shown
 
 
 def test_job_page_unknown_id_is_404(client: TestClient) -> None:

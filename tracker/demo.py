@@ -3,6 +3,12 @@
 It starts a moto server on 127.0.0.1 (random port) inside this process, points boto3 at it
 with AWS_ENDPOINT_URL, seeds two accounts and three regions of training jobs, runs the real
 collector, and prints the per-team report and the five most expensive jobs.
+
+The demo's world stands still: its clock is pinned to :data:`DEMO_NOW` (or ``TRACKER_NOW``
+when set), the jobs are placed relative to it and the collector costs the running job up to
+it. Placed relative to the real time instead, the running job's cost grew with every second
+the collection took and the storage proration moved with the calendar, so two runs printed
+totals a cent apart.
 """
 
 from __future__ import annotations
@@ -11,9 +17,13 @@ import logging
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tracker.clock import system_clock
+
+#: The demo's "now" unless TRACKER_NOW pins another: every run prints the same totals.
+DEMO_NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 DEMO_CONFIG = """\
 # Written by `tracker demo`: two simulated accounts on a local moto server.
@@ -38,7 +48,7 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     """Seed, collect, report. Returns the exit code."""
     from moto.server import ThreadedMotoServer
 
-    from tracker.aws.simulate import seed_organisation
+    from tracker.aws.simulate import demo_jobs, seed_organisation
     from tracker.collect.service import collect
     from tracker.report.collection import collection_text
     from tracker.report.render import text_table
@@ -70,22 +80,22 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     for key in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         os.environ.pop(key, None)
     try:
-        now = system_clock()
+        now = demo_now()
+        seeded = demo_jobs(now, jobs, seed)
         print(
-            f"Simulated AWS (moto) on http://{host}:{port}; seeding {jobs} training jobs...",
+            f"Simulated AWS (moto) on http://{host}:{port}, its clock pinned at "
+            f"{now:%Y-%m-%d %H:%M} UTC; seeding {len(seeded)} training jobs...",
             flush=True,
         )
-        seeded = seed_organisation(now, jobs, seed)
+        seed_organisation(seeded)
         settings = parse_settings(config_path)
         store = Store.open(url)
-        summary = collect(settings, store, settings.price_book(), clock=system_clock)
+        summary = collect(settings, store, settings.price_book(), clock=lambda: now)
         print(collection_text(summary))
         print("Spend per team (all collected jobs, USD):")
         print(text_table(spend_table(spend_rows(store, "team"), "team")))
-        top = spend_table(spend_rows(store, "job")[:5], "job")
-        top.columns = [top.column(key) for key in TOP_COLUMNS]
         print("Five most expensive jobs:")
-        print(text_table(top))
+        print(text_table(spend_table(spend_rows(store, "job")[:5], "job")))
     finally:
         server.stop()
         for key, value in saved.items():
@@ -94,7 +104,7 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
             else:
                 os.environ[key] = value
     seconds = time.monotonic() - started
-    print(f"Seeded {len(seeded)} jobs, collected and costed them in {seconds:.1f} s.")
+    print(f"Seeded, collected and costed in {seconds:.1f} s.")
     print(f"Database: {db_path if not db_url else url}")
     print("Next, try:")
     config = _shell_path(config_path)
@@ -107,18 +117,11 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     return 0 if summary.ok else 1
 
 
-TOP_COLUMNS = [
-    "job",
-    "team",
-    "status",
-    "instance_type",
-    "instance_count",
-    "billable_seconds",
-    "total_usd",
-    "spot_savings_usd",
-    "account",
-    "region",
-]
+def demo_now() -> datetime:
+    """The instant the demo's world is built around: TRACKER_NOW when set, else DEMO_NOW."""
+    return system_clock() if os.environ.get("TRACKER_NOW") else DEMO_NOW
+
+
 _DEMO_ENV = (
     "AWS_ENDPOINT_URL",
     "AWS_ACCESS_KEY_ID",

@@ -300,15 +300,19 @@ class SimJob:
     artifact_bytes: int = 0
     checkpoint_bytes: int = 0
     failure_reason: str | None = None
+    created: datetime | None = None
 
     def spec(self) -> JobSpec:
         """The :class:`JobSpec` this job is seeded from.
 
-        Times are as given (no start: no times, and moto's own creation time); a warm pool
+        Times are as given; a job created three minutes before its start unless ``created``
+        says otherwise (no start and no ``created``: created now, as moto would); a warm pool
         was kept alive 30 minutes; only a completed job leaves a model artifact.
         """
         start = _naive(self.start)
-        created = start - timedelta(minutes=3) if start else datetime.now(UTC)
+        created = _naive(self.created) or (
+            start - timedelta(minutes=3) if start else datetime.now(UTC)
+        )
         return JobSpec(
             instance_type=self.instance_type,
             count=self.count,
@@ -406,7 +410,8 @@ UNPRICED_TYPE = "ml.trn1.32xlarge"  # deliberately absent from the shipped price
 
 
 def demo_jobs(now: datetime, count: int, seed: int) -> list[SimJob]:
-    """A deterministic organisation: ``count`` jobs over the 60 days before ``now``."""
+    """A deterministic organisation: ``count`` jobs over the 60 days before ``now``, then
+    the special cases every FinOps question needs (:func:`_special_jobs`)."""
     rng = random.Random(seed)
     jobs: list[SimJob] = []
     slots = [(src, acct, region) for src, (acct, regions) in ACCOUNTS.items() for region in regions]
@@ -522,6 +527,9 @@ def _special_jobs(now: datetime) -> list[SimJob]:
             tags={"team": "speech", "project": "asr", "owner": "hana"},
             bucket=f"ml-artifacts-{research}-eu-west-1",
             start=None,
+            # It never started, so only its creation places it in time: relative to ``now``
+            # like every other demo job, never the wall clock, or reruns would differ.
+            created=day - timedelta(days=2, hours=3),
         ),
         SimJob(
             name="recsys-ranker-running-005",
@@ -544,13 +552,12 @@ def _special_jobs(now: datetime) -> list[SimJob]:
     ]
 
 
-def seed_organisation(now: datetime, count: int, seed: int) -> list[SimJob]:
-    """Create the demo organisation's buckets and jobs on the moto server in use."""
-    jobs = demo_jobs(now, count, seed)
+def seed_organisation(jobs: Sequence[SimJob]) -> None:
+    """Create the demo organisation's buckets and jobs (:func:`demo_jobs`) on the moto server
+    in use."""
     clients: dict[tuple[str, str], dict[str, BaseClient]] = {}
     for job in jobs:
         key = (job.account_id, job.region)
         if key not in clients:
             clients[key] = clients_for(job.account_id, job.region)
         create_job(clients[key], job)
-    return jobs

@@ -133,8 +133,10 @@ def _dimensions() -> list[str]:
 # -- commands ----------------------------------------------------------------------
 @command("collect")
 def cmd_collect(args: argparse.Namespace) -> int:
-    from tracker.clock import system_clock
+    from tracker.clock import system_clock, wall_clock
     from tracker.collect.service import collect
+    from tracker.daemon.runner import record_run
+    from tracker.daemon.tasks import JobContext, collect_outcome
     from tracker.report.collection import collection_text
 
     settings = settings_from(args)
@@ -148,7 +150,13 @@ def cmd_collect(args: argparse.Namespace) -> int:
             f"{settings.path}: sources: no [[sources]] configured; add one with name and regions"
         )
     store = store_from(args, settings)
-    summary = collect(settings, store, settings.price_book(), clock=system_clock)
+    # Recorded as a run of the collect job, once: `tracker status` shows it like a daemon's.
+    summary = record_run(
+        "collect",
+        JobContext(settings, store, system_clock, wall_clock, "cli"),
+        lambda: collect(settings, store, settings.price_book(), clock=system_clock),
+        collect_outcome,
+    )
     sys.stdout.write(collection_text(summary))
     return 0 if summary.ok else 1
 

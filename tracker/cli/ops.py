@@ -13,6 +13,7 @@ from tracker.schedule import JOB_NAMES as JOBS
 if TYPE_CHECKING:
     from tracker.settings import Settings
     from tracker.store.database import Store
+    from tracker.store.schema import Watermark
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -224,7 +225,7 @@ def status_report(
             "detail": run.detail if run else "",
         })  # fmt: skip
     collection = []
-    for mark in store.watermarks():
+    for mark in _current(store.watermarks()):
         success = _aware(mark.last_success_at)
         collection.append({
             "account": mark.account_id,
@@ -245,6 +246,32 @@ def status_report(
         "alerts": {"sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
                    "sending": counts.get("sending", 0)},
     }  # fmt: skip
+
+
+def _current(marks: list[Watermark]) -> list[Watermark]:
+    """The watermarks without the failures a later success of the same region superseded.
+
+    A region whose AWS account could not be learnt (STS failed) records its failure under a
+    stand-in account; once a run of that source and region succeeds under its real account,
+    that failure is history, not a standing error.
+    """
+    succeeded: dict[tuple[str | None, str], datetime] = {}
+    for mark in marks:
+        key = (mark.source, mark.region)
+        if mark.last_success_at is not None and mark.last_success_at > succeeded.get(
+            key, datetime.min
+        ):
+            succeeded[key] = mark.last_success_at
+
+    def superseded(mark: Watermark) -> bool:
+        later = succeeded.get((mark.source, mark.region))
+        return (
+            mark.last_success_at is None
+            and later is not None
+            and (mark.last_attempt_at is None or later >= mark.last_attempt_at)
+        )
+
+    return [mark for mark in marks if not superseded(mark)]
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -271,7 +298,7 @@ def render_status(report: dict[str, Any]) -> str:
         rows.append({
             "job": job["job"], "schedule": job["schedule"],
             "last_run": _when(job["last_run"]) if job["last_run"] else "never",
-            "result": job["result"] or "-",
+            "result": job["result"] or "-", "trigger": job["trigger"] or "-",
             "duration": f"{job['duration_seconds']:.1f} s" if job["duration_seconds"] is not None else "-",
             "next_run": _when(nxt) if isinstance(nxt, datetime) else (nxt or "off"),
             "detail": _short(job["detail"]),
@@ -305,7 +332,7 @@ def render_status(report: dict[str, Any]) -> str:
 
 STATUS_JOB_COLUMNS = (
     ("job", "job"), ("schedule", "schedule"), ("last_run", "last run"), ("result", "result"),
-    ("duration", "duration"), ("next_run", "next run"), ("detail", "detail"),
+    ("trigger", "by"), ("duration", "duration"), ("next_run", "next run"), ("detail", "detail"),
 )  # fmt: skip
 STATUS_COLLECTION_COLUMNS = (
     ("account", "account"), ("region", "region"), ("source", "source"),

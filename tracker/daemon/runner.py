@@ -11,12 +11,14 @@ import socket
 import time
 import traceback
 from collections.abc import Callable
+from typing import TypeVar
 
 from tracker.daemon.tasks import JobContext, JobOutcome, task
 from tracker.errors import TrackerError
 from tracker.store.ops import JobRunLog
 
 log = logging.getLogger("tracker.jobs")
+T = TypeVar("T")
 
 
 def owner_id() -> str:
@@ -44,6 +46,28 @@ def run_job(
     log.log(level, "job %s %s in %.1f s: %s", name, outcome.status, seconds, outcome.detail,
             extra={"job": name, "status": outcome.status, "seconds": round(seconds, 3)})  # fmt: skip
     return outcome
+
+
+def record_run(
+    name: str, ctx: JobContext, body: Callable[[], T], outcome: Callable[[T], JobOutcome]
+) -> T:
+    """Run ``body`` once as a run of job ``name``, recorded in ``job_runs`` as :func:`run_job`
+    records one, and return its result. For commands that do a job's work themselves
+    (``tracker collect``), so that ``tracker status`` sees their runs too; unlike
+    :func:`run_job` an exception propagates (recorded as ``failed`` first), so the command
+    maps it to its exit code. A run that cannot even be recorded (a read-only database) fails
+    before ``body`` with that error, which ``body`` would meet on its first write anyway."""
+    runs = JobRunLog(ctx.store)
+    began = time.monotonic()
+    run_id = runs.start(name, ctx.trigger, ctx.owner or owner_id(), ctx.wall())
+    try:
+        result = body()
+    except BaseException as exc:
+        failed = JobOutcome("failed", _describe(exc))
+        _finish(runs, run_id, failed, ctx, time.monotonic() - began)
+        raise
+    _finish(runs, run_id, outcome(result), ctx, time.monotonic() - began)
+    return result
 
 
 def _start(runs: JobRunLog, name: str, ctx: JobContext) -> int | None:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from tracker.alert.service import run_alerts
 from tracker.collect.recost import configured_regions, refresh_prices
+from tracker.collect.service import CollectSummary
 from tracker.collect.service import collect as collect_jobs
 from tracker.errors import InputError
 from tracker.reconcile.service import reconcile_bill
@@ -52,7 +53,13 @@ def collect(ctx: JobContext) -> JobOutcome:
     if not settings.sources:
         where = settings.path or "config/tracker.toml"
         return JobOutcome("failed", f"{where}: sources: no [[sources]] configured")
-    summary = collect_jobs(settings, ctx.store, settings.price_book(), clock=ctx.clock)
+    return collect_outcome(
+        collect_jobs(settings, ctx.store, settings.price_book(), clock=ctx.clock)
+    )
+
+
+def collect_outcome(summary: CollectSummary) -> JobOutcome:
+    """One collection's result as a job outcome: counts, and each failed region."""
     detail = (
         f"{summary.total('new')} new, {summary.total('updated')} updated, "
         f"{summary.total('unchanged')} unchanged, {summary.recosted} running recosted, "

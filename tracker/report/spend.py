@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from tracker.cost.items import REPORT_ITEMS
+from tracker.cost.items import LIST, REPORT_ITEMS, SPOT_SAVINGS, STORAGE, WARM_POOL
 from tracker.errors import InputError
 from tracker.records import DIMENSIONS, usd_cents
 from tracker.report.charts import Chart, Series
-from tracker.report.table import REPORT_MONEY, Column, Table, count, text
+from tracker.report.table import REPORT_MONEY, Column, Table, count, money, text
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries, Window
 
@@ -24,6 +24,17 @@ JOB_COLUMNS: tuple[Column, ...] = (
     text("team"), text("status"), text("instance_type"), count("instance_count"),
     count("billable_seconds"), count("artifact_bytes"), text("account"), text("region"),
     text("arn"),
+)  # fmt: skip
+#: ``report --by job`` as people read it (text, Markdown, HTML): one line per job that fits
+#: a terminal. JSON and CSV keep every key of :func:`columns_for` (other tools rely on them);
+#: here the ARN, account, region, artifacts and effective cost are left to them and to the
+#: job's dashboard page, the jobs count (always 1 for a job) is left out, and compute is the
+#: total less the warm pool and storage shown beside it.
+JOB_TABLE_COLUMNS: tuple[Column, ...] = (
+    text("job"), text("team"), text("status"), text("instances"),
+    count("billable_seconds", "billable s"),
+    *(money(item.key, item.label.lower()) for item in (LIST, SPOT_SAVINGS, WARM_POOL, STORAGE)),
+    count("unpriced_jobs", "unpriced"),
 )  # fmt: skip
 CHRONOLOGICAL = {"day", "month"}
 
@@ -76,6 +87,13 @@ def columns_for(by: str) -> list[Column]:
     return [*cols, count("jobs"), *REPORT_MONEY, count("unpriced_jobs")]
 
 
+def _instances(row: dict[str, Any]) -> dict[str, str | None]:
+    """A job's instances as one cell: ``2 x ml.g5.2xlarge`` (None when AWS did not say)."""
+    if not row.get("instance_type"):
+        return {"instances": None}
+    return {"instances": f"{row['instance_count'] or 0} x {row['instance_type']}"}
+
+
 def spend_table(rows: Sequence[dict[str, Any]], by: str) -> Table:
     """The ``report --by`` rows as a Table with its totals row and a bar chart of the total
     per key. Untitled in text and Markdown: scripts read those as a bare table."""
@@ -88,11 +106,13 @@ def spend_table(rows: Sequence[dict[str, Any]], by: str) -> Table:
         tuple(str(r[by]) for r in charted),
         (Series("total_usd", tuple(r["total_usd"] for r in charted)),),
     )
+    records = columns_for(by)
     return Table(
         view="spend",
         title=f"SageMaker training spend by {by}",
-        columns=columns_for(by),
-        rows=[public(r) for r in rows],
+        columns=list(JOB_TABLE_COLUMNS) if by == "job" else records,
+        record_columns=records,
+        rows=[public(r) | _instances(r) if by == "job" else public(r) for r in rows],
         total=totals(rows, by) if rows else None,
         charts=[chart],
         titled=False,

@@ -339,6 +339,13 @@ class ViewQueries(Repository):
         with self.store.session() as session:
             return {name: job_id for name, job_id in session.execute(query).all()}
 
+    def spend_days(self) -> tuple[date, date] | None:
+        """The first and the last UTC day with cost, or None before anything is collected."""
+        query = select(func.min(JobCostDay.day), func.max(JobCostDay.day))
+        with self.store.session() as session:
+            first, last = session.execute(query).one()
+        return None if first is None else (first, last)
+
     def team_exists(self, team: str) -> bool:
         query = select(Job.id).where(Job.team == team).limit(1)
         with self.store.session() as session:

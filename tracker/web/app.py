@@ -1,6 +1,7 @@
 """``tracker serve``: a read-only dashboard over the store (FastAPI, server-rendered HTML).
 
-Pages: the overview (spend per team this month, the 30-day trend, budgets when configured),
+Pages: the overview (spend per team in a month, by default the latest with spend, with the
+30 days up to it and budgets when configured),
 a team page (its jobs, its waste, estimates vs actuals for its finished jobs), a job page
 (every cost item and the raw AWS fields it came from), one page per view, and a JSON API
 that returns exactly what ``tracker report --format json`` prints.
@@ -14,9 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cache
 from typing import Any
@@ -57,6 +59,7 @@ from tracker.store.query import ViewQueries, Window
 log = logging.getLogger("tracker.web.app")
 FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
 JOBS_PER_PAGE = 50
+MONTH = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")  # ASCII digits only, unlike \d
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
     "X-Content-Type-Options": "nosniff",
@@ -121,8 +124,8 @@ def create_app(
         return pages.error(request, exc.status_code, str(exc.detail))
 
     @app.get("/", response_class=HTMLResponse)
-    def overview() -> str:
-        return pages.overview()
+    def overview(request: Request) -> str:
+        return pages.overview(_month(request))
 
     @app.get("/team", response_class=HTMLResponse)
     def team(request: Request, name: str, page: int = 1) -> str:
@@ -172,6 +175,17 @@ def _day(request: Request, name: str) -> date | None:
         return date.fromisoformat(text)
     except ValueError:
         raise HTTPException(400, f"{name}={text!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def _month(request: Request) -> date | None:
+    """``month=YYYY-MM`` as the first day of that month (None when absent)."""
+    text = request.query_params.get("month")
+    if not text:
+        return None
+    found = MONTH.fullmatch(text)
+    if found is None or not 1 <= int(found["month"]) <= 12 or int(found["year"]) < 1:
+        raise HTTPException(400, f"month={text!r} is not a month; expected YYYY-MM")
+    return date(int(found["year"]), int(found["month"]), 1)
 
 
 def _window(request: Request) -> Window:
@@ -256,11 +270,16 @@ class _Pages:
             status_code=status,
         )
 
-    def overview(self) -> str:
+    def overview(self, month: date | None) -> str:
+        """Spend per team in ``month``: by default the latest month with spend, so a new
+        month (or a database collected some time ago) does not open on an empty page."""
         now = self.clock()
         today = now.date()
-        since = month_start(today)
-        teams = spend_table(spend_rows(self.store, "team", since=since, until=today), "team")
+        days = self.queries.spend_days()
+        since = month or month_start(days[1] if days else today)
+        month_end = month_start(since, -1) - timedelta(days=1)
+        until = min(month_end, today) if since <= today else month_end
+        teams = spend_table(spend_rows(self.store, "team", since=since, until=until), "team")
         teams.columns = TEAM_COLUMNS
         chart = Chart(
             "hbar",
@@ -268,13 +287,22 @@ class _Pages:
             tuple(str(r["team"]) for r in teams.rows),
             (Series("total_usd", tuple(r["total_usd"] for r in teams.rows)),),
         )
-        trend = build(self.store, ViewRequest("trend"), now)
+        trend = build(self.store, ViewRequest("trend", until=until), now)
+        before, after = month_start(since, 1), month_start(since, -1)
         return self.render(
             "overview.html.j2",
             title="SageMaker training spend",
             month=f"{since:%B %Y}",
+            current=since == month_start(today),
             since=since,
-            until=today,
+            until=until,
+            picker={
+                "value": f"{since:%Y-%m}",
+                "min": f"{days[0]:%Y-%m}" if days else None,
+                "max": f"{max(days[1], today) if days else today:%Y-%m}",
+            },
+            prev_href=f"/?month={before:%Y-%m}" if days and days[0] < since else None,
+            next_href=f"/?month={after:%Y-%m}" if days and days[1] >= after else None,
             total=teams.total["total_usd"] if teams.total else Decimal("0.00"),
             team_table=html_table(teams, {"team": team_href}),
             team_chart=layout(chart),
@@ -389,6 +417,7 @@ class _Pages:
             ("failure reason", row.failure_reason), ("instances", f"{row.instance_count} x {row.instance_type}"),
             ("spot", "yes" if row.spot else "no"), ("billable seconds (per instance)", row.billable_seconds),
             ("training seconds", row.training_seconds), ("start", _utc_text(row.start_time)), ("end", _utc_text(row.end_time)),
+            ("artifacts in S3 (measured)", bytes_text(row.artifact_bytes)), ("model artifact", row.model_artifact_uri),
             ("final", "yes" if row.final else "no (running: cost so far)"),
             ("unpriced", "yes: no price for an instance type" if row.unpriced else "no"),
             ("flags", row.flags or "none"), ("account", row.account_id), ("region", row.region),
@@ -474,6 +503,24 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
             out += _flatten(item, f"{prefix}[{i}]")
         return out or [(prefix, "[]")]
     return [(prefix, value if isinstance(value, str) else json.dumps(value))]
+
+
+BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB")
+
+
+def bytes_text(size: int | None) -> str | None:
+    """A byte count people read, with the exact count: ``1.2 GiB (1,288,490,189 bytes)``."""
+    if size is None:
+        return None
+    exact = f"{size:,} byte" + ("" if size == 1 else "s")
+    if size < 1024:
+        return exact
+    scaled, unit = float(size), "B"
+    for unit in BYTE_UNITS:  # noqa: B007 - the last unit reached is the one shown
+        scaled /= 1024
+        if scaled < 1024:
+            break
+    return f"{scaled:,.1f} {unit} ({exact})"
 
 
 def _utc_text(moment: datetime | None) -> str | None:
