@@ -113,7 +113,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--dir", default=".tracker-demo", help="folder for the demo database and config"
     )
     demo.add_argument(
-        "--jobs", type=int, default=360, help="training jobs to simulate (default 360)"
+        "--jobs",
+        type=int,
+        default=360,
+        help="random training jobs to simulate (default 360), on top of five special cases",
     )
     demo.add_argument(
         "--seed", type=int, default=7, help="random seed of the simulated organisation"
