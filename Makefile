@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tracker demo
+	$(BIN)/tracker demo --dir .tracker-demo
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2

@@ -77,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="run the whole pipeline against a simulated AWS organisation"
     )
     demo.add_argument(
-        "--dir", default=".tracker-demo", help="folder for the demo database and config"
+        "--dir",
+        help="folder for the demo database and config (default: demo/ in the state directory)",
     )
     demo.add_argument(
         "--jobs", type=int, default=360, help="training jobs to simulate (default 360)"
@@ -145,7 +146,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
         print("Run 'tracker recost' to apply them to stored jobs.")
         return 0
     if args.prices_command == "check":
-        store = store_from(args, settings)
+        store = store_from(args, settings, read_only=True)
         missing = settings.price_book().unpriced_types(store.billed_type_pairs())
         if missing:
             print(
