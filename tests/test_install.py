@@ -306,3 +306,37 @@ def test_read_only_open_refuses_other_schema_revisions(filled: Path):
         assert "\n" not in str(refused.value)
         assert digest(filled) == before
 
+
+# -- deployment files ------------------------------------------------------------------------------
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_dockerfile_runs_the_daemon_as_non_root_with_the_smoke_tests_pip_commands():
+    docker = (REPO / "Dockerfile").read_text()
+    smoke = (REPO / "tests" / "smoke_installed.sh").read_text()
+    assert 'ENTRYPOINT ["tracker"]' in docker and 'CMD ["daemon"]' in docker
+    assert "USER tracker" in docker and 'VOLUME ["/var/lib/tracker"]' in docker
+    assert "TRACKER_HOME=/var/lib/tracker" in docker
+    assert docker.startswith("#") and "FROM python:3.12-slim" in docker
+    # The image is built and installed with what the smoke test runs (docker is not on CI).
+    for command in ("-m pip wheel --no-deps --quiet -w ", "-m pip install --quiet "):
+        assert command in smoke and command in docker
+    assert smoke.count('"$WHEEL[$EXTRAS]"') == docker.count('"$WHEEL[$EXTRAS]"') == 1
+
+
+def test_cronjob_runs_a_real_tracker_command_with_state_on_a_volume():
+    import yaml
+
+    from tracker.cli.main import build_parser
+
+    cronjob = yaml.safe_load((REPO / "docs" / "deploy" / "cronjob.yaml").read_text())
+    assert cronjob["kind"] == "CronJob"
+    pod = cronjob["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert (args.command, args.job) == ("run", "collect")
+    env = {item["name"]: item["value"] for item in container["env"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert env["TRACKER_HOME"] == mounts["state"]
+    assert Path(env["TRACKER_CONFIG"]).parent == Path(mounts["config"])
+    assert pod["securityContext"]["runAsNonRoot"] is True
