@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test smoke lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -12,10 +12,14 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/tracker demo
+	$(BIN)/tracker demo --dir .tracker-demo
 
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2
+
+# The built wheel, installed non-editable into a fresh virtualenv, run from an empty folder.
+smoke:
+	PY=$(PY) bash tests/smoke_installed.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check tracker jobs tests

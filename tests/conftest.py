@@ -45,6 +45,16 @@ def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
 
 
+@pytest.fixture(autouse=True)
+def state_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test writes to the user's data directory: the state directory a config-less run
+    falls back to (tracker.settings.state_dir) is a fresh temporary folder."""
+    monkeypatch.delenv("TRACKER_HOME", raising=False)
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home / "sagemaker-spend-tracker"
+
+
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """A moto server on 127.0.0.1 with a random port, for the real CLI as a subprocess."""

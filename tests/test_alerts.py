@@ -20,7 +20,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import REPO
 from tests.factories import HOUR
 from tests.test_budgets import RATES, at, make_job
 from tests.webhook_server import WebhookServer
@@ -65,7 +64,7 @@ class World:
             )
         (self.tmp / "tracker.toml").write_text(
             f'[database]\nurl = "{self.url}"\n'
-            f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "overrides.csv"\n'
+            '[pricing]\noverrides = "overrides.csv"\n'
             f'[alerts]\nemail_from = "{SENDER}"\nemail_region = "us-east-1"\nnotify = {channels}\n{alerts}\n'
             f'[[budgets]]\nname = "nlp-monthly"\nteam = "nlp"\nnotify = {channels}\n{budget}\n'
         )
@@ -607,7 +606,7 @@ def test_running_job_collected_from_aws_is_flagged_while_it_runs(
     (tmp_path / "tracker.toml").write_text(
         f'[database]\nurl = "sqlite:///{tmp_path / "run.db"}"\n'
         '[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
-        f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "overrides.csv"\n'
+        '[pricing]\noverrides = "overrides.csv"\n'
     )
     create_job(
         clients_for(ACCOUNT, "us-east-1"),

@@ -312,7 +312,7 @@ def test_daemon_collects_alerts_once_across_ticks_and_restart_then_stops_cleanly
     config.write_text(
         f'[database]\nurl = "sqlite:///{db}"\n'
         '[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
-        f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "overrides.csv"\n'
+        '[pricing]\noverrides = "overrides.csv"\n'
         '[schedule]\ncollect = "* * * * * *"\nalerts = "after collect"\nreconcile = "off"\nprices = "off"\n'
         "[daemon]\nheartbeat_seconds = 1\nstale_after_seconds = 5\n"
         '[[budgets]]\nname = "nlp-monthly"\nteam = "nlp"\namount_usd = 10\nthresholds_pct = [50, 80]\n'
@@ -470,8 +470,6 @@ def test_prices_job_refreshes_rates_then_recosts(
 ) -> None:
     """Price List (stubbed: moto has no Pricing API) says ml.m5.xlarge costs $2.00/h in
     us-east-1. A stored 3-hour job costed at $1.00/h ($3.00) is recosted to 3 x 2 = $6.00."""
-    import shutil
-
     from botocore.stub import Stubber
 
     import tracker.aws.session as aws_session
@@ -481,8 +479,7 @@ def test_prices_job_refreshes_rates_then_recosts(
     from tests.test_pricing_refresh import price_item
     from tracker.cost.engine import CostPolicy, cost_job
 
-    snapshot = tmp_path / "prices"
-    shutil.copytree(REPO / "config" / "prices", snapshot)
+    snapshot = tmp_path / "prices"  # refreshed snapshots only; the shipped rates are package data
     config = daemon_config(tmp_path)
     config.write_text(
         config.read_text() + f'[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'

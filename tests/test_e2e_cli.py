@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from tracker.aws.simulate import SimJob, clients_for, create_job
 
 pytestmark = pytest.mark.e2e
@@ -96,7 +96,7 @@ def project(tmp_path: Path, moto_endpoint: str) -> tuple[Path, dict[str, str]]:
     config.write_text(
         '[database]\nurl = "sqlite:///spend.db"\n'
         '[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
-        f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "overrides.csv"\n'
+        '[pricing]\noverrides = "overrides.csv"\n'
     )
     clients = clients_for(ACCOUNT, "us-east-1")
     for sim in SEEDED:

@@ -32,7 +32,7 @@ import boto3
 import pytest
 import requests
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 from tracker.aws.simulate import SimJob, clients_for, create_job
 
 pytestmark = pytest.mark.e2e
@@ -57,7 +57,7 @@ def sim(name: str, team: str | None, start: datetime, hours: float, count: int =
 CONFIG = (
     '[database]\nurl = "sqlite:///spend.db"\n'
     '[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
-    f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\n'
+    "[pricing]\n"
     "[reconcile]\nsettle_days = 2\ndrift_pct = 5\n[estimates]\ntolerance_pct = 10\n"
 )
 

@@ -327,7 +327,7 @@ def kill_project(tmp_path: Path, moto_endpoint: str) -> tuple[Path, dict[str, st
     config = tmp_path / "tracker.toml"
     config.write_text(
         '[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
-        f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "prices.csv"\n'
+        '[pricing]\noverrides = "prices.csv"\n'
         "[collection]\npage_size = 4\n"
     )
     return config, {"AWS_ENDPOINT_URL": moto_endpoint, "TRACKER_NOW": "2026-10-01T12:00:00Z"}
@@ -549,8 +549,13 @@ def test_read_only_database_one_line_error_and_unchanged(
 
     result = run_cli("--config", str(config), "--db", read_only, "collect", env=env)
 
-    assert result.returncode == 1
-    assert result.stderr == "Error: database error: attempt to write a readonly database\n"
+    # Refused before the first write (issue 10): a bad-input exit naming the read-only database.
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"Error: database {read_only} is read-only and this command writes to it; pass a "
+        "writable --db (read-only databases serve report, budgets, status, reconcile --against "
+        "estimates, export and serve)\n"
+    )
     assert _database_state(db) == before
     report = run_cli(
         "--config", str(config), "--db", read_only, "report", "--format", "json", env=env

@@ -263,7 +263,6 @@ def _config(tmp_path: Path, name: str, account: str) -> Path:
         f'[[sources]]\nname = "{name}"\nregions = ["us-east-1"]\n'
         f'role_arn = "arn:aws:iam::{account}:role/SpendTrackerRead"\n'
         f'[pricing]\noverrides = "{overrides}"\n'
-        f'snapshot_dir = "{REPO / "config" / "prices"}"\n'
         "[collection]\nmeasure_artifacts = false\n"
     )
     return config

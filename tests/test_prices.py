@@ -11,11 +11,17 @@ from pathlib import Path
 import pytest
 
 from tests import factories
-from tracker.cost.prices import PriceBook, PriceRow, read_price_csv, write_snapshot
+from tracker.cost.prices import (
+    PriceBook,
+    PriceRow,
+    read_price_csv,
+    shipped_prices,
+    write_snapshot,
+)
 from tracker.errors import InputError, PriceBookError
 from tracker.records import InstanceGroup
 
-SHIPPED = Path(__file__).resolve().parent.parent / "config" / "prices"
+SHIPPED = shipped_prices()  # package data: tracker/cost/data
 HEADER = "region,instance_type,usd_per_hour,source,source_date,confidence\n"
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
@@ -30,7 +36,8 @@ def write(path: Path, text: str) -> Path:
 
 @pytest.fixture
 def snapshot(tmp_path: Path) -> Path:
-    """A snapshot dir: shipped file (3 rows), an older and a newer refreshed file.
+    """A snapshot dir: a shipped file (3 rows; loaded as ``shipped=snapshot``), an older and
+    a newer refreshed file.
 
     | region    | type           | shipped | refreshed-20260901 | refreshed-20260915 |
     |-----------|----------------|---------|--------------------|--------------------|
@@ -62,7 +69,7 @@ def snapshot(tmp_path: Path) -> Path:
 
 
 def test_load_shipped_snapshot_has_traced_rates():
-    book = PriceBook.load(SHIPPED)
+    book = PriceBook.load()
     assert len(book.priced_pairs()) == 23
     assert book.hourly("us-east-1", "ml.m5.large") == Decimal("0.115")
     assert book.hourly("us-east-1", "ml.p4d.24xlarge") == Decimal("25.251")
@@ -95,7 +102,7 @@ def test_shipped_rows_each_name_source_and_confidence():
 
 
 def test_source_names_file_line_and_row_source():
-    book = PriceBook.load(SHIPPED)
+    book = PriceBook.load()
     assert book.source("us-east-1", "ml.m5.large") == (
         f"{SHIPPED / 'training-on-demand.csv'} line 2 (AWS Price List Query API, SKU "
         "JMCWJEAPVJNFJ5P4, usagetype USE1-Train:ml.m5.large (quoted in SatsyilCorp/"
@@ -108,7 +115,7 @@ def test_source_names_file_line_and_row_source():
 
 
 def test_load_newest_refreshed_wins_over_shipped(snapshot: Path):
-    book = PriceBook.load(snapshot)
+    book = PriceBook.load(snapshot, shipped=snapshot)
     assert book.hourly("us-east-1", "ml.m5.large") == Decimal("0.116")
     assert book.source("us-east-1", "ml.m5.large") == (
         f"{snapshot / 'refreshed-20260915.csv'} line 2 (api)"
@@ -133,7 +140,7 @@ def test_load_overrides_win_over_every_snapshot(snapshot: Path, tmp_path: Path):
         "ml.m5.large,us-east-1,0.1\n"
         "ml.trn1.32xlarge,us-east-1,20\n",
     )
-    book = PriceBook.load(snapshot, overrides)
+    book = PriceBook.load(snapshot, overrides, shipped=snapshot)
     assert book.hourly("us-east-1", "ml.m5.large") == Decimal("0.1")
     assert book.hourly("us-east-1", "ml.trn1.32xlarge") == Decimal("20")
     assert book.hourly("us-west-2", "ml.g5.xlarge") == Decimal("1.408")
@@ -160,6 +167,7 @@ def test_load_mapping_overrides_win_over_storage_and_token_files(snapshot: Path)
     )
     book = PriceBook.load(
         snapshot,
+        shipped=snapshot,
         storage_overrides={"us-east-1": Decimal("0.125")},
         s3_overrides={"eu-west-1": Decimal("0.024")},
         token_overrides={("us-east-1", "*"): Decimal("4"), ("us-west-2", "*"): Decimal("6")},
@@ -273,9 +281,9 @@ def test_read_price_csv_missing_file_error(tmp_path: Path):
 
 def test_load_missing_snapshot_dir_or_overrides_error(snapshot: Path, tmp_path: Path):
     with pytest.raises(PriceBookError, match="price snapshot directory not found"):
-        PriceBook.load(tmp_path / "missing")
+        PriceBook.load(shipped=tmp_path / "missing")
     with pytest.raises(PriceBookError) as caught:
-        PriceBook.load(snapshot, tmp_path / "overrides.csv")
+        PriceBook.load(snapshot, tmp_path / "overrides.csv", shipped=snapshot)
     assert str(caught.value).startswith(f"{tmp_path / 'overrides.csv'}: file not found")
 
 
@@ -283,7 +291,7 @@ def test_load_bad_storage_and_token_rows_error(snapshot: Path):
     storage = write(snapshot / "storage.csv",
                     "region,kind,usd_per_gb_month\nus-east-1,gp3,0.1\n")  # fmt: skip
     with pytest.raises(PriceBookError) as caught:
-        PriceBook.load(snapshot)
+        PriceBook.load(snapshot, shipped=snapshot)
     assert str(caught.value) == (
         f"{storage}: line 2: kind: 'gp3' is not a storage kind; "
         "expected one of ml-storage, s3-standard"
@@ -292,7 +300,7 @@ def test_load_bad_storage_and_token_rows_error(snapshot: Path):
     tokens = write(snapshot / "tokens.csv",
                    "region,base_model,usd_per_million_tokens\nus-east-1,*,1\nus-east-1,*,2\n")  # fmt: skip
     with pytest.raises(PriceBookError) as caught:
-        PriceBook.load(snapshot)
+        PriceBook.load(snapshot, shipped=snapshot)
     assert str(caught.value) == (
         f"{tokens}: line 3: base_model: duplicate rate for us-east-1 * (first on line 2); "
         "expected one row per region and base model"
@@ -303,7 +311,7 @@ def test_load_bad_storage_and_token_rows_error(snapshot: Path):
 
 
 def test_rates_for_heterogeneous_job_only_priced_billed_types():
-    book = PriceBook.load(SHIPPED)
+    book = PriceBook.load()
     job = make_job(
         instance_type=None,
         instance_count=None,
@@ -321,7 +329,7 @@ def test_rates_for_heterogeneous_job_only_priced_billed_types():
 
 
 def test_rates_for_flexible_job_uses_selected_type():
-    book = PriceBook.load(SHIPPED)
+    book = PriceBook.load()
     job = make_job(
         region="eu-west-1",
         instance_type="ml.p3.2xlarge",
@@ -338,6 +346,7 @@ def test_rates_for_serverless_job_uses_token_rate(snapshot: Path):
     arn = "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/llama/1"
     book = PriceBook.load(
         snapshot,
+        shipped=snapshot,
         token_overrides={("us-east-1", arn): Decimal("3.2"), ("us-east-1", "*"): Decimal("9")},
     )
     job = make_job(
@@ -349,7 +358,7 @@ def test_rates_for_serverless_job_uses_token_rate(snapshot: Path):
 
 
 def test_unpriced_types_sorted_once():
-    book = PriceBook.load(SHIPPED)
+    book = PriceBook.load()
     pairs = [
         ("us-west-2", "ml.p5.48xlarge"),
         ("us-east-1", "ml.m5.large"),
@@ -380,7 +389,7 @@ def test_write_snapshot_sorted_plain_decimals_and_loadable(snapshot: Path):
         "us-west-2,ml.g5.xlarge,1.408,api b,2026-09-01,high\n"
     )
     assert sorted(p.name for p in snapshot.iterdir() if p.name.startswith(".")) == []
-    book = PriceBook.load(snapshot)
+    book = PriceBook.load(snapshot, shipped=snapshot)
     assert book.hourly("us-east-1", "ml.m5.large") == Decimal("0.115")
     assert book.hourly("us-east-1", "ml.g5.2xlarge") == Decimal("1.515")  # shipped, kept
     assert book.files[-1] == path

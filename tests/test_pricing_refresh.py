@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,7 +18,6 @@ from tracker.cost.prices import PriceBook, PriceRow
 from tracker.errors import InputError, TrackerError
 from tracker.settings import CollectionSettings
 
-SHIPPED = Path(__file__).resolve().parent.parent / "config" / "prices"
 NOW = datetime(2026, 10, 3, 6, 0, tzinfo=UTC)
 LOCATIONS = {"us-east-1": "US East (N. Virginia)", "us-west-2": "US West (Oregon)"}
 ON_DEMAND = "JRTCKXETXF"  # the offer term code of every on-demand term
@@ -171,8 +169,7 @@ def test_refresh_writes_snapshot_that_wins_over_shipped(pricing, tmp_path: Path)
     client, stubber = pricing
     queue_two_regions(stubber)
     snapshot = tmp_path / "prices"
-    snapshot.mkdir()
-    shutil.copy(SHIPPED / "training-on-demand.csv", snapshot)
+    snapshot.mkdir()  # the shipped rates under the refresh are the package's own
 
     path, count = refresh(client, snapshot, NOW, regions=iter(["us-east-1", "us-west-2"]))
 

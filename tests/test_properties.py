@@ -200,7 +200,7 @@ SCALARS = st.one_of(
             "daily",
             "2026-13-01",
             "sqlite:///x.db",
-            "config/prices",
+            "prices",
             "/nonexistent",
             "team",
             "100",

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO, run_cli
+from tests.conftest import run_cli
 
 AWS_SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYSECRETKEY1"
 SESSION_TOKEN = "FwoGZXIvYXdzSESSIONTOKEN2-IQoJb3JpZ2luX2Vj"
@@ -58,7 +58,7 @@ def project(tmp_path: Path, moto_endpoint: str) -> tuple[Path, dict[str, str]]:
     config.write_text(
         '[database]\nurl = "sqlite:///spend.db"\n'
         '[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n'
-        f'[pricing]\nsnapshot_dir = "{REPO / "config" / "prices"}"\noverrides = "prices.csv"\n'
+        '[pricing]\noverrides = "prices.csv"\n'
         '[[budgets]]\nname = "nlp"\nteam = "nlp"\nperiod = "monthly"\namount_usd = 0.5\n'
         "thresholds_pct = [50, 100]\n"
         f'notify = ["log", "webhook:https://hooks.invalid/services/{INLINE_WEBHOOK_TOKEN}",\n'

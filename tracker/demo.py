@@ -38,14 +38,15 @@ regions = ["us-east-1", "us-west-2"]
 name = "research"
 role_arn = "arn:aws:iam::210987654321:role/SpendTrackerRead"
 regions = ["us-east-1", "eu-west-1"]
-
-[pricing]
-snapshot_dir = "{snapshot_dir}"
 """
 
 
-def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) -> int:
-    """Seed, collect, report. Returns the exit code."""
+def run_demo(folder: str | None, *, jobs: int, seed: int, db_url: str | None = None) -> int:
+    """Seed, collect, report in ``folder`` (default: ``demo/`` in the state directory).
+    Returns the exit code."""
+    from tracker.extras import require
+
+    require("demo", "tracker demo")
     from moto.server import ThreadedMotoServer
 
     from tracker.aws.simulate import demo_jobs, seed_organisation
@@ -53,18 +54,18 @@ def run_demo(folder: str, *, jobs: int, seed: int, db_url: str | None = None) ->
     from tracker.report.collection import collection_text
     from tracker.report.render import text_table
     from tracker.report.spend import spend_rows, spend_table
-    from tracker.settings import REPO_PRICES, parse_settings
+    from tracker.settings import default_demo_dir, parse_settings
     from tracker.store.database import Store
 
     started = time.monotonic()
-    base = Path(folder).resolve()
+    base = Path(folder).resolve() if folder else default_demo_dir()
     base.mkdir(parents=True, exist_ok=True)
     db_path = base / "demo.db"
     for suffix in ("", "-wal", "-shm"):  # every demo starts from an empty database
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
     url = db_url or f"sqlite:///{db_path}"
     config_path = base / "tracker.toml"
-    config_path.write_text(DEMO_CONFIG.format(db_url=url, snapshot_dir=REPO_PRICES.as_posix()))
+    config_path.write_text(DEMO_CONFIG.format(db_url=url))
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no request log on the screen
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)

@@ -9,6 +9,11 @@ file is loaded. Each feature section has a typed accessor on :class:`Settings` (
 ``alerts``, ``schedule``, ``daemon``, ``reports``, ``reconcile``, ``estimates``) that parses
 and validates it on first use and keeps the result; ``load_settings`` validates them all up
 front unless asked for the core only, so a command fails on any bad section as before.
+
+What the tracker writes by default (the SQLite database, refreshed price snapshots, the demo)
+goes to one state directory, decided by :func:`state_dir`; the shipped price book is package
+data (``tracker.cost.prices.shipped_prices``), so nothing is read from or written to the
+source tree or site-packages.
 """
 
 from __future__ import annotations
@@ -49,7 +54,12 @@ from tracker.schedule import (
 )
 
 DEFAULT_CONFIG = Path("config/tracker.toml")
-REPO_PRICES = Path(__file__).resolve().parent.parent / "config" / "prices"
+# Where the tracker keeps its state when no config key says otherwise (see state_dir).
+STATE_ENV = "TRACKER_HOME"
+APP_NAME = "sagemaker-spend-tracker"
+DB_FILE = "tracker.db"
+SNAPSHOT_FOLDER = "prices"
+DEMO_FOLDER = "demo"
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 FAMILY_RE = re.compile(r"^ml\.[a-z0-9-]+$")
 RETRY_MODES = ("standard", "adaptive")
@@ -71,6 +81,39 @@ DEFAULT_DESTINATION = "reports/showback"
 DEFAULT_MONTHS = 3
 
 
+def state_dir(config_path: Path | None = None) -> Path:
+    """The folder for the tracker's own files: ``$TRACKER_HOME`` when set, else the config
+    file's folder, else the user's data directory (``platformdirs``: on Linux
+    ``$XDG_DATA_HOME/sagemaker-spend-tracker``, by default ``~/.local/share/...``).
+
+    Never the current folder and never the package: an installed tracker works from
+    anywhere. ``[database] url`` and ``[pricing] snapshot_dir`` override it per file.
+    """
+    env = os.environ.get(STATE_ENV, "").strip()
+    if env:
+        return Path(env).expanduser().resolve()
+    if config_path is not None:
+        return config_path.resolve().parent
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def default_database_url(config_path: Path | None = None) -> str:
+    """``sqlite:///<state dir>/tracker.db``."""
+    return f"sqlite:///{state_dir(config_path) / DB_FILE}"
+
+
+def default_snapshot_dir(config_path: Path | None = None) -> Path:
+    """``<state dir>/prices``: where ``tracker prices refresh`` writes its snapshots."""
+    return state_dir(config_path) / SNAPSHOT_FOLDER
+
+
+def default_demo_dir() -> Path:
+    """``<state dir>/demo``: where ``tracker demo`` writes its database and config."""
+    return state_dir() / DEMO_FOLDER
+
+
 @dataclass(frozen=True)
 class Source:
     """One AWS account to collect from (optionally through an assumed role)."""
@@ -90,7 +133,7 @@ class Attribution:
 
 @dataclass(frozen=True)
 class PricingSettings:
-    snapshot_dir: Path = REPO_PRICES
+    snapshot_dir: Path = field(default_factory=default_snapshot_dir)
     overrides: Path | None = None
     discount_pct: Decimal = Decimal(0)
     local_storage_families: frozenset[str] = frozenset(DEFAULT_LOCAL_STORAGE_FAMILIES)
@@ -125,10 +168,10 @@ class Settings:
     """Everything the tracker reads from its config file."""
 
     path: Path | None = None
-    database_url: str = "sqlite:///tracker.db"
+    database_url: str = field(default_factory=default_database_url)
     sources: tuple[Source, ...] = ()
     attribution: Attribution = Attribution()
-    pricing: PricingSettings = PricingSettings()
+    pricing: PricingSettings = field(default_factory=PricingSettings)
     collection: CollectionSettings = CollectionSettings()
     # The TOML document as read, for the feature sections parsed on first use.
     document: Mapping[str, object] = field(default_factory=dict, repr=False, compare=False)
@@ -196,7 +239,7 @@ class Settings:
 
     # -- what the settings build -------------------------------------------------------------
     def price_book(self) -> PriceBook:
-        """The price book: shipped snapshot < newest refresh < overrides file."""
+        """The price book: shipped (package data) < newest refresh < overrides file."""
         return PriceBook.load(
             self.pricing.snapshot_dir,
             self.pricing.overrides,
@@ -386,7 +429,9 @@ class _Validator(SectionContext):
     def _database(self) -> str:
         table = self._table("database")
         self.unknown_keys("database", table, {"url"})
-        url = self._str("database.url", table.get("url"), "sqlite:///tracker.db")
+        url = self._str("database.url", table.get("url"))
+        if url is None:
+            return default_database_url(self.path)
         return resolve_sqlite_url(url, self.base)
 
     def _sources(self) -> tuple[Source, ...]:
@@ -467,12 +512,16 @@ class _Validator(SectionContext):
             "snapshot_dir", "overrides", "discount_pct", "local_storage_families",
             "storage_usd_per_gb_month", "s3_usd_per_gb_month",
         })  # fmt: skip
-        default = PricingSettings()
+        default = PricingSettings(snapshot_dir=default_snapshot_dir(self.path))
         snapshot = (
             self._path("pricing.snapshot_dir", table.get("snapshot_dir")) or default.snapshot_dir
         )
-        if not snapshot.is_dir():
-            self.problem("pricing.snapshot_dir", f"{snapshot} is not a folder of price CSV files")
+        # A folder not made yet is fine: `tracker prices refresh` creates it.
+        if snapshot.exists() and not snapshot.is_dir():
+            self.problem(
+                "pricing.snapshot_dir",
+                f"{snapshot} is not a folder; expected the folder refreshed price snapshots go to",
+            )
         overrides = self._path("pricing.overrides", table.get("overrides"))
         if overrides is not None:
             self._check_overrides(overrides)

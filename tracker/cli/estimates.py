@@ -226,18 +226,20 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
     if args.since and args.until and args.since > args.until:
         raise InputError(f"--since {args.since} is after --until {args.until}")
-    settings = settings_from(args)
-    store = store_from(args, settings)
-    now = system_clock()
     if args.against == "estimates":
         for flag, value in (("--source", args.source), ("--granularity", args.granularity)):
             if value:
                 raise InputError(f"{flag} applies to --against bill, not --against estimates")
-        return _reconcile_estimates(args, settings, store, now)
-    if args.tolerance is not None:
+    elif args.tolerance is not None:
         raise InputError(
             "--tolerance applies to --against estimates; the bill uses [reconcile] drift_pct"
         )
+    settings = settings_from(args)
+    # --against bill stores the bill's lines; comparing with estimates only reads.
+    store = store_from(args, settings, read_only=args.against == "estimates", must_exist=True)
+    now = system_clock()
+    if args.against == "estimates":
+        return _reconcile_estimates(args, settings, store, now)
     return _reconcile_bill(args, settings, store, now)
 
 
@@ -294,12 +296,13 @@ def _notes_to_stderr(notes: Sequence[str], fmt: str) -> None:
 
 # -- export -----------------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
-    from tracker.report.export import export
+    from tracker.report.export import export, output_kind
 
     if args.since and args.until and args.since > args.until:
         raise InputError(f"--since {args.since} is after --until {args.until}")
+    output_kind(args.output, args.format)  # a bad file name fails before the database opens
     settings = settings_from(args)
-    store = store_from(args, settings)
+    store = store_from(args, settings, read_only=True)
     count = export(
         store, args.format, args.output, since=args.since, until=args.until,
         filters=filters_from(args),

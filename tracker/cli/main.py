@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         ["tracker demo", "tracker demo --dir /tmp/demo --jobs 100 --seed 3"],
     )
     demo.add_argument(
-        "--dir", default=".tracker-demo", help="folder for the demo database and config"
+        "--dir",
+        help="folder for the demo database and config (default: demo/ in the state directory)",
     )
     demo.add_argument(
         "--jobs",
@@ -189,7 +190,7 @@ def cmd_prices(args: argparse.Namespace) -> int:
         print("Run 'tracker recost' to apply them to stored jobs.")
         return 0
     if args.prices_command == "check":
-        store = store_from(args, settings)
+        store = store_from(args, settings, read_only=True)
         missing = settings.price_book().unpriced_types(store.billed_type_pairs())
         if missing:
             print(

@@ -66,9 +66,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     status.set_defaults(handler=cmd_status)
 
 
-def _wiring(args: argparse.Namespace) -> tuple[Settings, Store]:
+def _wiring(args: argparse.Namespace, *, read_only: bool = False) -> tuple[Settings, Store]:
     settings = settings_from(args)
-    return settings, store_from(args, settings)
+    return settings, store_from(args, settings, read_only=read_only)
 
 
 def _json(value: Any) -> str:
@@ -116,7 +116,7 @@ def cmd_budgets(args: argparse.Namespace) -> int:
     from tracker.report.budgets import budget_table
     from tracker.report.render import text_table
 
-    settings, store = _wiring(args)
+    settings, store = _wiring(args, read_only=True)
     statuses = budget_statuses(settings, store, system_clock())
     if args.format == "json":
         sys.stdout.write(_json([s.row() for s in statuses]))
@@ -176,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from tracker.clock import system_clock, wall_clock
 
-    settings, store = _wiring(args)
+    settings, store = _wiring(args, read_only=True)
     report = status_report(settings, store, now=system_clock(), wall=wall_clock())
     sys.stdout.write(_json(report) if args.format == "json" else render_status(report))
     return 0

@@ -130,7 +130,7 @@ def run_report(args: argparse.Namespace) -> int:
     check_window(args.since, args.until)
     request = view_request(args)
     settings = settings_from(args)
-    store = store_from(args, settings)
+    store = store_from(args, settings, read_only=True)
     show = progress_printer()
     try:
         table = report_table(args, request, store, show)
@@ -185,12 +185,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InputError(f"--port {args.port}: expected a port from 1 to 65535")
     loopback = check_bind(args.host, args.allow_remote)
     # Imported here, not at the top, so that `tracker --help` stays a cold start.
+    from tracker.extras import require
+
+    require("web", "tracker serve")
     import uvicorn
 
     from tracker.web.app import create_app
 
     settings = settings_from(args)
-    store = store_from(args, settings)
+    store = store_from(args, settings, read_only=True)
     app = create_app(store, settings=settings)
     _check_free(args.host, args.port)
     if not loopback:

@@ -163,10 +163,19 @@ def settings_from(args: argparse.Namespace) -> Settings:
     return load_settings(args.config)
 
 
-def store_from(args: argparse.Namespace, settings: Settings) -> Store:
+def store_from(
+    args: argparse.Namespace,
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    must_exist: bool = False,
+) -> Store:
+    """The store of ``--db`` or ``[database] url``. Commands that only read pass ``read_only``:
+    they create no database and write nothing (a read-only file or ``?mode=ro`` URI serves
+    them); ``must_exist`` is for a command that writes to a database it must not create."""
     from tracker.store.database import Store
 
-    return Store.open(args.db or settings.database_url)
+    return Store.open(args.db or settings.database_url, read_only=read_only, must_exist=must_exist)
 
 
 def write_output(output: str | bytes, path: str | None) -> None:

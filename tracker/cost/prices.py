@@ -2,8 +2,10 @@
 
 Rates come from CSV files, later layers winning per (region, instance type):
 
-1. ``training-on-demand.csv`` in the snapshot directory (shipped, traced rates only);
-2. the newest ``refreshed-YYYYMMDD.csv`` there (written by ``tracker prices refresh``);
+1. ``training-on-demand.csv`` shipped in the package (``tracker/cost/data``, traced rates
+   only, read through ``importlib.resources`` so an installed wheel needs no source tree);
+2. the newest ``refreshed-YYYYMMDD.csv`` in the snapshot folder, a state folder outside the
+   package (written by ``tracker prices refresh``);
 3. the overrides file (same columns), if one is configured.
 
 A (region, type) in none of them has no rate: callers flag the job unpriced, never
@@ -21,6 +23,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from tracker.errors import PriceBookError
@@ -63,7 +67,12 @@ class PriceRow:
     source_date: str = ""
 
 
-def _error(path: Path, line: int, field: str, problem: str) -> PriceBookError:
+def shipped_prices() -> Traversable:
+    """The price files shipped inside the package (``tracker/cost/data``)."""
+    return resources.files("tracker.cost") / "data"
+
+
+def _error(path: Traversable, line: int, field: str, problem: str) -> PriceBookError:
     return PriceBookError(f"{path}: line {line}: {field}: {problem}")
 
 
@@ -76,7 +85,9 @@ _INSTANCE_CELL = (
 _USD_CELL = (_DECIMAL_RE, "is not a non-negative decimal; expected US dollars like 1.408")
 
 
-def _cell(path: Path, line: int, field: str, value: str, check: tuple[re.Pattern[str], str]) -> str:
+def _cell(
+    path: Traversable, line: int, field: str, value: str, check: tuple[re.Pattern[str], str]
+) -> str:
     """``value`` when it matches its column's pattern; else the error naming file, line, field."""
     pattern, problem = check
     if not pattern.match(value):
@@ -84,19 +95,19 @@ def _cell(path: Path, line: int, field: str, value: str, check: tuple[re.Pattern
     return value
 
 
-def _region(path: Path, line: int, value: str) -> str:
+def _region(path: Traversable, line: int, value: str) -> str:
     return _cell(path, line, "region", value, _REGION_CELL)
 
 
-def _instance_type(path: Path, line: int, value: str) -> str:
+def _instance_type(path: Traversable, line: int, value: str) -> str:
     return _cell(path, line, "instance_type", value, _INSTANCE_CELL)
 
 
-def _usd(path: Path, line: int, field: str, value: str) -> Decimal:
+def _usd(path: Traversable, line: int, field: str, value: str) -> Decimal:
     return Decimal(_cell(path, line, field, value, _USD_CELL))
 
 
-def _price_row(path: Path, line: int, cells: Mapping[str, str]) -> PriceRow:
+def _price_row(path: Traversable, line: int, cells: Mapping[str, str]) -> PriceRow:
     """One instance rate from its cells, each checked as a price file's column is."""
     return PriceRow(
         region=_region(path, line, cells["region"]),
@@ -107,10 +118,12 @@ def _price_row(path: Path, line: int, cells: Mapping[str, str]) -> PriceRow:
     )
 
 
-def _read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+def _read_table(
+    path: Traversable, required: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
     """Yield (line number, stripped cells by column) for each data row of a CSV file."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
+        with path.open("r", encoding="utf-8-sig", newline="") as handle:
             text = handle.read()
     except FileNotFoundError:
         raise PriceBookError(
@@ -172,7 +185,7 @@ def _read_table(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, di
         )
 
 
-def _read_training(path: Path) -> list[tuple[int, PriceRow]]:
+def _read_training(path: Traversable) -> list[tuple[int, PriceRow]]:
     rows: list[tuple[int, PriceRow]] = []
     first_line: dict[tuple[str, str], int] = {}
     for line, cells in _read_table(path, PRICE_COLUMNS):
@@ -201,7 +214,7 @@ def read_price_csv(path: Path) -> list[PriceRow]:
     return [row for _, row in _read_training(Path(path))]
 
 
-def _read_storage(path: Path) -> Iterator[tuple[int, str, str, Decimal, str]]:
+def _read_storage(path: Traversable) -> Iterator[tuple[int, str, str, Decimal, str]]:
     seen: dict[tuple[str, str], int] = {}
     for line, cells in _read_table(path, STORAGE_COLUMNS):
         region = _region(path, line, cells["region"])
@@ -226,7 +239,7 @@ def _read_storage(path: Path) -> Iterator[tuple[int, str, str, Decimal, str]]:
         yield line, region, kind, usd, cells.get("source", "")
 
 
-def _read_tokens(path: Path) -> Iterator[tuple[int, str, str, Decimal, str]]:
+def _read_tokens(path: Traversable) -> Iterator[tuple[int, str, str, Decimal, str]]:
     seen: dict[tuple[str, str], int] = {}
     for line, cells in _read_table(path, TOKEN_COLUMNS):
         region = _region(path, line, cells["region"])
@@ -253,7 +266,7 @@ def _read_tokens(path: Path) -> Iterator[tuple[int, str, str, Decimal, str]]:
         yield line, region, model, usd, cells.get("source", "")
 
 
-def _origin(path: Path, line: int, source: str) -> str:
+def _origin(path: Traversable, line: int, source: str) -> str:
     return f"{path} line {line}" + (f" ({source})" if source else "")
 
 
@@ -263,8 +276,17 @@ def _decimal(value: object) -> Decimal:
 
 
 def newest_refreshed(snapshot_dir: Path) -> Path | None:
-    """The newest ``refreshed-YYYYMMDD.csv`` in the snapshot directory, if any."""
-    found = [p for p in Path(snapshot_dir).iterdir() if _REFRESHED_RE.match(p.name)]
+    """The newest ``refreshed-YYYYMMDD.csv`` in the snapshot folder; None when there is none
+    (or no folder yet: ``tracker prices refresh`` creates it)."""
+    snapshot_dir = Path(snapshot_dir)
+    if not snapshot_dir.exists():
+        return None
+    if not snapshot_dir.is_dir():
+        raise PriceBookError(
+            f"{snapshot_dir}: not a folder; expected the folder of refreshed-YYYYMMDD.csv "
+            "price snapshots ([pricing] snapshot_dir)"
+        )
+    found = [p for p in snapshot_dir.iterdir() if _REFRESHED_RE.match(p.name)]
     return max(found, key=lambda p: p.name) if found else None
 
 
@@ -279,40 +301,44 @@ class PriceBook:
         s3: Mapping[str, Decimal] = {},  # noqa: B006
         tokens: Mapping[tuple[str, str], Decimal] = {},  # noqa: B006
         sources: Mapping[tuple[str, str], str] = {},  # noqa: B006
-        files: Iterable[Path] = (),
+        files: Iterable[Traversable] = (),
     ):
         self._hourly = dict(hourly)
         self._storage = dict(storage)
         self._s3 = dict(s3)
         self._tokens = dict(tokens)
         self._sources = dict(sources)
-        self.files: tuple[Path, ...] = tuple(files)  # training files loaded, lowest first
+        self.files: tuple[Traversable, ...] = tuple(files)  # training files, lowest first
 
     @classmethod
     def load(
         cls,
-        snapshot_dir: Path,
+        snapshot_dir: Path | None = None,
         overrides: Path | None = None,
         *,
+        shipped: Traversable | None = None,
         storage_overrides: Mapping[str, Decimal] = {},  # noqa: B006
         s3_overrides: Mapping[str, Decimal] = {},  # noqa: B006
         token_overrides: Mapping[tuple[str, str], Decimal] = {},  # noqa: B006
     ) -> PriceBook:
         """Load shipped < newest refreshed snapshot < overrides file, then the mappings.
 
-        ``training-on-demand.csv`` must exist in ``snapshot_dir``; ``storage.csv`` and
-        ``tokens.csv`` are read when present. ``storage_overrides``/``s3_overrides`` map
-        region -> USD per GB-month; ``token_overrides`` maps (region, base model or "*")
-        -> USD per million tokens; each wins over the files.
+        ``shipped`` (the package's price files unless given) must hold
+        ``training-on-demand.csv``; its ``storage.csv`` and ``tokens.csv`` are read when
+        present. ``snapshot_dir`` is the folder ``tracker prices refresh`` writes to: its
+        newest ``refreshed-YYYYMMDD.csv`` is layered on top (a folder not made yet has none).
+        ``storage_overrides``/``s3_overrides`` map region -> USD per GB-month;
+        ``token_overrides`` maps (region, base model or "*") -> USD per million tokens; each
+        wins over the files.
         """
-        snapshot_dir = Path(snapshot_dir)
-        if not snapshot_dir.is_dir():
+        shipped = shipped_prices() if shipped is None else shipped
+        if not shipped.is_dir():
             raise PriceBookError(
-                f"{snapshot_dir}: price snapshot directory not found; "
+                f"{shipped}: price snapshot directory not found; "
                 f"expected a directory holding {TRAINING_FILE}"
             )
-        files = [snapshot_dir / TRAINING_FILE]
-        refreshed = newest_refreshed(snapshot_dir)
+        files: list[Traversable] = [shipped / TRAINING_FILE]
+        refreshed = newest_refreshed(snapshot_dir) if snapshot_dir is not None else None
         if refreshed is not None:
             files.append(refreshed)
         if overrides is not None:
@@ -327,15 +353,15 @@ class PriceBook:
 
         storage: dict[str, Decimal] = {}
         s3: dict[str, Decimal] = {}
-        if (snapshot_dir / STORAGE_FILE).exists():
-            for _, region, kind, usd, _ in _read_storage(snapshot_dir / STORAGE_FILE):
+        if (shipped / STORAGE_FILE).is_file():
+            for _, region, kind, usd, _ in _read_storage(shipped / STORAGE_FILE):
                 (storage if kind == ML_STORAGE else s3)[region] = usd
         storage.update({r: _decimal(v) for r, v in storage_overrides.items()})
         s3.update({r: _decimal(v) for r, v in s3_overrides.items()})
 
         tokens: dict[tuple[str, str], Decimal] = {}
-        if (snapshot_dir / TOKENS_FILE).exists():
-            for _, region, model, usd, _ in _read_tokens(snapshot_dir / TOKENS_FILE):
+        if (shipped / TOKENS_FILE).is_file():
+            for _, region, model, usd, _ in _read_tokens(shipped / TOKENS_FILE):
                 tokens[region, model] = usd
         tokens.update({key: _decimal(v) for key, v in token_overrides.items()})
         return cls(hourly, storage=storage, s3=s3, tokens=tokens, sources=sources, files=files)

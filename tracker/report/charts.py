@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from tracker.errors import InputError
+from tracker.extras import require
 from tracker.records import format_usd
 from tracker.report.templating import environment
 
@@ -313,13 +313,10 @@ ANCHORS = {"start": "left", "middle": "center", "end": "right"}
 
 def figure(chart: Chart, dpi: int = 100) -> Figure:
     """The chart's drawing painted on a matplotlib figure; every text is literal (no mathtext)."""
-    try:
-        from matplotlib.figure import Figure
-        from matplotlib.patches import Circle, Rectangle
-    except ImportError:
-        raise InputError(
-            "--format png: matplotlib is not installed; pip install matplotlib"
-        ) from None
+    require("charts", "--format png")
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle, Rectangle
+
     drawing = layout(chart)
     fig = Figure(figsize=(drawing.width / dpi, drawing.height / dpi), dpi=dpi)
     ax = fig.add_axes((0, 0, 1, 1))

@@ -23,7 +23,7 @@ from sqlmodel import Session
 
 from tracker.cost.engine import period_micros
 from tracker.cost.items import COST_ITEMS
-from tracker.errors import StoreError
+from tracker.errors import StoreError, TrackerError
 from tracker.records import (
     UNALLOCATED,
     InstanceGroup,
@@ -31,7 +31,17 @@ from tracker.records import (
     JobRecord,
     to_micros,
 )
-from tracker.store.engine import aware_utc, connect, first_line, naive_utc, safe_url
+from tracker.store.engine import (
+    NoDatabase,
+    ReadOnlyDatabase,
+    aware_utc,
+    check_writable,
+    connect,
+    first_line,
+    naive_utc,
+    safe_url,
+    sqlite_file,
+)
 from tracker.store.schema import CollectionRun, Job, JobCostDay, Watermark
 
 SAVE_BATCH = 500
@@ -39,19 +49,38 @@ SAVE_BATCH = 500
 MERGE_ATTEMPTS = 5
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False, must_exist: bool = False) -> Engine:
     """The engine, its schema upgraded to this version's (Alembic migrations, serialised
     between processes); a database with a newer schema is refused. SQLite gets WAL, a busy
-    timeout and foreign keys."""
-    from tracker.store.migrate import upgrade_engine
+    timeout and foreign keys.
 
-    engine = connect(url)
+    ``read_only`` opens an existing database without writing anything (a schema other than
+    this version's is refused, not upgraded); ``must_exist`` writes but creates nothing:
+    either raises NoDatabase where there is no tracker database."""
+    from tracker.store.migrate import check_readable, current, upgrade_engine
+
+    path = sqlite_file(url)
+    if url.startswith("sqlite") and path is None:
+        # In memory: nothing is left behind, so a reader gets an empty schema of its own.
+        read_only = must_exist = False
+    if not read_only:
+        check_writable(url)
+    if (read_only or must_exist) and url.startswith("sqlite") and not (path and path.is_file()):
+        raise NoDatabase(url)
+    engine = connect(url, read_only=read_only)
     try:
+        if read_only:
+            check_readable(engine, url)
+            return engine
+        if must_exist:
+            with engine.connect() as connection:
+                if current(connection) is None:
+                    raise NoDatabase(url)
         upgrade_engine(engine)
     except SQLAlchemyError as exc:
         engine.dispose()
         raise StoreError(f"cannot open database {safe_url(url)}: {first_line(exc)}") from None
-    except StoreError:
+    except TrackerError:
         engine.dispose()
         raise
     return engine
@@ -70,12 +99,14 @@ def _json_default(value: Any) -> Any:
 class Store:
     """Named reads and writes over one engine."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, url: str = ""):
         self.engine = engine
+        self.url = url or engine.url.render_as_string(hide_password=False)
 
     @classmethod
-    def open(cls, url: str) -> Store:
-        return cls(make_engine(url))
+    def open(cls, url: str, *, read_only: bool = False, must_exist: bool = False) -> Store:
+        """The store at ``url``: see :func:`make_engine` for ``read_only`` and ``must_exist``."""
+        return cls(make_engine(url, read_only=read_only, must_exist=must_exist), url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -85,6 +116,8 @@ class Store:
             except OperationalError as exc:
                 session.rollback()
                 message = first_line(exc)
+                if "readonly database" in message:  # a read-only file or mount found mid-write
+                    raise ReadOnlyDatabase(self.url) from None
                 if message in ("disk I/O error", "database or disk is full"):
                     message += " (is the disk full? nothing of the failed write was kept)"
                 raise StoreError(f"database error: {message}") from None

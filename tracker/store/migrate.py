@@ -6,6 +6,9 @@ explicitly. A database whose revision this code does not know (written by a newe
 tracker) is refused with one line, never touched. A database created before migrations
 existed (tables but no ``alembic_version``) is recognised as the first released schema.
 
+A database opened read-only is never upgraded: :func:`check_readable` accepts it at head
+and refuses an older or newer schema with one line.
+
 Concurrent upgrades are serialised: SQLite takes its write lock (``BEGIN IMMEDIATE``)
 before reading the revision, PostgreSQL a transaction-scoped advisory lock.
 """
@@ -96,6 +99,24 @@ def current(connection: Connection) -> str | None:
     return FIRST_REVISION if "jobs" in tables else None
 
 
+def check_readable(engine: Engine, url: str) -> None:
+    """A read-only open: the database must hold a tracker schema at exactly this version's
+    head (NoDatabase when it holds none); nothing is written, nothing upgraded."""
+    from tracker.store.engine import NoDatabase, safe_url
+
+    with engine.connect() as connection:
+        revision = current(connection)
+    if revision is None:
+        raise NoDatabase(url)
+    if revision == HEAD:
+        return
+    _refuse_unknown(revision, HEAD)
+    raise StoreError(
+        f"database {safe_url(url)} has schema revision {revision}, older than this tracker's "
+        f"{HEAD}, and is opened read-only; run 'tracker db upgrade' on a writable copy"
+    )
+
+
 def upgrade_engine(engine: Engine) -> Upgrade:
     """Upgrade the database behind ``engine`` to head (serialised against other processes)."""
     with engine.connect() as connection:
@@ -121,8 +142,9 @@ def upgrade(url: str) -> str:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tracker.store.engine import connect, first_line, safe_url
+    from tracker.store.engine import check_writable, connect, first_line, safe_url
 
+    check_writable(url)
     engine = connect(url)
     try:
         return upgrade_engine(engine).describe(safe_url(url))
@@ -136,10 +158,14 @@ def describe_current(url: str) -> str:
     """One line: the database's revision against this tracker's head (changes nothing)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tracker.store.engine import connect, first_line, safe_url
+    from tracker.store.engine import connect, first_line, safe_url, sqlite_file
 
     where = safe_url(url)
-    engine = connect(url)
+    target = head()
+    path = sqlite_file(url)
+    if path is not None and not path.exists():  # a look must not create the file
+        return f"Database {where}: empty, no schema yet; run 'tracker db upgrade' (head {target})."
+    engine = connect(url, read_only=path is not None)
     try:
         with engine.connect() as connection:
             revision = current(connection)
@@ -147,7 +173,6 @@ def describe_current(url: str) -> str:
         raise StoreError(f"cannot read database {where}: {first_line(exc)}") from None
     finally:
         engine.dispose()
-    target = head()
     _refuse_unknown(revision, target)
     if revision is None:
         return f"Database {where}: empty, no schema yet; run 'tracker db upgrade' (head {target})."
