@@ -42,8 +42,9 @@ def from_micros(micros: int) -> Decimal:
 
 
 def cents(usd: Decimal) -> Decimal:
-    """Round to cents for display (half up, as invoices do)."""
-    return usd.quantize(CENT, rounding=ROUND_HALF_UP)
+    """Round to cents for display (half up, as invoices do); never a negative zero."""
+    rounded = usd.quantize(CENT, rounding=ROUND_HALF_UP)
+    return abs(rounded) if rounded == 0 else rounded
 
 
 def usd_cents(micros: int | Decimal | None) -> Decimal:
