@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from tracker.store.database import Store, aware_utc
+from tracker.store.database import Repository, aware_utc
 from tracker.store.schema import AlertDelivery, CollectionRun, Job, JobRun, Watermark
 
 
@@ -60,11 +60,8 @@ class LastCollection:
     summary: dict[str, Any]
 
 
-class ScrapeQueries:
+class ScrapeQueries(Repository):
     """Bounded aggregate reads over one Store's engine."""
-
-    def __init__(self, store: Store):
-        self.store = store
 
     def watermarks(self) -> list[WatermarkRow]:
         """One row per collected (account, region): as many as the config lists."""
