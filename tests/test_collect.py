@@ -661,3 +661,43 @@ def test_context_clients_use_retry_settings_and_honour_endpoint_env(aws, monkeyp
     # The account is looked up once per source, not once per region.
     other = factory(Source(name="prod", regions=("eu-west-1",)), "us-west-2")
     assert (other.account_id, other.counter.total()) == (DEFAULT_ACCOUNT, 0)
+
+
+def test_collect_open_warm_pool_gets_its_retained_cost_once_the_pool_ends(sm, store):
+    """2 x ml.m5.xlarge ($0.40/h), 09:00-10:00, 20 GB each; the pool stays Available.
+
+    | run   | pool                    | warm pool                   | list USD             |
+    |-------|-------------------------|-----------------------------|----------------------|
+    | 15:00 | Available (estimate)    | 0.40 x 5 h = 2.00           | 0.40+2.00+0.04+0.20 = 2.64 |
+    | 16:00 | Terminated, 1800 s      | 0.40 x 0.5 h = 0.20         | 0.40+0.20+0.04+0.02 = 0.66 |
+
+    LastModifiedTime never changes: only the stored open pool makes the collector look again.
+    """
+    seed_job(sm, "pool", count=2, volume_gb=20, billable=3600, warm_pool_seconds=0)
+    update_job(DEFAULT_ACCOUNT, "us-east-1", "pool", warm_pool_status={"Status": "Available"})
+    run(store)
+    job = by_name(store)["pool"]
+    assert (job.final, job.warm_pool_status, job.warm_pool_retained_seconds) == (
+        True, "Available", None,
+    )  # fmt: skip
+    assert "warm-pool-open" in job.flags.split(",")
+    assert (job.warm_pool_micros, job.list_micros) == (2_000_000, 2_640_000)
+    assert store.open_warm_pool_jobs(DEFAULT_ACCOUNT, "us-east-1") == {job.arn: "pool"}
+
+    update_job(
+        DEFAULT_ACCOUNT, "us-east-1", "pool",
+        warm_pool_status={"Status": "Terminated", "ResourceRetainedBillableTimeInSeconds": 1800},
+    )  # fmt: skip
+    region = run(store, now=NOW + timedelta(hours=1)).regions[0]
+
+    assert region.calls_to("sagemaker", "DescribeTrainingJob") == 1
+    assert (region.new, region.updated) == (0, 1)
+    job = by_name(store)["pool"]
+    assert (job.warm_pool_status, job.warm_pool_retained_seconds) == ("Terminated", 1800)
+    assert "warm-pool-open" not in job.flags.split(",")
+    assert (job.warm_pool_micros, job.list_micros) == (200_000, 660_000)
+    assert store.open_warm_pool_jobs(DEFAULT_ACCOUNT, "us-east-1") == {}
+
+    again = run(store, now=NOW + timedelta(hours=2)).regions[0]
+    assert again.calls_to("sagemaker", "DescribeTrainingJob") == 0
+    assert by_name(store)["pool"].list_micros == 660_000

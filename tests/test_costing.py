@@ -314,6 +314,40 @@ CASES = [
         US,
         Expect(compute=1_844_000, warm=461_000, list=2_305_000, effective=2_305_000),
     ),
+    # An open pool: retained time so far (now 12:30 - end 11:00 = 1.5 h) at the same rate.
+    Case(
+        "warm-pool-open-estimate",
+        {"warm_pool_status": "Available"},
+        US,
+        Expect(
+            compute=230_000,
+            warm=345_000,
+            list=575_000,
+            effective=575_000,
+            flags=("warm-pool-open",),
+        ),
+        now=at(10, 12, 30),
+    ),  # fmt: skip
+    Case(
+        "warm-pool-in-use-estimate-spans-midnight",
+        {"warm_pool_status": "InUse", "instance_count": 2},
+        US,
+        Expect(
+            compute=460_000,
+            warm=6_440_000,
+            list=6_900_000,
+            effective=6_900_000,
+            flags=("warm-pool-open",),
+        ),
+        now=at(11, 1),
+    ),  # fmt: skip
+    Case(
+        "warm-pool-reused-is-final",
+        {"warm_pool_status": "Reused", "warm_pool_retained_seconds": 600},
+        US,
+        Expect(compute=230_000, warm=38_333, list=268_333, effective=268_333),
+        now=at(11, 1),
+    ),
     # --- rule 5: ML storage volume --------------------------------------------------------
     Case(
         "storage-ebs-eu",

@@ -38,8 +38,12 @@ def test_demo_twice_says_its_count_once_same_totals_and_a_job_table_that_fits(
 
 
 def said_once(out: str) -> None:
-    counts = re.findall(r"(\d+) (?:training )?jobs\b", out)
+    # The notes under the tables count the jobs of one unpriced part, not the demo's jobs.
+    notes = [line for line in out.splitlines() if line.startswith("note: ")]
+    body = "\n".join(line for line in out.splitlines() if not line.startswith("note: "))
+    counts = re.findall(r"(\d+) (?:training )?jobs?\b", body)
     assert counts == [str(SEEDED)], out
+    names_what_is_unpriced(notes)
     assert f"seeding {SEEDED} training jobs" in out
     assert re.search(rf"^total\s+{SEEDED}\s", out, re.M), out  # the collector found them all
     assert "clock pinned at 2026-11-26 12:00 UTC" in out
@@ -64,6 +68,17 @@ def running_job_costed_to_the_pinned_clock(db: Path) -> None:
             "select list_micros from jobs where name = 'recsys-ranker-running-005'"
         ).fetchall()
     assert micros == 6_060_000
+
+
+def names_what_is_unpriced(notes: list[str]) -> None:
+    """The demo ships no S3 rate and no us-east-1 storage rate, and its trn1 job has no
+    instance rate: each is named under the tables, with how many jobs and the fix."""
+    assert "note: ml.trn1.32xlarge instance time unpriced for 1 job in us-east-1: " in "\n".join(
+        notes
+    ), notes
+    assert any(n.startswith("note: storage unpriced for ") and "us-east-1" in n for n in notes)
+    assert any(n.startswith("note: S3 artifacts unpriced for ") for n in notes), notes
+    assert all(n.endswith(": run tracker prices refresh") for n in notes), notes
 
 
 def job_table_fits(config: Path) -> None:

@@ -90,6 +90,8 @@ def test_collect_alerts_status_never_print_or_store_a_secret(
     ):
         result = run_cli("--config", str(config), *args, env=env)
         outputs.append((args, result.returncode, result.stdout + result.stderr))
+        # JSON on stdout; notes (what is unpriced) on stderr; both are checked for leaks below.
+        last_stdout = result.stdout
 
     codes = {args[-1] if args[-1] != "json" else args[-3]: code for args, code, _ in outputs}
     assert outputs[0][1] == 0, outputs[0][2]
@@ -97,7 +99,7 @@ def test_collect_alerts_status_never_print_or_store_a_secret(
     assert "webhook" in outputs[1][2]  # the failure is reported...
     for args, _, text in outputs:
         assert leaks(text) == [], (args, text)  # ...without the URL
-    assert json.loads(outputs[-1][2])[0]["total_usd"] == 1.0, codes
+    assert json.loads(last_stdout)[0]["total_usd"] == 1.0, codes
     stored = b"".join(p.read_bytes() for p in config.parent.glob("spend.db*"))
     assert stored, "the database was written"
     assert [s for s in SECRETS if s.encode() in stored] == []

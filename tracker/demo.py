@@ -53,7 +53,7 @@ def run_demo(folder: str | None, *, jobs: int, seed: int, db_url: str | None = N
     from tracker.collect.service import collect
     from tracker.report.collection import collection_text
     from tracker.report.render import text_table
-    from tracker.report.spend import spend_rows, spend_table
+    from tracker.report.spend import spend_notes, spend_rows, spend_table
     from tracker.settings import default_demo_dir, parse_settings
     from tracker.store.database import Store
 
@@ -97,6 +97,8 @@ def run_demo(folder: str | None, *, jobs: int, seed: int, db_url: str | None = N
         print(text_table(spend_table(spend_rows(store, "team"), "team")))
         print("Five most expensive jobs:")
         print(text_table(spend_table(spend_rows(store, "job")[:5], "job")))
+        for note in spend_notes(store):  # a 0 that means "no price" must not read as free
+            print(f"note: {note}")
     finally:
         server.stop()
         for key, value in saved.items():

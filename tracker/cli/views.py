@@ -24,7 +24,7 @@ from tracker.cli.wiring import (
     write_output,
 )
 from tracker.errors import InputError
-from tracker.report.formats import FORMATS
+from tracker.report.formats import FORMATS, MACHINE_FORMATS
 
 if TYPE_CHECKING:
     from tracker.report.table import Table
@@ -139,6 +139,12 @@ def run_report(args: argparse.Namespace) -> int:
     finally:
         _finish_progress()
     write_output(output, args.output)
+    if request is None and args.format in MACHINE_FORMATS:
+        # Data other tools parse stays alone on stdout; what is unpriced still gets said.
+        # (A view's JSON and CSV keep stderr empty, as scripts rely on; its other formats
+        # carry the same notes under the table.)
+        for note in table.notes:
+            print(f"note: {note}", file=sys.stderr)
     return 0
 
 
@@ -154,13 +160,12 @@ def report_table(
         from tracker.report.views import build
 
         return build(store, request, system_clock(), show)
-    from tracker.report.spend import spend_rows, spend_table
+    from tracker.report.spend import spend_notes, spend_rows, spend_table
 
     show(f"summing spend by {args.by}")
-    rows = spend_rows(
-        store, args.by, since=args.since, until=args.until, filters=filters_from(args)
-    )
-    return spend_table(rows, args.by)
+    window = {"since": args.since, "until": args.until, "filters": filters_from(args)}
+    rows = spend_rows(store, args.by, **window)
+    return spend_table(rows, args.by, spend_notes(store, **window))
 
 
 def check_bind(host: str, allow_remote: bool) -> bool:

@@ -6,7 +6,9 @@ changed, fetch their tags in bulk, measure their S3 artifacts, parse, cost and s
 them in batches. The watermark moves to the newest LastModifiedTime listed only
 after every batch of the region is committed, so an interrupted run loses nothing
 and a rerun duplicates nothing (saves are upserts by ARN). Running jobs are stored
-with their cost so far and recosted, without AWS calls, at the end of every run.
+with their cost so far and recosted, without AWS calls, at the end of every run. A job
+whose warm pool is still open (Available, InUse) is described again every run, whatever
+its LastModifiedTime, until AWS reports the pool Terminated or Reused with its retained time.
 
 A region that fails with an AWS error is recorded and reported; the others go on.
 """
@@ -232,20 +234,33 @@ class _RegionCollector:
         listing = aws_sagemaker.list_changed_jobs(
             ctx.client("sagemaker"), since, self.settings.collection.page_size
         )
+        # An open warm pool's retained time appears without LastModifiedTime changing, so
+        # those jobs are described every run, listed or not, until the pool ends.
+        open_pools = self.store.open_warm_pool_jobs(account, region)
         newest = watermark
         for batch in _batches(_unique(listing), BATCH_SIZE):
-            self._save_batch(ctx, batch, result)
+            self._save_batch(ctx, batch, result, open_pools)
             batch_newest = max(s.last_modified_time for s in batch)
             newest = batch_newest if newest is None else max(newest, batch_newest)
+            for summary in batch:
+                open_pools.pop(summary.arn, None)
+        for batch in _batches(_unlisted(open_pools), BATCH_SIZE):
+            self._save_batch(ctx, batch, result, open_pools)
         # Only now is every listed job committed: moving the watermark cannot lose one.
         self.store.advance_watermark(account, region, ctx.source_name, newest, self.now)
         result.watermark = newest
 
     def _save_batch(
-        self, ctx: AwsContext, batch: list[parse.JobSummary], result: RegionSummary
+        self,
+        ctx: AwsContext,
+        batch: list[parse.JobSummary],
+        result: RegionSummary,
+        open_pools: dict[str, str],
     ) -> None:
         stored = self.store.job_versions(ctx.account_id, ctx.region, [s.arn for s in batch])
-        changed = [s for s in batch if stored.get(s.arn) != s.last_modified_time]
+        changed = [
+            s for s in batch if s.arn in open_pools or stored.get(s.arn) != s.last_modified_time
+        ]
         result.unchanged += len(batch) - len(changed)
         if not changed:
             return
@@ -311,6 +326,13 @@ def _unique(listing: Iterable[dict]) -> Iterator[parse.JobSummary]:
         if summary.arn not in seen:
             seen.add(summary.arn)
             yield summary
+
+
+def _unlisted(open_pools: dict[str, str]) -> Iterator[parse.JobSummary]:
+    """Stored open-pool jobs the listing did not return, as summaries to describe."""
+    for arn, name in open_pools.items():
+        # Never compared with a stored time: membership in open_pools forces the describe.
+        yield parse.JobSummary(name=name, arn=arn, last_modified_time=datetime.min)
 
 
 def _batches(items: Iterable[parse.JobSummary], size: int) -> Iterator[list[parse.JobSummary]]:

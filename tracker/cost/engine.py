@@ -42,6 +42,10 @@ BYTES_PER_GIB = Decimal(2**30)
 TOKENS_PER_MILLION = Decimal(1_000_000)
 _ONE_MICROSECOND = timedelta(microseconds=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# DescribeTrainingJob WarmPoolStatus.Status values whose retained time is still growing:
+# ResourceRetainedBillableTimeInSeconds is reported only once the pool is Terminated or Reused.
+OPEN_WARM_POOL_STATUSES = frozenset({"Available", "InUse"})
+WARM_POOL_OPEN_FLAG = "warm-pool-open"
 
 # AWS: "When using an ML instance with NVMe SSD volumes, SageMaker doesn't provision
 # Amazon EBS gp2 storage ... ML instance families with the NVMe-type instance storage
@@ -228,7 +232,7 @@ def _instance_items(
     groups = job.billed_groups()
     hourly_usd, unpriced = _hourly_usd(groups, rates, flags)
     billed_seconds = _billed_seconds(job, times, flags)
-    retained_seconds = _known_nonnegative(job.warm_pool_retained_seconds, flags) or ZERO
+    retained_seconds = _retained_seconds(job, times, flags)
     items = _Items(
         compute=hourly_usd * billed_seconds / SECONDS_PER_HOUR,
         spot_savings=_spot_savings(job, hourly_usd, flags),
@@ -314,6 +318,22 @@ def _spot_savings(job: JobRecord, hourly_usd: Decimal, flags: _Flags) -> Decimal
     if training is None or billable is None or training <= billable:
         return ZERO
     return hourly_usd * (training - billable) / SECONDS_PER_HOUR
+
+
+def _retained_seconds(job: JobRecord, times: _Times, flags: _Flags) -> Decimal:
+    """Rule 4: warm-pool seconds per instance; for an open pool, an estimate so far.
+
+    While the pool is Available or InUse, AWS has not reported the retained time yet, so
+    the time since the job ended (now - end) stands in for it, flagged ``warm-pool-open``;
+    the collector re-describes the job every run and the reported seconds replace the
+    estimate once the pool is Terminated or Reused.
+    """
+    if times.final and job.warm_pool_status in OPEN_WARM_POOL_STATUSES:
+        flags.add(WARM_POOL_OPEN_FLAG)
+        if times.end is None:
+            return ZERO
+        return max(_seconds(times.end, times.now), ZERO)
+    return _known_nonnegative(job.warm_pool_retained_seconds, flags) or ZERO
 
 
 def _volume_gb_instances(
@@ -450,8 +470,8 @@ def _windows(
     if start is None or end is None:
         return None, None
     training = (start, end) if end > start else None
-    retained = decimal_or_none(job.warm_pool_retained_seconds)
-    if retained is None or retained <= 0:
+    retained = _retained_seconds(job, times, _Flags())
+    if retained <= 0:
         return training, None
     try:
         warm_end = end + timedelta(seconds=float(retained))
@@ -567,6 +587,8 @@ def _known_nonnegative(
 
 __all__ = [
     "DEFAULT_LOCAL_STORAGE_FAMILIES",
+    "OPEN_WARM_POOL_STATUSES",
+    "WARM_POOL_OPEN_FLAG",
     "CostPolicy",
     "cost_job",
     "instance_family",

@@ -12,11 +12,12 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
-from tracker.cost.items import LIST, REPORT_ITEMS, SPOT_SAVINGS, STORAGE, WARM_POOL
+from tracker.cost.items import LIST, PLAN_VALUE, REPORT_ITEMS, SPOT_SAVINGS, STORAGE, WARM_POOL
 from tracker.errors import InputError
 from tracker.records import DIMENSIONS, usd_cents
 from tracker.report.charts import Chart, Series
 from tracker.report.table import REPORT_MONEY, Column, Table, count, money, text
+from tracker.report.unpriced import split_flags, unpriced_notes, unpriced_parts
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries, Window
 
@@ -24,6 +25,13 @@ JOB_COLUMNS: tuple[Column, ...] = (
     text("team"), text("status"), text("instance_type"), count("instance_count"),
     count("billable_seconds"), count("artifact_bytes"), text("account"), text("region"),
     text("arn"),
+)  # fmt: skip
+#: What ``--by job`` JSON and CSV rows add after the money: the engine's flags, the parts
+#: left without a price, the on-demand value of training-plan usage (outside the total, for
+#: the whole job) and the FOCUS ListCost (the total under its FOCUS name).
+JOB_EXTRA_COLUMNS: tuple[Column, ...] = (
+    text("flags"), text("unpriced_parts"), money(PLAN_VALUE.key, PLAN_VALUE.label.lower()),
+    money("list_usd", "list"),
 )  # fmt: skip
 #: ``report --by job`` as people read it (text, Markdown, HTML): one line per job that fits
 #: a terminal. JSON and CSV keep every key of :func:`columns_for` (other tools rely on them);
@@ -58,6 +66,11 @@ def spend_rows(
         row["jobs"] = int(agg["jobs"])
         row.update({item.key: usd_cents(int(agg[item.name] or 0)) for item in REPORT_ITEMS})
         row["unpriced_jobs"] = int(agg["unpriced_jobs"])
+        if by == "job":
+            row["flags"] = split_flags(agg["flags"])
+            row["unpriced_parts"] = unpriced_parts(row["flags"])
+            row[PLAN_VALUE.key] = usd_cents(int(agg["plan_value_micros"] or 0))
+            row["list_usd"] = row[LIST.key]
         row["_micros"] = {item.name: int(agg[item.name] or 0) for item in REPORT_ITEMS}
         rows.append(row)
     if by not in CHRONOLOGICAL:
@@ -74,6 +87,17 @@ def totals(rows: Sequence[dict[str, Any]], by: str) -> dict[str, Any]:
     return total
 
 
+def spend_notes(
+    store: Store,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    filters: dict[str, str] | None = None,
+) -> list[str]:
+    """The notes under ``report --by`` rows of the same window: what is unpriced, where."""
+    return unpriced_notes(ViewQueries(store), Window(since, until, filters or {}))
+
+
 def public(row: dict[str, Any]) -> dict[str, Any]:
     """The row without its private (``_``) keys: what JSON and CSV show."""
     return {k: v for k, v in row.items() if not k.startswith("_")}
@@ -84,7 +108,8 @@ def columns_for(by: str) -> list[Column]:
     cols = [text(by)]
     if by == "job":
         cols += list(JOB_COLUMNS)
-    return [*cols, count("jobs"), *REPORT_MONEY, count("unpriced_jobs")]
+    cols = [*cols, count("jobs"), *REPORT_MONEY, count("unpriced_jobs")]
+    return [*cols, *JOB_EXTRA_COLUMNS] if by == "job" else cols
 
 
 def _instances(row: dict[str, Any]) -> dict[str, str | None]:
@@ -94,9 +119,10 @@ def _instances(row: dict[str, Any]) -> dict[str, str | None]:
     return {"instances": f"{row['instance_count'] or 0} x {row['instance_type']}"}
 
 
-def spend_table(rows: Sequence[dict[str, Any]], by: str) -> Table:
-    """The ``report --by`` rows as a Table with its totals row and a bar chart of the total
-    per key. Untitled in text and Markdown: scripts read those as a bare table."""
+def spend_table(rows: Sequence[dict[str, Any]], by: str, notes: Sequence[str] = ()) -> Table:
+    """The ``report --by`` rows as a Table with its totals row, a bar chart of the total
+    per key and ``notes`` (from :func:`spend_notes`). Untitled in text and Markdown: scripts
+    read those as a bare table."""
     if by not in DIMENSIONS:
         raise InputError(f"--by {by!r}: expected one of {', '.join(DIMENSIONS)}")
     charted = list(rows) if by in CHRONOLOGICAL else list(rows)[:20]
@@ -115,5 +141,6 @@ def spend_table(rows: Sequence[dict[str, Any]], by: str) -> Table:
         rows=[public(r) | _instances(r) if by == "job" else public(r) for r in rows],
         total=totals(rows, by) if rows else None,
         charts=[chart],
+        notes=list(notes),
         titled=False,
     )

@@ -19,6 +19,7 @@ from tracker.errors import InputError
 from tracker.records import UNALLOCATED, usd_cents
 from tracker.report.charts import Chart, Series, keep_largest
 from tracker.report.table import Column, Table, count, money, number, percent, text
+from tracker.report.unpriced import unpriced_notes
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries, Window
 
@@ -95,12 +96,17 @@ def build(store: Store, request: ViewRequest, now: datetime, progress: Progress 
     queries = ViewQueries(store)
     window = Window(request.since, request.until, dict(request.filters))
     if request.view == "showback":
-        return showback(queries, window, now, request.rows_by, request.cols_by, progress)
-    if request.view == "top":
-        return top(queries, window, request.top, progress)
-    if request.view == "waste":
-        return waste(queries, window, progress)
-    return trend(queries, window, now, progress)
+        table = showback(queries, window, now, request.rows_by, request.cols_by, progress)
+        window = showback_window(window, now)
+    elif request.view == "top":
+        table = top(queries, window, request.top, progress)
+    elif request.view == "waste":
+        table = waste(queries, window, progress)
+    else:
+        table = trend(queries, window, now, progress)
+        window = trend_window(window, now)
+    table.notes.extend(unpriced_notes(queries, window))
+    return table
 
 
 # -- helpers -------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
-from tracker.cost.engine import period_micros
+from tracker.cost.engine import OPEN_WARM_POOL_STATUSES, period_micros
 from tracker.cost.items import COST_ITEMS
 from tracker.errors import StoreError, TrackerError
 from tracker.records import (
@@ -123,6 +123,19 @@ class Store:
                 raise StoreError(f"database error: {message}") from None
 
     # -- jobs -------------------------------------------------------------------
+    def open_warm_pool_jobs(self, account_id: str, region: str) -> dict[str, str]:
+        """ARN -> name of the region's jobs whose warm pool is still open (Available or
+        InUse): AWS reports their retained time only once the pool ends."""
+        with self.session() as session:
+            rows = session.execute(
+                select(Job.arn, Job.name).where(
+                    Job.account_id == account_id,
+                    Job.region == region,
+                    Job.warm_pool_status.in_(sorted(OPEN_WARM_POOL_STATUSES)),
+                )
+            ).all()
+        return dict(rows)
+
     def job_versions(
         self, account_id: str, region: str, arns: Iterable[str]
     ) -> dict[str, datetime]:

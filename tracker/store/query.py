@@ -45,7 +45,11 @@ JOB_DETAILS = {
     "arn": Job.arn, "team": Job.team, "status": Job.status, "instance_type": Job.instance_type,
     "instance_count": Job.instance_count, "billable_seconds": Job.billable_seconds,
     "artifact_bytes": Job.artifact_bytes, "account": Job.account_id, "region": Job.region,
+    "flags": Job.flags, "plan_value_micros": Job.plan_value_micros,
 }  # fmt: skip
+# Engine flags that name a part of a job left without a price (storage-unpriced,
+# artifact-unpriced, unpriced:<instance type>, unpriced:tokens) all contain this.
+UNPRICED_MARK = "unpriced"
 
 
 @dataclass(frozen=True)
@@ -174,6 +178,20 @@ class ViewQueries(Repository):
         query = over_days(key, *details, *_counts([by]), *item_sums(REPORT_ITEMS))
         query = within(query, window).group_by(Job.id, key, *JOB_DETAILS.values())
         return self._all(query.order_by(key))
+
+    def unpriced_flags(self, window: Window) -> list[dict[str, Any]]:
+        """Jobs with spend days in the window that carry an unpriced flag, counted per
+        (region, stored flags): ``region``, ``flags`` (comma-separated) and ``jobs``.
+
+        Flags are one comma-separated column, so SQL groups by the whole string and the
+        caller splits it; each job falls in exactly one group, so the counts add up.
+        """
+        jobs = func.count(func.distinct(Job.id)).label("jobs")
+        query = within(
+            over_days(Job.region.label("region"), Job.flags.label("flags"), jobs), window
+        )
+        query = query.where(Job.flags.contains(UNPRICED_MARK, autoescape=True))
+        return self._all(query.group_by(Job.region, Job.flags).order_by(Job.region, Job.flags))
 
     # -- showback ------------------------------------------------------------------------
     def pivot(self, rows_by: str, cols_by: str, window: Window) -> list[dict[str, Any]]:

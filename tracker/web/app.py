@@ -40,9 +40,10 @@ from tracker.report.budgets import budget_table
 from tracker.report.charts import Chart, Series, layout
 from tracker.report.metrics import metrics_registry
 from tracker.report.render import HtmlTable, Links, html_table, to_json
-from tracker.report.spend import columns_for, spend_rows, spend_table
+from tracker.report.spend import columns_for, spend_notes, spend_rows, spend_table
 from tracker.report.table import Table, count, infer_all, money, text
 from tracker.report.templating import environment
+from tracker.report.unpriced import unpriced_parts
 from tracker.report.views import (
     TOP_COLUMNS,
     VIEWS,
@@ -279,7 +280,8 @@ class _Pages:
         since = month or month_start(days[1] if days else today)
         month_end = month_start(since, -1) - timedelta(days=1)
         until = min(month_end, today) if since <= today else month_end
-        teams = spend_table(spend_rows(self.store, "team", since=since, until=until), "team")
+        rows = spend_rows(self.store, "team", since=since, until=until)
+        teams = spend_table(rows, "team", spend_notes(self.store, since=since, until=until))
         teams.columns = TEAM_COLUMNS
         chart = Chart(
             "hbar",
@@ -306,6 +308,7 @@ class _Pages:
             total=teams.total["total_usd"] if teams.total else Decimal("0.00"),
             team_table=html_table(teams, {"team": team_href}),
             team_chart=layout(chart),
+            notes=teams.notes,
             trend_chart=layout(trend.charts[0]),
             trend_subtitle=trend.subtitle,
             budgets=self.budgets(now),
@@ -420,6 +423,7 @@ class _Pages:
             ("artifacts in S3 (measured)", bytes_text(row.artifact_bytes)), ("model artifact", row.model_artifact_uri),
             ("final", "yes" if row.final else "no (running: cost so far)"),
             ("unpriced", "yes: no price for an instance type" if row.unpriced else "no"),
+            ("unpriced parts", ", ".join(unpriced_parts(row.flags)) or "none"),
             ("flags", row.flags or "none"), ("account", row.account_id), ("region", row.region),
             ("arn", row.arn), ("tags", ", ".join(f"{k}={v}" for k, v in sorted(_load_json(row.tags_json).items()))),
         ]  # fmt: skip
