@@ -152,8 +152,8 @@ def _one_price(
     prices, effective = _unit_prices(doc.get("terms", {}), unit, first_tier=first_tier)
     sku = doc.get("product", {}).get("sku", "")
     if len(prices) != 1:
-        log.warning("skipping SKU %s (%s): %d on-demand prices per %s", sku, usagetype,
-                    len(prices), unit)  # fmt: skip
+        count = len(prices)
+        log.warning("skipping SKU %s (%s): %d on-demand prices per %s", sku, usagetype, count, unit)
         return None
     (usd,) = prices
     if usd <= 0:
