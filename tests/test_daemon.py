@@ -499,6 +499,8 @@ def test_prices_job_refreshes_rates_then_recosts(
             "PriceList": [price_item("SKU1", "USE1-Train:ml.m5.xlarge", "2.00")],
         },
     )
+    for _ in ("AmazonSageMaker storage", "AmazonS3 Standard"):  # the refresh's storage queries
+        stubber.add_response("get_products", {"FormatVersion": "aws_v1", "PriceList": []})
     monkeypatch.setattr(
         aws_session, "pricing_client", lambda region="us-east-1", collection=None: client
     )

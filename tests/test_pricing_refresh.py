@@ -12,10 +12,16 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from tracker.aws.pricing import fetch_training_rates, parse_price_item, refresh
+from tracker.aws.pricing import (
+    Refreshed,
+    fetch_training_rates,
+    parse_price_item,
+    parse_storage_item,
+    refresh,
+)
 from tracker.aws.session import pricing_client
-from tracker.cost.prices import PriceBook, PriceRow
-from tracker.errors import InputError, TrackerError
+from tracker.cost.prices import PriceBook, PriceRow, StorageRow, write_storage_snapshot
+from tracker.errors import InputError, PriceBookError, TrackerError
 from tracker.settings import CollectionSettings
 
 NOW = datetime(2026, 10, 3, 6, 0, tzinfo=UTC)
@@ -30,11 +36,12 @@ def price_item(
     usd: str,
     *,
     region: str = "us-east-1",
-    component: str | None = "Training",
+    platoinstancetype: str | None = "Training",
     instance: str | None = None,
     effective: str | None = "2026-09-01T00:00:00Z",
 ) -> str:
-    """One PriceList entry as GetProducts returns it: a JSON *string*, aws_v1 format."""
+    """One PriceList entry as GetProducts returns it: a JSON *string*, aws_v1 format, with the
+    attributes real AmazonSageMaker products carry (tests/fixtures/aws/README.md)."""
     instance = instance or usagetype.rpartition(":")[2]
     attributes = {
         "regionCode": region,
@@ -46,14 +53,15 @@ def price_item(
         "instanceName": instance,
         "operation": "RunInstance",
     }
-    if component is not None:
-        attributes["component"] = component
+    if platoinstancetype is not None:
+        attributes["platoinstancetype"] = platoinstancetype
+        attributes["instanceType"] = f"{instance}-{platoinstancetype}"
     term = {
         "priceDimensions": {
             f"{sku}.{ON_DEMAND}.{RATE}": {
                 "unit": "Hrs",
                 "endRange": "Inf",
-                "description": f"${usd} per {component or 'fee'} {instance} hour",
+                "description": f"${usd} per {platoinstancetype or 'fee'} {instance} hour",
                 "appliesTo": [],
                 "rateCode": f"{sku}.{ON_DEMAND}.{RATE}",
                 "beginRange": "0",
@@ -81,25 +89,26 @@ def price_item(
 # adds a type or clashes with a training rate (a clash drops the type).
 USE1_PAGE_1 = [
     price_item("JMCWJEAPVJNFJ5P4", "USE1-Train:ml.m5.large", "0.1150000000"),
-    price_item("SPOTG52XLSKU0001", "USE1-TrSpt:ml.g5.2xlarge", "0.4545000000"),
+    price_item("SPOTG52XLSKU0001", "USE1-TrSpt:ml.g5.2xlarge", "0.4545000000",
+               platoinstancetype="SpotTraining"),
     price_item("NOTEBOOKT3MSKU01", "USE1-Notebk:ml.t3.medium", "0.0500000000",
-               component="Notebook"),
+               platoinstancetype="Notebook"),
     price_item("HOSTM5XLSKU00001", "USE1-Host:ml.m5.xlarge", "0.2300000000",
-               component="Hosting"),
+               platoinstancetype="Hosting"),
 ]  # fmt: skip
 USE1_PAGE_2 = [
     price_item("TRAING52XLSKU001", "USE1-Train:ml.g5.2xlarge", "1.5150000000"),
     price_item("TRAINP4DSKU00001", "USE1-Train:ml.p4d.24xlarge", "25.2510000000"),
     price_item("PLANFEEP4DSKU001", "USE1-TrainingPlanUpfrontFee", "13.5700000000",
-               component=None, instance="ml.p4d.24xlarge"),
+               platoinstancetype=None, instance="ml.p4d.24xlarge"),
     price_item("CLUSTERP4DSKU001", "USE1-Cluster:ml.p4d.24xlarge", "25.9100000000",
-               component="Cluster"),
+               platoinstancetype="Cluster"),
 ]  # fmt: skip
 USW2_PAGE = [
     price_item("TRAINUSW2G5XL001", "USW2-Train:ml.g5.xlarge", "1.4080000000",
                region="us-west-2", effective=None),
     price_item("SPOTUSW2G5XL0001", "USW2-TrSpt:ml.g5.xlarge", "0.4224000000",
-               region="us-west-2"),
+               region="us-west-2", platoinstancetype="SpotTraining"),
 ]  # fmt: skip
 
 EXPECTED_ROWS = [
@@ -119,12 +128,23 @@ EXPECTED_ROWS = [
 ]  # fmt: skip
 
 
-def request(region: str | None, token: str | None = None) -> dict:
-    filters = [{"Type": "TERM_MATCH", "Field": "productFamily", "Value": "ML Instance"}]
+def request(
+    region: str | None,
+    token: str | None = None,
+    *,
+    service: str = "AmazonSageMaker",
+    family: str = "ML Instance",
+) -> dict:
+    filters = [{"Type": "TERM_MATCH", "Field": "productFamily", "Value": family}]
     if region is not None:
         filters.append({"Type": "TERM_MATCH", "Field": "regionCode", "Value": region})
+    if service == "AmazonS3":
+        filters += [
+            {"Type": "TERM_MATCH", "Field": "volumeType", "Value": "Standard"},
+            {"Type": "TERM_MATCH", "Field": "storageClass", "Value": "General Purpose"},
+        ]
     params = {
-        "ServiceCode": "AmazonSageMaker",
+        "ServiceCode": service,
         "Filters": filters,
         "FormatVersion": "aws_v1",
         "MaxResults": 100,
@@ -158,6 +178,18 @@ def queue_two_regions(stubber: Stubber) -> None:
     stubber.add_response("get_products", page(USW2_PAGE), request("us-west-2"))
 
 
+def storage_request(region: str | None, service: str = "AmazonSageMaker") -> dict:
+    return request(region, service=service, family="Storage")
+
+
+def queue_no_storage(stubber: Stubber, regions: list[str]) -> None:
+    """The storage queries a refresh makes after the training ones, answered with nothing."""
+    for region in regions:
+        stubber.add_response("get_products", page([]), storage_request(region))
+    for region in regions:
+        stubber.add_response("get_products", page([]), storage_request(region, "AmazonS3"))
+
+
 def test_fetch_training_rates_keeps_only_on_demand_training(pricing):
     client, stubber = pricing
     queue_two_regions(stubber)
@@ -168,12 +200,16 @@ def test_fetch_training_rates_keeps_only_on_demand_training(pricing):
 def test_refresh_writes_snapshot_that_wins_over_shipped(pricing, tmp_path: Path):
     client, stubber = pricing
     queue_two_regions(stubber)
+    queue_no_storage(stubber, ["us-east-1", "us-west-2"])
     snapshot = tmp_path / "prices"
     snapshot.mkdir()  # the shipped rates under the refresh are the package's own
 
-    path, count = refresh(client, snapshot, NOW, regions=iter(["us-east-1", "us-west-2"]))
+    refreshed = refresh(client, snapshot, NOW, regions=iter(["us-east-1", "us-west-2"]))
+    path = refreshed.path
 
-    assert (path, count) == (snapshot / "refreshed-20261003.csv", 4)
+    assert (path, refreshed.rates) == (snapshot / "refreshed-20261003.csv", 4)
+    assert (refreshed.storage_path, refreshed.storage_rates) == (None, 0)
+    assert sorted(p.name for p in snapshot.iterdir()) == ["refreshed-20261003.csv"]
     assert path.read_text(encoding="utf-8") == (
         "region,instance_type,usd_per_hour,source,source_date,confidence\n"
         'us-east-1,ml.g5.2xlarge,1.515,"AWS Price List API get_products, SKU TRAING52XLSKU001,'
@@ -277,8 +313,13 @@ def test_parse_price_item_drops_non_training_usage(usagetype: str):
     assert parse_price_item(price_item("SKU1", usagetype, "1.0")) is None
 
 
-def test_parse_price_item_drops_training_usage_with_other_component():
-    item = price_item("SKU1", "USE1-Train:ml.g5.2xlarge", "1.0", component="Cluster")
+@pytest.mark.parametrize("platoinstancetype", ["Cluster", "SpotTraining", "Hosting", None])
+def test_parse_price_item_drops_training_usage_with_other_platoinstancetype(
+    platoinstancetype: str | None,
+):
+    item = price_item(
+        "SKU1", "USE1-Train:ml.g5.2xlarge", "1.0", platoinstancetype=platoinstancetype
+    )
     assert parse_price_item(item) is None
 
 
@@ -295,3 +336,147 @@ def test_pricing_client_takes_the_collection_retries_when_given(monkeypatch):
     assert default.meta.config.retries == {"mode": "standard", "total_max_attempts": 4}
     assert tuned.meta.region_name == "eu-central-1"
     assert tuned.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 2}
+
+
+# --- GetProducts documents in the real attribute layout (tests/fixtures/aws/get-products) ---
+
+FIXTURES = Path(__file__).parent / "fixtures" / "aws" / "get-products"
+
+
+def fixture_page(name: str) -> dict:
+    """A recorded-shape GetProducts response: PriceList holds JSON strings."""
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+def fixture_items(name: str) -> list[str]:
+    return fixture_page(name)["PriceList"]
+
+
+def queue_fixtures(stubber: Stubber) -> None:
+    """us-east-1 (instances over two pages) and eu-west-1, then their storage and S3 pages."""
+    first = fixture_page("sagemaker-ml-instance-us-east-1-page-1.json")
+    stubber.add_response("get_products", first, request("us-east-1"))
+    stubber.add_response(
+        "get_products",
+        fixture_page("sagemaker-ml-instance-us-east-1-page-2.json"),
+        request("us-east-1", first["NextToken"]),
+    )
+    stubber.add_response(
+        "get_products", fixture_page("sagemaker-ml-instance-eu-west-1.json"), request("eu-west-1")
+    )
+    for region in ("us-east-1", "eu-west-1"):
+        stubber.add_response(
+            "get_products",
+            fixture_page(f"sagemaker-storage-{region}.json"),
+            storage_request(region),
+        )
+    for region in ("us-east-1", "eu-west-1"):
+        stubber.add_response(
+            "get_products",
+            fixture_page(f"s3-standard-{region}.json"),
+            storage_request(region, "AmazonS3"),
+        )
+
+
+def test_refresh_reads_real_layout_products(pricing, tmp_path: Path, caplog):
+    """Training rows only (SpotTraining, Hosting, Cluster, Notebook and the plan fee skipped),
+    the training volume (not Hosting or Processing volumes) and S3 Standard's first tier."""
+    client, stubber = pricing
+    queue_fixtures(stubber)
+    with caplog.at_level(logging.WARNING, logger="tracker.aws.pricing"):
+        refreshed = refresh(client, tmp_path, NOW, regions=["us-east-1", "eu-west-1"])
+
+    assert refreshed == Refreshed(
+        tmp_path / "refreshed-20261003.csv", 7, tmp_path / "refreshed-storage-20261003.csv", 3
+    )
+    rows = [line.split(",")[:3] for line in refreshed.path.read_text().splitlines()[1:]]
+    assert rows == [
+        ["eu-west-1", "ml.g4dn.xlarge", "0.822"],
+        ["eu-west-1", "ml.g5.xlarge", "1.57"],
+        ["eu-west-1", "ml.m5.xlarge", "0.257"],  # the SpotTraining row would clash: kept
+        ["eu-west-1", "ml.p3.2xlarge", "4.131"],
+        ["us-east-1", "ml.g5.2xlarge", "1.515"],
+        ["us-east-1", "ml.m5.large", "0.115"],
+        ["us-east-1", "ml.p4d.24xlarge", "25.251"],  # the Cluster row (25.91) would clash
+    ]
+    assert refreshed.storage_path.read_text(encoding="utf-8") == (
+        "region,kind,usd_per_gb_month,source,source_date,confidence\n"
+        'eu-west-1,ml-storage,0.154,"AWS Price List API get_products, SKU EUTRAINVOLGP2001, '
+        'usagetype EU-Train:VolumeUsage.gp2",2026-09-01,high\n'
+        'eu-west-1,s3-standard,0.023,"AWS Price List API get_products, SKU EUS3STANDARD0001, '
+        'usagetype EU-TimedStorage-ByteHrs",2026-09-01,high\n'
+        'us-east-1,s3-standard,0.023,"AWS Price List API get_products, SKU WP9ANXAXYUS3STD1, '
+        'usagetype TimedStorage-ByteHrs",2026-09-01,high\n'
+    )
+    # The us-east-1 page has only the Hosting volume: training storage stays unpriced, said so.
+    assert "no ml-storage rate for us-east-1 in the Price List" in caplog.text
+    book = PriceBook.load(tmp_path)
+    assert book.storage_usd_per_gb_month("us-east-1") is None
+    assert book.s3_usd_per_gb_month("us-east-1") == Decimal("0.023")
+    assert book.hourly("us-east-1", "ml.m5.4xlarge") == Decimal("0.922")  # shipped, not Hosting
+
+
+@pytest.mark.parametrize(
+    ("fixture", "sku", "expected"),
+    [
+        ("sagemaker-storage-eu-west-1.json", "EUTRAINVOLGP2001", ("eu-west-1", "ml-storage", "0.154")),
+        ("sagemaker-storage-eu-west-1.json", "EUHOSTVOLGP20001", None),
+        ("sagemaker-storage-eu-west-1.json", "EUPROCVOLGP20001", None),
+        ("sagemaker-storage-us-east-1.json", "USE1HOSTVOLGP201", None),
+        ("s3-standard-eu-west-1.json", "EUS3STANDARD0001", ("eu-west-1", "s3-standard", "0.023")),
+        ("sagemaker-ml-instance-us-east-1-page-2.json", "P4DTRAIN24XL0001", None),
+    ],
+)  # fmt: skip
+def test_parse_storage_item_reads_training_volume_and_s3_standard_only(fixture, sku, expected):
+    (item,) = [i for i in fixture_items(fixture) if json.loads(i)["product"]["sku"] == sku]
+    row = parse_storage_item(item, "2026-10-03")
+    got = None if row is None else (row.region, row.kind, format(row.usd_per_gb_month.normalize()))
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "sku",
+    ["Q4FJ7ZVNW2SPTRN1", "H7XW2KQ9NOTEBK01", "R2D8VHOSTP4D0001", "C1USTERP4D24XL01",
+     "UPFR0NTFEEP4D001"],
+)  # fmt: skip
+def test_parse_price_item_skips_real_layout_non_training_products(sku):
+    items = fixture_items("sagemaker-ml-instance-us-east-1-page-1.json") + fixture_items(
+        "sagemaker-ml-instance-us-east-1-page-2.json"
+    )
+    (item,) = [i for i in items if json.loads(i)["product"]["sku"] == sku]
+    assert parse_price_item(item) is None
+
+
+def test_parse_storage_item_takes_first_s3_tier_whatever_the_order():
+    """The eu-west-1 document lists the over-500 TB tier first; the 0 GB tier is the rate."""
+    (item,) = fixture_items("s3-standard-eu-west-1.json")
+    dimensions = next(iter(json.loads(item)["terms"]["OnDemand"].values()))["priceDimensions"]
+    assert next(iter(dimensions.values()))["beginRange"] == "512000"
+    assert parse_storage_item(item).usd_per_gb_month == Decimal("0.0230000000")
+
+
+def test_refreshed_storage_snapshot_wins_over_shipped_and_loses_to_settings(tmp_path: Path):
+    old = [StorageRow("eu-west-1", "ml-storage", Decimal("0.5"))]
+    write_storage_snapshot(old, tmp_path, datetime(2026, 9, 1, tzinfo=UTC))
+    new = [
+        StorageRow("eu-west-1", "ml-storage", Decimal("0.2")),  # test inputs, not prices
+        StorageRow("us-west-2", "s3-standard", Decimal("0.03")),
+    ]
+    write_storage_snapshot(new, tmp_path, NOW)
+    assert PriceBook.load().storage_usd_per_gb_month("eu-west-1") == Decimal("0.154")  # shipped
+    book = PriceBook.load(tmp_path)
+    assert book.storage_usd_per_gb_month("eu-west-1") == Decimal("0.2")  # newest file wins
+    assert book.s3_usd_per_gb_month("us-west-2") == Decimal("0.03")
+    configured = PriceBook.load(tmp_path, storage_overrides={"eu-west-1": Decimal("0.3")})
+    assert configured.storage_usd_per_gb_month("eu-west-1") == Decimal("0.3")
+
+
+def test_write_storage_snapshot_rejects_duplicates_and_leaves_no_file(tmp_path: Path):
+    rows = [StorageRow("eu-west-1", "ml-storage", Decimal("0.2"))] * 2
+    with pytest.raises(PriceBookError) as caught:
+        write_storage_snapshot(rows, tmp_path, NOW)
+    assert str(caught.value) == (
+        f"{tmp_path}/refreshed-storage-20261003.csv: line 3: kind: duplicate ml-storage rate "
+        "for eu-west-1; expected one row per region and kind"
+    )
+    assert list(tmp_path.iterdir()) == []

@@ -187,6 +187,8 @@ def cmd_prices(args: argparse.Namespace) -> int:
 
         refreshed = refresh_prices(settings, None, system_clock(), args.region)
         print(f"Wrote {refreshed.rates} training rates to {refreshed.path}")
+        if refreshed.storage_path is not None:
+            print(f"Wrote {refreshed.storage_rates} storage rates to {refreshed.storage_path}")
         print("Run 'tracker recost' to apply them to stored jobs.")
         return 0
     if args.prices_command == "check":

@@ -47,11 +47,13 @@ def recost(
 
 @dataclass(frozen=True)
 class PriceRefresh:
-    """What a price refresh did: the snapshot written, its rates, the jobs recosted."""
+    """What a price refresh did: the snapshots written, their rates, the jobs recosted."""
 
     path: Path
     rates: int
     recosted: int | None
+    storage_path: Path | None = None
+    storage_rates: int = 0
 
 
 def refresh_prices(
@@ -63,13 +65,15 @@ def refresh_prices(
     """Fetch current training rates from the AWS Price List API into a new snapshot (for
     ``regions``; None: every region), then recost ``store`` when given."""
     client = aws_session.pricing_client(collection=settings.collection)
-    path, count = refresh(client, settings.pricing.snapshot_dir, now, regions)
+    snapshot = refresh(client, settings.pricing.snapshot_dir, now, regions)
     recosted = None
     if store is not None:
         recosted = recost(
             store, settings.price_book(), settings.cost_policy(), settings.discount_pct, now
         )
-    return PriceRefresh(path, count, recosted)
+    return PriceRefresh(
+        snapshot.path, snapshot.rates, recosted, snapshot.storage_path, snapshot.storage_rates
+    )
 
 
 def configured_regions(settings: Settings) -> list[str] | None:

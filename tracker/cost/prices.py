@@ -8,6 +8,10 @@ Rates come from CSV files, later layers winning per (region, instance type):
    package (written by ``tracker prices refresh``);
 3. the overrides file (same columns), if one is configured.
 
+Storage rates layer the same way: shipped ``storage.csv`` < the newest
+``refreshed-storage-YYYYMMDD.csv`` in the snapshot folder (same columns as ``storage.csv``)
+< the ``[pricing]`` storage and S3 settings.
+
 A (region, type) in none of them has no rate: callers flag the job unpriced, never
 cost it at zero. Values are parsed as ``Decimal`` from the CSV text, never via float.
 No boto3 here; the Price List API lives in ``tracker.aws.pricing``.
@@ -43,6 +47,14 @@ SNAPSHOT_COLUMNS = (
 )
 PRICE_COLUMNS = ("region", "instance_type", "usd_per_hour")
 STORAGE_COLUMNS = ("region", "kind", "usd_per_gb_month")
+STORAGE_SNAPSHOT_COLUMNS = (
+    "region",
+    "kind",
+    "usd_per_gb_month",
+    "source",
+    "source_date",
+    "confidence",
+)
 TOKEN_COLUMNS = ("region", "base_model", "usd_per_million_tokens")
 ML_STORAGE = "ml-storage"
 S3_STANDARD = "s3-standard"
@@ -53,6 +65,7 @@ REFRESHED_CONFIDENCE = "high"
 
 _DECIMAL_RE = re.compile(r"^[0-9]+(\.[0-9]+)?$")
 _REFRESHED_RE = re.compile(r"^refreshed-[0-9]{8}\.csv$")
+_REFRESHED_STORAGE_RE = re.compile(r"^refreshed-storage-[0-9]{8}\.csv$")
 _BASE_MODEL_RE = re.compile(r"^\S+$")
 
 
@@ -63,6 +76,17 @@ class PriceRow:
     region: str
     instance_type: str
     usd_per_hour: Decimal
+    source: str = ""
+    source_date: str = ""
+
+
+@dataclass(frozen=True)
+class StorageRow:
+    """One storage rate: USD per GB-month for (region, kind), kind one of STORAGE_KINDS."""
+
+    region: str
+    kind: str
+    usd_per_gb_month: Decimal
     source: str = ""
     source_date: str = ""
 
@@ -275,9 +299,7 @@ def _decimal(value: object) -> Decimal:
     return value if isinstance(value, Decimal) else Decimal(str(value))
 
 
-def newest_refreshed(snapshot_dir: Path) -> Path | None:
-    """The newest ``refreshed-YYYYMMDD.csv`` in the snapshot folder; None when there is none
-    (or no folder yet: ``tracker prices refresh`` creates it)."""
+def _newest(snapshot_dir: Path, pattern: re.Pattern[str]) -> Path | None:
     snapshot_dir = Path(snapshot_dir)
     if not snapshot_dir.exists():
         return None
@@ -286,8 +308,19 @@ def newest_refreshed(snapshot_dir: Path) -> Path | None:
             f"{snapshot_dir}: not a folder; expected the folder of refreshed-YYYYMMDD.csv "
             "price snapshots ([pricing] snapshot_dir)"
         )
-    found = [p for p in snapshot_dir.iterdir() if _REFRESHED_RE.match(p.name)]
+    found = [p for p in snapshot_dir.iterdir() if pattern.match(p.name)]
     return max(found, key=lambda p: p.name) if found else None
+
+
+def newest_refreshed(snapshot_dir: Path) -> Path | None:
+    """The newest ``refreshed-YYYYMMDD.csv`` in the snapshot folder; None when there is none
+    (or no folder yet: ``tracker prices refresh`` creates it)."""
+    return _newest(snapshot_dir, _REFRESHED_RE)
+
+
+def newest_refreshed_storage(snapshot_dir: Path) -> Path | None:
+    """The newest ``refreshed-storage-YYYYMMDD.csv`` (storage rates a refresh found), or None."""
+    return _newest(snapshot_dir, _REFRESHED_STORAGE_RE)
 
 
 class PriceBook:
@@ -326,7 +359,8 @@ class PriceBook:
         ``shipped`` (the package's price files unless given) must hold
         ``training-on-demand.csv``; its ``storage.csv`` and ``tokens.csv`` are read when
         present. ``snapshot_dir`` is the folder ``tracker prices refresh`` writes to: its
-        newest ``refreshed-YYYYMMDD.csv`` is layered on top (a folder not made yet has none).
+        newest ``refreshed-YYYYMMDD.csv`` is layered on top (a folder not made yet has none),
+        and its newest ``refreshed-storage-YYYYMMDD.csv`` on top of ``storage.csv``.
         ``storage_overrides``/``s3_overrides`` map region -> USD per GB-month;
         ``token_overrides`` maps (region, base model or "*") -> USD per million tokens; each
         wins over the files.
@@ -353,8 +387,16 @@ class PriceBook:
 
         storage: dict[str, Decimal] = {}
         s3: dict[str, Decimal] = {}
+        storage_files: list[Traversable] = []
         if (shipped / STORAGE_FILE).is_file():
-            for _, region, kind, usd, _ in _read_storage(shipped / STORAGE_FILE):
+            storage_files.append(shipped / STORAGE_FILE)
+        refreshed_storage = (
+            newest_refreshed_storage(snapshot_dir) if snapshot_dir is not None else None
+        )
+        if refreshed_storage is not None:
+            storage_files.append(refreshed_storage)
+        for path in storage_files:
+            for _, region, kind, usd, _ in _read_storage(path):
                 (storage if kind == ML_STORAGE else s3)[region] = usd
         storage.update({r: _decimal(v) for r, v in storage_overrides.items()})
         s3.update({r: _decimal(v) for r, v in s3_overrides.items()})
@@ -420,15 +462,35 @@ def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def _snapshot_day(now: datetime) -> str:
+    day = now.astimezone(UTC) if now.tzinfo else now
+    return f"{day:%Y%m%d}"
+
+
+def _write_atomically(target: Path, header: Iterable[str], rows: Iterable[list[str]]) -> None:
+    """Write a CSV file so a reader sees the old file or the whole new one, never a part."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".refreshed-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(list(header))
+            writer.writerows(rows)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write_snapshot(rows: list[PriceRow], snapshot_dir: Path, now: datetime) -> Path:
     """Write ``refreshed-YYYYMMDD.csv`` (UTC date of ``now``) atomically; return its path.
 
     Rows are validated like a price file and written sorted by region and type, with
     the columns of ``training-on-demand.csv``.
     """
-    snapshot_dir = Path(snapshot_dir)
-    day = now.astimezone(UTC) if now.tzinfo else now
-    target = snapshot_dir / f"refreshed-{day:%Y%m%d}.csv"
+    target = Path(snapshot_dir) / f"refreshed-{_snapshot_day(now)}.csv"
     ordered = sorted(rows, key=lambda r: (r.region, r.instance_type))
     seen: dict[tuple[str, str], int] = {}
     for line, row in enumerate(ordered, start=2):
@@ -444,27 +506,65 @@ def write_snapshot(rows: list[PriceRow], snapshot_dir: Path, now: datetime) -> P
                 f"{key[1]}; expected one row per region and instance type",
             )
         seen[key] = line
-    snapshot_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=snapshot_dir, prefix=".refreshed-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(SNAPSHOT_COLUMNS)
-            for row in ordered:
-                writer.writerow(
-                    [
-                        row.region,
-                        row.instance_type,
-                        _plain(row.usd_per_hour),
-                        row.source,
-                        row.source_date,
-                        REFRESHED_CONFIDENCE,
-                    ]
-                )
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    _write_atomically(
+        target,
+        SNAPSHOT_COLUMNS,
+        (
+            [
+                row.region,
+                row.instance_type,
+                _plain(row.usd_per_hour),
+                row.source,
+                row.source_date,
+                REFRESHED_CONFIDENCE,
+            ]
+            for row in ordered
+        ),
+    )
+    return target
+
+
+def write_storage_snapshot(rows: list[StorageRow], snapshot_dir: Path, now: datetime) -> Path:
+    """Write ``refreshed-storage-YYYYMMDD.csv`` atomically, in ``storage.csv``'s columns.
+
+    Rows are validated as ``storage.csv`` rows are (region code, kind, plain decimal, one
+    row per region and kind) before anything is written.
+    """
+    target = Path(snapshot_dir) / f"refreshed-storage-{_snapshot_day(now)}.csv"
+    ordered = sorted(rows, key=lambda r: (r.region, r.kind))
+    seen: dict[tuple[str, str], int] = {}
+    for line, row in enumerate(ordered, start=2):
+        _region(target, line, row.region)
+        if row.kind not in STORAGE_KINDS:
+            raise _error(
+                target,
+                line,
+                "kind",
+                f"{row.kind!r} is not a storage kind; expected one of {', '.join(STORAGE_KINDS)}",
+            )
+        _usd(target, line, "usd_per_gb_month", _plain(row.usd_per_gb_month))
+        key = (row.region, row.kind)
+        if key in seen:
+            raise _error(
+                target,
+                line,
+                "kind",
+                f"duplicate {row.kind} rate for {row.region}; expected one row per region and kind",
+            )
+        seen[key] = line
+    _write_atomically(
+        target,
+        STORAGE_SNAPSHOT_COLUMNS,
+        (
+            [
+                row.region,
+                row.kind,
+                _plain(row.usd_per_gb_month),
+                row.source,
+                row.source_date,
+                REFRESHED_CONFIDENCE,
+            ]
+            for row in ordered
+        ),
+    )
     return target
