@@ -237,15 +237,13 @@ CASES = [
         cost={"compute_usd": Decimal(0), "warm_pool_usd": Decimal("0.00575")},
         flags=("no-billable-time",),
     ),  # fmt: skip
-    # Pool still Available: retained time unknown, so no warm-pool cost yet.
+    # Pool still Available: retained time unknown, so the job stays open (warm-pool-open).
     Case(
         "ack-warm-pool-available.json",
         USW2,
         parsed={"warm_pool_status": "Available", "warm_pool_retained_seconds": None},
         cost={"compute_usd": Decimal(0), "warm_pool_usd": Decimal(0)},
-        flags_include=("no-billable-time",),
-        pending={"flags_include": ("warm-pool-open",)},
-        pending_reason="issue 11 item 2 (open warm pools) lands in another branch",
+        flags_include=("no-billable-time", "warm-pool-open"),
     ),  # fmt: skip
     # Running an hour (now = start + 3600 s): 0.30 x 3600 / 3600 = 0.30.
     Case(
@@ -253,10 +251,10 @@ CASES = [
         USW2,
         parsed={"status": "InProgress", "warm_pool_status": "InUse"},
         cost={"compute_usd": Decimal("0.30"), "warm_pool_usd": Decimal(0)},
+        # A running job is re-read every collection anyway: warm-pool-open marks a pool kept
+        # after a job ended (docs/cost-model.md, rule 4), so this one is only "running".
         flags_include=("running",),
         now=ACK_START + timedelta(hours=1),
-        pending={"flags_include": ("warm-pool-open",)},
-        pending_reason="issue 11 item 2 (open warm pools) lands in another branch",
     ),  # fmt: skip
     # Two groups running an hour: (0.20 x 1 + 0.30 x 1) x 3600 / 3600 = 0.50.
     Case(
