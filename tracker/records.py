@@ -149,7 +149,9 @@ class JobRecord:
 
     @property
     def is_serverless(self) -> bool:
-        return self.serverless_base_model_arn is not None or self.billable_token_count is not None
+        """A serverless job is one DescribeTrainingJob sent a ``ServerlessJobConfig`` for
+        (its ``BaseModelArn`` is required); ``BillableTokenCount`` alone, even 0, is not."""
+        return self.serverless_base_model_arn is not None
 
     def billed_groups(self) -> tuple[InstanceGroup, ...]:
         """The instances the job is billed for: groups, else selected, else requested."""
