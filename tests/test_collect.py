@@ -2,8 +2,8 @@
 
 Override price book (us-east-1): ml.m5.xlarge $0.20/h, ml.g5.2xlarge $1.50/h,
 ml.p4d.24xlarge $32/h, ml.c5.4xlarge $0.80/h, ml.g6.2xlarge $1.20/h; ML storage
-$0.73/GB-month = $0.001/GB-hour (730 h month); g5, g6, p4d and trn2 use local NVMe (no
-volume billed). Every job has a 10 GB volume unless said otherwise. ``now`` = 15:00 UTC.
+$0.744/GB-month = $0.001/GB-hour (October has 744 h; rule 5 of docs/cost-model.md); g5,
+g6, p4d and trn2 use local NVMe (no volume billed). Every job has a 10 GB volume unless said otherwise. ``now`` = 15:00 UTC.
 
 | job          | what                                            | list USD                      |
 |--------------|-------------------------------------------------|-------------------------------|
@@ -53,7 +53,7 @@ BOOK = PriceBook(
         ("us-east-1", "ml.c5.4xlarge"): D("0.80"),
         ("us-east-1", "ml.g6.2xlarge"): D("1.20"),
     },
-    storage={r: D("0.73") for r in REGIONS},
+    storage={r: D("0.744") for r in REGIONS},
     s3={r: D("0.025") for r in REGIONS},
 )
 STUDIO_ARN = "arn:aws:sagemaker:us-east-1:123456789012:user-profile/d-1a2b3c/carol"

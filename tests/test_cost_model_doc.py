@@ -16,8 +16,10 @@ from pathlib import Path
 import pytest
 
 from tests.factories import make_job
-from tracker.cost.engine import CostPolicy, cost_job, period_micros
+from tracker.cost.engine import CostPolicy, cost_job, job_micros, period_micros
+from tracker.cost.items import COST_ITEMS
 from tracker.records import InstanceGroup, JobCost, JobRecord, Rates, cents
+from tracker.report.spend import shown_usd
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "cost-model.md"
 BLOCK = re.compile(r"^```cost-example\n(.*?)^```", re.S | re.M)
@@ -114,10 +116,16 @@ def test_doc_example_matches_engine(example: dict):
     for day, items in expect.get("period_micros", {}).items():
         for key, value in items.items():
             assert micros[day][key] == value, (day, key)
+    stored = job_micros(cost)
+    for key, value in expect.get("stored", {}).items():
+        assert stored[key] == value, key
+    shown = shown_usd({item.name: stored[item.column] for item in COST_ITEMS}, COST_ITEMS)
+    for key, value in expect.get("shown", {}).items():
+        assert shown[key] == Decimal(value), key
 
 
 def test_doc_example_expectations_name_real_items():
-    allowed = MONEY_ITEMS | {"flags", "unpriced", "periods", "period_micros"}
+    allowed = MONEY_ITEMS | {"flags", "unpriced", "periods", "period_micros", "stored", "shown"}
     for example in EXAMPLES:
         assert set(example["expect"]) <= allowed, example["name"]
         assert {"flags", "unpriced"} <= set(example["expect"]), example["name"]

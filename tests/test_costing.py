@@ -11,7 +11,7 @@ Rates (USD per instance-hour, on-demand SageMaker Training, from verified-traini
     us-east-1  ml.g5.2xlarge    1.515   NVMe family (no EBS volume)
     us-east-1  ml.p4d.24xlarge  25.251  NVMe family
     us-east-1  ml.p5.48xlarge   --      no traced rate: unpriced
-    eu-west-1  ml.m5.xlarge     0.257   storage 0.154 per GB-month (730 h)
+    eu-west-1  ml.m5.xlarge     0.257   storage 0.154 per GB-month (hours of the month)
     eu-west-1  ml.g5.xlarge     1.57    NVMe family
     eu-west-1  ml.p3.2xlarge    4.131
     tokens     (illustrative)   0.50    per million tokens, not an AWS rate
@@ -22,18 +22,29 @@ Default job (``make_job`` in tests/factories.py): us-east-1, Completed, 1 x ml.m
 2026-03-10 10:00 to 11:00 UTC, billable 3600 s, training 3600 s, no volume. Each row overrides
 what it shows (a row that moves the start states its end: the factory's end follows the start).
 
+Storage is GB-month x hours held / hours of the UTC calendar month (rule 5): the default job
+is in March, 744 h; April has 720 h, February 2026 672 h.
+
 Arithmetic of the rows whose numbers are not obvious (H = sum of rate x count):
 
     row                      H / rate            x hours         = item
     multi-instance           0.922 x 4           x 1.5           = 5.532
     heterogeneous-3-groups   3.03+0.23+2.766     x 0.5           = 3.013
     storage-ebs-eu           0.257 x 4           x 10            = 10.28 compute
-                             500 GB x 4 x 0.154  x 10/730        = 4.2191780... storage
+                             500 GB x 4 x 0.154  x 10/744        = 4.1397849... storage
     storage-mixed-groups     1.57x2 + 0.257      x 7.3           = 24.7981 compute
-                             100 GB x 1 x 0.154  x 7.3/730       = 0.154 storage (g5 is NVMe)
-    storage-*-73gb           73 GB x 0.154       x 1/730         = 0.0154 per hour of volume
+                             100 GB x 1 x 0.154  x 7.3/744       = 0.1511021... storage (g5 NVMe)
+    storage-*-73gb           73 GB x 0.154       x 1/744         = 0.0151102... per hour held
+                             (x 2 h with the warm pool           = 0.0302204...)
+    storage-april-720        72 GB x 0.154       x 1/720         = 0.0154
+    storage-february-672     72 GB x 0.154       x 1/672         = 0.0165
+    storage-march-744        72 GB x 0.154       x 1/744         = 0.0149032...
+    discount-20-*            (0.257 [+ 0.257 warm]) x 0.8 + storage (never discounted)
+                             = 0.2056 + 0.0154 = 0.221 | 0.4112 + 0.0308 = 0.442 effective
+    token-count-zero-*       BillableTokenCount 0 but no ServerlessJobConfig: an instance
+                             job (0.23 for its m5 hour; unpriced where no m5 rate is given)
     training-plan            4.131 x 2           x (10 + 0.5)    = 86.751 plan value
-                             100 GB x 2 x 0.154  x 10.5/730      = 0.4430136... storage
+                             100 GB x 2 x 0.154  x 10.5/744      = 0.4346774... storage
     serverless-tokens        12,345,678 x 0.50 / 1e6             = 6.172839
     stopped-short            0.23                x 600/3600      = 0.0383333...
     discount-28              252.51 x (1 - 0.28)                 = 181.8072 effective
@@ -59,11 +70,20 @@ from tracker.cost.engine import (
     DEFAULT_LOCAL_STORAGE_FAMILIES,
     CostPolicy,
     cost_job,
+    hours_in_month,
     instance_family,
+    job_micros,
     period_micros,
 )
-from tracker.errors import InputError
-from tracker.records import InstanceGroup, JobCost, JobRecord, Rates, to_micros
+from tracker.records import (
+    InstanceGroup,
+    JobCost,
+    JobRecord,
+    Rates,
+    cents_parts,
+    to_micros,
+    usd_cents,
+)
 
 D = Decimal
 NOW = datetime(2026, 3, 11, 0, 0, tzinfo=UTC)
@@ -361,7 +381,7 @@ CASES = [
             "end_time": at(10, 18),
         },
         EU,
-        Expect(compute=10_280_000, storage=4_219_178, list=14_499_178, effective=14_499_178),
+        Expect(compute=10_280_000, storage=4_139_785, list=14_419_785, effective=14_419_785),
     ),
     Case(
         "storage-nvme-family-has-no-volume",
@@ -386,13 +406,13 @@ CASES = [
             "training_seconds": 26280,
         },
         EU,
-        Expect(compute=24_798_100, storage=154_000, list=24_952_100, effective=24_952_100),
+        Expect(compute=24_798_100, storage=151_102, list=24_949_202, effective=24_949_202),
     ),
     Case(
         "storage-73gb-uses-training-seconds-not-billable",
         {"region": "eu-west-1", "volume_gb": 73, "spot": True, "billable_seconds": 1800},
         EU,
-        Expect(compute=128_500, spot=128_500, storage=15_400, list=143_900, effective=143_900),
+        Expect(compute=128_500, spot=128_500, storage=15_110, list=143_610, effective=143_610),
     ),
     Case(
         "storage-73gb-from-interval-when-training-unknown",
@@ -403,7 +423,7 @@ CASES = [
             "training_seconds": None,
         },
         EU,
-        Expect(compute=128_500, storage=15_400, list=143_900, effective=143_900),
+        Expect(compute=128_500, storage=15_110, list=143_610, effective=143_610),
     ),
     Case(
         "storage-73gb-from-billed-when-no-interval",
@@ -415,13 +435,13 @@ CASES = [
             "end_time": None,
         },
         EU,
-        Expect(compute=257_000, storage=15_400, list=272_400, effective=272_400),
+        Expect(compute=257_000, storage=15_110, list=272_110, effective=272_110),
     ),
     Case(
         "storage-73gb-with-warm-pool",
         {"region": "eu-west-1", "volume_gb": 73, "warm_pool_retained_seconds": 3600},
         EU,
-        Expect(compute=257_000, warm=257_000, storage=30_800, list=544_800, effective=544_800),
+        Expect(compute=257_000, warm=257_000, storage=30_220, list=544_220, effective=544_220),
     ),
     Case(
         "storage-unpriced-region",
@@ -437,11 +457,22 @@ CASES = [
         policy=CostPolicy(local_storage_families=frozenset({"ml.m5"})),
     ),
     Case(
-        "storage-policy-720-hour-month",
-        {"region": "eu-west-1", "volume_gb": 72},
+        "storage-april-720-hour-month",
+        {"region": "eu-west-1", "volume_gb": 72, "start_time": at(10, 10, month=4)},
         EU,
         Expect(compute=257_000, storage=15_400, list=272_400, effective=272_400),
-        policy=CostPolicy(hours_per_month=D(720)),
+    ),
+    Case(
+        "storage-february-672-hour-month",
+        {"region": "eu-west-1", "volume_gb": 72, "start_time": at(10, 10, month=2)},
+        EU,
+        Expect(compute=257_000, storage=16_500, list=273_500, effective=273_500),
+    ),
+    Case(
+        "storage-march-744-hour-month",
+        {"region": "eu-west-1", "volume_gb": 72, "start_time": at(10, 10, month=3)},
+        EU,
+        Expect(compute=257_000, storage=14_903, list=271_903, effective=271_903),
     ),
     # --- rule 6: training plans -----------------------------------------------------------
     Case(
@@ -460,9 +491,9 @@ CASES = [
         Expect(
             compute=0,
             plan=86_751_000,
-            storage=443_014,
-            list=443_014,
-            effective=443_014,
+            storage=434_677,
+            list=434_677,
+            effective=434_677,
             flags=("training-plan",),
         ),
     ),
@@ -529,7 +560,36 @@ CASES = [
         TOKENS,
         Expect(compute=0, list=0, effective=0, flags=("running",)),
     ),
+    Case(
+        "token-count-zero-without-serverless-config-is-an-instance-job",
+        {"billable_token_count": 0},
+        TOKENS,
+        Expect(compute=0, list=0, effective=0, flags=("unpriced:ml.m5.xlarge",), unpriced=True),
+    ),
+    Case(
+        "token-count-zero-without-serverless-config-costs-its-instances",
+        {"billable_token_count": 0},
+        US,
+        Expect(compute=230_000, list=230_000, effective=230_000),
+    ),
     # --- rule 8: list vs effective --------------------------------------------------------
+    Case(
+        "discount-20-leaves-storage-unchanged",
+        {"region": "eu-west-1", "volume_gb": 72, "start_time": at(10, 10, month=4)},
+        replace(EU, discount_pct=D(20)),
+        Expect(compute=257_000, storage=15_400, list=272_400, effective=221_000),
+    ),
+    Case(
+        "discount-20-on-warm-pool-too",
+        {
+            "region": "eu-west-1",
+            "volume_gb": 72,
+            "warm_pool_retained_seconds": 3600,
+            "start_time": at(10, 10, month=4),
+        },
+        replace(EU, discount_pct=D(20)),
+        Expect(compute=257_000, warm=257_000, storage=30_800, list=544_800, effective=442_000),
+    ),  # fmt: skip
     Case(
         "discount-28",
         {"instance_type": "ml.p4d.24xlarge", "billable_seconds": 36000},
@@ -647,9 +707,9 @@ def test_period_micros_sum_to_job_micros(case: Case):
 
 def test_cost_job_items_are_exact_not_rounded():
     cost = run_case(next(c for c in CASES if c.id == "storage-ebs-eu"))
-    # 500 GB x 4 x 0.154 x 10 h / 730 = 3080 / 730 = 4.219178082191780821917808219178082...
-    assert cost.storage_usd == D("4.219178082191780821917808219178082")
-    assert cost.list_usd == D("14.499178082191780821917808219178082")
+    # 500 GB x 4 x 0.154 x 10 h / 744 = 3080 / 744 = 4.139784946236559139784946236559140...
+    assert cost.storage_usd == D("4.139784946236559139784946236559140")
+    assert cost.list_usd == D("14.419784946236559139784946236559140")
 
 
 # --- rule 10: days and months --------------------------------------------------------------
@@ -686,13 +746,21 @@ class PeriodCase:
     id                             split
     =============================  =========================================================
     day-boundary                   6 h g5.2xlarge (9.09): 2 h -> 3.03, 4 h -> 6.06
-    month-boundary-storage-10pct   3 h eu m5 73 GB: compute 0.257/h, storage 0.0154/h;
-                                   1 h on Jan 31, 2 h on Feb 1; effective = 90% of list
+    month-boundary-storage-10pct   3 h eu m5 73 GB: compute 0.257/h; storage 11.242/744
+                                   per hour in January (0.0151102...), 11.242/672 in
+                                   February (0.0167291...): 1 h on Jan 31 -> 15,110.2,
+                                   2 h on Feb 1 -> 33,458.3; job storage 48,568.5 ->
+                                   48,569, the extra micro-dollar to Feb (larger
+                                   remainder). effective = 90% of compute + storage:
+                                   231,300 + 15,110.2 | 462,600 + 33,458.3 (job 742,468.5
+                                   -> 742,469, +1 to Feb)
     awkward-thirds                 0.23 billed over 3 h wall clock, 1/3 | 2/3;
                                    spot savings 0.46 likewise
     three-full-days                0.23 over 72 h: 76,666.67 x 3 -> 76,667 + 76,666 + 76,667
     warm-pool-after-midnight       eu m5 22:00-23:30 + 1 h warm to 00:30, 73 GB:
-                                   storage 0.0231 training + 0.0154 warm (half each day)
+                                   storage 1.5 h x 0.0151102 = 22,665.3 training +
+                                   15,110.2 warm (half each day): 30,220.4 | 7,555.1;
+                                   job 37,775.5 -> 37,776, +1 to the first day
     running-over-midnight          g5.2xlarge 23:00 -> now 01:00: 1.515 per day
     end-exactly-midnight           23:00-00:00: one day only
     missing-start                  all on the end day
@@ -734,8 +802,8 @@ PERIOD_CASES = [
         },
         replace(EU, discount_pct=D(10)),
         [
-            day("2026-01-31", 257_000, 272_400, 245_160, storage=15_400),
-            day("2026-02-01", 514_000, 544_800, 490_320, storage=30_800),
+            day("2026-01-31", 257_000, 272_110, 246_410, storage=15_110),
+            day("2026-02-01", 514_000, 547_459, 496_059, storage=33_459),
         ],
     ),
     PeriodCase(
@@ -781,8 +849,8 @@ PERIOD_CASES = [
         },
         EU,
         [
-            day("2026-03-10", 385_500, 544_800, warm=128_500, storage=30_800),
-            day("2026-03-11", 0, 136_200, warm=128_500, storage=7_700),
+            day("2026-03-10", 385_500, 544_221, warm=128_500, storage=30_221),
+            day("2026-03-11", 0, 136_055, warm=128_500, storage=7_555),
         ],
     ),
     PeriodCase(
@@ -847,7 +915,14 @@ def test_period_parts_sum_to_items_exactly(case: PeriodCase):
 
 
 def assert_days_sum_exactly(cost: JobCost) -> None:
-    """Decimal day parts sum to each item exactly; micro-dollar days to to_micros(item)."""
+    """Decimal day parts sum to each item exactly; micro-dollar days to the job's stored
+    micro-dollars (``job_micros``), whose parts sum to its total = to_micros(list) and are
+    each within one micro-dollar of to_micros(item); every day adds up as the job does."""
+    stored = job_micros(cost)
+    parts_of_total = ("compute_micros", "warm_pool_micros", "storage_micros")
+    assert stored["list_micros"] == to_micros(cost.list_usd)
+    assert sum(stored[key] for key in parts_of_total) == stored["list_micros"]
+    days = period_micros(cost)
     for item in (
         "compute_usd",
         "spot_savings_usd",
@@ -859,9 +934,13 @@ def assert_days_sum_exactly(cost: JobCost) -> None:
         parts = [Fraction(getattr(p, item)) for p in cost.periods]
         assert sum(parts) == Fraction(getattr(cost, item)), item
         assert all(part >= 0 for part in parts), item
-        micros = [row[item.replace("_usd", "_micros")] for _, row in period_micros(cost)]
-        assert sum(micros) == to_micros(getattr(cost, item)), item
+        key = item.replace("_usd", "_micros")
+        assert abs(stored[key] - to_micros(getattr(cost, item))) <= 1, item
+        micros = [row[key] for _, row in days]
+        assert sum(micros) == stored[key], item
         assert all(m >= 0 for m in micros), item
+    for _, row in days:
+        assert sum(row[key] for key in parts_of_total) == row["list_micros"]
     assert [p.day for p in cost.periods] == sorted({p.day for p in cost.periods})
 
 
@@ -896,16 +975,25 @@ def test_default_local_storage_families_include_the_ones_aws_names():
     assert not {"ml.m5", "ml.c5", "ml.p2", "ml.p3"} & DEFAULT_LOCAL_STORAGE_FAMILIES
 
 
-@pytest.mark.parametrize("hours", [D(0), D(-730), "many"], ids=["zero", "negative", "text"])
-def test_cost_policy_rejects_bad_hours_per_month(hours: Any):
-    with pytest.raises(InputError, match="hours_per_month"):
-        CostPolicy(hours_per_month=hours)
+@pytest.mark.parametrize(
+    ("day_in_month", "hours"),
+    [
+        (date(2026, 1, 31), 744),
+        (date(2026, 2, 1), 672),
+        (date(2028, 2, 29), 696),
+        (date(2026, 3, 15), 744),
+        (date(2026, 4, 30), 720),
+        (date(2026, 12, 31), 744),
+    ],
+    ids=["january", "february", "leap-february", "march", "april", "december"],
+)
+def test_hours_in_month_is_the_calendar_month(day_in_month: date, hours: int):
+    assert hours_in_month(day_in_month) == hours
 
 
 def test_cost_policy_accepts_config_types():
-    policy = CostPolicy(local_storage_families=["ml.m5"], hours_per_month=720)  # type: ignore[arg-type]
+    policy = CostPolicy(local_storage_families=["ml.m5"])  # type: ignore[arg-type]
     assert policy.local_storage_families == frozenset({"ml.m5"})
-    assert policy.hours_per_month == D(720)
 
 
 def test_costing_imports_no_aws_and_no_database():
@@ -988,3 +1076,67 @@ def test_cost_job_never_raises_or_goes_negative(job: JobRecord, rates: Rates, no
     assert cost.flags == tuple(sorted(set(cost.flags)))
     assert cost.periods, "every job has at least one day"
     assert_days_sum_exactly(cost)
+
+
+# --- rule 12: stored parts add up to the stored total -------------------------------------
+
+
+def short_jobs(count: int = 2000) -> list[JobRecord]:
+    """Short eu-west-1 ml.m5.xlarge jobs with a 73 GB volume, 601..(600 + count) s each,
+    spread over February and March, some with a warm pool: every one has compute and storage
+    with fractional micro-dollars."""
+    jobs = []
+    for i in range(count):
+        seconds = 601 + i
+        start = at(1 + i % 28, i % 24, i % 60, month=2 + i % 2)
+        jobs.append(
+            make_job(
+                region="eu-west-1",
+                volume_gb=73,
+                billable_seconds=seconds,
+                training_seconds=seconds,
+                warm_pool_retained_seconds=(i % 7) * 97 or None,
+                start_time=start,
+            )
+        )
+    return jobs
+
+
+def test_stored_parts_sum_to_stored_total_over_2000_short_jobs():
+    """Per job and in sum: compute + warm pool + storage micro-dollars = list micro-dollars.
+
+    Rounding each item on its own (to_micros per item, the old rule) drifts from the total
+    over these jobs; job_micros apportions the total, so it cannot."""
+    parts = ("compute_micros", "warm_pool_micros", "storage_micros")
+    costs = [cost_job(job, EU, NOW) for job in short_jobs()]
+    stored = [job_micros(cost) for cost in costs]
+    for micros in stored:
+        assert sum(micros[key] for key in parts) == micros["list_micros"]
+    assert sum(m[key] for m in stored for key in parts) == sum(m["list_micros"] for m in stored)
+    independent = sum(
+        to_micros(c.compute_usd) + to_micros(c.warm_pool_usd) + to_micros(c.storage_usd)
+        for c in costs
+    )
+    assert independent != sum(m["list_micros"] for m in stored)  # the case the rule is for
+
+
+@pytest.mark.parametrize(
+    ("total", "parts", "expected"),
+    [
+        # rule 4's warm-pool job: 0.26 + 0.13 + 0.02 under 0.40 when rounded one by one
+        (401_024, [257_000, 128_500, 15_524], (40, [26, 13, 1])),
+        # three thirds of a cent: the shown cent goes to the first part on the tie
+        (10_000, [3_334, 3_333, 3_333], (1, [1, 0, 0])),
+        # 0.005 rounds up to 0.01: the one cent goes to the part with the larger remainder
+        (5_000, [1_000, 4_000, 0], (1, [0, 1, 0])),
+        (0, [0, 0, 0], (0, [0, 0, 0])),
+    ],
+    ids=["warm-pool-job", "thirds", "half-cent", "zero"],
+)
+def test_cents_parts_add_up_to_the_shown_total(
+    total: int, parts: list[int], expected: tuple[int, list[int]]
+):
+    shown_total, shown_parts = cents_parts(total, parts)
+    assert (shown_total, shown_parts) == expected
+    assert sum(shown_parts) == shown_total
+    assert shown_total == int(usd_cents(total) * 100)

@@ -2,7 +2,7 @@
 
 Shipped rates used (USD per instance-hour, us-east-1 unless noted): ml.m5.xlarge 0.23,
 ml.g5.2xlarge 1.515 (NVMe: no storage volume); eu-west-1 ml.m5.xlarge 0.257 with ML storage
-0.154 per GB-month (730 h).
+0.154 per GB-month, by the hours of the month (docs/cost-model.md rule 5: November, 720 h).
 
 | request                                   | arithmetic                              | total  |
 |-------------------------------------------|-----------------------------------------|--------|
@@ -10,7 +10,7 @@ ml.g5.2xlarge 1.515 (NVMe: no storage volume); eu-west-1 ml.m5.xlarge 0.257 with
 | 2 x g5.2xlarge, 3 h, spot ratio 0.3       | 1.515 x 2 x 3 x 0.3 = 2.727             | 2.73   |
 |   (spot savings)                          | 1.515 x 2 x 3 x 0.7 = 6.363             | 6.36   |
 | eu-west-1 2 x m5.xlarge, 10 h, 100 GB     | 0.257 x 2 x 10 = 5.14                   |        |
-|                                           | + 100 x 2 x 0.154 x 10/730 = 0.42191... | 5.56   |
+|                                           | + 100 x 2 x 0.154 x 10/720 = 0.42777... | 5.57   |
 | 1 x m5.xlarge, 2.5 h, 20% discount        | 0.23 x 2.5 = 0.575; x 0.8 = 0.46        | 0.58   |
 """
 
@@ -71,9 +71,9 @@ def estimate(**kw):
         ),  # fmt: skip
         (
             {"region": "eu-west-1", "instance_count": 2, "hours": D(10), "volume_gb": 100},
-            "5.56",
+            "5.57",
             "5.14",
-            "0.42",
+            "0.43",
             "0.00",
         ),  # fmt: skip
         (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -13,12 +14,14 @@ from tracker.collect.parse import (
     summary_from_list,
     to_utc,
 )
-from tracker.records import UNALLOCATED, InstanceGroup
+from tracker.cost.engine import cost_job
+from tracker.records import UNALLOCATED, InstanceGroup, Rates, cents
 from tracker.settings import Attribution
 
 ARN = "arn:aws:sagemaker:us-east-1:111122223333:training-job/llm-ft-7"
 STUDIO = "arn:aws:sagemaker:us-east-1:111122223333:user-profile/d-abc123/alice"
 ATTR = Attribution()
+NOW = datetime(2026, 3, 2, tzinfo=UTC)
 
 
 def describe(**overrides):
@@ -288,3 +291,84 @@ def test_summary_from_list_converts_times_and_falls_back_to_creation_time():
     assert summary_from_list(item).last_modified_time == datetime(2026, 3, 1, 10, 0, tzinfo=UTC)
     with pytest.raises(ResponseError, match="no LastModifiedTime"):
         summary_from_list({"TrainingJobName": "a", "TrainingJobArn": ARN})
+
+
+P4D_PLAN = "arn:aws:sagemaker:us-east-1:111122223333:training-plan/p4d-flex"
+
+
+def preference_job(**resource_config):
+    """A flexible-instance job: InstancePreferences in priority order, SageMaker selected
+    1 x ml.p4d.24xlarge (the second preference) and ran it 36,000 s."""
+    return describe(
+        TrainingStartTime=datetime(2026, 3, 1, 0, 0, tzinfo=UTC),
+        TrainingEndTime=datetime(2026, 3, 1, 10, 0, tzinfo=UTC),
+        EnableManagedSpotTraining=None,  # mutually exclusive with InstancePreferences
+        TrainingTimeInSeconds=36000,
+        BillableTimeInSeconds=36000,
+        WarmPoolStatus=None,
+        ResourceConfig={
+            "VolumeSizeInGB": 200,
+            "InstancePreferences": [
+                {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 1},
+                {
+                    "InstanceType": "ml.p4d.24xlarge",
+                    "InstanceCount": 1,
+                    "TrainingPlanArns": [P4D_PLAN],
+                },
+            ],  # fmt: skip
+            "SelectedInstanceType": "ml.p4d.24xlarge",
+            **resource_config,
+        },
+    )
+
+
+def test_parse_job_training_plan_from_the_selected_instance_preference():
+    """36,000 s on 1 x ml.p4d.24xlarge under the selected preference's plan:
+
+    | item           | arithmetic                  | USD    |
+    |----------------|-----------------------------|--------|
+    | plan value     | 25.251 x 36000 / 3600       | 252.51 |
+    | compute (paid) | covered by the plan         | 0.00   |
+    | storage        | ml.p4d trains on NVMe       | 0.00   |
+    """
+    job = job_from_describe(preference_job(), "1", "us-east-1", {}, 0, ATTR)
+    assert job.training_plan_arn == P4D_PLAN
+    # No SelectedInstanceCount sent: the selected preference's InstanceCount is the count.
+    assert job.billed_groups() == (InstanceGroup("ml.p4d.24xlarge", 1),)
+    cost = cost_job(job, Rates(hourly={"ml.p4d.24xlarge": Decimal("25.251")}), NOW)
+    assert (cents(cost.compute_usd), cents(cost.plan_value_usd), cents(cost.list_usd)) == (
+        Decimal("0.00"), Decimal("252.51"), Decimal("0.00"),
+    )  # fmt: skip
+    assert "training-plan" in cost.flags
+
+
+def test_parse_job_plan_of_an_unselected_preference_is_not_the_jobs():
+    desc = preference_job(SelectedInstanceType="ml.p5.48xlarge", SelectedInstanceCount=1)
+    job = job_from_describe(desc, "1", "us-east-1", {}, 0, ATTR)
+    assert job.training_plan_arn is None
+    assert job.billed_groups() == (InstanceGroup("ml.p5.48xlarge", 1),)
+
+
+def test_parse_job_selected_instance_count_wins_over_the_preference_count():
+    job = job_from_describe(preference_job(SelectedInstanceCount=2), "1", "us-east-1", {}, 0, ATTR)
+    assert job.billed_groups() == (InstanceGroup("ml.p4d.24xlarge", 2),)
+
+
+def test_parse_job_token_count_without_serverless_config_is_an_instance_job():
+    job = job_from_describe(describe(BillableTokenCount=0), "1", "us-east-1", {}, 0, ATTR)
+    assert job.billable_token_count == 0
+    assert job.serverless_base_model_arn is None
+    assert not job.is_serverless
+    assert job.billed_groups() == (InstanceGroup("ml.g5.2xlarge", 2),)
+
+
+def test_parse_job_serverless_config_without_tokens_is_serverless():
+    desc = describe(
+        ServerlessJobConfig={
+            "BaseModelArn": "arn:aws:sagemaker:us-east-1:aws:hub-content/llama",
+            "JobType": "FineTuning",
+        }
+    )
+    job = job_from_describe(desc, "1", "us-east-1", {}, 0, ATTR)
+    assert job.billable_token_count is None
+    assert job.is_serverless

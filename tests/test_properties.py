@@ -14,6 +14,7 @@ or a ConfigError; through ``tracker`` itself, exit 0 or exit 2 with one ``Error:
 from __future__ import annotations
 
 import ast
+import calendar
 import contextlib
 import inspect
 import io
@@ -21,6 +22,7 @@ import json
 import math
 import re
 import tempfile
+from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -36,9 +38,9 @@ import tracker.reconcile.rules
 import tracker.schedule
 import tracker.settings
 from tests.factories import make_job
-from tracker.cost.engine import CostPolicy, cost_job
+from tracker.cost.engine import CostPolicy, cost_job, job_micros, period_micros
 from tracker.errors import ConfigError
-from tracker.records import InstanceGroup, JobCost, JobRecord, Rates
+from tracker.records import InstanceGroup, JobCost, JobRecord, Rates, to_micros
 from tracker.settings import KNOWN_SECTIONS, parse_settings
 
 D = Decimal
@@ -326,3 +328,88 @@ def _written(text: str) -> Path:
     folder = Path(tempfile.mkdtemp())
     (folder / "tracker.toml").write_text(text)
     return folder / "tracker.toml"
+
+
+def month_hours_reference(start: datetime, seconds: int) -> D:
+    """Sum over the calendar months of [start, start + seconds) of seconds_in_month /
+    (3600 x hours of that month): an independent reading of rule 5 (calendar module)."""
+    total, cursor, end = D(0), start, start + timedelta(seconds=seconds)
+    while cursor < end:
+        days = calendar.monthrange(cursor.year, cursor.month)[1]
+        first = cursor.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        following = first + timedelta(days=days)
+        stop = min(following, end)
+        part = D((stop - cursor) // timedelta(microseconds=1)) / D(10**6)
+        total += part / (D(3600) * days * 24)
+        cursor = stop
+    return total
+
+
+@PROPERTY
+@given(
+    start=starts,
+    seconds=st.integers(1, 70 * 86400),
+    volume=st.integers(1, 2000),
+    count=st.integers(1, 16),
+)
+def test_storage_follows_the_hours_of_each_calendar_month(
+    start: datetime, seconds: int, volume: int, count: int
+) -> None:
+    result = cost(make_job(start_time=start, seconds=seconds, instance_type="ml.c5.xlarge",
+                           instance_count=count, volume_gb=volume))  # fmt: skip
+    expected = (
+        volume * count * RATES.storage_usd_per_gb_month * month_hours_reference(start, seconds)
+    )
+    assert abs(result.storage_usd - expected) <= TOLERANCE * max(1, expected)
+
+
+@PROPERTY
+@given(
+    start=starts,
+    seconds=st.integers(0, 5 * 86400),
+    warm=st.one_of(st.none(), st.integers(0, 86400)),
+    volume=st.integers(0, 2000),
+    pct=st.decimals(min_value=0, max_value=100, places=2),
+    plan=st.booleans(),
+)
+def test_discount_reduces_instance_usage_never_storage(
+    start: datetime, seconds: int, warm: int | None, volume: int, pct: Decimal, plan: bool
+) -> None:
+    job = make_job(start_time=start, seconds=seconds, instance_type="ml.c5.xlarge",
+                   volume_gb=volume, warm_pool_retained_seconds=warm,
+                   training_plan_arn="arn:aws:sagemaker:us-east-1:1:training-plan/p" if plan else None)  # fmt: skip
+    full = cost_job(job, RATES, NOW, POLICY)
+    discounted = cost_job(job, replace(RATES, discount_pct=pct), NOW, POLICY)
+    assert discounted.storage_usd == full.storage_usd
+    assert discounted.list_usd == full.list_usd
+    instance = full.compute_usd + full.warm_pool_usd
+    assert close(discounted.effective_usd, instance * (1 - pct / 100) + full.storage_usd)
+    assert full.storage_usd <= discounted.effective_usd <= discounted.list_usd
+    for period in discounted.periods:
+        assert close(
+            period.effective_usd,
+            (period.compute_usd + period.warm_pool_usd) * (1 - pct / 100) + period.storage_usd,
+        )
+
+
+@PROPERTY
+@given(
+    start=starts,
+    seconds=st.integers(0, 3 * 86400),
+    groups=groups_st,
+    volume=st.integers(0, 2000),
+    warm=st.one_of(st.none(), st.integers(0, 86400)),
+)
+def test_stored_parts_add_up_to_the_stored_total_per_job_and_per_day(
+    start: datetime, seconds: int, groups: list[InstanceGroup], volume: int, warm: int | None
+) -> None:
+    result = cost(make_job(start_time=start, seconds=seconds, instance_groups=tuple(groups),
+                           volume_gb=volume, warm_pool_retained_seconds=warm))  # fmt: skip
+    stored = job_micros(result)
+    parts = ("compute_micros", "warm_pool_micros", "storage_micros")
+    assert sum(stored[key] for key in parts) == stored["list_micros"] == to_micros(result.list_usd)
+    days = period_micros(result)
+    for key in (*parts, "list_micros", "effective_micros", "spot_savings_micros"):
+        assert sum(row[key] for _, row in days) == stored[key], key
+    for _, row in days:
+        assert sum(row[key] for key in parts) == row["list_micros"]

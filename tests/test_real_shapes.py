@@ -7,10 +7,9 @@ operation, and every value must have the member's type, all the way down.
 
 Expected costs are written out with their arithmetic. Rates marked "traced" are the shipped
 price book's (tracker/cost/data/training-on-demand.csv); the others are test inputs, not
-prices. Values that depend on issue 11 rules landing in other branches (training plans on
-instance preferences, open warm pools, serverless detection, month-length storage) are in
-``PENDING`` and marked ``xfail(strict=True)``: they fail today and flip to passing when the
-rule lands, so the mark must then be removed.
+prices. Values that only the rules of issue 11 give (training plans on instance preferences,
+serverless detection by ServerlessJobConfig, month-length storage) are kept apart, in each
+case's ``pending`` and in the month-length test, so the rule each one checks is named.
 """
 
 from __future__ import annotations
@@ -186,7 +185,6 @@ class Case:
     flags_include: tuple[str, ...] = ()
     now: datetime = datetime(2026, 10, 10, tzinfo=UTC)
     pending: Mapping[str, object] = field(default_factory=dict)
-    pending_reason: str = ""
 
 
 CASES = [
@@ -291,7 +289,6 @@ CASES = [
             "plan_value_usd": Decimal("252.51"),
             "flags": ("training-plan",),
         },
-        pending_reason="issue 11 item 1 (plans on instance preferences) lands in another branch",
     ),  # fmt: skip
     # 2,500,000 tokens x $4.00 (test input) per million = 10.00; no instance time, no volume.
     Case(
@@ -319,8 +316,6 @@ CASES = [
         },
         cost={"warm_pool_usd": Decimal(0), "spot_savings_usd": Decimal(0)},
         pending={"compute_usd": Decimal("0.23"), "flags": ()},
-        pending_reason="issue 11 item 8 (serverless by ServerlessJobConfig) lands in another "
-        "branch",
     ),  # fmt: skip
     # Managed spot, the API reference's example: billable 100 s of 500 s trained.
     # compute 0.115 x 100 / 3600 = 0.003194444444...; savings 0.115 x 400 / 3600 = 0.012777...
@@ -393,7 +388,7 @@ def test_fixture_costs_what_both_rule_sets_agree_on(case: Case) -> None:
 
 
 PENDING = [
-    pytest.param(case, id=case_id, marks=pytest.mark.xfail(strict=True, reason=case.pending_reason))
+    pytest.param(case, id=case_id)
     for case, case_id in zip(CASES, CASE_IDS, strict=True)
     if case.pending
 ]  # fmt: skip
@@ -404,9 +399,6 @@ def test_fixture_costs_under_issue_11_rules(case: Case) -> None:
     assert_cost(cost_of(case), case.pending)
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 11 item 3 (storage by the month's hours) lands in another branch"
-)
 def test_fixture_storage_follows_the_hours_of_its_month() -> None:
     """ack-completed trained 159 s in October 2021 (31 days, 744 h): 5 GB x 1 instance x
     $0.10 (test input) per GB-month x 159 s / (744 h x 3600 s) = 79.5 / 2,678,400

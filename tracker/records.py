@@ -8,9 +8,10 @@ integer micro-dollars (see ``to_micros``/``from_micros``).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 FINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 RUNNING_STATUSES = frozenset({"InProgress", "Stopping"})
@@ -29,7 +30,10 @@ REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
 INSTANCE_TYPE_RE = re.compile(r"^ml\.[a-z0-9]+(-[a-z0-9]+)*\.[a-z0-9]+(-[a-z0-9]+)*$")
 
 MICROS = Decimal(1_000_000)
+MICROS_PER_CENT = Decimal(10_000)
 CENT = Decimal("0.01")
+# Wide enough that a share scaled to micro-dollars keeps every digit of a day part (1e-24).
+_APPORTION_PRECISION = 80
 
 
 def to_micros(usd: Decimal) -> int:
@@ -50,6 +54,42 @@ def cents(usd: Decimal) -> Decimal:
 def usd_cents(micros: int | Decimal | None) -> Decimal:
     """Micro-dollars (exact, maybe fractional) -> USD rounded to the cent, as every output shows it."""
     return cents(Decimal(micros or 0) / MICROS)
+
+
+def largest_remainder(target: int, shares: Sequence[Decimal]) -> list[int]:
+    """Whole units per share, summing to ``target``: each share's floor, then the units
+    still missing go one each to the largest fractional remainders (earlier share first on
+    a tie), or are taken from the smallest when the floors overshoot.
+
+    The one apportioning rule of the tracker: micro-dollars over days and over the parts
+    of a total (``tracker.cost.engine``), cents over the shown parts (``cents_parts``)."""
+    if not shares:
+        return []
+    with localcontext() as ctx:
+        ctx.prec = _APPORTION_PRECISION
+        floors = [int(share.to_integral_value(rounding=ROUND_FLOOR)) for share in shares]
+        remainders = [share - floor for share, floor in zip(shares, floors, strict=True)]
+    missing = target - sum(floors)
+    if missing >= 0:
+        order = sorted(range(len(shares)), key=lambda i: (-remainders[i], i))
+        step = 1
+    else:
+        order = sorted(range(len(shares)), key=lambda i: (remainders[i], i))
+        step = -1
+    for k in range(abs(missing)):
+        floors[order[k % len(order)]] += step
+    return floors
+
+
+def cents_parts(total_micros: int, part_micros: Sequence[int]) -> tuple[int, list[int]]:
+    """The shown total and shown parts, in whole cents, such that the parts add up to it.
+
+    The total is rounded half up to the cent (``usd_cents``); the cents are then
+    apportioned over the parts by largest remainder. Every output that shows a total
+    beside its parts (compute + warm pool + storage) takes both from here."""
+    total_cents = int((Decimal(total_micros) / MICROS_PER_CENT).quantize(1, ROUND_HALF_UP))
+    shares = [Decimal(part) / MICROS_PER_CENT for part in part_micros]
+    return total_cents, largest_remainder(total_cents, shares)
 
 
 def format_usd(usd: Decimal, *, symbol: bool = False) -> str:
@@ -150,7 +190,9 @@ class JobRecord:
 
     @property
     def is_serverless(self) -> bool:
-        return self.serverless_base_model_arn is not None or self.billable_token_count is not None
+        """A serverless job is one DescribeTrainingJob sent a ``ServerlessJobConfig`` for
+        (its ``BaseModelArn`` is required); ``BillableTokenCount`` alone, even 0, is not."""
+        return self.serverless_base_model_arn is not None
 
     def billed_groups(self) -> tuple[InstanceGroup, ...]:
         """The instances the job is billed for: groups, else selected, else requested."""

@@ -39,7 +39,7 @@ from tracker.alert.budgets import (
 )
 from tracker.alert.channels import parse_channel, shown_value
 from tracker.alert.rules import AlertSettings
-from tracker.cost.engine import CostPolicy
+from tracker.cost.engine import DEFAULT_LOCAL_STORAGE_FAMILIES, CostPolicy
 from tracker.cost.prices import PriceBook, read_price_csv
 from tracker.errors import ConfigError, PriceBookError
 from tracker.estimate.rules import EstimateSettings
@@ -63,13 +63,6 @@ DEMO_FOLDER = "demo"
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 FAMILY_RE = re.compile(r"^ml\.[a-z0-9-]+$")
 RETRY_MODES = ("standard", "adaptive")
-DEFAULT_LOCAL_STORAGE_FAMILIES = (
-    # Instance families whose training instances use local NVMe instance storage
-    # instead of an ML storage (EBS) volume, so VolumeSizeInGB is not billed.
-    "ml.c5d", "ml.c6id", "ml.g4dn", "ml.g5", "ml.g6", "ml.g6e", "ml.m5d", "ml.m6id",
-    "ml.p3dn", "ml.p4d", "ml.p4de", "ml.p5", "ml.p5e", "ml.p5en", "ml.r5d",
-    "ml.trn1", "ml.trn1n", "ml.trn2",
-)  # fmt: skip
 
 # Parsed when the file is loaded.
 CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
@@ -136,7 +129,7 @@ class PricingSettings:
     snapshot_dir: Path = field(default_factory=default_snapshot_dir)
     overrides: Path | None = None
     discount_pct: Decimal = Decimal(0)
-    local_storage_families: frozenset[str] = frozenset(DEFAULT_LOCAL_STORAGE_FAMILIES)
+    local_storage_families: frozenset[str] = DEFAULT_LOCAL_STORAGE_FAMILIES
     storage_usd_per_gb_month: Mapping[str, Decimal] = field(default_factory=dict)
     s3_usd_per_gb_month: Mapping[str, Decimal] = field(default_factory=dict)
 

@@ -84,6 +84,8 @@ def job_from_describe(
     if creation is None and modified is None:
         raise ResponseError(f"training job {name}: neither CreationTime nor LastModifiedTime")
     team, project, user = attribute(tags, attribution)
+    preference = _selected_preference(resources)
+    serverless = desc.get("ServerlessJobConfig")
     return JobRecord(
         account_id=account_id,
         region=region,
@@ -99,7 +101,8 @@ def job_from_describe(
         instance_type=resources.get("InstanceType"),
         instance_count=_int(resources.get("InstanceCount")),
         selected_instance_type=resources.get("SelectedInstanceType"),
-        selected_instance_count=_int(resources.get("SelectedInstanceCount")),
+        selected_instance_count=_int(resources.get("SelectedInstanceCount"))
+        or _int(preference.get("InstanceCount")),
         instance_groups=_groups(resources.get("InstanceGroups")),
         volume_gb=_int(resources.get("VolumeSizeInGB")) or 0,
         spot=bool(desc.get("EnableManagedSpotTraining", False)),
@@ -109,8 +112,15 @@ def job_from_describe(
         warm_pool_retained_seconds=_int(warm_pool.get("ResourceRetainedBillableTimeInSeconds")),
         warm_pool_reused_by=warm_pool.get("ReusedByJob"),
         keep_alive_seconds=_int(resources.get("KeepAlivePeriodInSeconds")),
-        training_plan_arn=resources.get("TrainingPlanArn") or None,
-        serverless_base_model_arn=_dict(desc.get("ServerlessJobConfig")).get("BaseModelArn"),
+        training_plan_arn=resources.get("TrainingPlanArn")
+        or _first(preference, "TrainingPlanArns"),
+        # The config, not BillableTokenCount (which instance jobs may carry as 0), marks a
+        # serverless job; BaseModelArn is required in it, "" keeps a malformed one serverless.
+        serverless_base_model_arn=(
+            str(_dict(serverless).get("BaseModelArn") or "")
+            if isinstance(serverless, Mapping)
+            else None
+        ),
         billable_token_count=_int(desc.get("BillableTokenCount")),
         max_runtime_seconds=_int(stopping.get("MaxRuntimeInSeconds")),
         max_wait_seconds=_int(stopping.get("MaxWaitTimeInSeconds")),
@@ -161,6 +171,27 @@ def _required(data: Mapping[str, Any], key: str) -> str:
 
 def _dict(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _selected_preference(resources: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The InstancePreferences entry SageMaker launched: the API marks it only by
+    ``SelectedInstanceType`` (a type appears at most once in the list)."""
+    selected = resources.get("SelectedInstanceType")
+    preferences = resources.get("InstancePreferences")
+    if not selected or not isinstance(preferences, list):
+        return {}
+    for preference in preferences:
+        if isinstance(preference, Mapping) and preference.get("InstanceType") == selected:
+            return preference
+    return {}
+
+
+def _first(data: Mapping[str, Any], key: str) -> str | None:
+    """The first non-empty text of a list field (TrainingPlanArns), else None."""
+    values = data.get(key)
+    if not isinstance(values, list):
+        return None
+    return next((v for v in values if isinstance(v, str) and v), None)
 
 
 def _int(value: Any) -> int | None:

@@ -4,19 +4,18 @@ No boto3, no database. The rules, as equations with worked examples, are in
 docs/cost-model.md; ``tests/test_cost_model_doc.py`` runs every example there
 against this module so the two cannot drift.
 
-Money stays ``Decimal`` here and nothing is rounded: ``period_micros`` is the one
-place that turns dollars into integer micro-dollars, and it does so with the
-largest-remainder method so the days of a job add up exactly to the job.
+Money stays ``Decimal`` here and nothing is rounded: ``job_micros`` and ``period_micros``
+are the one place that turns dollars into integer micro-dollars, with the largest-remainder
+method, so a job's parts add up exactly to its total and its days exactly to the job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
-from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal, localcontext
+from decimal import ROUND_DOWN, Decimal, localcontext
 
-from tracker.errors import InputError
 from tracker.records import (
     KNOWN_STATUSES,
     MICROS,
@@ -27,6 +26,7 @@ from tracker.records import (
     PeriodCost,
     Rates,
     decimal_or_none,
+    largest_remainder,
     to_micros,
 )
 
@@ -47,34 +47,57 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OPEN_WARM_POOL_STATUSES = frozenset({"Available", "InUse"})
 WARM_POOL_OPEN_FLAG = "warm-pool-open"
 
-# AWS: "When using an ML instance with NVMe SSD volumes, SageMaker doesn't provision
-# Amazon EBS gp2 storage ... ML instance families with the NVMe-type instance storage
-# include ml.p4d, ml.g4dn, and ml.g5" (ResourceConfig.VolumeSizeInGB; Developer Guide,
-# "Managing storage paths for different types of instance local storage"). AWS names
-# those three and points to the EC2 instance-type tables for the rest; the others below
-# are the SageMaker training families whose EC2 counterparts have NVMe instance store.
+# Families whose training instances have NVMe instance storage, so SageMaker provisions no
+# billed ML storage (EBS gp2) volume. AWS API Reference, ResourceConfig.VolumeSizeInGB:
+# "When using an ML instance with NVMe SSD volumes, SageMaker doesn't provision Amazon EBS
+# General Purpose SSD (gp2) storage ... ML instance families with the NVMe-type instance
+# storage include ml.p4d, ml.g4dn, and ml.g5 ... ML instance families that use EBS volumes
+# include ml.c5 and ml.p2", and for the rest points to the EC2 instance-type tables. Each
+# other family below is there because its EC2 counterpart lists NVMe SSD instance store
+# volumes in "Amazon EC2 instance type specifications" (docs.aws.amazon.com/ec2/latest/
+# instancetypes/: ac.html accelerated, gp.html general purpose, co.html compute optimized,
+# mo.html memory optimized). A family not listed here (ml.m5, ml.c5,
+# ml.p3, ml.r5, ml.t3, ml.inf2, ...) is EBS-backed: its volume is billed. docs/cost-model.md,
+# rule 5, repeats this table; settings.py takes its default from here (one list).
 DEFAULT_LOCAL_STORAGE_FAMILIES = frozenset(
     {
-        "ml.p3dn",
-        "ml.p4d",
-        "ml.p4de",
-        "ml.p5",
-        "ml.p5e",
-        "ml.p5en",
-        "ml.p6-b200",
-        "ml.g4dn",
-        "ml.g5",
-        "ml.g6",
-        "ml.g6e",
-        "ml.m5d",
-        "ml.c5d",
-        "ml.r5d",
-        "ml.trn1",
-        "ml.trn1n",
-        "ml.trn2",
+        "ml.p4d",  # named by AWS (VolumeSizeInGB)
+        "ml.g4dn",  # named by AWS (VolumeSizeInGB)
+        "ml.g5",  # named by AWS (VolumeSizeInGB)
+        "ml.p3dn",  # ac.html: NVMe SSD instance store
+        "ml.p4de",  # ac.html: NVMe SSD instance store
+        "ml.p5",  # ac.html: NVMe SSD instance store
+        "ml.p5e",  # ac.html: NVMe SSD instance store
+        "ml.p5en",  # ac.html: NVMe SSD instance store
+        "ml.p6-b200",  # ac.html: NVMe SSD instance store
+        # ac.html lists NVMe SSD instance store for p6-b300.48xlarge; a public benchmark log
+        # of a running p6-b300.48xlarge shows it as a 28 TB RAID0 at /mnt/nvme.
+        "ml.p6-b300",
+        # ac.html, as copied into a public node-profile README (Instance store table):
+        # "p6e-gb200.36xlarge | 3 x 7500 GB | NVMe SSD".
+        "ml.p6e-gb200",
+        "ml.g6",  # ac.html: NVMe SSD instance store
+        "ml.g6e",  # ac.html: NVMe SSD instance store
+        # g7e.2xlarge: "Instance Store | NVMe SSD 1.9 TB (nvme1n1) - included by default
+        # with instance type" (a public g7e deployment guide quoting the EC2 spec).
+        "ml.g7e",
+        "ml.trn1",  # ac.html: NVMe SSD instance store
+        "ml.trn1n",  # ac.html: NVMe SSD instance store
+        "ml.trn2",  # ac.html: NVMe SSD instance store
+        "ml.m5d",  # gp.html: NVMe SSD instance store
+        "ml.m6id",  # gp.html: NVMe SSD instance store
+        "ml.c5d",  # co.html: NVMe SSD instance store
+        "ml.c6id",  # co.html: NVMe SSD instance store
+        "ml.r5d",  # mo.html: NVMe SSD instance store
     }
 )
 
+# The items whose sum is the list total, as job_micros keys them.
+_PARTS = (
+    ("compute_micros", "compute_usd"),
+    ("warm_pool_micros", "warm_pool_usd"),
+    ("storage_micros", "storage_usd"),
+)
 # Items split over days before list and effective are derived from them.
 _DAY_ITEMS = ("compute_usd", "spot_savings_usd", "warm_pool_usd", "storage_usd")
 # Items a PeriodCost carries, in the order period_micros reports them.
@@ -94,22 +117,21 @@ class CostPolicy:
 
     ``local_storage_families``: instance families (``ml.p4d`` for ``ml.p4d.24xlarge``)
     that train on local NVMe and get no billed ML storage volume.
-    ``hours_per_month``: the month length that turns a GB-month rate into GB-hours.
     """
 
     local_storage_families: frozenset[str] = DEFAULT_LOCAL_STORAGE_FAMILIES
-    hours_per_month: Decimal = Decimal(730)
 
     def __post_init__(self) -> None:
-        hours = decimal_or_none(self.hours_per_month)
-        if hours is None or hours <= 0:
-            raise InputError(
-                f"cost policy hours_per_month: {self.hours_per_month!r} is not valid; "
-                "expected a positive number of hours (730 is AWS's month)"
-            )
-        # Config may hand over an int and a list; keep the engine's types exact.
-        object.__setattr__(self, "hours_per_month", hours)
+        # Config may hand over a list; keep the engine's type exact.
         object.__setattr__(self, "local_storage_families", frozenset(self.local_storage_families))
+
+
+def hours_in_month(day: date) -> int:
+    """Hours of the UTC calendar month ``day`` falls in: 744, 720, 696 or 672."""
+    if day.month == 12:  # December has 31 days, and 9999-12 has no following month
+        return 31 * 24
+    following = date(day.year, day.month + 1, 1)
+    return (following - day.replace(day=1)).days * 24
 
 
 def instance_family(instance_type: str) -> str:
@@ -149,6 +171,11 @@ class _Times:
     final: bool
 
 
+_Window = tuple[datetime, datetime]
+# The training and warm-pool intervals; None means "all on the anchor day".
+_Windows = tuple[_Window | None, _Window | None]
+
+
 @dataclass(frozen=True)
 class _Items:
     """Unrounded cost items before the training-plan and discount rules."""
@@ -170,10 +197,11 @@ def cost_job(
     with localcontext() as ctx:
         ctx.prec = ENGINE_PRECISION
         times = _times(job, now)
+        windows = _windows(job, times)
         if job.is_serverless:
             items, unpriced = _serverless_items(job, rates, times, flags)
         else:
-            items, unpriced = _instance_items(job, rates, times, policy, flags)
+            items, unpriced = _instance_items(job, rates, times, windows, policy, flags)
         plan_value = ZERO
         if job.training_plan_arn:
             flags.add("training-plan")
@@ -185,8 +213,9 @@ def cost_job(
         ctx.prec = _SPLIT_PRECISION  # exact sums of items computed at ENGINE_PRECISION
         storage = items.storage_training + items.storage_warm
         list_usd = items.compute + items.warm_pool + storage
-        effective = list_usd * factor
-        periods = _periods(items, list_usd, effective, job, times)
+        # Savings Plans and private pricing discount instance usage, never the volume.
+        effective = (items.compute + items.warm_pool) * factor + storage
+        periods = _periods(items, list_usd, factor, times, windows)
     return JobCost(
         compute_usd=items.compute,
         spot_savings_usd=items.spot_savings,
@@ -202,31 +231,71 @@ def cost_job(
     )
 
 
+def job_micros(cost: JobCost) -> dict[str, int]:
+    """The integer micro-dollars the store keeps for a job, keyed by column.
+
+    The total comes first, ``list_micros = to_micros(list_usd)``; compute, warm pool and
+    storage are then apportioned over it with the largest-remainder method, so the stored
+    parts add up to the stored total exactly (each part is within one micro-dollar of
+    ``to_micros`` of itself). Items outside the total are ``to_micros`` of their own.
+    """
+    list_micros = to_micros(cost.list_usd)
+    parts = largest_remainder(list_micros, _in_micros(getattr(cost, attr) for _, attr in _PARTS))
+    micros = {key: part for (key, _), part in zip(_PARTS, parts, strict=True)}
+    return {
+        "compute_micros": micros["compute_micros"],
+        "spot_savings_micros": to_micros(cost.spot_savings_usd),
+        "warm_pool_micros": micros["warm_pool_micros"],
+        "storage_micros": micros["storage_micros"],
+        "list_micros": list_micros,
+        "effective_micros": to_micros(cost.effective_usd),
+        "artifact_micros_per_month": to_micros(cost.artifact_usd_per_month),
+        "plan_value_micros": to_micros(cost.plan_value_usd),
+    }
+
+
 def period_micros(cost: JobCost) -> list[tuple[date, dict[str, int]]]:
-    """Per-day integer micro-dollars whose days sum exactly to ``to_micros`` of each item.
+    """Per-day integer micro-dollars whose days sum exactly to the job's ``job_micros``.
 
     Keys: compute_micros, spot_savings_micros, warm_pool_micros, storage_micros,
-    list_micros, effective_micros. Each key is apportioned on its own with the
-    largest-remainder method (ties go to the earlier day).
+    list_micros, effective_micros. Each item but list is apportioned over the days on its
+    own with the largest-remainder method (ties go to the earlier day); a day's list is
+    the sum of its compute, warm pool and storage, so every day adds up as the job does.
     """
     days = [date.fromisoformat(p.day) for p in cost.periods]
-    targets = {key: to_micros(getattr(cost, attr)) for key, attr in _PERIOD_ITEMS}
+    targets = job_micros(cost)
     if not days:
-        if any(targets.values()):
+        if any(targets[key] for key, _ in _PERIOD_ITEMS):
             raise ValueError("JobCost has money but no periods; build it with cost_job()")
         return []
     columns = {
-        key: _largest_remainder(targets[key], [getattr(p, attr) for p in cost.periods])
+        key: largest_remainder(targets[key], _in_micros(getattr(p, attr) for p in cost.periods))
         for key, attr in _PERIOD_ITEMS
+        if key != "list_micros"
     }
+    columns["list_micros"] = [
+        sum(values) for values in zip(*(columns[key] for key, _ in _PARTS), strict=True)
+    ]
     return [(day, {key: columns[key][i] for key, _ in _PERIOD_ITEMS}) for i, day in enumerate(days)]
+
+
+def _in_micros(amounts: Iterable[Decimal]) -> list[Decimal]:
+    """Dollars scaled to micro-dollars with every digit kept (no rounding yet)."""
+    with localcontext() as ctx:
+        ctx.prec = _SPLIT_PRECISION
+        return [amount * MICROS for amount in amounts]
 
 
 # --- rules 1-5: instance jobs ---------------------------------------------------------
 
 
 def _instance_items(
-    job: JobRecord, rates: Rates, times: _Times, policy: CostPolicy, flags: _Flags
+    job: JobRecord,
+    rates: Rates,
+    times: _Times,
+    windows: _Windows,
+    policy: CostPolicy,
+    flags: _Flags,
 ) -> tuple[_Items, bool]:
     """Compute, spot savings, warm pool and storage of an instance-based job (rules 1-5)."""
     groups = job.billed_groups()
@@ -245,17 +314,42 @@ def _instance_items(
     if storage_rate is None or storage_rate < 0:
         flags.add("storage-unpriced")
         return items, unpriced
-    # One division per item, so each is rounded once, at ENGINE_PRECISION digits.
     usd_per_month = volume_gb_instances * storage_rate
-    seconds_per_month = SECONDS_PER_HOUR * policy.hours_per_month
     training_seconds = _storage_seconds(job, times, billed_seconds, flags)
+    training_window, warm_window = windows
     return (
         replace(
             items,
-            storage_training=usd_per_month * training_seconds / seconds_per_month,
-            storage_warm=usd_per_month * retained_seconds / seconds_per_month,
+            storage_training=_storage_usd(usd_per_month, training_seconds, training_window, times),
+            storage_warm=_storage_usd(usd_per_month, retained_seconds, warm_window, times),
         ),
         unpriced,
+    )
+
+
+def _storage_usd(
+    usd_per_month: Decimal, seconds: Decimal, window: _Window | None, times: _Times
+) -> Decimal:
+    """Rule 5: GB-month x the hours of each calendar month the volume was held in.
+
+    The seconds are spread over the months as the window falls on them; without a window
+    they are all in the anchor day's month. One division per month, at ENGINE_PRECISION.
+    """
+    if seconds == 0:
+        return ZERO
+    by_month: dict[int, Decimal] = {}
+    for day, part in _day_seconds(*window) if window else []:
+        hours = hours_in_month(day)
+        by_month[hours] = by_month.get(hours, ZERO) + part
+    window_seconds = sum(by_month.values(), ZERO)
+    if window_seconds <= 0:
+        return usd_per_month * seconds / (SECONDS_PER_HOUR * hours_in_month(times.anchor.date()))
+    return sum(
+        (
+            usd_per_month * seconds * part / (window_seconds * SECONDS_PER_HOUR * hours)
+            for hours, part in by_month.items()
+        ),
+        ZERO,
     )
 
 
@@ -414,30 +508,32 @@ def _effective_factor(rates: Rates, flags: _Flags) -> Decimal:
 
 
 def _periods(
-    items: _Items, list_usd: Decimal, effective: Decimal, job: JobRecord, times: _Times
+    items: _Items, list_usd: Decimal, factor: Decimal, times: _Times, windows: _Windows
 ) -> tuple[PeriodCost, ...]:
     """Split the items over the UTC days of the training and warm-pool intervals."""
-    training_window, warm_window = _windows(job, times)
+    training_window, warm_window = windows
     by_day: dict[date, dict[str, Decimal]] = {}
 
-    def spread(window: tuple[datetime, datetime] | None, amounts: dict[str, Decimal]) -> None:
-        if not any(amounts.values()):
-            return
+    def spread(window: _Window | None, amounts: dict[str, Decimal], storage: Decimal) -> None:
         shares = _day_seconds(*window) if window else [(times.anchor.date(), Decimal(1))]
-        for item, amount in amounts.items():
-            for day, part in _apportion(amount, shares):
+        # Storage follows the seconds weighted by 1/hours of their month (rule 5).
+        by_hours = [(d, part / hours_in_month(d)) for d, part in shares]
+        for item, amount, weights in (
+            *((item, amount, shares) for item, amount in amounts.items()),
+            ("storage_usd", storage, by_hours),
+        ):
+            if not amount:
+                continue
+            for day, part in _apportion(amount, weights):
                 day_items = by_day.setdefault(day, dict.fromkeys(_DAY_ITEMS, ZERO))
                 day_items[item] += part
 
     spread(
         training_window,
-        {
-            "compute_usd": items.compute,
-            "spot_savings_usd": items.spot_savings,
-            "storage_usd": items.storage_training,
-        },
+        {"compute_usd": items.compute, "spot_savings_usd": items.spot_savings},
+        items.storage_training,
     )
-    spread(warm_window, {"warm_pool_usd": items.warm_pool, "storage_usd": items.storage_warm})
+    spread(warm_window, {"warm_pool_usd": items.warm_pool}, items.storage_warm)
     if not by_day:
         by_day[times.anchor.date()] = dict.fromkeys(_DAY_ITEMS, ZERO)
     days = sorted(by_day)
@@ -448,20 +544,26 @@ def _periods(
             for day in days[:-1]
         ],
     )
-    effective_parts = _apportion(effective, list(zip(days, list_parts, strict=True)))
+    effective_usd = (items.compute + items.warm_pool) * factor + (
+        items.storage_training + items.storage_warm
+    )
+    effective_parts = _with_residual(
+        effective_usd,
+        [
+            (by_day[day]["compute_usd"] + by_day[day]["warm_pool_usd"]) * factor
+            + by_day[day]["storage_usd"]
+            for day in days[:-1]
+        ],
+    )
     return tuple(
         PeriodCost(
             day=day.isoformat(), **by_day[day], list_usd=list_part, effective_usd=effective_part
         )
-        for day, list_part, (_, effective_part) in zip(
-            days, list_parts, effective_parts, strict=True
-        )
+        for day, list_part, effective_part in zip(days, list_parts, effective_parts, strict=True)
     )
 
 
-def _windows(
-    job: JobRecord, times: _Times
-) -> tuple[tuple[datetime, datetime] | None, tuple[datetime, datetime] | None]:
+def _windows(job: JobRecord, times: _Times) -> _Windows:
     """The training and warm-pool intervals; None means "all on the anchor day"."""
     start, end = times.start, times.end
     if not times.final:
@@ -521,25 +623,6 @@ def _with_residual(amount: Decimal, head: Sequence[Decimal]) -> list[Decimal]:
     return [*head, amount - sum(head, ZERO)]
 
 
-def _largest_remainder(target: int, parts: Sequence[Decimal]) -> list[int]:
-    """Integer micro-dollars per part, summing to ``target`` (ties: earlier part first)."""
-    with localcontext() as ctx:
-        ctx.prec = _SPLIT_PRECISION
-        scaled = [part * MICROS for part in parts]
-        floors = [int(value.to_integral_value(rounding=ROUND_FLOOR)) for value in scaled]
-        remainders = [value - floor for value, floor in zip(scaled, floors, strict=True)]
-    missing = target - sum(floors)
-    if missing >= 0:
-        order = sorted(range(len(parts)), key=lambda i: (-remainders[i], i))
-        step = 1
-    else:
-        order = sorted(range(len(parts)), key=lambda i: (remainders[i], i))
-        step = -1
-    for k in range(abs(missing)):
-        floors[order[k % len(order)]] += step
-    return floors
-
-
 # --- small helpers ------------------------------------------------------------------------
 
 
@@ -591,6 +674,8 @@ __all__ = [
     "WARM_POOL_OPEN_FLAG",
     "CostPolicy",
     "cost_job",
+    "hours_in_month",
     "instance_family",
+    "job_micros",
     "period_micros",
 ]

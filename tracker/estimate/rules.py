@@ -20,10 +20,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from tracker.cost.engine import CostPolicy, cost_job
+from tracker.cost.engine import CostPolicy, cost_job, job_micros
 from tracker.cost.prices import PriceBook
 from tracker.errors import InputError
 from tracker.records import (
+    CENT,
     INSTANCE_TYPE_RE,
     REGION_RE,
     UNALLOCATED,
@@ -32,6 +33,7 @@ from tracker.records import (
     JobRecord,
     RecordedEstimate,
     cents,
+    cents_parts,
     decimal_or_none,
 )
 
@@ -180,7 +182,17 @@ class Estimate:
 
     @property
     def total_usd(self) -> Decimal:
-        return cents(self.cost.list_usd)
+        return self._shown_parts()[0]
+
+    def _shown_parts(self) -> tuple[Decimal, list[Decimal]]:
+        """Total, then compute, warm pool and storage in cents that add up to it (the
+        stored micro-dollars, rounded by the one rule every output uses)."""
+        micros = job_micros(self.cost)
+        total, parts = cents_parts(
+            micros["list_micros"],
+            [micros["compute_micros"], micros["warm_pool_micros"], micros["storage_micros"]],
+        )
+        return total * CENT, [part * CENT for part in parts]
 
     @property
     def unpriced(self) -> bool:
@@ -221,6 +233,7 @@ class Estimate:
     def to_dict(self) -> dict[str, Any]:
         """Plain values for JSON: money as cents-rounded Decimal, flags as a list."""
         request = self.request
+        total, shown = self._shown_parts()
         return {
             "estimate_id": self.estimate_id,
             "recorded": self.estimate_id is not None,
@@ -235,11 +248,11 @@ class Estimate:
             "name_prefix": request.name_prefix,
             "usd_per_hour": self.usd_per_hour,
             "billable_seconds": request.billable_seconds,
-            "compute_usd": cents(self.cost.compute_usd),
+            "compute_usd": shown[0],
             "spot_savings_usd": cents(self.cost.spot_savings_usd),
-            "warm_pool_usd": cents(self.cost.warm_pool_usd),
-            "storage_usd": cents(self.cost.storage_usd),
-            "total_usd": self.total_usd,
+            "warm_pool_usd": shown[1],
+            "storage_usd": shown[2],
+            "total_usd": total,
             "effective_usd": cents(self.cost.effective_usd),
             "unpriced": self.unpriced,
             "flags": list(self.cost.flags),

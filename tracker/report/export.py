@@ -24,8 +24,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tracker.cost.items import CHARGE_ITEMS
 from tracker.errors import InputError
 from tracker.records import cents, from_micros
+from tracker.report.spend import shown_usd
 from tracker.store.bills import BillRepository, JobDayCost
 
 if TYPE_CHECKING:
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
 FORMATS = ("focus", "csv", "parquet")
 MICRO = Decimal("0.000001")
 QUANTITY = Decimal("0.000000001")
-HOURS_PER_MONTH = Decimal(730)
 
 FOCUS_MANDATORY = (
     "BilledCost", "BillingAccountId", "BillingAccountName", "BillingCurrency",
@@ -107,18 +108,25 @@ def usage_prefix(region: str) -> str:
 
 def _split_effective(items: list[tuple[str, int]], list_total: int, effective: int) -> list[_Item]:
     """Item list micros fixed to sum to the day's list (the largest item absorbs the day's
-    rounding); the day's effective micros shared pro rata by list with the largest-remainder
-    method, so the items add up exactly to the day."""
+    rounding); storage's effective cost is its list (discounts apply to instance usage
+    only, docs/cost-model.md rule 8) and the rest of the day's effective micros is shared
+    pro rata by list over the instance items with the largest-remainder method, so the
+    items add up exactly to the day."""
     drift = list_total - sum(micros for _, micros in items)
     largest = max(range(len(items)), key=lambda i: (abs(items[i][1]), -i))
     items = [(n, m + (drift if i == largest else 0)) for i, (n, m) in enumerate(items)]
-    if not list_total:
-        shares = [effective if i == largest else 0 for i in range(len(items))]
+    shares = [min(max(m, 0), effective) if n == "storage" else 0 for n, m in items]
+    rest = effective - sum(shares)
+    discounted = [i for i, (n, _) in enumerate(items) if n != "storage"]
+    base = sum(items[i][1] for i in discounted)
+    if not base:
+        shares[largest] += rest
     else:
-        exact = [divmod(effective * m, list_total) for _, m in items]
-        shares = [whole for whole, _ in exact]
-        by_remainder = sorted(range(len(items)), key=lambda i: (-exact[i][1], i))
-        for i in by_remainder[: effective - sum(shares)]:
+        exact = {i: divmod(rest * items[i][1], base) for i in discounted}
+        for i, (whole, _) in exact.items():
+            shares[i] = whole
+        by_remainder = sorted(discounted, key=lambda i: (-exact[i][1], i))
+        for i in by_remainder[: rest - sum(shares[i] for i in discounted)]:
             shares[i] += 1
     return [_Item(n, m, s) for (n, m), s in zip(items, shares, strict=True)]
 
@@ -260,6 +268,8 @@ def plain_rows(totals: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for total in totals:
         job = total["job"]
+        micros = {item.name: int(total[item.name]) for item in CHARGE_ITEMS}
+        shown = shown_usd(micros, CHARGE_ITEMS)
         rows.append({
             "job": job.name, "arn": job.arn, "team": job.team, "project": job.project,
             "user": job.user, "account": job.account_id, "region": job.region,
@@ -267,12 +277,10 @@ def plain_rows(totals: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "instance_count": job.instance_count, "spot": job.spot,
             "creation_time": _aware(job.creation_time), "start_time": _aware(job.start_time),
             "end_time": _aware(job.end_time), "billable_seconds": job.billable_seconds,
-            "compute_usd": cents(from_micros(total["compute"])),
-            "spot_savings_usd": cents(from_micros(total["spot_savings"])),
-            "warm_pool_usd": cents(from_micros(total["warm_pool"])),
-            "storage_usd": cents(from_micros(total["storage"])),
-            "total_usd": cents(from_micros(total["list"])),
-            "effective_usd": cents(from_micros(total["effective"])),
+            **{key: shown[key] for key in (
+                "compute_usd", "spot_savings_usd", "warm_pool_usd", "storage_usd", "total_usd",
+                "effective_usd",
+            )},
             "artifact_usd_per_month": cents(from_micros(job.artifact_micros_per_month)),
             "unpriced": job.unpriced, "flags": job.flags or "",
         })  # fmt: skip

@@ -1,20 +1,32 @@
 """``report --by DIM``: spend rows aggregated in SQL, one per value of the dimension.
 
 Money is summed in micro-dollars and rounded to cents (half up) only at display time, so a
-total is the rounded exact sum. The money columns and JSON keys come from the cost-item
+total is the rounded exact sum; its parts (compute, warm pool, storage) are then given the
+total's cents by largest remainder (:func:`tracker.records.cents_parts`), so in every
+format the shown parts add up to the shown total. The money columns and JSON keys come from the cost-item
 catalogue (:data:`tracker.cost.items.REPORT_ITEMS`); :func:`spend_table` makes the rows a
 :class:`~tracker.report.table.Table` that every format renders (tracker.report.render).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
-from tracker.cost.items import LIST, PLAN_VALUE, REPORT_ITEMS, SPOT_SAVINGS, STORAGE, WARM_POOL
+from tracker.cost.items import (
+    LIST,
+    PLAN_VALUE,
+    REPORT_ITEMS,
+    SPOT_SAVINGS,
+    STORAGE,
+    TOTAL_PARTS,
+    WARM_POOL,
+    CostItem,
+)
 from tracker.errors import InputError
-from tracker.records import DIMENSIONS, usd_cents
+from tracker.records import CENT, DIMENSIONS, cents_parts, usd_cents
 from tracker.report.charts import Chart, Series
 from tracker.report.table import REPORT_MONEY, Column, Table, count, money, text
 from tracker.report.unpriced import split_flags, unpriced_notes, unpriced_parts
@@ -64,14 +76,15 @@ def spend_rows(
         if by == "job":
             row.update({column.key: agg[column.key] for column in JOB_COLUMNS})
         row["jobs"] = int(agg["jobs"])
-        row.update({item.key: usd_cents(int(agg[item.name] or 0)) for item in REPORT_ITEMS})
+        micros = {item.name: int(agg[item.name] or 0) for item in REPORT_ITEMS}
+        row.update(shown_usd(micros))
         row["unpriced_jobs"] = int(agg["unpriced_jobs"])
         if by == "job":
             row["flags"] = split_flags(agg["flags"])
             row["unpriced_parts"] = unpriced_parts(row["flags"])
             row[PLAN_VALUE.key] = usd_cents(int(agg["plan_value_micros"] or 0))
             row["list_usd"] = row[LIST.key]
-        row["_micros"] = {item.name: int(agg[item.name] or 0) for item in REPORT_ITEMS}
+        row["_micros"] = micros
         rows.append(row)
     if by not in CHRONOLOGICAL:
         rows.sort(key=lambda r: (-r["_micros"]["list"], r[by]))
@@ -82,7 +95,7 @@ def totals(rows: Sequence[dict[str, Any]], by: str) -> dict[str, Any]:
     """The totals row: exact micro-dollar sums rounded once, never a sum of rounded cents."""
     micros = {k: sum(r["_micros"][k] for r in rows) for k in (rows[0]["_micros"] if rows else {})}
     total: dict[str, Any] = {by: "TOTAL", "jobs": sum(r["jobs"] for r in rows)}
-    total.update({item.key: usd_cents(micros.get(item.name, 0)) for item in REPORT_ITEMS})
+    total.update(shown_usd(micros))
     total["unpriced_jobs"] = sum(r["unpriced_jobs"] for r in rows)
     return total
 
@@ -96,6 +109,25 @@ def spend_notes(
 ) -> list[str]:
     """The notes under ``report --by`` rows of the same window: what is unpriced, where."""
     return unpriced_notes(ViewQueries(store), Window(since, until, filters or {}))
+
+
+def shown_usd(
+    micros: Mapping[str, int], items: Sequence[CostItem] = REPORT_ITEMS
+) -> dict[str, Decimal]:
+    """Micro-dollars by item name -> USD cents by item key, as every output shows them.
+
+    The total (list) is rounded half up; compute, warm pool and storage get its cents by
+    largest remainder, so they add up to it exactly; the other items (spot savings,
+    effective, the S3 run-rate) are rounded on their own."""
+    shown = {item.key: usd_cents(micros.get(item.name, 0)) for item in items}
+    parts = [item for item in TOTAL_PARTS if item in items]
+    if LIST in items and parts:
+        total, part_cents = cents_parts(
+            micros.get(LIST.name, 0), [micros.get(item.name, 0) for item in parts]
+        )
+        shown[LIST.key] = total * CENT
+        shown.update({item.key: c * CENT for item, c in zip(parts, part_cents, strict=True)})
+    return shown
 
 
 def public(row: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
-from tracker.cost.engine import OPEN_WARM_POOL_STATUSES, period_micros
+from tracker.cost.engine import OPEN_WARM_POOL_STATUSES, job_micros, period_micros
 from tracker.cost.items import COST_ITEMS
 from tracker.errors import StoreError, TrackerError
 from tracker.records import (
@@ -29,7 +29,6 @@ from tracker.records import (
     InstanceGroup,
     JobCost,
     JobRecord,
-    to_micros,
 )
 from tracker.store.engine import (
     NoDatabase,
@@ -414,8 +413,10 @@ def _job_fields(record: JobRecord, raw: dict, now: datetime) -> dict[str, Any]:
 
 
 def _apply_cost(row: Job, cost: JobCost, now: datetime) -> None:
+    # job_micros apportions the parts over the total, so stored parts sum to the stored total.
+    micros = job_micros(cost)
     for item in COST_ITEMS:
-        setattr(row, item.column, to_micros(getattr(cost, item.key)))  # JobCost names them by key
+        setattr(row, item.column, micros[item.column])
     row.unpriced = cost.unpriced
     row.flags = ",".join(cost.flags)
     row.costed_at = naive_utc(now)

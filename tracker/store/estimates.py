@@ -13,13 +13,14 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from tracker.cost.engine import job_micros
+from tracker.cost.items import CHARGE_ITEMS
 from tracker.records import (
     EstimateEntry,
     JobRecord,
     RecordedEstimate,
     cents,
     from_micros,
-    to_micros,
 )
 from tracker.store.database import Repository, aware_utc, job_record, naive_utc
 from tracker.store.schema import EstimateRecord, Job
@@ -42,6 +43,7 @@ class EstimateRepository(Repository):
         if not estimate.estimate_id:
             raise ValueError("only an estimate with an id can be recorded")
         cost = estimate.cost
+        micros = job_micros(cost)  # the same stored micro-dollars as a job's
         row = EstimateRecord(
             id=estimate.estimate_id,
             created_at=naive_utc(estimate.created_at),
@@ -55,12 +57,7 @@ class EstimateRepository(Repository):
             job_name=estimate.job_name,
             name_prefix=estimate.name_prefix,
             usd_per_hour=None if estimate.usd_per_hour is None else str(estimate.usd_per_hour),
-            compute_micros=to_micros(cost.compute_usd),
-            spot_savings_micros=to_micros(cost.spot_savings_usd),
-            warm_pool_micros=to_micros(cost.warm_pool_usd),
-            storage_micros=to_micros(cost.storage_usd),
-            list_micros=to_micros(cost.list_usd),
-            effective_micros=to_micros(cost.effective_usd),
+            **{item.column: micros[item.column] for item in CHARGE_ITEMS},
             flags=",".join(cost.flags),
         )
         with self.store.session() as session:

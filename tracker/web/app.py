@@ -40,7 +40,7 @@ from tracker.report.budgets import budget_table
 from tracker.report.charts import Chart, Series, layout
 from tracker.report.metrics import metrics_registry
 from tracker.report.render import HtmlTable, Links, html_table, to_json
-from tracker.report.spend import columns_for, spend_notes, spend_rows, spend_table
+from tracker.report.spend import columns_for, shown_usd, spend_notes, spend_rows, spend_table
 from tracker.report.table import Table, count, infer_all, money, text
 from tracker.report.templating import environment
 from tracker.report.unpriced import unpriced_parts
@@ -401,16 +401,18 @@ class _Pages:
         row = self.queries.job(job_id)
         if row is None:
             raise HTTPException(404, f"no job with id {job_id}")
+        shown = shown_usd(
+            {item.name: getattr(row, item.column) or 0 for item in COST_ITEMS}, COST_ITEMS
+        )
         items = [
-            {
-                "item": item.key,
-                "usd": usd_cents(getattr(row, item.column)),
-                "meaning": MEANINGS[item.name],
-            }
+            {"item": item.key, "usd": shown[item.key], "meaning": MEANINGS[item.name]}
             for item in COST_ITEMS
         ]
         days = [
-            {"day": d["day"].isoformat(), **{i.key: usd_cents(d[i.column]) for i in DAY_ITEMS}}
+            {
+                "day": d["day"].isoformat(),
+                **shown_usd({i.name: d[i.column] for i in DAY_ITEMS}, DAY_ITEMS),
+            }
             for d in self.queries.job_days(job_id)
         ]
         raw = _load_json(row.raw_json)
