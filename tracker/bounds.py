@@ -1,0 +1,162 @@
+"""Every limit on the work one request, flag, config value or file can ask for, stated once.
+
+The CLI, the dashboard, the JSON API and the scheduled jobs check user input here before it
+reaches SQL, ``Decimal`` arithmetic or a loop, so no single request can exhaust the tracker.
+docs/operations.md ("Bounds") lists each limit with its reason; a test keeps the two equal.
+
+A bound is a :class:`Bound`: a name people read, the smallest and largest value, the unit,
+and why. ``whole(...)`` and ``usd(...)`` parse and range-check; they raise ``InputError``
+naming the option or key, the value and what is expected, so every face says it the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from tracker.errors import InputError
+
+#: Digits a person types: ASCII only (Python's int() also reads '٣' and '²'-like digits).
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A closed range ``low..high`` of ``unit``, with the reason it exists."""
+
+    name: str
+    low: int | Decimal
+    high: int | Decimal
+    unit: str
+    why: str
+
+
+#: Days a per-day view (the trend, showback or report columns by day) may span. Configurable
+#: as ``[reports] max_daily_days``; wider windows must ask for months (``--pivot team,month``).
+DAILY_WINDOW_DAYS = Bound(
+    "per-day window", 1, 400, "days",
+    "a per-day view builds one column or point a day: a window of centuries is millions of cells",
+)  # fmt: skip
+#: The upper limit any configured ``max_daily_days`` may raise the window to.
+DAILY_WINDOW_DAYS_CEILING = 3_660
+#: Jobs the top view ranks (``--top``, ``?top=``).
+TOP_JOBS = Bound("top jobs", 1, 1_000, "jobs", "one row a job: a table people read")
+#: Rows one dashboard page or API page renders; beyond it, ``page=`` pages.
+PAGE_ROWS = Bound("rows per page", 1, 500, "rows", "a page renders every row it holds")
+#: Page numbers (``?page=``).
+PAGE_NUMBER = Bound("page", 1, 1_000_000, "", "beyond it no store holds rows")
+#: Instances of one job (estimates, guardrails): far above any SageMaker quota.
+INSTANCE_COUNT = Bound("instance count", 1, 10_000, "instances", "above every SageMaker quota")
+#: Hours of one job (estimates): SageMaker's longest MaxRuntimeInSeconds is 28 days; a year
+#: leaves room for training plans and what-ifs.
+JOB_HOURS = Bound("hours", Decimal("0"), Decimal("8784"), "hours", "one leap year")
+#: ML storage volume per instance (estimates): SageMaker's VolumeSizeInGB allows up to 16384.
+VOLUME_GB = Bound("volume size", 0, 16_384, "GB", "SageMaker's largest VolumeSizeInGB")
+#: Any amount of money a user gives (budgets, fixed monthly amounts, estimates' results).
+USD = Bound(
+    "amount", Decimal("0"), Decimal("1000000000000"), "USD",
+    "a trillion dollars: far above any training budget, far below Decimal's and the database's limits",
+)  # fmt: skip
+#: Random demo jobs (``tracker demo --jobs``).
+DEMO_JOBS = Bound("demo jobs", 0, 100_000, "jobs", "the demo seeds every job into moto in memory")
+#: Seeds and other plain whole numbers that only need to fit a 64-bit integer.
+SEED = Bound("seed", 0, 2**63 - 1, "", "a 64-bit integer")
+#: Database row ids in URLs (``/jobs/<id>``): a signed 64-bit integer.
+ROW_ID = Bound("id", 1, 2**63 - 1, "", "a signed 64-bit database integer")
+#: Nesting depth of a TOML config file (tables and arrays inside each other).
+CONFIG_DEPTH = Bound("nesting depth", 0, 32, "levels", "deeper nesting is no tracker config")
+#: Size of a config file.
+CONFIG_BYTES = Bound("size", 0, 1_048_576, "bytes", "a config file is read whole")
+#: Rows of a bill file (CUR / FOCUS) read at once; larger files are streamed in batches.
+BILL_BATCH_ROWS = Bound("bill batch", 1, 50_000, "rows", "one batch of a streamed bill file")
+#: Seconds one dashboard or API request may take before it is cancelled with a 503.
+REQUEST_SECONDS = Bound("request time", 1, 300, "seconds", "the server stays responsive")
+DEFAULT_REQUEST_SECONDS = 10
+
+ALL = (
+    DAILY_WINDOW_DAYS, TOP_JOBS, PAGE_ROWS, PAGE_NUMBER, INSTANCE_COUNT, JOB_HOURS, VOLUME_GB,
+    USD, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, REQUEST_SECONDS,
+)  # fmt: skip
+
+
+def _expected(bound: Bound) -> str:
+    unit = f" {bound.unit}" if bound.unit else ""
+    return f"expected a whole number from {bound.low:,} to {bound.high:,}{unit}"
+
+
+def whole(label: str, value: object, bound: Bound) -> int:
+    """``value`` (text of ASCII digits, or an int) as an int within ``bound``.
+
+    ``label`` names what the user typed (``--top``, ``top``, ``budgets[0].amount_usd``); the
+    error says it, the value and the range, on one line."""
+    if isinstance(value, bool):
+        raise InputError(f"{label} {value!r}: {_expected(bound)}")
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text[:1] in "+-" else text
+        if not digits or not set(digits) <= _ASCII_DIGITS or len(digits) > 30:
+            raise InputError(f"{label} {_shown(value)}: {_expected(bound)}")
+        number = int(text)
+    else:
+        raise InputError(f"{label} {_shown(value)}: {_expected(bound)}")
+    if not bound.low <= number <= bound.high:
+        raise InputError(f"{label} {_shown(value)}: {_expected(bound)}")
+    return number
+
+
+def usd(label: str, value: object, bound: Bound = USD, *, positive: bool = False) -> Decimal:
+    """``value`` (int, finite float, Decimal or numeric text) as a Decimal of dollars in ``bound``;
+    ``positive`` excludes zero."""
+    return decimal(label, value, bound, positive=positive)
+
+
+def decimal(label: str, value: object, bound: Bound, *, positive: bool = False) -> Decimal:
+    """``value`` as a finite Decimal within ``bound`` (``positive`` excludes zero)."""
+    number: Decimal | None = None
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int | float | str) and not isinstance(value, bool):
+        text = str(value).strip()
+        if len(text) <= 64:
+            try:
+                number = Decimal(text)
+            except (InvalidOperation, ValueError):
+                number = None
+    low = "more than" if positive else "from"
+    unit = f" {bound.unit}" if bound.unit else ""
+    expected = f"expected a number {low} {bound.low:,} to {bound.high:,}{unit}"
+    if (
+        number is None
+        or not number.is_finite()
+        or number < bound.low
+        or number > bound.high
+        or (positive and number == 0)
+    ):
+        raise InputError(f"{label} {_shown(value)}: {expected}")
+    return number
+
+
+def check_daily_window(
+    since: date,
+    until: date,
+    *,
+    max_days: int = int(DAILY_WINDOW_DAYS.high),
+    what: str = "per-day view",
+) -> None:
+    """A per-day view may span at most ``max_days`` days; the error says how to ask by month."""
+    days = (until - since).days + 1
+    if days > max_days:
+        raise InputError(
+            f"--since {since} --until {until} is {days:,} days; a {what} shows at most "
+            f"{max_days:,} days (set [reports] max_daily_days to change it): narrow the window "
+            "or group by month (--by month, or --pivot ROWS,month)"
+        )
+
+
+def _shown(value: object) -> str:
+    """A value as the error shows it: repr, cut to 40 characters, one line."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
