@@ -6,7 +6,13 @@ migrations can connect without importing them.
 A read-only connection (``connect(url, read_only=True)``) never creates a file or folder and
 never writes: SQLite opens the file with ``mode=ro`` (``immutable=1`` when its folder cannot
 be written, as on a read-only filesystem, where SQLite could not make the WAL index) and
-skips the journal pragmas, which would write.
+skips the journal pragmas, which would write. ``?mode=ro`` and ``?immutable=1`` work on a
+plain ``sqlite:///x.db`` URL as on the URI form (``sqlite:///file:x.db?mode=ro&uri=true``).
+
+Every URL is checked before anything is opened or created (:func:`check_url`): one line, exit
+2, for a URL that does not parse, a database other than SQLite or PostgreSQL, an empty URL, a
+folder named as the SQLite file, or a file in the way of its folder. Whether a database is
+the tracker's (else ForeignDatabase, never written) is decided in ``migrate.current``.
 """
 
 from __future__ import annotations
