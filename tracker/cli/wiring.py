@@ -175,7 +175,9 @@ def store_from(
     them); ``must_exist`` is for a command that writes to a database it must not create."""
     from tracker.store.database import Store
 
-    return Store.open(args.db or settings.database_url, read_only=read_only, must_exist=must_exist)
+    given = args.db is not None  # an empty --db is an error, not the config's URL
+    url, option = (args.db, "--db") if given else (settings.database_url, "[database] url")
+    return Store.open(url, read_only=read_only, must_exist=must_exist, option=option)
 
 
 def write_output(output: str | bytes, path: str | None) -> None:

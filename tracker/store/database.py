@@ -32,8 +32,10 @@ from tracker.records import (
 )
 from tracker.store.engine import (
     NoDatabase,
+    NotSqlite,
     ReadOnlyDatabase,
     aware_utc,
+    check_url,
     check_writable,
     connect,
     first_line,
@@ -48,16 +50,21 @@ SAVE_BATCH = 500
 MERGE_ATTEMPTS = 5
 
 
-def make_engine(url: str, *, read_only: bool = False, must_exist: bool = False) -> Engine:
+def make_engine(
+    url: str, *, read_only: bool = False, must_exist: bool = False, option: str = "database URL"
+) -> Engine:
     """The engine, its schema upgraded to this version's (Alembic migrations, serialised
     between processes); a database with a newer schema is refused. SQLite gets WAL, a busy
     timeout and foreign keys.
 
     ``read_only`` opens an existing database without writing anything (a schema other than
     this version's is refused, not upgraded); ``must_exist`` writes but creates nothing:
-    either raises NoDatabase where there is no tracker database."""
-    from tracker.store.migrate import check_readable, current, upgrade_engine
+    either raises NoDatabase where there is no tracker database. A URL that cannot be used
+    (see :func:`check_url`, whose messages name it as ``option``) and a database that is not
+    the tracker's (ForeignDatabase, NotSqlite) are refused before anything is written."""
+    from tracker.store.migrate import check_ours, check_readable, current, upgrade_engine
 
+    check_url(url, option)
     path = sqlite_file(url)
     if url.startswith("sqlite") and path is None:
         # In memory: nothing is left behind, so a reader gets an empty schema of its own.
@@ -66,6 +73,8 @@ def make_engine(url: str, *, read_only: bool = False, must_exist: bool = False) 
         check_writable(url)
     if (read_only or must_exist) and url.startswith("sqlite") and not (path and path.is_file()):
         raise NoDatabase(url)
+    if not read_only:
+        check_ours(url)
     engine = connect(url, read_only=read_only)
     try:
         if read_only:
@@ -73,11 +82,13 @@ def make_engine(url: str, *, read_only: bool = False, must_exist: bool = False) 
             return engine
         if must_exist:
             with engine.connect() as connection:
-                if current(connection) is None:
+                if current(connection, url) is None:
                     raise NoDatabase(url)
-        upgrade_engine(engine)
+        upgrade_engine(engine, url)
     except SQLAlchemyError as exc:
         engine.dispose()
+        if path is not None and "file is not a database" in first_line(exc):
+            raise NotSqlite(url, path) from None
         raise StoreError(f"cannot open database {safe_url(url)}: {first_line(exc)}") from None
     except TrackerError:
         engine.dispose()
@@ -103,9 +114,18 @@ class Store:
         self.url = url or engine.url.render_as_string(hide_password=False)
 
     @classmethod
-    def open(cls, url: str, *, read_only: bool = False, must_exist: bool = False) -> Store:
-        """The store at ``url``: see :func:`make_engine` for ``read_only`` and ``must_exist``."""
-        return cls(make_engine(url, read_only=read_only, must_exist=must_exist), url)
+    def open(
+        cls,
+        url: str,
+        *,
+        read_only: bool = False,
+        must_exist: bool = False,
+        option: str = "database URL",
+    ) -> Store:
+        """The store at ``url``: see :func:`make_engine` for ``read_only``, ``must_exist`` and
+        ``option`` (where the URL came from, e.g. ``--db``, for the one-line errors)."""
+        engine = make_engine(url, read_only=read_only, must_exist=must_exist, option=option)
+        return cls(engine, url)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -6,12 +6,19 @@ migrations can connect without importing them.
 A read-only connection (``connect(url, read_only=True)``) never creates a file or folder and
 never writes: SQLite opens the file with ``mode=ro`` (``immutable=1`` when its folder cannot
 be written, as on a read-only filesystem, where SQLite could not make the WAL index) and
-skips the journal pragmas, which would write.
+skips the journal pragmas, which would write. ``?mode=ro`` and ``?immutable=1`` work on a
+plain ``sqlite:///x.db`` URL as on the URI form (``sqlite:///file:x.db?mode=ro&uri=true``).
+
+Every URL is checked before anything is opened or created (:func:`check_url`): one line, exit
+2, for a URL that does not parse, a database other than SQLite or PostgreSQL, an empty URL, a
+folder named as the SQLite file, or a file in the way of its folder. Whether a database is
+the tracker's (else ForeignDatabase, never written) is decided in ``migrate.current``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,9 +28,11 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.errors import InputError, StoreError
-from tracker.extras import require
+from tracker.extras import install_hint, require
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from sqlalchemy.engine.interfaces import DBAPIConnection
     from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -50,6 +59,31 @@ class NoDatabase(InputError):
         )
 
 
+class ForeignDatabase(InputError):
+    """The database holds tables the tracker did not create: it is refused whole, never
+    written, migrated or read as the tracker's."""
+
+    MAX_NAMED = 10
+
+    def __init__(self, url: str, tables: Iterable[str]):
+        names = sorted(tables)
+        listed = ", ".join(names[: self.MAX_NAMED])
+        if len(names) > self.MAX_NAMED:
+            listed += f" and {len(names) - self.MAX_NAMED} more"
+        where = "" if url.startswith("sqlite") else " (or a schema of its own)"
+        super().__init__(
+            f"{safe_url(url)} has tables the tracker did not create: {listed}; "
+            f"pass a new --db{where}"
+        )
+
+
+class NotSqlite(InputError):
+    """A SQLite URL names a file that is not a SQLite database."""
+
+    def __init__(self, url: str, path: Path):
+        super().__init__(f"{safe_url(url)}: {path} is not a SQLite database file; pass a new --db")
+
+
 class ReadOnlyDatabase(InputError):
     """A command that writes was given a database it cannot write."""
 
@@ -61,25 +95,89 @@ class ReadOnlyDatabase(InputError):
         )
 
 
+SUPPORTED_URLS = "sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+# The databases the tracker's schema and migrations are written for (SQLAlchemy backend names).
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def check_url(url: str, option: str = "database URL") -> None:
+    """Raise InputError (one line naming ``option`` and the URL) unless ``url`` is a database
+    URL the tracker can use: parsable, of a supported database, and for SQLite a file path
+    that is not a folder and does not run through a file. Touches nothing on disk."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if not url.strip():
+        raise InputError(f"{option} is empty; expected {SUPPORTED_URLS}")
+    shown = safe_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        hint = f" (a file? sqlite:///{url})" if url.endswith((".db", ".sqlite", ".sqlite3")) else ""
+        raise InputError(
+            f"{option} {shown!r}: not a database URL; expected {SUPPORTED_URLS}{hint}"
+        ) from None
+    backend = parsed.get_backend_name()
+    if backend not in SUPPORTED_BACKENDS:
+        raise InputError(
+            f"{option} {shown!r}: unsupported database {backend!r}; expected {SUPPORTED_URLS}"
+        )
+    if backend != "sqlite":
+        return
+    if parsed.host or parsed.username or parsed.password or parsed.port:
+        raise InputError(
+            f"{option} {shown!r}: a SQLite URL names a file after three slashes: "
+            "sqlite:///relative/path.db or sqlite:////absolute/path.db"
+        )
+    path = sqlite_file(url)
+    if path is None:
+        return
+    if path.is_dir():
+        raise InputError(
+            f"{option} {shown!r}: {path} is a folder, not a database file; "
+            f"name a file in it, e.g. sqlite:///{path / 'tracker.db'}"
+        )
+    for folder in path.parents:
+        if folder.exists():
+            if not folder.is_dir():
+                raise InputError(f"{option} {shown!r}: {folder} is a file, not a folder")
+            break
+
+
+def _sqlite_parts(url: str) -> tuple[Path | None, dict[str, str]]:
+    """The file behind a SQLite URL and its query options (``sqlite:///x.db?mode=ro`` or the
+    URI form ``sqlite:///file:x.db?mode=ro&uri=true``); no file for an in-memory database,
+    another dialect or a URL that does not parse."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - check_url names an unparsable URL; here it has no file
+        return None, {}
+    if parsed.get_backend_name() != "sqlite":
+        return None, {}
+    options = {
+        key: value if isinstance(value, str) else value[-1] for key, value in parsed.query.items()
+    }
+    database = parsed.database or ""
+    if options.get("uri", "").lower() in ("true", "1") and database.startswith("file:"):
+        database = unquote(database.removeprefix("file:"))
+    if not database or database == ":memory:" or options.get("mode") == "memory":
+        return None, options
+    return Path(database), options
+
+
 def sqlite_file(url: str) -> Path | None:
-    """The file behind a SQLite URL (``sqlite:///x.db`` or ``sqlite:///file:x.db?...``);
-    None for an in-memory database or another dialect."""
-    if not url.startswith("sqlite:///"):
-        return None
-    rest = url.removeprefix("sqlite:///")
-    uri = rest.startswith("file:")
-    if uri:
-        rest = unquote(rest.removeprefix("file:").split("?", 1)[0])
-    if not rest or rest == ":memory:" or (uri and "mode=memory" in url):
-        return None
-    return Path(rest)
+    """The file behind a SQLite URL (``sqlite:///x.db``, ``sqlite:///x.db?mode=ro`` or
+    ``sqlite:///file:x.db?mode=ro&uri=true``); None for an in-memory database or another
+    dialect."""
+    return _sqlite_parts(url)[0]
 
 
 def _url_read_only(url: str) -> bool:
     """The URL itself opens SQLite read-only (``mode=ro`` or ``immutable=1``)."""
-    query = url.split("?", 1)[1] if "?" in url else ""
-    options = set(query.split("&"))
-    return url.startswith("sqlite") and bool(options & {"mode=ro", "immutable=1"})
+    _path, options = _sqlite_parts(url)
+    return options.get("mode") == "ro" or options.get("immutable") == "1"
 
 
 def _folder_writable(path: Path) -> bool:
@@ -100,11 +198,12 @@ def check_writable(url: str) -> None:
 
 
 def _read_only_url(url: str, path: Path) -> str:
-    """The SQLite URI that opens ``path`` without writing: the user's own read-only URI as
-    given, else ``mode=ro`` (plus ``immutable=1`` when the folder cannot be written)."""
-    if _url_read_only(url):
-        return url
-    options = "mode=ro&uri=true" + ("" if _folder_writable(path) else "&immutable=1")
+    """The SQLite URI that opens ``path`` without writing: ``mode=ro``, plus ``immutable=1``
+    when the URL asks for it or the folder cannot be written (SQLite could not make the WAL
+    index there). Built here because SQLAlchemy passes ``?mode=ro`` on to SQLite only in the
+    URI form, so a plain ``sqlite:///x.db?mode=ro`` would open the file for writing."""
+    immutable = _sqlite_parts(url)[1].get("immutable") == "1" or not _folder_writable(path)
+    options = "mode=ro&uri=true" + ("&immutable=1" if immutable else "")
     return f"sqlite:///file:{quote(str(path.resolve()))}?{options}"
 
 
@@ -112,7 +211,9 @@ def connect(url: str, *, read_only: bool = False) -> Engine:
     """The engine alone, no schema work (migrations use it); SQLite gets its pragmas.
 
     ``read_only`` opens an existing database without writing (NoDatabase if there is none
-    to open; nothing is created)."""
+    to open; nothing is created). A URL that is not one :func:`check_url` accepts is refused
+    with one line before anything is opened or created."""
+    check_url(url)
     try:
         if url.startswith("sqlite") and read_only:
             path = sqlite_file(url)
@@ -133,8 +234,8 @@ def connect(url: str, *, read_only: bool = False) -> Engine:
             engine = create_engine(url, pool_pre_ping=True)
     except ImportError as exc:
         raise InputError(
-            f"database url {safe_url(url)}: driver not installed ({exc.name}); "
-            "for PostgreSQL install the 'postgres' extra"
+            f"database URL {safe_url(url)!r}: its driver {exc.name!r} is not installed; use "
+            f"postgresql+psycopg://USER@HOST/DB with {install_hint('postgres')}"
         ) from None
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot open database {safe_url(url)}: {first_line(exc)}") from None
@@ -142,14 +243,16 @@ def connect(url: str, *, read_only: bool = False) -> Engine:
 
 
 def _ensure_sqlite_folder(url: str) -> None:
-    path = url.removeprefix("sqlite:///")
-    if (
-        path
-        and path != ":memory:"
-        and not path.startswith("file:")
-        and url.startswith("sqlite:///")
-    ):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    """Make the folder of a new SQLite file (a command that writes may create its database)."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(
+            f"database URL {safe_url(url)!r}: cannot create folder {path.parent} ({exc.strerror})"
+        ) from None
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -176,8 +279,8 @@ def safe_url(url: str) -> str:
         from sqlalchemy.engine import make_url
 
         return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # noqa: BLE001 - an unparsable URL is shown by its scheme only
-        return url.split("://", 1)[0] + "://..."
+    except Exception:  # noqa: BLE001 - an unparsable URL is shown as given, bar a password
+        return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def first_line(exc: BaseException) -> str:

@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 SCRIPT_LOCATION = "tracker.store:migrations"
 FIRST_REVISION = "0001"  # the first released schema: jobs, job_cost_days, watermarks, runs
+# The tables of the first released schema: every tracker database holds them (a database made
+# before migrations existed holds exactly them), and the columns its jobs table had.
+FIRST_TABLES = frozenset({"jobs", "job_cost_days", "watermarks", "collection_runs"})
+FIRST_JOB_COLUMNS = frozenset({"id", "account_id", "region", "name", "arn"})
 # The newest revision in tracker/store/migrations/versions (tests/test_migrations.py checks it), so
 # opening an up-to-date database needs no Alembic import: a report starts that much sooner.
 HEAD = "0003"
@@ -82,21 +86,77 @@ def _scripts() -> ScriptDirectory:
     return ScriptDirectory.from_config(alembic_config())
 
 
-def current(connection: Connection) -> str | None:
-    """The database's revision; FIRST_REVISION for a pre-migration database; None if empty."""
-    from sqlalchemy import inspect, text
+def current(connection: Connection, url: str | None = None) -> str | None:
+    """The database's revision; FIRST_REVISION for a pre-migration database; None if empty.
 
-    tables = set(inspect(connection).get_table_names())
-    if VERSION_TABLE in tables:
-        rows = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars().all()
-        if len(rows) > 1:
-            raise StoreError(
-                f"database has {len(rows)} schema revisions ({', '.join(sorted(rows))}); "
-                "expected one: it was migrated by a branched tool, repair alembic_version by hand"
-            )
-        if rows:
-            return rows[0]
-    return FIRST_REVISION if "jobs" in tables else None
+    Raises ForeignDatabase (naming ``url``) for a database that is not the tracker's: tables
+    but no tracker revision row beside the tracker's core tables, and not the tables a
+    pre-migration tracker made (the first release's, plus some of the models' others). A tracker database may hold tables of others beside its own;
+    it is never written, migrated or read as the tracker's otherwise."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(connection)
+    tables = set(inspector.get_table_names())
+    if not tables - {VERSION_TABLE} and not _version_rows(connection, tables):
+        return None  # empty, or downgraded to base
+    rows = _version_rows(connection, tables)
+    if len(rows) > 1:
+        raise StoreError(
+            f"database has {len(rows)} schema revisions ({', '.join(sorted(rows))}); "
+            "expected one: it was migrated by a branched tool, repair alembic_version by hand"
+        )
+    revision = rows[0] if rows else None
+    if revision is not None and (tables >= FIRST_TABLES or tables == {VERSION_TABLE}):
+        return revision  # an unknown revision is a newer tracker's: the caller refuses it
+    if revision is None and FIRST_TABLES <= tables - {VERSION_TABLE} <= _model_tables():
+        columns = {column["name"] for column in inspector.get_columns("jobs")}
+        if columns >= FIRST_JOB_COLUMNS:
+            return FIRST_REVISION
+    from tracker.store.engine import ForeignDatabase
+
+    where = url or connection.engine.url.render_as_string(hide_password=True)
+    raise ForeignDatabase(where, tables)
+
+
+def _model_tables() -> frozenset[str]:
+    """Every table the tracker's models define (a database made by ``create_all`` before
+    migrations existed holds the first release's and some of these)."""
+    from tracker.store.schema import Job
+
+    return frozenset(Job.metadata.tables)
+
+
+def _version_rows(connection: Connection, tables: set[str]) -> list[str]:
+    from sqlalchemy import text
+
+    if VERSION_TABLE not in tables:
+        return []
+    return list(connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars())
+
+
+def check_ours(url: str) -> None:
+    """Before a command that writes opens an existing SQLite file: refuse it, unchanged, if
+    it is not a SQLite database or not the tracker's. (Opening it for writing would already
+    change it: the WAL pragma rewrites the file header.)"""
+    from sqlalchemy.exc import DatabaseError, SQLAlchemyError
+
+    from tracker.store.engine import NotSqlite, connect, first_line, safe_url, sqlite_file
+
+    path = sqlite_file(url)
+    if path is None or not path.is_file() or path.stat().st_size == 0:
+        return
+    engine = connect(url, read_only=True)
+    try:
+        with engine.connect() as connection:
+            current(connection, url)
+    except DatabaseError as exc:
+        if "file is not a database" in first_line(exc):
+            raise NotSqlite(url, path) from None
+        raise StoreError(f"cannot read database {safe_url(url)}: {first_line(exc)}") from None
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read database {safe_url(url)}: {first_line(exc)}") from None
+    finally:
+        engine.dispose()
 
 
 def check_readable(engine: Engine, url: str) -> None:
@@ -105,7 +165,7 @@ def check_readable(engine: Engine, url: str) -> None:
     from tracker.store.engine import NoDatabase, safe_url
 
     with engine.connect() as connection:
-        revision = current(connection)
+        revision = current(connection, url)
     if revision is None:
         raise NoDatabase(url)
     if revision == HEAD:
@@ -117,17 +177,18 @@ def check_readable(engine: Engine, url: str) -> None:
     )
 
 
-def upgrade_engine(engine: Engine) -> Upgrade:
-    """Upgrade the database behind ``engine`` to head (serialised against other processes)."""
+def upgrade_engine(engine: Engine, url: str | None = None) -> Upgrade:
+    """Upgrade the database behind ``engine`` (at ``url``, for messages) to head, serialised
+    against other processes; a database that is not the tracker's is refused untouched."""
     with engine.connect() as connection:
-        before = current(connection)
+        before = current(connection, url)
         if before == HEAD and _versioned(connection):
             return Upgrade(before, HEAD)
         target = head()
         _refuse_unknown(before, target)
         connection.rollback()
         _lock(connection)
-        before = current(connection)  # another process may have upgraded meanwhile
+        before = current(connection, url)  # another process may have upgraded meanwhile
         _refuse_unknown(before, target)
         _run(connection, before, target)
         connection.commit()
@@ -142,12 +203,14 @@ def upgrade(url: str) -> str:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tracker.store.engine import check_writable, connect, first_line, safe_url
+    from tracker.store.engine import check_url, check_writable, connect, first_line, safe_url
 
+    check_url(url)
     check_writable(url)
+    check_ours(url)
     engine = connect(url)
     try:
-        return upgrade_engine(engine).describe(safe_url(url))
+        return upgrade_engine(engine, url).describe(safe_url(url))
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot upgrade database {safe_url(url)}: {first_line(exc)}") from None
     finally:
@@ -158,8 +221,16 @@ def describe_current(url: str) -> str:
     """One line: the database's revision against this tracker's head (changes nothing)."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from tracker.store.engine import connect, first_line, safe_url, sqlite_file
+    from tracker.store.engine import (
+        NotSqlite,
+        check_url,
+        connect,
+        first_line,
+        safe_url,
+        sqlite_file,
+    )
 
+    check_url(url)
     where = safe_url(url)
     target = head()
     path = sqlite_file(url)
@@ -168,8 +239,10 @@ def describe_current(url: str) -> str:
     engine = connect(url, read_only=path is not None)
     try:
         with engine.connect() as connection:
-            revision = current(connection)
+            revision = current(connection, url)
     except SQLAlchemyError as exc:
+        if path is not None and "file is not a database" in first_line(exc):
+            raise NotSqlite(url, path) from None
         raise StoreError(f"cannot read database {where}: {first_line(exc)}") from None
     finally:
         engine.dispose()
