@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cache
-from typing import Any
+from functools import cache, partial
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
 import anyio
@@ -75,6 +75,7 @@ from tracker.store.database import Store
 from tracker.store.query import ViewQueries, Window
 
 log = logging.getLogger("tracker.web.app")
+T = TypeVar("T")
 FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
 JOBS_PER_PAGE = 50
 MONTH = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")  # ASCII digits only, unlike \d
@@ -150,51 +151,69 @@ def create_app(
         response.headers.update(exc.headers or {})
         return response
 
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette answers with this, then re-raises to the Guard, which logs it.
+        return pages.error(request.url.path, 500, _internal(exc))
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> Response:
         return pages.error(request.url.path, 400, _validation_message(exc))
 
+    # Each page is made in a worker thread that the time budget may abandon (its queries stop
+    # at the deadline): the 503 leaves on time even when the work is not a query.
     @app.get("/", response_class=HTMLResponse, **_doc("month"))
-    def overview(request: Request) -> str:
-        return pages.overview(_month(request))
+    async def overview(request: Request) -> str:
+        return await _work(pages.overview, _month(request))
 
     @app.get("/team", response_class=HTMLResponse, **_doc("name", *WINDOW, "page"))
-    def team(request: Request) -> str:
+    async def team(request: Request) -> str:
         name = _text(request, "name")
         if not name:
             raise InputError("name: expected the name of a team, e.g. /team?name=vision")
-        return pages.team(name, _window(request), _page(request))
+        return await _work(pages.team, name, _window(request), _page(request))
 
     @app.get("/jobs/{job_id}", response_class=HTMLResponse, **_doc("job_id"))
-    def job(request: Request) -> str:
-        return pages.job(_job_id(request))
+    async def job(request: Request) -> str:
+        return await _work(pages.job, _job_id(request))
 
     @app.get("/views/{name}", response_class=HTMLResponse, **_doc("view", *VIEW_QUERY))
-    def view(request: Request) -> str:
-        return pages.view(_view_request(request), _page(request))
+    async def view(request: Request) -> str:
+        return await _work(pages.view, _view_request(request), _page(request))
 
     @app.get("/api/report", **_doc("report_by", *WINDOW, "page", api=True))
-    def api_report(request: Request) -> Response:
+    async def api_report(request: Request) -> Response:
         by = _choice(request, "by", DIMENSIONS, "team")
-        window = _window(request)
-        rows = spend_rows(store, by, since=window.since, until=window.until, filters=window.filters)
-        return pages.api_page(request, spend_table(rows, by), _page(request))
+        window, page = _window(request), _page(request)
+
+        def report() -> Response:
+            rows = spend_rows(
+                store, by, since=window.since, until=window.until, filters=window.filters
+            )
+            return pages.api_page(request, spend_table(rows, by), page)
+
+        return await _work(report)
 
     @app.get("/api/views/{name}", **_doc("view", *VIEW_QUERY, api=True))
-    def api_view(request: Request) -> Response:
-        report = build(store, _view_request(request), clock())
-        return pages.api_page(request, report, _page(request))
+    async def api_view(request: Request) -> Response:
+        asked, page = _view_request(request), _page(request)
+
+        def report() -> Response:
+            return pages.api_page(request, build(store, asked, clock()), page)
+
+        return await _work(report)
 
     @app.get("/healthz", **_doc(api=True, body={"type": "object"}))
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     registry = metrics_registry(store, settings, clock)
 
     @app.get("/metrics", response_class=Response, **_doc(body=None, media="text/plain"))
-    def metrics() -> Response:
+    async def metrics() -> Response:
         # Read from the store on every scrape: the same numbers as the daemon's listener.
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        scraped = await _work(generate_latest, registry)
+        return Response(scraped, media_type=CONTENT_TYPE_LATEST)
 
     return Guard(app, pages, request_seconds)
 
@@ -279,6 +298,12 @@ class Guard:
         await send({"type": "http.response.body", "body": b"" if head else response.body})
 
 
+async def _work(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in a worker thread (with this request's deadline); when the time
+    budget cancels the request, the thread is abandoned and its queries stop at the deadline."""
+    return await anyio.to_thread.run_sync(partial(function, *args), abandon_on_cancel=True)
+
+
 def _internal(exc: Exception) -> str:
     return f"internal error ({exc.__class__.__name__}); the server log has the details"
 
@@ -321,7 +346,8 @@ def _bounded(bound: bounds.Bound, default: int | None = None) -> dict[str, Any]:
 
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 DATE_SHAPE = re.compile(DATE_PATTERN)
-PIVOT_PATTERN = r"^[a-z_-]+(,[a-z_-]+)?$"
+#: Dimension names (the longest is 13 letters), one or two.
+PIVOT_PATTERN = r"^[a-z_-]{1,32}(,[a-z_-]{1,32})?$"
 PIVOT_SHAPE = re.compile(PIVOT_PATTERN)
 _DAY = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
 _FILTER_TEXT = {"type": "string"}
