@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 
 from tests.views_data import NOW, make_store
+from tracker import bounds
+from tracker.errors import InputError
 from tracker.report.views import ViewRequest
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries
@@ -77,9 +79,9 @@ def test_trend_over_centuries_is_400_in_one_line(client: TestClient, path: str) 
 
 @needs_window_check
 def test_trend_from_antiquity_to_today_is_400(client: TestClient) -> None:
-    """Only ``since``: the window runs to today (2026-11-26), 739,794 days."""
+    """Only ``since``: the window runs to today (2026-11-26), 739,946 days."""
     response = client.get("/api/views/trend", params={"since": "0001-01-01"})
-    assert response.status_code == 400 and "739,794 days" in error_line(response)
+    assert response.status_code == 400 and "739,946 days" in error_line(response)
 
 
 def test_trend_over_the_largest_window_is_paged(store: Store) -> None:
@@ -182,21 +184,43 @@ def test_request_over_budget_on_postgres_stops_its_query(
 
 # -- row 4: numbers and text from the URL ----------------------------------------------------
 @pytest.mark.parametrize(
+    ("url", "label", "value", "bound", "expected"),
+    [
+        ("/views/top?top=99999999999999999999", "top", "99999999999999999999", bounds.TOP_JOBS,
+         "expected a whole number from 1 to 1,000 jobs"),
+        ("/api/views/top?top=%C2%B2", "top", "²", bounds.TOP_JOBS,
+         "expected a whole number from 1 to 1,000 jobs"),
+        ("/api/views/top?top=%D9%A3", "top", "٣", bounds.TOP_JOBS,
+         "expected a whole number from 1 to 1,000 jobs"),
+        ("/api/views/top?top=1001", "top", "1001", bounds.TOP_JOBS,
+         "expected a whole number from 1 to 1,000 jobs"),
+        ("/jobs/9223372036854775808", "id", "9223372036854775808", bounds.ROW_ID,
+         "expected a whole number from 1 to 9,223,372,036,854,775,807"),
+        ("/jobs/%D9%A3", "id", "٣", bounds.ROW_ID,
+         "expected a whole number from 1 to 9,223,372,036,854,775,807"),
+        ("/team?name=nlp&page=99999999999999999999", "page", "99999999999999999999",
+         bounds.PAGE_NUMBER, "expected a whole number from 1 to 1,000,000"),
+        ("/api/views/trend?page=0", "page", "0", bounds.PAGE_NUMBER,
+         "expected a whole number from 1 to 1,000,000"),
+    ],
+)  # fmt: skip
+def test_hostile_number_is_400_with_the_cli_message(
+    client: TestClient, url: str, label: str, value: str, bound: bounds.Bound, expected: str
+) -> None:
+    """The message is tracker.bounds' (the CLI's, with the parameter's name)."""
+    response = client.get(url)
+    assert response.status_code == 400
+    with pytest.raises(InputError) as cli:
+        bounds.whole(label, value, bound)
+    assert error_line(response) == str(cli.value)
+    assert error_line(response).startswith(f"{label} ") and error_line(response).endswith(expected)
+
+
+@pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("/views/top?top=99999999999999999999",
-         "top '99999999999999999999': expected a whole number from 1 to 1,000 jobs"),
-        ("/api/views/top?top=%C2%B2", "top '²': expected a whole number from 1 to 1,000 jobs"),
-        ("/api/views/top?top=%D9%A3", "top '٣': expected a whole number from 1 to 1,000 jobs"),
-        ("/api/views/top?top=1001", "top '1001': expected a whole number from 1 to 1,000 jobs"),
-        ("/jobs/9223372036854775808",
-         "id '9223372036854775808': expected a whole number from 1 to 9,223,372,036,854,775,807"),
-        ("/jobs/%D9%A3", "id '٣': expected a whole number from 1 to 9,223,372,036,854,775,807"),
-        ("/team?name=nlp&page=99999999999999999999",
-         "page '99999999999999999999': expected a whole number from 1 to 1,000,000"),
-        ("/api/views/trend?page=0", "page '0': expected a whole number from 1 to 1,000,000"),
         ("/api/report?since=2026-W45-1", "since '2026-W45-1' is not a date; expected YYYY-MM-DD"),
-        ("/api/report?until=20261101", "until '20261101' is not a date; expected YYYY-MM-DD"),
+        ("/api/report?until=2026-1-01", "until '2026-1-01' is not a date; expected YYYY-MM-DD"),
         ("/api/report?team=a%00b", "team: a value cannot hold a NUL character"),
         ("/api/views/showback?pivot=" + "a" * 100,
          "pivot 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...: expected COLUMNS or ROWS,COLUMNS, e.g. team,month"),
@@ -205,7 +229,7 @@ def test_request_over_budget_on_postgres_stops_its_query(
          "instance_type, account, region, status, day, month, job"),
     ],
 )  # fmt: skip
-def test_hostile_parameter_is_400_in_one_line(client: TestClient, url: str, message: str) -> None:
+def test_hostile_text_is_400_in_one_line(client: TestClient, url: str, message: str) -> None:
     response = client.get(url)
     assert response.status_code == 400
     assert error_line(response) == message
