@@ -20,6 +20,7 @@ import threading
 import warnings
 from dataclasses import fields
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -82,6 +83,21 @@ def test_trend_from_antiquity_to_today_is_400(client: TestClient) -> None:
     """Only ``since``: the window runs to today (2026-11-26), 739,946 days."""
     response = client.get("/api/views/trend", params={"since": "0001-01-01"})
     assert response.status_code == 400 and "739,946 days" in error_line(response)
+
+
+@needs_window_check
+def test_configured_daily_window_bounds_the_dashboard(store: Store, tmp_path: Path) -> None:
+    """``[reports] max_daily_days = 30``: a 31-day trend is refused, 30 days are drawn."""
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text("[reports]\nmax_daily_days = 30\n")
+    client = TestClient(create_app(store, settings=parse_settings(config), clock=lambda: NOW))
+    wide = client.get("/api/views/trend", params={"since": "2026-10-01", "until": "2026-10-31"})
+    assert wide.status_code == 400 and "is 31 days" in error_line(wide)
+    assert "at most 30 days" in error_line(wide)
+    narrow = {"since": "2026-10-02", "until": "2026-10-31"}
+    assert client.get("/views/trend", params=narrow).status_code == 200
 
 
 def test_trend_over_the_largest_window_is_paged(store: Store) -> None:

@@ -135,6 +135,10 @@ def create_app(
     )
     interrupt.cancel_at_deadline(store.engine)
     pages = _Pages(store, settings, clock, page_rows)
+    # ``[reports] max_daily_days``: the widest per-day view ViewRequest allows (its default
+    # without settings, or before the setting exists).
+    daily = getattr(getattr(settings, "reports", None), "max_daily_days", None)
+    view_options = {} if daily is None else {"max_daily_days": daily}
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> Response:
@@ -179,7 +183,7 @@ def create_app(
 
     @app.get("/views/{name}", response_class=HTMLResponse, **_doc("view", *VIEW_QUERY))
     async def view(request: Request) -> str:
-        return await _work(pages.view, _view_request(request), _page(request))
+        return await _work(pages.view, _view_request(request, view_options), _page(request))
 
     @app.get("/api/report", **_doc("report_by", *WINDOW, "page", api=True))
     async def api_report(request: Request) -> Response:
@@ -196,7 +200,7 @@ def create_app(
 
     @app.get("/api/views/{name}", **_doc("view", *VIEW_QUERY, api=True))
     async def api_view(request: Request) -> Response:
-        asked, page = _view_request(request), _page(request)
+        asked, page = _view_request(request, view_options), _page(request)
 
         def report() -> Response:
             return pages.api_page(request, build(store, asked, clock()), page)
@@ -479,7 +483,8 @@ def _window(request: Request) -> Window:
     return Window(since, until, filters)
 
 
-def _view_request(request: Request) -> ViewRequest:
+def _view_request(request: Request, options: dict[str, Any]) -> ViewRequest:
+    """The view the URL asks for; ``options`` are further ViewRequest fields (its bounds)."""
     name = request.path_params["name"]
     if name not in VIEWS:
         raise HTTPException(404, f"no view {_shown(name)}; the views are {', '.join(VIEWS)}")
@@ -500,6 +505,7 @@ def _view_request(request: Request) -> ViewRequest:
         rows_by=rows_by,
         cols_by=cols_by,
         top=DEFAULT_TOP if top is None else bounds.whole("top", top, bounds.TOP_JOBS),
+        **options,
     )
 
 
