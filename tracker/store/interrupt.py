@@ -20,9 +20,12 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Connection, Engine, event
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine.interfaces import DBAPIConnection, ExecutionContext
 
 #: The monotonic time (``time.monotonic()``) at which the current request's work stops.
 _DEADLINE: ContextVar[float | None] = ContextVar("tracker_request_deadline", default=None)
@@ -72,12 +75,17 @@ def _sqlite_progress() -> int:
     return 1 if expired() else 0
 
 
-def _sqlite_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+def _sqlite_checkout(dbapi_connection: DBAPIConnection, _record: Any, _proxy: Any) -> None:
     dbapi_connection.set_progress_handler(_sqlite_progress, SQLITE_STEPS)
 
 
 def _pg_before_execute(
-    connection: Any, cursor: Any, _statement: str, _params: Any, _context: Any, _many: bool
+    connection: Connection,
+    cursor: Any,
+    _statement: str,
+    _params: Any,
+    _context: ExecutionContext | None,
+    _many: bool,
 ) -> None:
     left = remaining()
     wanted = 0 if left is None else max(1, int(left * 1000))

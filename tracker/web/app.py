@@ -280,11 +280,12 @@ class Guard:
                     await self.app(scope, receive, guarded_send)
                 state["late"] = state["late"] or budget.cancelled_caught
             except Exception as exc:  # noqa: BLE001 - the one place every failure ends
-                log.exception("%s %s failed", scope["method"], path)
-                if state["started"]:
-                    return  # the answer is already on its way: nothing more can be said
-                await self._answer(send, head, path, 500, _internal(exc))
-                return
+                if not (state["late"] or interrupt.expired()):
+                    log.exception("%s %s failed", scope["method"], path)
+                    if not state["started"]:
+                        await self._answer(send, head, path, 500, _internal(exc))
+                    return  # once started, the answer is on its way: nothing more can be said
+                state["late"] = True  # failed because it was stopped: the 503 says so
         if state["late"] and not state["started"]:
             message = (
                 f"the request took longer than {self.seconds:g} s and was stopped; "
