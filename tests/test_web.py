@@ -172,7 +172,7 @@ def test_bytes_text_is_human_with_the_exact_count(size: int, shown: str) -> None
 
 def test_job_page_unknown_id_is_404(client: TestClient) -> None:
     assert client.get("/jobs/999999").status_code == 404
-    assert client.get("/jobs/not-a-number").status_code == 422
+    assert client.get("/jobs/not-a-number").status_code == 400  # one line, not 422 (issue 12)
 
 
 @pytest.mark.parametrize("view", ["showback", "top", "waste", "trend"])

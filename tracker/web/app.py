@@ -8,7 +8,16 @@ that returns exactly what ``tracker report --format json`` prints.
 
 Nothing is fetched from elsewhere: charts are inline SVG, there is no script at all, and a
 Content-Security-Policy forbids any. Templates autoescape, so tag values (which users
-control) render as text. Only GET routes exist; the app never writes to the store.
+control) render as text. Only GET (and HEAD) routes exist; the app never writes to the store.
+
+Hostile input is bounded (issue 12): every query parameter is declared once in
+:data:`PARAMETERS` (the OpenAPI schema at ``/api/openapi.json`` says what each accepts) and
+parsed through :mod:`tracker.bounds`, so a client mistake answers 400 or 404 with the same one
+line as the CLI, as JSON ``{"error": ...}`` under ``/api/`` and a small page elsewhere. Tables
+longer than a page (``bounds.PAGE_ROWS``) are paged with ``?page=``. :class:`Guard` wraps the
+whole app: security headers on every response (errors included), HEAD wherever GET works, an
+unexpected exception as a one-line 500, and the per-request time budget: queries stop at the
+deadline (:mod:`tracker.store.interrupt`) and the request answers 503.
 """
 
 from __future__ import annotations
@@ -17,22 +26,27 @@ import json
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from functools import cache
-from typing import Any
+from functools import cache, partial
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
+import anyio
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from jinja2 import Environment, PackageLoader
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Message, Receive, Scope, Send
 
+from tracker import bounds
 from tracker.alert.service import budget_statuses
 from tracker.clock import system_clock
 from tracker.cost.items import ARTIFACT_PER_MONTH, COST_ITEMS, REPORT_ITEMS
-from tracker.errors import TrackerError
+from tracker.errors import InputError, TrackerError, one_line
 from tracker.reconcile.rules import team_rollup
 from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
 from tracker.records import DIMENSIONS, usd_cents
@@ -45,6 +59,8 @@ from tracker.report.table import Table, count, infer_all, money, text
 from tracker.report.templating import environment
 from tracker.report.unpriced import unpriced_parts
 from tracker.report.views import (
+    DEFAULT_TOP,
+    PIVOT_DIMENSIONS,
     TOP_COLUMNS,
     VIEWS,
     ViewRequest,
@@ -54,10 +70,12 @@ from tracker.report.views import (
     parse_pivot,
 )
 from tracker.settings import Settings
+from tracker.store import interrupt
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries, Window
 
 log = logging.getLogger("tracker.web.app")
+T = TypeVar("T")
 FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
 JOBS_PER_PAGE = 50
 MONTH = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")  # ASCII digits only, unlike \d
@@ -98,120 +116,388 @@ ESTIMATE_JOB_COLUMNS = infer_all(
 
 
 def create_app(
-    store: Store, *, settings: Settings | None = None, clock: Callable[[], datetime] = system_clock
-) -> FastAPI:
-    """The dashboard app over ``store``; ``clock`` sets "this month" and the trend window."""
+    store: Store,
+    *,
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] = system_clock,
+    request_seconds: float = bounds.DEFAULT_REQUEST_SECONDS,
+    page_rows: int = int(bounds.PAGE_ROWS.high),
+) -> Guard:
+    """The dashboard app over ``store``; ``clock`` sets "this month" and the trend window.
+
+    ``request_seconds`` is the time budget of one request (``bounds.REQUEST_SECONDS``: the
+    caller checks a configured value); ``page_rows`` the rows one page or API page holds."""
     app = FastAPI(
         title="SageMaker Spend Tracker",
         docs_url=None,  # Swagger UI and ReDoc load assets from a CDN: not here
         redoc_url=None,
         openapi_url="/api/openapi.json",
     )
-    pages = _Pages(store, settings, clock)
+    interrupt.cancel_at_deadline(store.engine)
+    pages = _Pages(store, settings, clock, page_rows)
+    # ``[reports] max_daily_days``: the widest per-day view ViewRequest allows (its default
+    # without settings, or before the setting exists).
+    daily = getattr(getattr(settings, "reports", None), "max_daily_days", None)
+    view_options = {} if daily is None else {"max_daily_days": daily}
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Callable) -> Response:
-        response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    @app.exception_handler(InputError)
+    async def input_error(request: Request, exc: InputError) -> Response:
+        return pages.error(request.url.path, 400, str(exc))
 
     @app.exception_handler(TrackerError)
     async def tracker_error(request: Request, exc: TrackerError) -> Response:
-        return pages.error(request, 400, str(exc))
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+        return pages.error(request.url.path, 500, str(exc))
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> Response:
-        return pages.error(request, exc.status_code, str(exc.detail))
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        response = pages.error(request.url.path, exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        return response
 
-    @app.get("/", response_class=HTMLResponse)
-    def overview(request: Request) -> str:
-        return pages.overview(_month(request))
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette answers with this, then re-raises to the Guard, which logs it.
+        return pages.error(request.url.path, 500, _internal(exc))
 
-    @app.get("/team", response_class=HTMLResponse)
-    def team(request: Request, name: str, page: int = 1) -> str:
-        return pages.team(name, _window(request), page)
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> Response:
+        return pages.error(request.url.path, 400, _validation_message(exc))
 
-    @app.get("/jobs/{job_id}", response_class=HTMLResponse)
-    def job(job_id: int) -> str:
-        return pages.job(job_id)
+    # Each page is made in a worker thread that the time budget may abandon (its queries stop
+    # at the deadline): the 503 leaves on time even when the work is not a query.
+    @app.get("/", response_class=HTMLResponse, **_doc("month"))
+    async def overview(request: Request) -> str:
+        return await _work(pages.overview, _month(request))
 
-    @app.get("/views/{name}", response_class=HTMLResponse)
-    def view(name: str, request: Request) -> str:
-        return pages.view(_view_request(name, request))
+    @app.get("/team", response_class=HTMLResponse, **_doc("name", *WINDOW, "page"))
+    async def team(request: Request) -> str:
+        name = _text(request, "name")
+        if not name:
+            raise InputError("name: expected the name of a team, e.g. /team?name=vision")
+        return await _work(pages.team, name, _window(request), _page(request))
 
-    @app.get("/api/report")
-    def api_report(request: Request, by: str = "team") -> Response:
-        if by not in DIMENSIONS:
-            raise HTTPException(400, f"by={by!r}: expected one of {', '.join(DIMENSIONS)}")
-        window = _window(request)
-        rows = spend_rows(store, by, since=window.since, until=window.until, filters=window.filters)
-        return Response(to_json(spend_table(rows, by)), media_type="application/json")
+    @app.get("/jobs/{job_id}", response_class=HTMLResponse, **_doc("job_id"))
+    async def job(request: Request) -> str:
+        return await _work(pages.job, _job_id(request))
 
-    @app.get("/api/views/{name}")
-    def api_view(name: str, request: Request) -> Response:
-        report = build(store, _view_request(name, request), clock())
-        return Response(to_json(report), media_type="application/json")
+    @app.get("/views/{name}", response_class=HTMLResponse, **_doc("view", *VIEW_QUERY))
+    async def view(request: Request) -> str:
+        return await _work(pages.view, _view_request(request, view_options), _page(request))
 
-    @app.get("/healthz")
-    def healthz() -> dict[str, str]:
+    @app.get("/api/report", **_doc("report_by", *WINDOW, "page", api=True))
+    async def api_report(request: Request) -> Response:
+        by = _choice(request, "by", DIMENSIONS, "team")
+        window, page = _window(request), _page(request)
+
+        def report() -> Response:
+            rows = spend_rows(
+                store, by, since=window.since, until=window.until, filters=window.filters
+            )
+            return pages.api_page(request, spend_table(rows, by), page)
+
+        return await _work(report)
+
+    @app.get("/api/views/{name}", **_doc("view", *VIEW_QUERY, api=True))
+    async def api_view(request: Request) -> Response:
+        asked, page = _view_request(request, view_options), _page(request)
+
+        def report() -> Response:
+            return pages.api_page(request, build(store, asked, clock()), page)
+
+        return await _work(report)
+
+    @app.get("/healthz", **_doc(api=True, body={"type": "object"}))
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     registry = metrics_registry(store, settings, clock)
 
-    @app.api_route("/metrics", methods=["GET", "HEAD"])
-    def metrics() -> Response:
+    @app.get("/metrics", response_class=Response, **_doc(body=None, media="text/plain"))
+    async def metrics() -> Response:
         # Read from the store on every scrape: the same numbers as the daemon's listener.
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+        scraped = await _work(generate_latest, registry)
+        return Response(scraped, media_type=CONTENT_TYPE_LATEST)
 
-    return app
+    return Guard(app, pages, request_seconds)
 
 
-# -- request parsing ---------------------------------------------------------------------------
+# -- the guard around every request ------------------------------------------------------------
+class Guard:
+    """Wraps the app (outside Starlette's own error handling, so nothing escapes it):
+
+    - every response carries :data:`SECURITY_HEADERS`, errors and HEAD answers included;
+    - ``HEAD`` is answered as ``GET`` without the body, wherever GET works;
+    - an unexpected exception is logged and answers a one-line 500 (the connection stays
+      usable: nothing reaches the server's own handler);
+    - the time budget: past ``seconds`` the request is cancelled (its queries stop,
+      :mod:`tracker.store.interrupt`) and answers 503; an answer made after the deadline
+      (a query's "interrupted" error, say) is replaced by that 503.
+
+    Attribute access falls through to the FastAPI app (``openapi()``, ``routes``...)."""
+
+    def __init__(self, app: FastAPI, pages: _Pages, seconds: float):
+        self.app = app
+        self.pages = pages
+        self.seconds = seconds
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        head = scope["method"] == "HEAD"
+        if head:
+            scope = {**scope, "method": "GET"}
+        state = {"started": False, "late": False}
+
+        async def guarded_send(message: Message) -> None:
+            if state["late"]:
+                return  # an answer after the deadline: the 503 below replaces it
+            if message["type"] == "http.response.start":
+                if interrupt.expired():
+                    state["late"] = True
+                    return
+                state["started"] = True
+                headers = [(k, v) for k, v in message.get("headers", [])]
+                present = {k.lower() for k, _ in headers}
+                headers += [
+                    (name.lower().encode(), value.encode())
+                    for name, value in SECURITY_HEADERS.items()
+                    if name.lower().encode() not in present
+                ]
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body" and head:
+                message = {**message, "body": b""}
+            await send(message)
+
+        path = scope.get("path", "")
+        with interrupt.deadline(self.seconds):
+            try:
+                with anyio.move_on_after(self.seconds) as budget:
+                    await self.app(scope, receive, guarded_send)
+                state["late"] = state["late"] or budget.cancelled_caught
+            except Exception as exc:  # noqa: BLE001 - the one place every failure ends
+                if not (state["late"] or interrupt.expired()):
+                    log.exception("%s %s failed", scope["method"], path)
+                    if not state["started"]:
+                        await self._answer(send, head, path, 500, _internal(exc))
+                    return  # once started, the answer is on its way: nothing more can be said
+                state["late"] = True  # failed because it was stopped: the 503 says so
+        if state["late"] and not state["started"]:
+            message = (
+                f"the request took longer than {self.seconds:g} s and was stopped; "
+                "narrow the window or the filters"
+            )
+            await self._answer(send, head, path, 503, message)
+
+    async def _answer(self, send: Send, head: bool, path: str, status: int, message: str) -> None:
+        response = self.pages.error(path, status, message)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        await send(
+            {"type": "http.response.start", "status": status, "headers": response.raw_headers}
+        )
+        await send({"type": "http.response.body", "body": b"" if head else response.body})
+
+
+async def _work(function: Callable[..., T], *args: Any) -> T:
+    """``function(*args)`` in a worker thread (with this request's deadline); when the time
+    budget cancels the request, the thread is abandoned and its queries stop at the deadline."""
+    return await anyio.to_thread.run_sync(partial(function, *args), abandon_on_cancel=True)
+
+
+def _internal(exc: Exception) -> str:
+    return f"internal error ({exc.__class__.__name__}); the server log has the details"
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's list of validation errors as one line: the first, with where it was."""
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path"))
+    return one_line(f"{where}: {first.get('msg', 'invalid value')}")
+
+
+# -- request parameters: declared once, in the schema and in the parsing -----------------------
+@dataclass(frozen=True)
+class Param:
+    """One request parameter: its name in the URL, where, its JSON schema and meaning."""
+
+    name: str
+    schema: dict[str, Any]
+    description: str
+    where: str = "query"
+    required: bool = False
+
+    def openapi(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "in": self.where,
+            "required": self.required or self.where == "path",
+            "description": self.description,
+            "schema": self.schema,
+        }
+
+
+def _bounded(bound: bounds.Bound, default: int | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer", "minimum": bound.low, "maximum": bound.high}
+    return schema if default is None else {**schema, "default": default}
+
+
+DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+DATE_SHAPE = re.compile(DATE_PATTERN)
+#: Dimension names (the longest is 13 letters), one or two.
+PIVOT_PATTERN = r"^[a-z_-]{1,32}(,[a-z_-]{1,32})?$"
+PIVOT_SHAPE = re.compile(PIVOT_PATTERN)
+_DAY = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+_FILTER_TEXT = {"type": "string"}
+PARAMETERS = {
+    p.name: p
+    for p in [
+        Param("since", _DAY, "first UTC day, inclusive (YYYY-MM-DD)"),
+        Param("until", _DAY, "last UTC day, inclusive (YYYY-MM-DD)"),
+        Param("month", {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}$"}, "YYYY-MM"),
+        Param("page", _bounded(bounds.PAGE_NUMBER, 1), "page of the table"),
+        Param("top", _bounded(bounds.TOP_JOBS, DEFAULT_TOP), "jobs the top view ranks"),
+        Param("pivot", {"type": "string", "pattern": PIVOT_PATTERN}, "COLUMNS or ROWS,COLUMNS"),
+        Param("name", {"type": "string", "minLength": 1}, "the team", required=True),
+        *(Param(f, _FILTER_TEXT, f"only jobs whose {f} is this") for f in FILTERS),
+    ]
+}
+#: Parameters whose schema differs by route, under a name of their own.
+ROUTE_PARAMETERS = {
+    "job_id": Param("job_id", _bounded(bounds.ROW_ID), "the job's id", where="path"),
+    "view": Param("name", {"type": "string", "enum": list(VIEWS)}, "the view", where="path"),
+    "report_by": Param(
+        "by", {"type": "string", "enum": list(DIMENSIONS), "default": "team"}, "rows per"
+    ),
+    "view_by": Param(
+        "by",
+        {"type": "string", "enum": list(PIVOT_DIMENSIONS), "default": "team"},
+        "showback rows per (without --pivot)",
+    ),  # fmt: skip
+}
+WINDOW = ("since", "until", *FILTERS)
+VIEW_QUERY = (*WINDOW, "view_by", "pivot", "top", "page")
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {"error": {"type": "string"}},
+    "required": ["error"],
+}
+_ERRORS = {
+    400: "a client mistake, in one line",
+    404: "no such page, job, team or view",
+    405: "only GET and HEAD",
+    500: "an unexpected failure, in one line (details in the server log)",
+    503: "the request took longer than its time budget and was stopped",
+}
+
+
+def _doc(
+    *names: str,
+    api: bool = False,
+    body: dict[str, Any] | None = None,
+    media: str | None = None,
+) -> dict[str, Any]:
+    """The OpenAPI parts of a route: its parameters (which FastAPI cannot see, as they are
+    parsed through tracker.bounds) and its answers."""
+    media = media or ("application/json" if api else "text/html")
+    error_content = (
+        {"application/json": {"schema": _ERROR_SCHEMA}}
+        if api
+        else {"text/html": {"schema": {"type": "string"}}}
+    )
+    ok: dict[str, Any] = {"description": "the page" if not api else "the rows"}
+    if api:
+        ok["content"] = {media: {"schema": body or {"type": "array", "items": {"type": "object"}}}}
+    elif body is None and media != "text/html":
+        ok["content"] = {media: {"schema": {"type": "string"}}}
+    responses: dict[int | str, dict[str, Any]] = {200: ok}
+    for status, description in _ERRORS.items():
+        responses[status] = {"description": description, "content": error_content}
+    params = [(ROUTE_PARAMETERS.get(n) or PARAMETERS[n]).openapi() for n in names]
+    return {"responses": responses, "openapi_extra": {"parameters": params} if params else None}
+
+
+def _text(request: Request, name: str) -> str | None:
+    """A text parameter, None when absent or empty (forms send empty fields); NUL refused."""
+    value = request.query_params.get(name)
+    if value and "\x00" in value:
+        raise InputError(f"{name}: a value cannot hold a NUL character")
+    return value or None
+
+
+def _choice(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = _text(request, name) or default
+    if value not in choices:
+        raise InputError(f"{name} {_shown(value)}: expected one of {', '.join(choices)}")
+    return value
+
+
+def _page(request: Request) -> int:
+    value = _text(request, "page")
+    return 1 if value is None else bounds.whole("page", value, bounds.PAGE_NUMBER)
+
+
+def _job_id(request: Request) -> int:
+    value = request.path_params["job_id"]
+    return bounds.whole("id", value, bounds.ROW_ID)
+
+
 def _day(request: Request, name: str) -> date | None:
-    text = request.query_params.get(name)
-    if not text:
+    text = _text(request, name)
+    if text is None:
         return None
     try:
+        if DATE_SHAPE.fullmatch(text) is None:
+            raise ValueError(text)
         return date.fromisoformat(text)
     except ValueError:
-        raise HTTPException(400, f"{name}={text!r} is not a date; expected YYYY-MM-DD") from None
+        raise InputError(f"{name} {_shown(text)} is not a date; expected YYYY-MM-DD") from None
 
 
 def _month(request: Request) -> date | None:
     """``month=YYYY-MM`` as the first day of that month (None when absent)."""
-    text = request.query_params.get("month")
+    text = _text(request, "month")
     if not text:
         return None
     found = MONTH.fullmatch(text)
     if found is None or not 1 <= int(found["month"]) <= 12 or int(found["year"]) < 1:
-        raise HTTPException(400, f"month={text!r} is not a month; expected YYYY-MM")
+        raise InputError(f"month={_shown(text)} is not a month; expected YYYY-MM")
     return date(int(found["year"]), int(found["month"]), 1)
 
 
 def _window(request: Request) -> Window:
     since, until = _day(request, "since"), _day(request, "until")
     if since and until and since > until:
-        raise HTTPException(400, f"since={since} is after until={until}")
+        raise InputError(f"since={since} is after until={until}")
     filters = {}
     for name in FILTERS:
-        value = request.query_params.get(name) or request.query_params.get(name.replace("_", "-"))
+        value = _text(request, name) or _text(request, name.replace("_", "-"))
         if value:
             filters[name] = value
     return Window(since, until, filters)
 
 
-def _view_request(name: str, request: Request) -> ViewRequest:
+def _view_request(request: Request, options: dict[str, Any]) -> ViewRequest:
+    """The view the URL asks for; ``options`` are further ViewRequest fields (its bounds)."""
+    name = request.path_params["name"]
     if name not in VIEWS:
-        raise HTTPException(404, f"no view {name!r}; the views are {', '.join(VIEWS)}")
+        raise HTTPException(404, f"no view {_shown(name)}; the views are {', '.join(VIEWS)}")
     window = _window(request)
-    params = request.query_params
-    rows_by, cols_by = parse_pivot(params["pivot"], params.get("by", "team")) if params.get("pivot") else (
-        params.get("by", "team"), "month"
-    )  # fmt: skip
-    top = params.get("top", "10")
-    if not top.isdigit():
-        raise HTTPException(400, f"top={top!r}: expected a positive whole number")
+    by = _choice(request, "by", PIVOT_DIMENSIONS, "team")
+    pivot = _text(request, "pivot")
+    if pivot is not None and PIVOT_SHAPE.fullmatch(pivot) is None:
+        raise InputError(
+            f"pivot {_shown(pivot)}: expected COLUMNS or ROWS,COLUMNS, e.g. team,month"
+        )
+    rows_by, cols_by = parse_pivot(pivot, by) if pivot else (by, "month")
+    top = _text(request, "top")
     return ViewRequest(
         name,
         window.since,
@@ -219,8 +505,14 @@ def _view_request(name: str, request: Request) -> ViewRequest:
         window.filters,
         rows_by=rows_by,
         cols_by=cols_by,
-        top=int(top),
+        top=DEFAULT_TOP if top is None else bounds.whole("top", top, bounds.TOP_JOBS),
+        **options,
     )
+
+
+def _shown(value: str) -> str:
+    """A value as an error shows it (cut short, one line): as the CLI shows it."""
+    return bounds._shown(value)  # noqa: SLF001 - the one way values are shown in errors
 
 
 # -- pages -------------------------------------------------------------------------------------
@@ -252,24 +544,53 @@ class _Pages:
     """Renders each page from the store; one instance per app. Pages get tables as cells
     (:class:`tracker.report.render.HtmlTable`) and charts as drawings: the templates escape every value."""
 
-    def __init__(self, store: Store, settings: Settings | None, clock: Callable[[], datetime]):
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings | None,
+        clock: Callable[[], datetime],
+        page_rows: int = int(bounds.PAGE_ROWS.high),
+    ):
         self.store = store
         self.settings = settings
         self.clock = clock
+        self.page_rows = page_rows
         self.queries = ViewQueries(store)
         self.env = templates()
 
     def render(self, template: str, **context: Any) -> str:
         return self.env.get_template(template).render(nav=NAV, now=self.clock(), **context)
 
-    def error(self, request: Request, status: int, message: str) -> Response:
-        """API errors as JSON ``{"error": ...}``, page errors as a page."""
-        if request.url.path.startswith("/api/"):
+    def error(self, path: str, status: int, message: str) -> Response:
+        """API errors as JSON ``{"error": ...}``, page errors as a page; one line either way."""
+        message = one_line(message)
+        if path.startswith("/api/") or path == "/healthz":
             return JSONResponse({"error": message}, status_code=status)
-        return HTMLResponse(
-            self.render("error.html.j2", title=f"Error {status}", message=message),
-            status_code=status,
-        )
+        try:
+            page = self.render("error.html.j2", title=f"Error {status}", message=message)
+        except Exception:  # noqa: BLE001 - an error page must not fail: plain text then
+            log.exception("rendering the error page failed")
+            return Response(f"Error {status}: {message}\n", status, media_type="text/plain")
+        return HTMLResponse(page, status_code=status)
+
+    def paged(self, table: Table, page: int) -> tuple[Table, Pager]:
+        """The rows of ``page`` (``page_rows`` a page); the total stays the whole table's."""
+        pager = Pager.of(len(table.rows), page, self.page_rows)
+        if pager.pages == 1:
+            return table, pager
+        shown = replace(table, rows=table.rows[pager.first - 1 : pager.last])
+        shown.notes = [*table.notes, pager.note()]
+        return shown, pager
+
+    def api_page(self, request: Request, table: Table, page: int) -> Response:
+        """One page of a table as the CLI's JSON; ``X-Total-Count`` and ``Link`` for the rest."""
+        shown, pager = self.paged(table, page)
+        response = Response(to_json(shown), media_type="application/json")
+        response.headers["X-Total-Count"] = str(pager.rows)
+        links = pager.links(request)
+        if links:
+            response.headers["Link"] = ", ".join(f'<{href}>; rel="{rel}"' for rel, href in links)
+        return response
 
     def overview(self, month: date | None) -> str:
         """Spend per team in ``month``: by default the latest month with spend, so a new
@@ -324,8 +645,6 @@ class _Pages:
         return self._panel("budgets", "evaluated", standings)
 
     def team(self, name: str, window: Window, page: int) -> str:
-        if page < 1:
-            raise HTTPException(400, f"page={page}: expected 1 or more")
         if not self.queries.team_exists(name):
             raise HTTPException(404, f"no jobs for team {name!r}")
         now = self.clock()
@@ -441,8 +760,9 @@ class _Pages:
             raw_json=json.dumps(raw, indent=2, sort_keys=True),
         )
 
-    def view(self, request: ViewRequest) -> str:
-        report = build(self.store, request, self.clock())
+    def view(self, request: ViewRequest, page: int = 1) -> str:
+        report, pager = self.paged(build(self.store, request, self.clock()), page)
+        query = _request_query(request)
         return self.render(
             "view.html.j2",
             title=report.title,
@@ -451,8 +771,10 @@ class _Pages:
             request=request,
             charts=[layout(c) for c in report.charts],
             table=html_table(report, self._links(report)),
-            api_href=f"/api/views/{request.view}?" + urlencode(_request_query(request)),
+            api_href=f"/api/views/{request.view}?" + urlencode(query),
             dimensions=[d for d in DIMENSIONS if d != "job"],
+            prev_href=pager.href(f"/views/{request.view}", query, pager.page - 1),
+            next_href=pager.href(f"/views/{request.view}", query, pager.page + 1),
         )
 
     def _links(self, report: Table) -> Links:
@@ -463,6 +785,53 @@ class _Pages:
             ids = self.queries.job_ids_by_name([str(r["job"]) for r in report.rows])
             links["job"] = lambda name: f"/jobs/{ids[name]}" if name in ids else None
         return links
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where one page of ``rows`` rows starts and ends (1-based, inclusive)."""
+
+    rows: int
+    page: int
+    size: int
+
+    @classmethod
+    def of(cls, rows: int, page: int, size: int) -> Pager:
+        pager = cls(rows, page, size)
+        if page > pager.pages:
+            raise HTTPException(404, f"page {page}: there are {pager.pages:,} pages")
+        return pager
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.rows // self.size))
+
+    @property
+    def first(self) -> int:
+        return (self.page - 1) * self.size + 1
+
+    @property
+    def last(self) -> int:
+        return min(self.rows, self.page * self.size)
+
+    def note(self) -> str:
+        return (
+            f"Rows {self.first:,} to {self.last:,} of {self.rows:,} (page {self.page:,} of "
+            f"{self.pages:,}); the total is of all rows."
+        )
+
+    def href(self, path: str, query: dict[str, str], page: int) -> str | None:
+        if not 1 <= page <= self.pages or self.pages == 1:
+            return None
+        return f"{path}?" + urlencode({**query, "page": str(page)})
+
+    def links(self, request: Request) -> list[tuple[str, str]]:
+        query = {k: v for k, v in request.query_params.items() if k != "page"}
+        found = [
+            (rel, self.href(request.url.path, query, page))
+            for rel, page in (("prev", self.page - 1), ("next", self.page + 1))
+        ]
+        return [(rel, href) for rel, href in found if href]
 
 
 def _job_row(job: dict[str, Any]) -> dict[str, Any]:
