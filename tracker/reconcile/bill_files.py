@@ -10,6 +10,14 @@ SavingsPlanCoveredUsage; FOCUS charge category Usage. Lines are aggregated per (
 team, usage type, resource id, account, line type) into :class:`tracker.reconcile.rules.BillLine`.
 Costs are read as exact decimals; a value that is not a number is an InputError naming the
 file, the column and the value.
+
+Files are never read whole: the layout is told from the CSV header or the Parquet schema
+alone, then the rows are streamed in batches of at most ``tracker.bounds.BILL_BATCH_ROWS``
+(pandas ``read_csv(chunksize=...)``, gzip decompressed as it is read; pyarrow
+``ParquetFile.iter_batches``), only the columns the tracker reads. Only the running sums per
+line key stay in memory; they are exact Decimals added in the file's row order, so any batch
+size gives the same lines. A file whose columns are neither layout's says which columns it
+has (the first few, control characters escaped) and which a CUR 2.0 or FOCUS file needs.
 """
 
 from __future__ import annotations
