@@ -3,7 +3,7 @@
 A tag value (the team) holds one hostile character between ``ab`` and ``cd``: a bidi mark,
 embedding, override or isolate (U+200E/F, U+202A-U+202E, U+2066-U+2069), a newline, carriage
 return, tab, NUL, ESC, DEL, a C1 control, or a line/paragraph separator. Every format people
-read shows it as the text table does (``ab\\u202ecd``: :func:`tracker.report.table.printable`),
+read shows it as the text table does (``ab\\u202ecd``: :func:`tracker.report.labels.printable`),
 in table cells, headings (pivot columns), titles, chart tick labels, legend entries and
 tooltips; no output holds the raw character, so no label is reversed or split. JSON carries
 the value exactly, as data (its own escapes keep the character out of the text).
@@ -163,7 +163,7 @@ def test_text_table_shows_the_escape_every_format_uses(
     stores: dict[str, Store], tmp_path_factory: pytest.TempPathFactory, case: str
 ) -> None:
     """The reference: the text table (already escaped before issue 12) and printable agree."""
-    from tracker.report.table import printable
+    from tracker.report.labels import printable
 
     table = reports(stores, tmp_path_factory, case)["spend-by-team"]
     assert printable(team(case)) == shown(case)
@@ -181,7 +181,7 @@ def test_json_carries_the_hostile_value_exactly_without_raw_characters(
 
 
 def test_printable_escapes_characters_beyond_the_basic_plane() -> None:
-    from tracker.report.table import printable
+    from tracker.report.labels import printable
 
     assert printable("a\U000e0001b") == "a\\U000e0001b"  # a tag character (format, Cf)
     assert printable("caf\u00e9 \u00a0x") == "caf\u00e9 \u00a0x"  # letters and spaces stay

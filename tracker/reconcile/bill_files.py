@@ -248,16 +248,16 @@ def _layout(name: str, names: list[str]) -> str:
 
 
 def shown_columns(names: list[str]) -> str:
-    """Column names for a message: in file order, control characters escaped, each cut to
-    SHOWN_NAME_CHARS, the first SHOWN_COLUMNS and "... (N more)"; "none" for none."""
+    """Column names for a message: in file order, each cut to SHOWN_NAME_CHARS and its control
+    characters escaped (``tracker.errors.one_line``, as every error message), the first
+    SHOWN_COLUMNS and "... (N more)"; "none" for none."""
     if not names:
         return "none"
     shown = []
     for column in names[:SHOWN_COLUMNS]:
-        text = one_line(str(column))
-        shown.append(
-            text if len(text) <= SHOWN_NAME_CHARS else text[: SHOWN_NAME_CHARS - 3] + "..."
-        )
+        text = str(column)  # cut before escaping, so no escape is cut in half
+        cut = text if len(text) <= SHOWN_NAME_CHARS else text[: SHOWN_NAME_CHARS - 3] + "..."
+        shown.append(one_line(cut))
     more = len(names) - SHOWN_COLUMNS
     return ", ".join(shown) + (f", ... ({more:,} more)" if more > 0 else "")
 
