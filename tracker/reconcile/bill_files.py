@@ -26,8 +26,8 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -138,13 +138,14 @@ def read_bill(
         result.files.append(bill_file.name)
         result.layouts.add(layout)
         rows = _cur_rows if layout == CUR else _focus_rows
-        for frame in batches:
-            result.rows_read += len(frame)
-            for key, list_usd, effective_usd in rows(frame, bill_file.name, team_tag):
-                result.rows_kept += 1
-                sums = totals.setdefault(key, [Decimal(0), Decimal(0)])
-                sums[0] += list_usd
-                sums[1] += effective_usd
+        with closing(batches):  # the file is closed at once, also when a row is bad
+            for frame in batches:
+                result.rows_read += len(frame)
+                for key, list_usd, effective_usd in rows(frame, bill_file.name, team_tag):
+                    result.rows_kept += 1
+                    sums = totals.setdefault(key, [Decimal(0), Decimal(0)])
+                    sums[0] += list_usd
+                    sums[1] += effective_usd
     for (day, team, usage_type, resource_id, account_id, line_type), sums in sorted(
         totals.items(), key=lambda item: tuple("" if v is None else str(v) for v in item[0])
     ):
@@ -173,7 +174,7 @@ SHOWN_COLUMNS = 8
 SHOWN_NAME_CHARS = 60
 
 
-def _open(bill_file: BillFile, batch_rows: int) -> tuple[str, Iterator[pd.DataFrame]]:
+def _open(bill_file: BillFile, batch_rows: int) -> tuple[str, Generator[pd.DataFrame, None, None]]:
     """The file's layout (CUR or FOCUS), from its header or schema alone, and its relevant
     columns as pandas DataFrames of at most ``batch_rows`` rows, read lazily."""
     name = bill_file.name
@@ -218,7 +219,7 @@ def _guarded(frames: Iterator[pd.DataFrame], name: str, kind: str) -> Iterator[p
         yield from frames
 
 
-def _renamed(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+def _renamed(frames: Iterator[pd.DataFrame]) -> Generator[pd.DataFrame, None, None]:
     for frame in frames:
         legacy = {c: _legacy_name(c) for c in frame.columns if "/" in str(c)}
         yield frame.rename(columns=legacy) if legacy else frame
