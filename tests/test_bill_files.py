@@ -19,7 +19,9 @@ volume is ``unallocated``. The FOCUS fixture carries the same charges in FOCUS c
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from datetime import date, timedelta
 from decimal import Decimal
@@ -31,6 +33,7 @@ import pyarrow.parquet as pq
 import pytest
 from moto import mock_aws
 
+from tests.conftest import run_cli
 from tests.factories import HOUR
 from tests.reconcile_data import NOW, SETTINGS, START, arn, make_job, save
 from tracker.aws.billing import s3_bill_files
@@ -396,3 +399,86 @@ def test_reconcile_bill_from_cur_folder_per_team_and_per_job(tmp_path: Path) -> 
     jobs = [(r.job, r.match, r.delta) for r in report.job_rows]
     assert jobs == [("cv-1", "resource-id", D(0)), ("nlp-1", "resource-id", D("0.05"))]
     assert any("USE1-Host:ml.m5.large (other) $2.00" in note for note in report.notes)
+
+
+# -- a file that is no bill: the columns it has and the columns a bill has (issue 12, row 14) --
+EXPECTED_COLUMNS = (
+    "neither a CUR 2.0 file (expected columns line_item_line_item_type, line_item_usage_type, "
+    "line_item_usage_start_date, line_item_unblended_cost) nor a FOCUS file (expected columns "
+    "ChargeCategory, ChargePeriodStart, BilledCost)"
+)
+
+
+def _write_table(path: Path, header: list[str]) -> Path:
+    """One row of ``header`` columns, as CSV, gzipped CSV or Parquet by the suffix."""
+    if path.suffix == ".parquet":
+        pq.write_table(pa.table({name: ["1"] for name in header}), path)
+        return path
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows([header, ["1"] * len(header)])
+    data = buffer.getvalue().encode()
+    path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+    return path
+
+
+@pytest.fixture
+def tracker_db(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'tracker.db'}"
+    save(Store.open(url), [make_job("nlp-1", "nlp")])
+    return url
+
+
+def _reconcile(db: str, source: Path):
+    return run_cli("--db", db, "reconcile", "--against", "bill", "--source", str(source),
+                   env={"TRACKER_NOW": NOW.isoformat()})  # fmt: skip
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz", ".parquet"])
+def test_cli_reconcile_file_of_other_columns_names_found_and_expected(
+    tmp_path: Path, tracker_db: str, suffix: str
+) -> None:
+    path = _write_table(tmp_path / f"abc{suffix}", ["a", "b", "c"])
+    result = _reconcile(tracker_db, path)
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"Error: {path}: {EXPECTED_COLUMNS}; found columns: a, b, c\n"
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_cli_reconcile_file_of_many_columns_cuts_the_list(
+    tmp_path: Path, tracker_db: str, suffix: str
+) -> None:
+    path = _write_table(tmp_path / f"wide{suffix}", [f"col{i:02d}" for i in range(48)])
+    result = _reconcile(tracker_db, path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"Error: {path}: {EXPECTED_COLUMNS}; found columns: col00, col01, col02, col03, col04, "
+        "col05, col06, col07, ... (40 more)\n"
+    )
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_cli_reconcile_column_names_with_control_characters_are_escaped(
+    tmp_path: Path, tracker_db: str, suffix: str
+) -> None:
+    path = _write_table(tmp_path / f"odd{suffix}", ["a\nb", "c\u202ed", "e\x00f", "x" * 70])
+    result = _reconcile(tracker_db, path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"Error: {path}: {EXPECTED_COLUMNS}; found columns: a\\nb, c\\u202ed, e\\x00f, "
+        + "x" * 57
+        + "...\n"
+    )
+
+
+def test_cli_reconcile_bill_without_a_required_column_names_what_it_found(
+    tmp_path: Path, tracker_db: str
+) -> None:
+    path = _write_table(tmp_path / "cur.csv", ["line_item_usage_type", "line_item_unblended_cost"])
+    result = _reconcile(tracker_db, path)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"Error: {path}: CUR 2.0 file without column(s) line_item_line_item_type, "
+        "line_item_usage_start_date; found columns: line_item_usage_type, "
+        "line_item_unblended_cost\n"
+    )

@@ -10,6 +10,14 @@ SavingsPlanCoveredUsage; FOCUS charge category Usage. Lines are aggregated per (
 team, usage type, resource id, account, line type) into :class:`tracker.reconcile.rules.BillLine`.
 Costs are read as exact decimals; a value that is not a number is an InputError naming the
 file, the column and the value.
+
+Files are never read whole: the layout is told from the CSV header or the Parquet schema
+alone, then the rows are streamed in batches of at most ``tracker.bounds.BILL_BATCH_ROWS``
+(pandas ``read_csv(chunksize=...)``, gzip decompressed as it is read; pyarrow
+``ParquetFile.iter_batches``), only the columns the tracker reads. Only the running sums per
+line key stay in memory; they are exact Decimals added in the file's row order, so any batch
+size gives the same lines. A file whose columns are neither layout's says which columns it
+has (the first few, control characters escaped) and which a CUR 2.0 or FOCUS file needs.
 """
 
 from __future__ import annotations
@@ -18,14 +26,16 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker.errors import InputError
+from tracker.bounds import BILL_BATCH_ROWS, whole
+from tracker.errors import InputError, one_line
 from tracker.reconcile.rules import BillLine, classify_usage_type
 from tracker.records import UNALLOCATED, decimal_or_none
 
@@ -108,21 +118,34 @@ def local_bill_files(path: str) -> list[BillFile]:
     )
 
 
-def read_bill(files: Iterable[BillFile], team_tag: str, source: str) -> BillRead:
-    """Read every file and return its SageMaker lines, aggregated per day (see module doc)."""
+def read_bill(
+    files: Iterable[BillFile],
+    team_tag: str,
+    source: str,
+    *,
+    batch_rows: int = int(BILL_BATCH_ROWS.high),
+) -> BillRead:
+    """Read every file and return its SageMaker lines, aggregated per day (see module doc).
+
+    Each file is streamed in batches of at most ``batch_rows`` rows (``tracker.bounds.
+    BILL_BATCH_ROWS``); only the running sums per line key stay in memory. Sums are exact
+    Decimals added in the file's row order, so the result is the same for any batch size."""
+    batch_rows = whole("bill batch rows", batch_rows, BILL_BATCH_ROWS)
     result = BillRead()
     totals: dict[tuple[Any, ...], list[Decimal]] = {}
     for bill_file in files:
-        frame, layout = _read_frame(bill_file)
+        layout, batches = _open(bill_file, batch_rows)
         result.files.append(bill_file.name)
         result.layouts.add(layout)
-        result.rows_read += len(frame)
         rows = _cur_rows if layout == CUR else _focus_rows
-        for key, list_usd, effective_usd in rows(frame, bill_file.name, team_tag):
-            result.rows_kept += 1
-            sums = totals.setdefault(key, [Decimal(0), Decimal(0)])
-            sums[0] += list_usd
-            sums[1] += effective_usd
+        with closing(batches):  # the file is closed at once, also when a row is bad
+            for frame in batches:
+                result.rows_read += len(frame)
+                for key, list_usd, effective_usd in rows(frame, bill_file.name, team_tag):
+                    result.rows_kept += 1
+                    sums = totals.setdefault(key, [Decimal(0), Decimal(0)])
+                    sums[0] += list_usd
+                    sums[1] += effective_usd
     for (day, team, usage_type, resource_id, account_id, line_type), sums in sorted(
         totals.items(), key=lambda item: tuple("" if v is None else str(v) for v in item[0])
     ):
@@ -145,40 +168,99 @@ def read_bill(files: Iterable[BillFile], team_tag: str, source: str) -> BillRead
 
 
 # -- reading one file ----------------------------------------------------------------------
-def _read_frame(bill_file: BillFile) -> tuple[Any, str]:
-    """The file's relevant columns as a pandas DataFrame, and its layout (CUR or FOCUS)."""
+#: Column names a "not a bill file" error shows before "... (N more)", and the characters
+#: of each name it shows (a message, not a limit on work).
+SHOWN_COLUMNS = 8
+SHOWN_NAME_CHARS = 60
+
+
+def _open(bill_file: BillFile, batch_rows: int) -> tuple[str, Generator[pd.DataFrame, None, None]]:
+    """The file's layout (CUR or FOCUS), from its header or schema alone, and its relevant
+    columns as pandas DataFrames of at most ``batch_rows`` rows, read lazily."""
     name = bill_file.name
     lower = name.lower()
+    if lower.endswith(".parquet"):
+        kind, compression = "Parquet", None
+    elif lower.endswith((".csv", ".csv.gz", ".gz")):
+        kind, compression = "CSV", ("gzip" if lower.endswith(".gz") else None)
+    else:
+        raise InputError(f"{one_line(name)}: not a bill file; expected .parquet, .csv or .csv.gz")
+    with _reading(name, kind):
+        names = (
+            _parquet_names(bill_file) if kind == "Parquet" else _csv_names(bill_file, compression)
+        )
+    layout = _layout(name, names)
+    wanted = [c for c in names if _wanted(c)]
+    if kind == "Parquet":
+        frames = _parquet_batches(bill_file, wanted, batch_rows)
+    else:
+        frames = _csv_batches(bill_file, compression, set(wanted), batch_rows)
+    return layout, _renamed(_guarded(frames, name, kind))
+
+
+@contextmanager
+def _reading(name: str, kind: str) -> Iterator[None]:
+    """Errors of pandas and pyarrow (many types for a bad file) as one-line InputErrors."""
     try:
-        if lower.endswith(".parquet"):
-            frame = _read_parquet(bill_file)
-        elif lower.endswith((".csv", ".csv.gz", ".gz")):
-            frame = _read_csv(bill_file, "gzip" if lower.endswith(".gz") else None)
-        else:
-            raise InputError(f"{name}: not a bill file; expected .parquet, .csv or .csv.gz")
+        yield
     except InputError:
         raise
     except FileNotFoundError:
-        raise InputError(f"{name}: file not found") from None
+        raise InputError(f"{one_line(name)}: file not found") from None
     except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types for a bad file
-        raise InputError(f"{name}: cannot read as {_kind(lower)} ({_first_line(exc)})") from None
-    frame = frame.rename(columns={c: _legacy_name(c) for c in frame.columns if "/" in str(c)})
-    columns = set(frame.columns)
+        raise InputError(
+            f"{one_line(name)}: cannot read as {kind} ({one_line(_first_line(exc))})"
+        ) from None
+
+
+def _guarded(frames: Iterator[pd.DataFrame], name: str, kind: str) -> Iterator[pd.DataFrame]:
+    """``frames``, with an error met while reading a later batch said like one met first."""
+    with _reading(name, kind):
+        yield from frames
+
+
+def _renamed(frames: Iterator[pd.DataFrame]) -> Generator[pd.DataFrame, None, None]:
+    for frame in frames:
+        legacy = {c: _legacy_name(c) for c in frame.columns if "/" in str(c)}
+        yield frame.rename(columns=legacy) if legacy else frame
+
+
+def _layout(name: str, names: list[str]) -> str:
+    """CUR or FOCUS by the column names (legacy CUR headers read as CUR 2.0 names); else an
+    error naming the columns found (as in the file) and the columns expected."""
+    columns = {_legacy_name(c) if "/" in c else c for c in names}
     if "line_item_usage_type" in columns:
-        _require(name, columns, CUR_REQUIRED, "CUR 2.0")
-        return frame, CUR
+        _require(name, names, columns, CUR_REQUIRED, "CUR 2.0")
+        if not columns & {"line_item_product_code", "product_servicecode"}:
+            raise InputError(
+                f"{one_line(name)}: CUR 2.0 file without column line_item_product_code"
+            )
+        return CUR
     if "BilledCost" in columns and "ChargePeriodStart" in columns:
-        _require(name, columns, FOCUS_REQUIRED, "FOCUS")
-        return frame, FOCUS
-    shown = ", ".join(sorted(map(str, columns))[:8]) or "none"
+        _require(name, names, columns, FOCUS_REQUIRED, "FOCUS")
+        if not columns & {"ServiceName", "x_ServiceCode"}:
+            raise InputError(f"{one_line(name)}: FOCUS file without column ServiceName")
+        return FOCUS
     raise InputError(
-        f"{name}: neither a CUR 2.0 file (line_item_usage_type, line_item_unblended_cost, ...) "
-        f"nor a FOCUS file (BilledCost, ChargePeriodStart, ...); found columns: {shown}"
+        f"{one_line(name)}: neither a CUR 2.0 file (expected columns {', '.join(CUR_REQUIRED)}) "
+        f"nor a FOCUS file (expected columns {', '.join(FOCUS_REQUIRED)}); "
+        f"found columns: {shown_columns(names)}"
     )
 
 
-def _kind(lower: str) -> str:
-    return "Parquet" if lower.endswith(".parquet") else "CSV"
+def shown_columns(names: list[str]) -> str:
+    """Column names for a message: in file order, each cut to SHOWN_NAME_CHARS and its control
+    characters escaped (``tracker.errors.one_line``, as every error message), the first
+    SHOWN_COLUMNS and "... (N more)"; "none" for none."""
+    if not names:
+        return "none"
+    shown = []
+    for column in names[:SHOWN_COLUMNS]:
+        text = str(column)  # cut before escaping, so no escape is cut in half
+        cut = text if len(text) <= SHOWN_NAME_CHARS else text[: SHOWN_NAME_CHARS - 3] + "..."
+        shown.append(one_line(cut))
+    more = len(names) - SHOWN_COLUMNS
+    return ", ".join(shown) + (f", ... ({more:,} more)" if more > 0 else "")
 
 
 def _first_line(exc: BaseException) -> str:
@@ -195,28 +277,50 @@ def _wanted(column: str) -> bool:
     )
 
 
-def _read_parquet(bill_file: BillFile) -> pd.DataFrame:
+def _handle(bill_file: BillFile) -> Any:
+    """A fresh readable source: the path, or the fetched bytes from their start."""
+    return io.BytesIO(bill_file.data) if bill_file.data is not None else bill_file.name
+
+
+def _parquet_names(bill_file: BillFile) -> list[str]:
     import pyarrow.parquet as pq
 
-    handle = io.BytesIO(bill_file.data) if bill_file.data is not None else bill_file.name
-    schema = pq.read_schema(handle)
-    columns = [name for name in schema.names if _wanted(name)]
-    if bill_file.data is not None:
-        handle = io.BytesIO(bill_file.data)
-    return pq.read_table(handle, columns=columns).to_pandas()
+    return [str(n) for n in pq.read_schema(_handle(bill_file)).names]
 
 
-def _read_csv(bill_file: BillFile, compression: str | None) -> pd.DataFrame:
+def _parquet_batches(
+    bill_file: BillFile, columns: list[str], batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    import pyarrow.parquet as pq
+
+    with pq.ParquetFile(_handle(bill_file)) as parquet:
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=columns):
+            yield batch.to_pandas()
+
+
+def _csv_names(bill_file: BillFile, compression: str | None) -> list[str]:
     import pandas as pd
 
-    handle = io.BytesIO(bill_file.data) if bill_file.data is not None else bill_file.name
-    return pd.read_csv(
-        handle,
+    header = pd.read_csv(
+        _handle(bill_file), dtype=str, keep_default_na=False, compression=compression, nrows=0
+    )
+    return [str(c) for c in header.columns]
+
+
+def _csv_batches(
+    bill_file: BillFile, compression: str | None, columns: set[str], batch_rows: int
+) -> Iterator[pd.DataFrame]:
+    import pandas as pd
+
+    with pd.read_csv(
+        _handle(bill_file),
         dtype=str,
         keep_default_na=False,
         compression=compression,
-        usecols=lambda column: _wanted(str(column)),
-    )
+        usecols=lambda column: str(column) in columns,
+        chunksize=batch_rows,
+    ) as reader:
+        yield from reader
 
 
 def _legacy_name(column: str) -> str:
@@ -232,10 +336,15 @@ def _legacy_name(column: str) -> str:
     return f"{snake(head)}_{snake(tail)}"
 
 
-def _require(name: str, columns: set[str], required: tuple[str, ...], layout: str) -> None:
+def _require(
+    name: str, names: list[str], columns: set[str], required: tuple[str, ...], layout: str
+) -> None:
     missing = [c for c in required if c not in columns]
     if missing:
-        raise InputError(f"{name}: {layout} file without column(s) {', '.join(missing)}")
+        raise InputError(
+            f"{one_line(name)}: {layout} file without column(s) {', '.join(missing)}; "
+            f"found columns: {shown_columns(names)}"
+        )
 
 
 # -- values ----------------------------------------------------------------------------------

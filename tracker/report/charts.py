@@ -5,6 +5,12 @@ A :class:`Chart` is data only. :func:`layout` places it once on a pixel canvas a
 is that drawing through a Jinja2 template with autoescape on (labels are tag values, which
 come from users), and the PNG output is the same drawing painted by matplotlib, imported
 only when a PNG is wanted, with every text drawn literally (no mathtext).
+
+Every text a drawing holds (the title, tick labels, legend entries, tooltips) is shown as
+:func:`tracker.report.labels.printable` by the shapes themselves: a newline, NUL or C0/C1
+control, or a bidi override such as U+202E in a tag value reads ``\\u202e`` in the SVG, the
+PNG and the dashboard alike, exactly as in the text table; no label is split or reversed.
+Labels are cut to their room (``...``) before they are escaped, so no escape is cut in half.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from tracker.extras import require
 from tracker.records import format_usd
+from tracker.report.labels import printable
 from tracker.report.templating import environment
 
 if TYPE_CHECKING:
@@ -88,6 +95,9 @@ class Rect:
     tip: str = ""
     shape: str = "rect"
 
+    def __post_init__(self) -> None:
+        _show(self, "tip")
+
 
 @dataclass(frozen=True)
 class Line:
@@ -114,6 +124,9 @@ class Text:
     rotate: int = 0
     shape: str = "text"
 
+    def __post_init__(self) -> None:
+        _show(self, "text", "tip")
+
 
 @dataclass(frozen=True)
 class Polyline:
@@ -131,6 +144,9 @@ class Dot:
     tip: str = ""
     shape: str = "dot"
 
+    def __post_init__(self) -> None:
+        _show(self, "tip")
+
 
 Shape = Rect | Line | Text | Polyline | Dot
 
@@ -143,6 +159,15 @@ class Drawing:
     width: int
     height: int
     shapes: tuple[Shape, ...]
+
+    def __post_init__(self) -> None:
+        _show(self, "title")
+
+
+def _show(shape: object, *names: str) -> None:
+    """Replace the named text fields of a frozen shape by their :func:`printable` form."""
+    for name in names:
+        object.__setattr__(shape, name, printable(getattr(shape, name)))
 
 
 def _short(text: str, limit: int) -> str:

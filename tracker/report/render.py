@@ -2,9 +2,23 @@
 
 ``tracker report`` (rows and views), ``budgets``, ``status``, ``estimate`` and ``reconcile``,
 the scheduled showback and the dashboard all render through here. Money is formatted by
-:func:`tracker.records.format_usd` only. Values users control (tag values) are neutralised
-by each format its own way: the text table shows control characters as escapes, CSV defuses
-formulas, Markdown escapes markup, HTML autoescapes (Jinja2 templates, package files).
+:func:`tracker.records.format_usd` only.
+
+Values users control (tag values, job names, pivot column names) are made inert twice. First,
+one rule for every format people read: :func:`tracker.report.labels.printable` shows control
+and format characters (newlines, tabs, NUL, C0/C1 controls, ANSI escapes, bidi marks,
+overrides and isolates such as U+202E) as escapes like ``\\u202e``, in the text table,
+Markdown, HTML (title, headings, cells, notes), CSV (header and cells) and every text of a
+chart (title, tick labels, legend entries, tooltips; SVG and PNG alike, in
+:func:`tracker.report.charts.layout`). Then each format's own syntax: CSV defuses formulas,
+Markdown escapes markup, HTML and SVG autoescape (Jinja2 templates, package files).
+
+CSV is escaped too, although a quoted newline is legal CSV: CSV is the format opened in
+spreadsheets, where a right-to-left override reorders what a cell shows and a newline splits
+what line-based tools (``grep``, ``wc -l``) read as one row; it is already written for
+spreadsheets (formulas defused), not for exact round trips. JSON carries values exactly, as
+data: JSON's own string escapes (``\\u202e``, ``\\n``; ``ensure_ascii``) keep every control
+and bidi character out of the output's text, and a reader gets the tag value back as typed.
 """
 
 from __future__ import annotations
@@ -12,9 +26,8 @@ from __future__ import annotations
 import csv
 import io
 import json
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,6 +36,7 @@ from tracker.errors import InputError
 from tracker.records import format_usd
 from tracker.report.charts import layout, png
 from tracker.report.formats import FORMATS
+from tracker.report.labels import printable
 from tracker.report.table import MONEY, NUMBER, PERCENT, Column, Table
 from tracker.report.templating import environment
 
@@ -49,16 +63,6 @@ def render(table: Table, fmt: str) -> str | bytes:
 
 
 # -- cells ---------------------------------------------------------------------------------
-def printable(text: str) -> str:
-    """Control and format characters (ANSI escapes, bidi overrides) shown as escapes."""
-    if text.isprintable():
-        return text
-    return "".join(
-        f"\\u{ord(ch):04x}" if unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") else ch
-        for ch in text
-    )
-
-
 def cell(value: Any, column: Column, blank: str = "") -> str:
     """One value as people read it, formatted by its column's kind."""
     if value is None:
@@ -145,11 +149,12 @@ def neutralise(value: str) -> str:
 
 
 def to_csv(table: Table) -> str:
-    """CSV with a header row of keys; money with two decimals; text cells neutralised."""
+    """CSV with a header row of keys; money with two decimals; text cells shown as
+    :func:`printable` (control characters as escapes, see the module doc) and neutralised."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     keys = [c.key for c in table.records]
-    writer.writerow([neutralise(k) for k in keys])
+    writer.writerow([neutralise(printable(k)) for k in keys])
     for row in table.rows:
         writer.writerow([_csv_cell(row.get(k)) for k in keys])
     return buffer.getvalue()
@@ -159,9 +164,9 @@ def _csv_cell(value: Any) -> str:
     if isinstance(value, Decimal):
         return f"{value:.2f}"
     if isinstance(value, list | tuple):
-        return neutralise(";".join(str(v) for v in value))
+        return neutralise(printable(";".join(str(v) for v in value)))
     if isinstance(value, str):
-        return neutralise(value)
+        return neutralise(printable(value))
     return "" if value is None else str(value)
 
 
@@ -191,9 +196,9 @@ _MD_SPECIAL = {"\\": "\\\\", "`": "\\`", "*": "\\*", "[": "\\[", "]": "\\]",
 
 
 def markdown_escape(text: str) -> str:
-    """Markdown-inert text: markup, links and raw HTML escaped, one line."""
-    text = printable(text.replace("\r\n", " ").replace("\n", " ").replace("\r", " "))
-    return "".join(_MD_SPECIAL.get(ch, ch) for ch in text)
+    """Markdown-inert text: control characters shown as escapes (:func:`printable`: one
+    line), then markup, links and raw HTML escaped."""
+    return "".join(_MD_SPECIAL.get(ch, ch) for ch in printable(text))
 
 
 def to_markdown(table: Table) -> str:
@@ -241,7 +246,9 @@ def html_table(table: Table, links: Links | None = None) -> HtmlTable:
     """The cells of ``table`` for templates; ``links`` maps a column to value -> href (or None)."""
     body, foot = _grid(table)
     right = _aligned(table)
-    head = tuple(HtmlCell(c.heading, r) for c, r in zip(table.columns, right, strict=True))
+    head = tuple(
+        HtmlCell(printable(c.heading), r) for c, r in zip(table.columns, right, strict=True)
+    )
 
     def row(texts: list[str], values: Mapping[str, Any], total: bool) -> HtmlRow:
         cells = []
@@ -258,9 +265,17 @@ def html_table(table: Table, links: Links | None = None) -> HtmlTable:
 
 
 def to_html(table: Table) -> str:
-    """One self-contained page: no script, no external resource, every value escaped."""
+    """One self-contained page: no script, no external resource, every value escaped (title,
+    subtitle and notes shown as :func:`printable`, the cells by :func:`html_table`, the
+    charts by :func:`~tracker.report.charts.layout`)."""
+    shown = replace(
+        table,
+        title=printable(table.title),
+        subtitle=printable(table.subtitle),
+        notes=[printable(n) for n in table.notes],
+    )
     return (
         environment()
         .get_template("report.html.j2")
-        .render(table=table, grid=html_table(table), drawings=[layout(c) for c in table.charts])
+        .render(table=shown, grid=html_table(table), drawings=[layout(c) for c in table.charts])
     )
