@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from tracker import bounds
+from tracker.bounds import Bound
 from tracker.errors import InputError
 from tracker.records import FILTERS
 
@@ -141,6 +144,27 @@ def parse_day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def whole_arg(option: str, bound: Bound) -> Callable[[str], int]:
+    """An argparse ``type=``: a whole number within ``bound`` (tracker.bounds), else one
+    ``Error:`` line naming ``option``, the value and the range (exit 2)."""
+
+    def parse(text: str) -> int:
+        return bounds.whole(option, text, bound)
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def decimal_arg(option: str, bound: Bound, *, positive: bool = False) -> Callable[[str], Decimal]:
+    """An argparse ``type=``: a finite number within ``bound`` (``positive``: above zero)."""
+
+    def parse(text: str) -> Decimal:
+        return bounds.decimal(option, text, bound, positive=positive)
+
+    parse.__name__ = "number"
+    return parse
 
 
 def add_window_and_filters(parser: argparse.ArgumentParser) -> None:
