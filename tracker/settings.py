@@ -274,7 +274,13 @@ def load_settings(explicit: str | None = None, *, whole_file: bool = True) -> Se
     ``whole_file`` validates every section now; otherwise the feature sections are
     validated when first used (``settings.budgets`` ...)."""
     path, must_exist = resolve_config_path(explicit)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        raise ConfigError(
+            str(path)[:200], [f"not a usable file name ({exc.__class__.__name__})"]
+        ) from None
+    if not exists:
         if must_exist:
             raise ConfigError(
                 str(path), ["file not found: pass --config PATH to an existing TOML file"]

@@ -213,8 +213,9 @@ def write_output(output: str | bytes, path: str | None) -> None:
             else:
                 with open(path, "wb") as handle:
                     handle.write(output)
-        except OSError as exc:
-            raise InputError(f"--output {path}: cannot write ({exc.strerror})") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+            reason = getattr(exc, "strerror", None) or "not a usable file name"
+            raise InputError(f"--output {path!r}: cannot write ({reason})") from None
         return
     if isinstance(output, str):
         sys.stdout.write(output)
