@@ -369,3 +369,16 @@ def test_docs_bounds_table_has_no_stale_rows() -> None:
 def test_bounds_have_unique_names() -> None:
     assert len({bound.name for bound in bounds.ALL}) == len(bounds.ALL)
     assert re.fullmatch(r"\[reports\] max_daily_days", bounds.MAX_DAILY_DAYS_SETTING.name)
+
+
+def test_trend_before_the_first_day_there_is_stops_there(
+    db_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by tests/test_cli_fuzz.py: the default 30 days back from --until 0001-01-15
+    overflowed the calendar (OverflowError)."""
+    from tracker.cli.main import main
+
+    monkeypatch.setenv("TRACKER_NOW", NOW.isoformat())
+    argv = ["report", "--db", db_url, "--view", "trend", "--until", "0001-01-15", "--format", "csv"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out == "day,team,jobs,total_usd,in_flight_usd\n"

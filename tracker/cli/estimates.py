@@ -14,6 +14,7 @@ from tracker.cli.wiring import (
     add_command,
     add_format_option,
     add_window_and_filters,
+    check_file_name,
     decimal_arg,
     filters_from,
     parse_day,
@@ -311,6 +312,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.since and args.until and args.since > args.until:
         raise InputError(f"--since {args.since} is after --until {args.until}")
+    check_file_name("--output", args.output)
     output_kind(args.output, args.format)  # a bad file name fails before the database opens
     settings = settings_from(args)
     store = store_from(args, settings, read_only=True)

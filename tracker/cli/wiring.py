@@ -202,6 +202,13 @@ def store_from(
     return Store.open(args.db or settings.database_url, read_only=read_only, must_exist=must_exist)
 
 
+def check_file_name(option: str, path: str) -> str:
+    """``path`` when the operating system can take it as a file name (no NUL byte)."""
+    if "\x00" in path:
+        raise InputError(f"{option} {path!r}: a file name cannot hold a NUL character")
+    return path
+
+
 def write_output(output: str | bytes, path: str | None) -> None:
     """Text to the file or stdout; bytes (a PNG) to the file, or to stdout only when it is
     not a terminal."""

@@ -487,7 +487,8 @@ def _jobs(count: int) -> str:
 def trend_window(window: Window, now: datetime) -> Window:
     """Default: the last 30 UTC days up to today; one open end is filled in."""
     until = window.until or now.date()
-    since = window.since or until - timedelta(days=TREND_DAYS - 1)
+    # (Back from --until 0001-01-15 the 30 days stop at the first day there is.)
+    since = window.since or until - timedelta(days=min(TREND_DAYS - 1, (until - date.min).days))
     return Window(since, until, window.filters)
 
 
