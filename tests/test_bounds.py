@@ -382,3 +382,27 @@ def test_trend_before_the_first_day_there_is_stops_there(
     argv = ["report", "--db", db_url, "--view", "trend", "--until", "0001-01-15", "--format", "csv"]
     assert main(argv) == 0
     assert capsys.readouterr().out == "day,team,jobs,total_usd,in_flight_usd\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (
+            ["prices", "check", "--config", "x" * 5000],
+            f"Error: {'x' * 200}: not a usable file name (OSError)\n",
+        ),
+        (
+            ["export", "--output", "a\x00b.csv"],
+            "Error: --output 'a\\x00b.csv': a file name cannot hold a NUL character\n",
+        ),
+    ],
+    ids=["config name too long", "NUL in --output"],
+)
+def test_unusable_file_names_are_one_line(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Found by tests/test_cli_fuzz.py: both were an OSError / ValueError ("internal error")."""
+    from tracker.cli.main import main
+
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message
