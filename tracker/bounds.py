@@ -11,12 +11,15 @@ naming the option or key, the value and what is expected, so every face says it 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 
 from tracker.errors import InputError
 
+#: Text shown as typed in an error: a plain ASCII number (``-1``, ``1e308``).
+_PLAIN = re.compile(r"[+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?", re.ASCII)
 #: Digits a person types: ASCII only (Python's int() also reads '٣' and '²'-like digits).
 _ASCII_DIGITS = frozenset("0123456789")
 
@@ -40,6 +43,11 @@ DAILY_WINDOW_DAYS = Bound(
 )  # fmt: skip
 #: The upper limit any configured ``max_daily_days`` may raise the window to.
 DAILY_WINDOW_DAYS_CEILING = 3_660
+#: What ``[reports] max_daily_days`` may be set to.
+MAX_DAILY_DAYS_SETTING = Bound(
+    "[reports] max_daily_days", 1, DAILY_WINDOW_DAYS_CEILING, "days",
+    "ten years of days: the most one per-day view may be allowed to draw",
+)  # fmt: skip
 #: Jobs the top view ranks (``--top``, ``?top=``).
 TOP_JOBS = Bound("top jobs", 1, 1_000, "jobs", "one row a job: a table people read")
 #: Rows one dashboard page or API page renders; beyond it, ``page=`` pages.
@@ -58,8 +66,28 @@ USD = Bound(
     "amount", Decimal("0"), Decimal("1000000000000"), "USD",
     "a trillion dollars: far above any training budget, far below Decimal's and the database's limits",
 )  # fmt: skip
+#: A budget's amount: a cent at least (a smaller one makes every percentage of it absurd).
+BUDGET_USD = Bound(
+    "budget amount", Decimal("0.01"), Decimal("1000000000000"), "USD",
+    "from a cent to the largest amount of money (USD above)",
+)  # fmt: skip
+#: A rate from the config file (``[pricing] storage_usd_per_gb_month`` and
+#: ``s3_usd_per_gb_month``): USD per GB-month. The dearest real rate is under $1.
+RATE_USD = Bound(
+    "rate", Decimal("0"), Decimal("1000"), "USD per unit",
+    "a thousand times the dearest real rate; keeps every job's cost inside a 64-bit "
+    "count of micro-dollars",
+)  # fmt: skip
+#: A percentage from the config or a flag (thresholds, tolerances, drift).
+PERCENT = Bound("percentage", Decimal("0"), Decimal("1000"), "%", "ten times the whole")
+#: A discount off the list price (``[pricing] discount_pct``).
+DISCOUNT_PCT = Bound("discount", Decimal("0"), Decimal("100"), "%", "a share of the list price")
+#: A spot ratio: the share of training time managed spot bills.
+SPOT_RATIO = Bound("spot ratio", Decimal("0"), Decimal("1"), "", "a share of the training time")
+#: A TCP port to listen on (``tracker serve --port``, ``[daemon] metrics_port``).
+PORT = Bound("port", 1, 65_535, "", "TCP ports")
 #: Random demo jobs (``tracker demo --jobs``).
-DEMO_JOBS = Bound("demo jobs", 0, 100_000, "jobs", "the demo seeds every job into moto in memory")
+DEMO_JOBS = Bound("demo jobs", 1, 100_000, "jobs", "the demo seeds every job into moto in memory")
 #: Seeds and other plain whole numbers that only need to fit a 64-bit integer.
 SEED = Bound("seed", 0, 2**63 - 1, "", "a 64-bit integer")
 #: Database row ids in URLs (``/jobs/<id>``): a signed 64-bit integer.
@@ -75,8 +103,8 @@ REQUEST_SECONDS = Bound("request time", 1, 300, "seconds", "the server stays res
 DEFAULT_REQUEST_SECONDS = 10
 
 ALL = (
-    DAILY_WINDOW_DAYS, TOP_JOBS, PAGE_ROWS, PAGE_NUMBER, INSTANCE_COUNT, JOB_HOURS, VOLUME_GB,
-    USD, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, REQUEST_SECONDS,
+    DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS, PAGE_ROWS, PAGE_NUMBER, INSTANCE_COUNT, JOB_HOURS, VOLUME_GB,
+    USD, BUDGET_USD, RATE_USD, PERCENT, DISCOUNT_PCT, SPOT_RATIO, PORT, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, REQUEST_SECONDS,
 )  # fmt: skip
 
 
@@ -156,7 +184,35 @@ def check_daily_window(
         )
 
 
+def depth(value: object) -> int:
+    """How deeply tables and arrays nest in ``value`` (a parsed TOML or JSON document), found
+    without recursion: 0 for a plain value, 1 for a flat table. Stops counting past
+    ``CONFIG_DEPTH.high + 1``, so a hostile document costs no more than a legal one."""
+    deepest = 0
+    stack: list[tuple[object, int]] = [(value, 0)]
+    limit = int(CONFIG_DEPTH.high) + 1
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children: list[object] = list(item.values())
+        elif isinstance(item, list):
+            children = list(item)
+        else:
+            continue
+        level += 1
+        deepest = max(deepest, level)
+        if deepest >= limit:
+            return deepest
+        stack.extend((child, level) for child in children)
+    return deepest
+
+
 def _shown(value: object) -> str:
-    """A value as the error shows it: repr, cut to 40 characters, one line."""
+    """A value as the error shows it: a plain token (``-1``, ``1e308``) as typed, anything else
+    as its repr; cut to 40 characters, one line."""
     text = repr(value)
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
+        text = value
+    elif isinstance(value, int | Decimal) and not isinstance(value, bool):
+        text = str(value)
     return text if len(text) <= 40 else text[:37] + "..."

@@ -28,6 +28,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, TypeVar
 
+from tracker import bounds
 from tracker.alert.budgets import (
     COST_MEASURES,
     DEFAULT_FORECAST,
@@ -39,9 +40,20 @@ from tracker.alert.budgets import (
 )
 from tracker.alert.channels import parse_channel, shown_value
 from tracker.alert.rules import AlertSettings
+from tracker.bounds import (
+    BUDGET_USD,
+    CONFIG_BYTES,
+    CONFIG_DEPTH,
+    DAILY_WINDOW_DAYS,
+    DISCOUNT_PCT,
+    MAX_DAILY_DAYS_SETTING,
+    PERCENT,
+    RATE_USD,
+    Bound,
+)
 from tracker.cost.engine import DEFAULT_LOCAL_STORAGE_FAMILIES, CostPolicy
 from tracker.cost.prices import PriceBook, read_price_csv
-from tracker.errors import ConfigError, PriceBookError
+from tracker.errors import ConfigError, InputError, PriceBookError
 from tracker.estimate.rules import EstimateSettings
 from tracker.reconcile.rules import GRANULARITIES, ReconcileSettings
 from tracker.records import REGION_RE, decimal_or_none, whole_or_none
@@ -150,6 +162,8 @@ class ReportsSettings:
     showback_destination: str = DEFAULT_DESTINATION
     showback_by: str = "team"
     showback_months: int = DEFAULT_MONTHS
+    #: The widest window of a per-day view (trend, showback by day): bounds.DAILY_WINDOW_DAYS.
+    max_daily_days: int = int(DAILY_WINDOW_DAYS.high)
 
     @property
     def s3(self) -> bool:
@@ -260,7 +274,13 @@ def load_settings(explicit: str | None = None, *, whole_file: bool = True) -> Se
     ``whole_file`` validates every section now; otherwise the feature sections are
     validated when first used (``settings.budgets`` ...)."""
     path, must_exist = resolve_config_path(explicit)
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte
+        raise ConfigError(
+            str(path)[:200], [f"not a usable file name ({exc.__class__.__name__})"]
+        ) from None
+    if not exists:
         if must_exist:
             raise ConfigError(
                 str(path), ["file not found: pass --config PATH to an existing TOML file"]
@@ -271,8 +291,28 @@ def load_settings(explicit: str | None = None, *, whole_file: bool = True) -> Se
 
 def parse_settings(path: Path, *, whole_file: bool = True) -> Settings:
     """Parse and validate ``path``; ConfigError lists every problem found."""
+    data = read_toml(path)
+    validator = _Validator(path, data)
+    settings = validator.settings()
+    problems = validator.problems + (settings.section_problems() if whole_file else [])
+    if problems:
+        raise ConfigError(str(path), problems)
+    return settings
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """The TOML document in ``path``, within bounds.CONFIG_BYTES and bounds.CONFIG_DEPTH:
+    a huge or deeply nested file is one ConfigError naming the file, never a RecursionError
+    or a long parse."""
+    limit = int(CONFIG_BYTES.high)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+        if len(raw) > limit:
+            raise ConfigError(
+                str(path), [f"the file is larger than {limit:,} bytes; no tracker config is"]
+            )
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(
             str(path), [f"cannot read the file ({exc.__class__.__name__}): {exc}"]
@@ -281,12 +321,16 @@ def parse_settings(path: Path, *, whole_file: bool = True) -> Settings:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"invalid TOML: {exc}"]) from None
-    validator = _Validator(path, data)
-    settings = validator.settings()
-    problems = validator.problems + (settings.section_problems() if whole_file else [])
-    if problems:
-        raise ConfigError(str(path), problems)
-    return settings
+    except RecursionError:
+        data = None  # tomllib recurses into nested arrays and inline tables
+    if data is None or bounds.depth(data) > CONFIG_DEPTH.high:
+        raise ConfigError(
+            str(path),
+            [
+                f"tables and arrays nest more than {CONFIG_DEPTH.high} levels deep; no tracker config does"
+            ],
+        )
+    return data
 
 
 @dataclass
@@ -348,6 +392,27 @@ class SectionContext:
             return default
         return number
 
+    def number(
+        self,
+        key: str,
+        value: object,
+        bound: Bound,
+        *,
+        positive: bool = False,
+        what: str = "a number",
+    ) -> Decimal | None:
+        """A finite number within ``bound`` (tracker.bounds; ``positive``: above zero), else a
+        problem naming ``key`` and None: 1e308, inf, nan and text are never accepted."""
+        try:
+            return bounds.decimal(key, value, bound, positive=positive)
+        except InputError:
+            low = "more than" if positive else "from"
+            self.problem(
+                key,
+                f"must be {what} {low} {bound.low:,} to {bound.high:,}, got {shown_value(value)!r}",
+            )
+            return None
+
     def resolve(self, value: str) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base / path
@@ -391,19 +456,6 @@ class _Validator(SectionContext):
             self.problem(key, f"must be a non-empty string, got {value!r}")
             return default
         return value
-
-    def _decimal(
-        self, key: str, value: Any, *, minimum: Decimal, maximum: Decimal | None = None
-    ) -> Decimal | None:
-        number = decimal_or_none(value, finite=False)
-        if number is None:
-            self.problem(key, f"must be a number, got {value!r}")
-            return None
-        if not number.is_finite() or number < minimum or (maximum is not None and number > maximum):
-            bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-            self.problem(key, f"must be a number {bound}, got {value!r}")
-            return None
-        return number
 
     def _path(self, key: str, value: Any) -> Path | None:
         text = self._str(key, value)
@@ -494,7 +546,7 @@ class _Validator(SectionContext):
         rates = {}
         for region, rate in value.items():
             if self._region(f"{key}.{region}", region):
-                number = self._decimal(f"{key}.{region}", rate, minimum=Decimal(0))
+                number = self.number(f"{key}.{region}", rate, RATE_USD)
                 if number is not None:
                     rates[region] = number
         return rates
@@ -520,12 +572,7 @@ class _Validator(SectionContext):
             self._check_overrides(overrides)
         discount = default.discount_pct
         if "discount_pct" in table:
-            number = self._decimal(
-                "pricing.discount_pct",
-                table["discount_pct"],
-                minimum=Decimal(0),
-                maximum=Decimal(100),
-            )
+            number = self.number("pricing.discount_pct", table["discount_pct"], DISCOUNT_PCT)
             discount = number if number is not None else discount
         families = default.local_storage_families
         raw_families = table.get("local_storage_families")
@@ -600,7 +647,7 @@ DAEMON_KEYS = {
     "heartbeat_seconds", "stale_after_seconds", "collect_on_start", "metrics_port", "metrics_host",
 }  # fmt: skip
 ROW_DIMENSIONS = ("team", "project", "user", "instance_type", "account", "region", "status")
-REPORTS_KEYS = {"showback_destination", "showback_by", "showback_months"}
+REPORTS_KEYS = {"showback_destination", "showback_by", "showback_months", "max_daily_days"}
 
 
 # -- [[budgets]] -------------------------------------------------------------------------------
@@ -638,12 +685,9 @@ def _parse_budget(key: str, table: dict[str, Any], ctx: SectionContext) -> Budge
     period = table.get("period", "monthly")
     if period not in PERIODS:
         ctx.problem(f"{key}.period", f"must be one of {', '.join(PERIODS)}, got {period!r}")
-    amount = decimal_or_none(table.get("amount_usd"))
-    if amount is None or amount <= 0:
-        ctx.problem(
-            f"{key}.amount_usd",
-            f"must be a positive number of US dollars, got {table.get('amount_usd')!r}",
-        )
+    amount = ctx.number(
+        f"{key}.amount_usd", table.get("amount_usd"), BUDGET_USD, what="a number of US dollars"
+    )
     filters = []
     for filter_key in FILTER_KEYS:
         if filter_key in table:
@@ -702,7 +746,7 @@ def _percentages(
     parsed = []
     for item in items:
         number = decimal_or_none(item)
-        if number is None or not 0 < number <= 1000:
+        if number is None or not PERCENT.low < number <= PERCENT.high:
             ctx.problem(
                 key,
                 f"must be a percentage from 0 to 1000 or a list of them, e.g. [50, 80, 100], got {value!r}",
@@ -736,10 +780,7 @@ def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
     for key in ("job_tolerance_pct", "tolerance_pct"):  # tolerance_pct: the short spelling
         if key not in table:
             continue
-        tolerance = decimal_or_none(table[key])
-        if tolerance is None or not 0 <= tolerance <= 1000:
-            ctx.problem(f"alerts.{key}", f"must be a percentage from 0 to 1000, got {table[key]!r}")
-            tolerance = None
+        tolerance = ctx.number(f"alerts.{key}", table[key], PERCENT, what="a percentage")
         break
     email_from = table.get("email_from")
     if email_from is not None:
@@ -865,22 +906,18 @@ def parse_reports_section(value: object, ctx: SectionContext) -> ReportsSettings
     months = ctx.whole(
         "reports.showback_months", table.get("showback_months"), DEFAULT_MONTHS, 2, 24
     )
-    return ReportsSettings(destination, by, months)
+    max_days = ctx.whole(
+        "reports.max_daily_days",
+        table.get("max_daily_days"),
+        int(DAILY_WINDOW_DAYS.high),
+        int(MAX_DAILY_DAYS_SETTING.low),
+        int(MAX_DAILY_DAYS_SETTING.high),
+        "days",
+    )
+    return ReportsSettings(destination, by, months, max_days)
 
 
 # -- [reconcile] -------------------------------------------------------------------------------
-def config_decimal(
-    ctx: SectionContext, key: str, value: object, minimum: Decimal, maximum: Decimal | None = None
-) -> Decimal | None:
-    """A number from the config file within bounds; reports a problem and returns None if not."""
-    bound = f"from {minimum} to {maximum}" if maximum is not None else f">= {minimum}"
-    number = decimal_or_none(value)
-    if number is None or number < minimum or (maximum is not None and number > maximum):
-        ctx.problem(key, f"must be a number {bound}, got {value!r}")
-        return None
-    return number
-
-
 def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSettings:
     """``[reconcile]`` -> ReconcileSettings; None gives the defaults."""
     default = ReconcileSettings()
@@ -894,11 +931,11 @@ def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSett
     )
     drift = default.drift_pct
     if "drift_pct" in table:
-        parsed = config_decimal(ctx, "reconcile.drift_pct", table["drift_pct"], Decimal(0))
+        parsed = ctx.number("reconcile.drift_pct", table["drift_pct"], PERCENT)
         drift = parsed if parsed is not None else drift
     tolerance = default.tolerance_pct
     if "tolerance_pct" in table:
-        parsed = config_decimal(ctx, "reconcile.tolerance_pct", table["tolerance_pct"], Decimal(0))
+        parsed = ctx.number("reconcile.tolerance_pct", table["tolerance_pct"], PERCENT)
         tolerance = parsed if parsed is not None else tolerance
     granularity = ctx.choice(
         "reconcile.granularity",
@@ -926,12 +963,8 @@ def parse_estimates_section(value: object, ctx: SectionContext) -> EstimateSetti
             ctx.problem(f"estimates.{key}", "unknown key; expected tolerance_pct")
     if "tolerance_pct" not in table:
         return EstimateSettings()
-    raw = table["tolerance_pct"]
-    number = decimal_or_none(raw)
-    if number is None or number < 0:
-        ctx.problem("estimates.tolerance_pct", f"must be a number >= 0 (a percentage), got {raw!r}")
-        return EstimateSettings()
-    return EstimateSettings(number)
+    number = ctx.number("estimates.tolerance_pct", table["tolerance_pct"], PERCENT)
+    return EstimateSettings() if number is None else EstimateSettings(number)
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:

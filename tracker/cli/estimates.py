@@ -9,18 +9,22 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from tracker.bounds import INSTANCE_COUNT, JOB_HOURS, PERCENT, SPOT_RATIO, VOLUME_GB
 from tracker.cli.wiring import (
     add_command,
     add_format_option,
     add_window_and_filters,
+    check_file_name,
+    decimal_arg,
     filters_from,
     parse_day,
     settings_from,
     store_from,
+    whole_arg,
     write_output,
 )
-from tracker.errors import InputError
-from tracker.records import decimal_or_none, format_usd
+from tracker.errors import InputError, one_line
+from tracker.records import format_usd
 
 if TYPE_CHECKING:
     from tracker.report.table import Table
@@ -60,15 +64,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     _add_export(sub)
 
 
-def _decimal_arg(text: str) -> Decimal:
-    value = decimal_or_none(text, finite=False)
-    if value is None:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number")
-    if not value.is_finite():
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
-
-
 def _add_estimate(sub: argparse._SubParsersAction) -> None:
     parser = add_command(
         sub,
@@ -81,15 +76,30 @@ def _add_estimate(sub: argparse._SubParsersAction) -> None:
         ],
     )
     parser.add_argument("--instance-type", required=True, help="e.g. ml.g5.2xlarge")
-    parser.add_argument("--count", type=int, default=1, help="instances (default 1)")
-    parser.add_argument("--hours", type=_decimal_arg, required=True, help="training hours")
+    parser.add_argument(
+        "--count",
+        type=whole_arg("--count", INSTANCE_COUNT),
+        default=1,
+        help=f"instances, {INSTANCE_COUNT.low} to {INSTANCE_COUNT.high:,} (default 1)",
+    )
+    parser.add_argument(
+        "--hours",
+        type=decimal_arg("--hours", JOB_HOURS, positive=True),
+        required=True,
+        help=f"training hours, more than 0 and at most {JOB_HOURS.high:,} (a leap year)",
+    )
     parser.add_argument("--region", help="AWS region (default: first configured source region)")
     parser.add_argument(
         "--spot-ratio",
-        type=_decimal_arg,
+        type=decimal_arg("--spot-ratio", SPOT_RATIO, positive=True),
         help="managed spot: the share of training time billed, 0 < F <= 1 (e.g. 0.3)",
     )
-    parser.add_argument("--volume-gb", type=int, default=0, help="ML storage volume per instance")
+    parser.add_argument(
+        "--volume-gb",
+        type=whole_arg("--volume-gb", VOLUME_GB),
+        default=0,
+        help=f"ML storage volume per instance, {VOLUME_GB.low} to {VOLUME_GB.high:,} GB (default 0)",
+    )
     parser.add_argument("--team", help="team the job belongs to")
     names = parser.add_mutually_exclusive_group()
     names.add_argument("--job-name", help="match this estimate to the job with this exact name")
@@ -134,7 +144,9 @@ def _add_reconcile(sub: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--granularity", choices=["daily", "monthly"], help="bill periods")
     parser.add_argument(
-        "--tolerance", type=_decimal_arg, help="estimates: within +/- this percent (default 10)"
+        "--tolerance",
+        type=decimal_arg("--tolerance", PERCENT),
+        help=f"estimates: within +/- this percent, {PERCENT.low} to {PERCENT.high:,} (default 10)",
     )
     add_format_option(parser, OUTPUT_FORMATS)
     parser.add_argument("--output", help="write to this file instead of standard output")
@@ -300,6 +312,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     if args.since and args.until and args.since > args.until:
         raise InputError(f"--since {args.since} is after --until {args.until}")
+    check_file_name("--output", args.output)
     output_kind(args.output, args.format)  # a bad file name fails before the database opens
     settings = settings_from(args)
     store = store_from(args, settings, read_only=True)
@@ -309,7 +322,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         price_book=settings.price_book() if args.format == "focus" else None,
     )  # fmt: skip
     what = "FOCUS 1.2 rows" if args.format == "focus" else "jobs"
-    print(f"Wrote {count} {what} to {args.output}")
+    print(f"Wrote {count} {what} to {one_line(args.output)}")
     return 0
 
 

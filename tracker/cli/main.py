@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tracker import __version__
+from tracker.bounds import DEMO_JOBS, SEED
 from tracker.cli import db, estimates, init, ops, views
 from tracker.cli.wiring import (
     Parser,
@@ -23,6 +24,7 @@ from tracker.cli.wiring import (
     settings_from,
     store_from,
     subcommand,
+    whole_arg,
 )
 from tracker.errors import InputError, TrackerError
 
@@ -115,12 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument(
         "--jobs",
-        type=int,
+        type=whole_arg("--jobs", DEMO_JOBS),
         default=360,
-        help="random training jobs to simulate (default 360), on top of five special cases",
+        help=f"random training jobs to simulate, {DEMO_JOBS.low} to {DEMO_JOBS.high:,} "
+        "(default 360), on top of five special cases",
     )
     demo.add_argument(
-        "--seed", type=int, default=7, help="random seed of the simulated organisation"
+        "--seed",
+        type=whole_arg("--seed", SEED),
+        default=7,
+        help="random seed of the simulated organisation (default 7)",
     )
 
     for module in COMMAND_MODULES:
@@ -233,8 +239,6 @@ def cmd_recost(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tracker.demo import run_demo
 
-    if args.jobs < 1:
-        raise InputError(f"--jobs {args.jobs}: expected a positive number of jobs")
     return run_demo(args.dir, jobs=args.jobs, seed=args.seed, db_url=args.db)
 
 
@@ -284,3 +288,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:  # the last resort (MemoryError too): input is checked where read
+        return internal_error(exc)
+
+
+def internal_error(exc: BaseException) -> int:
+    """An exception no check caught (RecursionError, OverflowError, InvalidOperation,
+    MemoryError, a bug): one ``Error:`` line and exit 1; the traceback only at DEBUG."""
+    from tracker.errors import one_line
+
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = one_line(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+    if len(detail) > 200:
+        detail = detail[:197] + "..."
+    log.debug("internal error", exc_info=exc)
+    print(
+        f"Error: internal error ({detail}); run with --log-level DEBUG for the traceback",
+        file=sys.stderr,
+    )
+    return 1

@@ -15,12 +15,14 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
+from tracker.bounds import PORT, TOP_JOBS
 from tracker.cli.wiring import (
     add_command,
     add_format_option,
     filters_from,
     settings_from,
     store_from,
+    whole_arg,
     write_output,
 )
 from tracker.errors import InputError
@@ -49,7 +51,10 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
         help="showback dimensions: COLUMNS (rows from --by) or ROWS,COLUMNS (default team,month)",
     )
     report.add_argument(
-        "--top", type=int, metavar="N", help="the N most expensive jobs (the top view; default 10)"
+        "--top",
+        type=whole_arg("--top", TOP_JOBS),
+        metavar="N",
+        help=f"the N most expensive jobs (the top view; default 10, {TOP_JOBS.low} to {TOP_JOBS.high:,})",
     )
 
 
@@ -65,7 +70,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})"
     )
     serve.add_argument(
-        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})"
+        "--port",
+        type=whole_arg("--port", PORT),
+        default=DEFAULT_PORT,
+        help=f"port, {PORT.low} to {PORT.high} (default {DEFAULT_PORT})",
     )
     serve.add_argument(
         "--allow-remote",
@@ -95,8 +103,9 @@ def _finish_progress(stream: TextIO | None = None) -> None:
         stream.flush()
 
 
-def view_request(args: argparse.Namespace) -> ViewRequest | None:
-    """The ViewRequest the report arguments ask for, or None for plain ``--by DIM`` rows."""
+def view_request(args: argparse.Namespace, max_daily_days: int) -> ViewRequest | None:
+    """The ViewRequest the report arguments ask for, or None for plain ``--by DIM`` rows.
+    ``max_daily_days`` is ``[reports] max_daily_days``: the widest per-day view."""
     from tracker.report.views import DEFAULT_TOP, ViewRequest, parse_pivot
 
     view = args.view
@@ -119,6 +128,7 @@ def view_request(args: argparse.Namespace) -> ViewRequest | None:
         rows_by=rows_by,
         cols_by=cols_by,
         top=DEFAULT_TOP if args.top is None else args.top,
+        max_daily_days=max_daily_days,
     )
 
 
@@ -128,8 +138,11 @@ def run_report(args: argparse.Namespace) -> int:
     from tracker.report.views import check_window
 
     check_window(args.since, args.until)
-    request = view_request(args)
     settings = settings_from(args)
+    # Views are bounded by ViewRequest (a per-day view spans at most max_daily_days); the
+    # plain rows, even --by day or --by job, are one row per day or job that has spend:
+    # bounded by the collected data, not by the window asked for.
+    request = view_request(args, settings.reports.max_daily_days)
     store = store_from(args, settings, read_only=True)
     show = progress_printer()
     try:
@@ -186,8 +199,6 @@ def check_bind(host: str, allow_remote: bool) -> bool:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Serve the dashboard until interrupted."""
-    if not 1 <= args.port <= 65535:
-        raise InputError(f"--port {args.port}: expected a port from 1 to 65535")
     loopback = check_bind(args.host, args.allow_remote)
     # Imported here, not at the top, so that `tracker --help` stays a cold start.
     from tracker.extras import require

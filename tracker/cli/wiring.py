@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from tracker import bounds
+from tracker.bounds import Bound
 from tracker.errors import InputError
 from tracker.records import FILTERS
 
@@ -143,6 +146,27 @@ def parse_day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date; expected YYYY-MM-DD") from None
 
 
+def whole_arg(option: str, bound: Bound) -> Callable[[str], int]:
+    """An argparse ``type=``: a whole number within ``bound`` (tracker.bounds), else one
+    ``Error:`` line naming ``option``, the value and the range (exit 2)."""
+
+    def parse(text: str) -> int:
+        return bounds.whole(option, text, bound)
+
+    parse.__name__ = "whole number"
+    return parse
+
+
+def decimal_arg(option: str, bound: Bound, *, positive: bool = False) -> Callable[[str], Decimal]:
+    """An argparse ``type=``: a finite number within ``bound`` (``positive``: above zero)."""
+
+    def parse(text: str) -> Decimal:
+        return bounds.decimal(option, text, bound, positive=positive)
+
+    parse.__name__ = "number"
+    return parse
+
+
 def add_window_and_filters(parser: argparse.ArgumentParser) -> None:
     """--since/--until (inclusive UTC days) and one equality option per filter dimension."""
     parser.add_argument("--since", type=parse_day, help="first UTC day, inclusive (YYYY-MM-DD)")
@@ -180,6 +204,13 @@ def store_from(
     return Store.open(url, read_only=read_only, must_exist=must_exist, option=option)
 
 
+def check_file_name(option: str, path: str) -> str:
+    """``path`` when the operating system can take it as a file name (no NUL byte)."""
+    if "\x00" in path:
+        raise InputError(f"{option} {path!r}: a file name cannot hold a NUL character")
+    return path
+
+
 def write_output(output: str | bytes, path: str | None) -> None:
     """Text to the file or stdout; bytes (a PNG) to the file, or to stdout only when it is
     not a terminal."""
@@ -191,8 +222,9 @@ def write_output(output: str | bytes, path: str | None) -> None:
             else:
                 with open(path, "wb") as handle:
                     handle.write(output)
-        except OSError as exc:
-            raise InputError(f"--output {path}: cannot write ({exc.strerror})") from None
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+            reason = getattr(exc, "strerror", None) or "not a usable file name"
+            raise InputError(f"--output {path!r}: cannot write ({reason})") from None
         return
     if isinstance(output, str):
         sys.stdout.write(output)

@@ -20,6 +20,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from tracker import bounds
+from tracker.bounds import INSTANCE_COUNT, JOB_HOURS, USD, VOLUME_GB
 from tracker.cost.engine import CostPolicy, cost_job, job_micros
 from tracker.cost.prices import PriceBook
 from tracker.errors import InputError
@@ -60,7 +62,6 @@ RECORDED_SOURCES = frozenset({SOURCE_ESTIMATE_ID, SOURCE_JOB_NAME, SOURCE_NAME_P
 
 SECONDS_PER_HOUR = Decimal(3600)
 DEFAULT_POLICY = CostPolicy()
-MAX_HOURS = Decimal(24 * 365)
 
 
 def to_decimal(value: object, name: str) -> Decimal:
@@ -101,14 +102,14 @@ class EstimateRequest:
                 f"--instance-type {self.instance_type!r}: expected a SageMaker instance type "
                 "like ml.g5.2xlarge"
             )
-        if isinstance(self.instance_count, bool) or not isinstance(self.instance_count, int):
-            raise InputError(f"--count {self.instance_count!r}: expected a whole number >= 1")
-        if self.instance_count < 1:
-            raise InputError(f"--count {self.instance_count}: expected a whole number >= 1")
-        hours = to_decimal(self.hours, "--hours")
-        if hours <= 0 or hours > MAX_HOURS:
-            raise InputError(f"--hours {self.hours}: expected hours > 0 and <= {MAX_HOURS}")
-        object.__setattr__(self, "hours", hours)
+        # The one range check of every estimate, from the CLI and from the Python API alike:
+        # the bounds keep the largest estimate inside USD and a 64-bit count of micro-dollars.
+        object.__setattr__(
+            self, "instance_count", bounds.whole("--count", self.instance_count, INSTANCE_COUNT)
+        )
+        object.__setattr__(
+            self, "hours", bounds.decimal("--hours", self.hours, JOB_HOURS, positive=True)
+        )
         if not isinstance(self.region, str) or not REGION_RE.match(self.region):
             raise InputError(f"--region {self.region!r}: expected an AWS region like us-east-1")
         if self.spot_ratio is not None:
@@ -119,10 +120,9 @@ class EstimateRequest:
                     "time, greater than 0 and at most 1 (e.g. 0.3)"
                 )
             object.__setattr__(self, "spot_ratio", ratio)
-        if isinstance(self.volume_gb, bool) or not isinstance(self.volume_gb, int):
-            raise InputError(f"--volume-gb {self.volume_gb!r}: expected a whole number of GB >= 0")
-        if self.volume_gb < 0:
-            raise InputError(f"--volume-gb {self.volume_gb}: expected a whole number of GB >= 0")
+        object.__setattr__(
+            self, "volume_gb", bounds.whole("--volume-gb", self.volume_gb, VOLUME_GB)
+        )
         if self.job_name is not None and self.name_prefix is not None:
             raise InputError("--job-name and --name-prefix: give one of them, not both")
         for name, value in (
@@ -415,12 +415,20 @@ def _note(notes: list[str]) -> str | None:
 
 
 def require_priced(estimate: Estimate) -> None:
-    """An estimate of an unpriced instance type would say $0: refuse it with the fix."""
+    """An estimate of an unpriced instance type would say $0: refuse it with the fix; one
+    above the largest amount of money (bounds.USD) can only come from an absurd rate."""
+    request = estimate.request
     if estimate.unpriced:
-        request = estimate.request
         raise InputError(
             f"no training rate for {request.instance_type} in {request.region}: add it to the "
             "overrides file ([pricing] overrides) or run 'tracker prices refresh'"
+        )
+    if estimate.total_usd > USD.high:
+        # Only an absurd rate in the overrides file gets here (the inputs are bounded).
+        raise InputError(
+            f"the estimate of {request.instance_count:,} x {request.instance_type} for "
+            f"{request.hours} h comes to more than {USD.high:,} USD: check the rate "
+            f"({estimate.usd_per_hour} USD per hour) in the price book or overrides file"
         )
 
 

@@ -15,6 +15,8 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from tracker import bounds
+from tracker.bounds import DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS
 from tracker.errors import InputError
 from tracker.records import UNALLOCATED, usd_cents
 from tracker.report.charts import Chart, Series, keep_largest
@@ -56,6 +58,8 @@ class ViewRequest:
     rows_by: str = "team"
     cols_by: str = "month"
     top: int = DEFAULT_TOP
+    #: The widest window a per-day view may span (``[reports] max_daily_days``).
+    max_daily_days: int = int(DAILY_WINDOW_DAYS.high)
 
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
@@ -70,9 +74,28 @@ class ViewRequest:
                 )
         if self.rows_by == self.cols_by:
             raise InputError(f"--pivot {self.rows_by},{self.cols_by}: rows and columns must differ")
-        if self.top < 1:
-            raise InputError(f"--top {self.top}: expected a positive number of jobs")
+        bounds.whole("--top", self.top, TOP_JOBS)
+        bounds.whole("[reports] max_daily_days", self.max_daily_days, MAX_DAILY_DAYS_SETTING)
         check_window(self.since, self.until)
+        if self.since and self.until:
+            self.check_daily(Window(self.since, self.until))
+
+    @property
+    def per_day(self) -> bool:
+        """True for a view with a point or a column a day: the trend, showback by day."""
+        return self.view == "trend" or (
+            self.view == "showback" and "day" in (self.rows_by, self.cols_by)
+        )
+
+    def check_daily(self, window: Window) -> None:
+        """The one bound of every per-day view, CLI, dashboard and scheduled report alike:
+        ``window`` (as the view resolved it) spans at most ``max_daily_days``. An open end
+        (a showback from a day on) counts as the collected data's, bounded by it."""
+        if self.per_day and window.since and window.until:
+            what = "trend (a point a day)" if self.view == "trend" else "showback by day"
+            bounds.check_daily_window(
+                window.since, window.until, max_days=self.max_daily_days, what=what
+            )
 
 
 def check_window(since: date | None, until: date | None) -> None:
@@ -96,6 +119,7 @@ def build(store: Store, request: ViewRequest, now: datetime, progress: Progress 
     queries = ViewQueries(store)
     window = Window(request.since, request.until, dict(request.filters))
     if request.view == "showback":
+        request.check_daily(showback_window(window, now))
         table = showback(queries, window, now, request.rows_by, request.cols_by, progress)
         window = showback_window(window, now)
     elif request.view == "top":
@@ -103,6 +127,7 @@ def build(store: Store, request: ViewRequest, now: datetime, progress: Progress 
     elif request.view == "waste":
         table = waste(queries, window, progress)
     else:
+        request.check_daily(trend_window(window, now))
         table = trend(queries, window, now, progress)
         window = trend_window(window, now)
     table.notes.extend(unpriced_notes(queries, window))
@@ -462,7 +487,8 @@ def _jobs(count: int) -> str:
 def trend_window(window: Window, now: datetime) -> Window:
     """Default: the last 30 UTC days up to today; one open end is filled in."""
     until = window.until or now.date()
-    since = window.since or until - timedelta(days=TREND_DAYS - 1)
+    # (Back from --until 0001-01-15 the 30 days stop at the first day there is.)
+    since = window.since or until - timedelta(days=min(TREND_DAYS - 1, (until - date.min).days))
     return Window(since, until, window.filters)
 
 
