@@ -30,7 +30,7 @@ SCRIPT_LOCATION = "tracker.store:migrations"
 FIRST_REVISION = "0001"  # the first released schema: jobs, job_cost_days, watermarks, runs
 # The newest revision in tracker/store/migrations/versions (tests/test_migrations.py checks it), so
 # opening an up-to-date database needs no Alembic import: a report starts that much sooner.
-HEAD = "0003"
+HEAD = "0004"
 VERSION_TABLE = "alembic_version"
 PG_LOCK_KEY = 0x5347_5452_4143  # "SGTRAC": one advisory lock for every tracker upgrade
 
