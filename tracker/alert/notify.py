@@ -208,8 +208,8 @@ REPEAT_NOTE = "repeat: an earlier attempt with this key may have been delivered"
 
 def delivery_line(message: Message, key: str, repeat: bool) -> str:
     """The line every human-read rendering ends with: alert, idempotency key, repeat."""
-    line = f"alert {message.key} · idempotency key {key}"
-    return f"{line} · {REPEAT_NOTE}" if repeat else line
+    line = f"alert {message.key}; idempotency key {key}"
+    return f"{line}; {REPEAT_NOTE}" if repeat else line
 
 
 def slack_payload(message: Message, key: str, repeat: bool = False) -> dict[str, Any]:
