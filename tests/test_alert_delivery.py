@@ -13,6 +13,7 @@ from __future__ import annotations
 import email
 import email.policy
 import json
+import logging
 import os
 import random
 import sqlite3
@@ -406,3 +407,17 @@ def test_upgrade_0003_ledger_keeps_rows_and_gets_their_keys(db_url: str) -> None
                              idempotency_key(OLD_ROWS[2][0], OLD_ROWS[2][1]))  # fmt: skip
     assert claim is not None and claim.repeat and claim.after_crash
     store.engine.dispose()
+
+
+def test_log_channel_carries_the_key_and_marks_a_repeat(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="tracker.alert.rules"):
+        Notifier().send(parse_channel("log"), MESSAGE)
+        Notifier().send(parse_channel("log"), MESSAGE, repeat=True)
+    first, again = caplog.records
+    key = idempotency_key(MESSAGE.key, "log")
+    assert first.getMessage().splitlines()[0] == f"ALERT {MESSAGE.subject}"
+    assert again.getMessage().splitlines()[0] == f"ALERT REPEAT {MESSAGE.subject}"
+    assert [(r.alert_idempotency_key, r.alert_repeat) for r in (first, again)] == [
+        (key, False),
+        (key, True),
+    ]
