@@ -403,8 +403,7 @@ def test_upgrade_0003_ledger_keeps_rows_and_gets_their_keys(db_url: str) -> None
     # and the upgraded ledger goes on: the dead sender's claim is taken over once
     store = Store.open(db_url)
     ledger_now = AlertLedger(store, lambda: datetime(2026, 11, 5, 13, tzinfo=UTC))
-    claim = ledger_now.claim(OLD_ROWS[2][0], OLD_ROWS[2][1], "budget-actual", "s", {},
-                             idempotency_key(OLD_ROWS[2][0], OLD_ROWS[2][1]))  # fmt: skip
+    claim = ledger_now.claim_delivery(OLD_ROWS[2][0], OLD_ROWS[2][1], "budget-actual", "s", {})
     assert claim is not None and claim.repeat and claim.after_crash
     store.engine.dispose()
 

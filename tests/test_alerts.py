@@ -31,7 +31,7 @@ from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobRecord
 from tracker.settings import parse_settings
 from tracker.store.database import Store
-from tracker.store.ops import AlertLedger, Claim
+from tracker.store.ops import AlertLedger
 
 ACCOUNT = "123456789012"
 SENDER = "tracker@example.com"
@@ -472,12 +472,12 @@ def test_webhook_url_is_never_logged_or_stored(
 def ledger_race(url: str) -> None:
     stores = [Store.open(url) for _ in range(4)]
     clock = lambda: datetime(2026, 11, 1, tzinfo=UTC)  # noqa: E731
-    tokens: list[Claim | None] = []
+    tokens: list[str | None] = []
     barrier = threading.Barrier(len(stores))
 
     def claim(store: Store) -> None:
         barrier.wait()
-        tokens.append(AlertLedger(store, clock).claim("k", "log", "budget-actual", "s", {}, "key"))
+        tokens.append(AlertLedger(store, clock).claim("k", "log", "budget-actual", "s", {}))
 
     threads = [threading.Thread(target=claim, args=(s,)) for s in stores]
     for t in threads:
@@ -487,12 +487,12 @@ def ledger_race(url: str) -> None:
     winners = [t for t in tokens if t]
     assert len(winners) == 1
     ledger = AlertLedger(stores[0], clock)
-    ledger.mark_failed("k", "log", winners[0].token, "boom")
-    again = ledger.claim("k", "log", "budget-actual", "s", {}, "key")
+    ledger.mark_failed("k", "log", winners[0], "boom")
+    again = ledger.claim_delivery("k", "log", "budget-actual", "s", {})
     assert again and again.repeat and not again.after_crash
-    assert ledger.claim("k", "log", "budget-actual", "s", {}, "key") is None
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
     ledger.mark_sent("k", "log", again.token)
-    assert ledger.claim("k", "log", "budget-actual", "s", {}, "key") is None
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
     assert ledger.retryable() == []
 
 
@@ -509,25 +509,23 @@ def test_stale_claim_of_a_dead_sender_is_retried_once_then_given_up(tmp_path: Pa
     store = Store.open(f"sqlite:///{tmp_path / 'stale.db'}")
     now = [datetime(2026, 11, 1, tzinfo=UTC)]
     ledger = AlertLedger(store, lambda: now[0], lease=timedelta(minutes=10))
-    first = ledger.claim("k", "log", "budget-actual", "s", {"key": "k"}, "key")
+    first = ledger.claim_delivery("k", "log", "budget-actual", "s", {"key": "k"})
     assert first and not first.repeat  # the sender dies here
     now[0] += timedelta(minutes=5)
     assert ledger.retryable() == []
-    assert ledger.claim("k", "log", "budget-actual", "s", {}, "key") is None
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
     now[0] += timedelta(minutes=6)
     assert [d.alert_key for d in ledger.retryable()] == ["k"]
-    resend = ledger.claim("k", "log", "budget-actual", "s", {}, "key")
+    resend = ledger.claim_delivery("k", "log", "budget-actual", "s", {})
     assert resend and resend.repeat and resend.after_crash  # and this sender dies too
     now[0] += timedelta(minutes=11)
     assert ledger.retryable() == []
-    assert ledger.claim("k", "log", "budget-actual", "s", {}, "key") is None
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
     assert [d.alert_key for d in ledger.give_up_abandoned()] == ["k"]
     [row] = ledger.deliveries()
     assert (row.status, row.sends, row.crash_resends, row.idempotency_key) == (
-        "unconfirmed", 2, 1, "key")  # fmt: skip
-    assert (
-        ledger.give_up_abandoned() == [] and ledger.claim("k", "log", "b", "s", {}, "key") is None
-    )
+        "unconfirmed", 2, 1, "1630280b3cb5335dbc8fc65ab00338a3")  # sha256("k\\nlog")  # fmt: skip
+    assert ledger.give_up_abandoned() == [] and ledger.claim("k", "log", "b", "s", {}) is None
 
 
 # -- the estimates and reconciliation feature's data --------------------------------------------------

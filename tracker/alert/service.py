@@ -336,7 +336,7 @@ def _deliver(
     payload = asdict(message)
     key = idempotency_key(message.key, channel.key)
     # The claim is committed before the send: a crash from here on leaves it "sending".
-    claim = ledger.claim(message.key, channel.key, message.kind, message.subject, payload, key)
+    claim = ledger.claim_delivery(message.key, channel.key, message.kind, message.subject, payload)
     if claim is None:  # sent meanwhile, another run is sending it right now, or given up
         return Outcome(message.key, channel.key, "in-progress", message.subject)
     token = claim.token

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tracker.alert.channels import idempotency_key
 from tracker.cost.items import EFFECTIVE, LIST, CostItem
 from tracker.records import UNALLOCATED
 from tracker.store.database import Repository, Store, aware_utc, naive_utc
@@ -153,13 +154,14 @@ class AlertLedger(Repository):
         self.lease = lease
 
     def claim(
-        self,
-        key: str,
-        channel: str,
-        kind: str,
-        subject: str,
-        payload: dict[str, Any],
-        idempotency_key: str,
+        self, key: str, channel: str, kind: str, subject: str, payload: dict[str, Any]
+    ) -> str | None:
+        """:meth:`claim_delivery`'s token, or None."""
+        claimed = self.claim_delivery(key, channel, kind, subject, payload)
+        return claimed.token if claimed else None
+
+    def claim_delivery(
+        self, key: str, channel: str, kind: str, subject: str, payload: dict[str, Any]
     ) -> Claim | None:
         """A claim if this process should deliver now; None if sent, being sent or given up."""
         token = uuid.uuid4().hex
@@ -169,7 +171,7 @@ class AlertLedger(Repository):
                 AlertDelivery(
                     alert_key=key,
                     channel=channel,
-                    idempotency_key=idempotency_key,
+                    idempotency_key=idempotency_key(key, channel),
                     kind=kind,
                     subject=subject,
                     payload_json=json.dumps(payload, sort_keys=True, default=str),
