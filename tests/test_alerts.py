@@ -7,6 +7,7 @@ storage volume, so a job of H hours on N instances costs H x N dollars.
 
 from __future__ import annotations
 
+import email
 import json
 import logging
 import threading
@@ -99,7 +100,8 @@ class World:
     def emails(self) -> list[str]:
         from moto.ses.models import ses_backends
 
-        return [m.subject for m in ses_backends[ACCOUNT]["us-east-1"].sent_messages]
+        sent = ses_backends[ACCOUNT]["us-east-1"].sent_messages
+        return [email.message_from_string(m.raw_data)["Subject"] for m in sent]
 
     def webhook(self) -> list[str]:
         return [text.splitlines()[0] for text in self.hook.texts()]
@@ -486,9 +488,10 @@ def ledger_race(url: str) -> None:
     assert len(winners) == 1
     ledger = AlertLedger(stores[0], clock)
     ledger.mark_failed("k", "log", winners[0], "boom")
-    again = ledger.claim("k", "log", "budget-actual", "s", {})
-    assert again and ledger.claim("k", "log", "budget-actual", "s", {}) is None
-    ledger.mark_sent("k", "log", again)
+    again = ledger.claim_delivery("k", "log", "budget-actual", "s", {})
+    assert again and again.repeat and not again.after_crash
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
+    ledger.mark_sent("k", "log", again.token)
     assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
     assert ledger.retryable() == []
 
@@ -502,16 +505,27 @@ def test_ledger_claim_race_postgres(pg_url: str) -> None:
     ledger_race(pg_url)
 
 
-def test_stale_claim_of_a_dead_sender_is_retried(tmp_path: Path) -> None:
+def test_stale_claim_of_a_dead_sender_is_retried_once_then_given_up(tmp_path: Path) -> None:
     store = Store.open(f"sqlite:///{tmp_path / 'stale.db'}")
     now = [datetime(2026, 11, 1, tzinfo=UTC)]
     ledger = AlertLedger(store, lambda: now[0], lease=timedelta(minutes=10))
-    assert ledger.claim("k", "log", "budget-actual", "s", {"key": "k"})  # the sender dies here
+    first = ledger.claim_delivery("k", "log", "budget-actual", "s", {"key": "k"})
+    assert first and not first.repeat  # the sender dies here
     now[0] += timedelta(minutes=5)
-    assert ledger.retryable() == [] and ledger.claim("k", "log", "budget-actual", "s", {}) is None
+    assert ledger.retryable() == []
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
     now[0] += timedelta(minutes=6)
     assert [d.alert_key for d in ledger.retryable()] == ["k"]
-    assert ledger.claim("k", "log", "budget-actual", "s", {}) is not None
+    resend = ledger.claim_delivery("k", "log", "budget-actual", "s", {})
+    assert resend and resend.repeat and resend.after_crash  # and this sender dies too
+    now[0] += timedelta(minutes=11)
+    assert ledger.retryable() == []
+    assert ledger.claim("k", "log", "budget-actual", "s", {}) is None
+    assert [d.alert_key for d in ledger.give_up_abandoned()] == ["k"]
+    [row] = ledger.deliveries()
+    assert (row.status, row.sends, row.crash_resends, row.idempotency_key) == (
+        "unconfirmed", 2, 1, "1630280b3cb5335dbc8fc65ab00338a3")  # sha256("k\\nlog")  # fmt: skip
+    assert ledger.give_up_abandoned() == [] and ledger.claim("k", "log", "b", "s", {}) is None
 
 
 # -- the estimates and reconciliation feature's data --------------------------------------------------

@@ -3,6 +3,9 @@
 Pure (no network, no AWS): the alert rules build :class:`Message` values for
 :class:`Channel` values, and :mod:`tracker.alert.notify` delivers them. A webhook URL is a
 secret, so a channel's ``key`` (what logs and the ledger show) never contains it.
+
+:func:`idempotency_key` names one alert on one channel for its receiver: the same on every
+attempt, in every process, on every database (docs/operations.md, "Alert delivery guarantees").
 """
 
 from __future__ import annotations
@@ -106,3 +109,18 @@ class Message:
     text: str
     fields: Mapping[str, Any] = field(default_factory=dict)
     severity: str = "warning"
+
+
+IDEMPOTENCY_KEY_HEX = 32  # 128 bits of SHA-256: unique per (alert, channel), short enough anywhere
+
+
+def idempotency_key(alert_key: str, channel_key: str) -> str:
+    """The stable key one alert carries on one channel: hex SHA-256 of both, cut to 32 digits.
+
+    Derived from the ledger's identity of the delivery (the alert key, e.g.
+    ``budget:nlp-monthly:2026-11:actual:80``, and the channel key, which never holds a secret),
+    so a resend after a crash carries the same key and a receiver can drop it. Migration
+    0004 back-fills ledger rows with this same formula: keep them identical.
+    """
+    digest = hashlib.sha256(f"{alert_key}\n{channel_key}".encode()).hexdigest()
+    return digest[:IDEMPOTENCY_KEY_HEX]

@@ -1,8 +1,10 @@
 """Alerts as a service: gather budgets, jobs and bill findings from the store, evaluate the
-pure rules of :mod:`tracker.alert.rules`, and deliver each alert exactly once per channel.
+pure rules of :mod:`tracker.alert.rules`, and deliver each alert once per channel.
 
-``tracker.store.ops.AlertLedger`` claims each (key, channel) in the database before sending,
-marks it sent after, and keeps failures to retry next run.
+``tracker.store.ops.AlertLedger`` claims each (key, channel) in the database and commits
+before sending, marks it sent after, and keeps failures to retry next run. Every attempt
+carries the same idempotency key; a claim left by a process that died mid-delivery is resent
+once, flagged as a repeat, and never again (docs/operations.md, "Alert delivery guarantees").
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from tracker.alert.budgets import (
     project_running,
     trailing_window,
 )
-from tracker.alert.channels import Channel, Message
+from tracker.alert.channels import Channel, Message, idempotency_key
 from tracker.alert.notify import DeliveryError, Notifier, NotifySettings
 from tracker.alert.rules import (
     Alert,
@@ -44,7 +46,7 @@ from tracker.reconcile.service import estimate_tolerance, stored_bill_findings
 from tracker.records import from_micros
 from tracker.settings import Settings
 from tracker.store.database import Store, aware_utc, job_record
-from tracker.store.ops import AlertLedger, Delivery, SpendQueries
+from tracker.store.ops import UNCONFIRMED_ERROR, AlertLedger, Delivery, SpendQueries
 from tracker.store.schema import Job
 
 # The logger keeps its documented name (docs/budgets-and-alerts.md: the ``log`` channel).
@@ -205,9 +207,11 @@ class Outcome:
 
     key: str
     channel: str
-    state: str  # sent | failed | already-sent | in-progress | would-send | would-retry
+    # sent | failed | unconfirmed | already-sent | in-progress | would-send | would-retry
+    state: str
     subject: str = ""
     error: str | None = None
+    repeat: bool = False  # sent flagged as a repeat: an earlier attempt may have arrived
 
 
 @dataclass
@@ -225,13 +229,21 @@ class AlertRun:
 
     @property
     def ok(self) -> bool:
-        return self.count("failed") == 0
+        return self.count("failed") == 0 and self.count("unconfirmed") == 0
 
     def render(self) -> str:
         head = "Alerts (dry run, nothing sent or recorded)" if self.dry_run else "Alerts"
         counts = ", ".join(
             f"{self.count(s)} {s}"
-            for s in ("sent", "failed", "already-sent", "in-progress", "would-send", "would-retry")
+            for s in (
+                "sent",
+                "failed",
+                "unconfirmed",
+                "already-sent",
+                "in-progress",
+                "would-send",
+                "would-retry",
+            )
             if self.count(s)
         )
         lines = [
@@ -241,6 +253,8 @@ class AlertRun:
             if o.state == "already-sent":
                 continue
             detail = f"  ({o.error})" if o.error else ""
+            if o.repeat and o.state == "sent":
+                detail += "  (flagged as a repeat: same idempotency key as an earlier attempt)"
             lines.append(f"  {o.state.upper():<12} {o.channel:<40} {o.subject}{detail}")
         if self.count("failed"):
             lines.append("Failed deliveries are kept and retried on the next run.")
@@ -249,7 +263,10 @@ class AlertRun:
     def summary(self) -> dict[str, int]:
         return {
             "rules_firing": len(self.alerts),
-            **{s: self.count(s) for s in ("sent", "failed", "already-sent", "in-progress")},
+            **{
+                s: self.count(s)
+                for s in ("sent", "failed", "unconfirmed", "already-sent", "in-progress")
+            },
         }
 
 
@@ -272,13 +289,23 @@ def run_alerts(
     run = AlertRun(now, dry_run, statuses, alerts)
     ledger = AlertLedger(store, wall, timedelta(seconds=options.lease_seconds))
     notifier = notifier or Notifier(notify_settings(options))
+    given_up: set[tuple[str, str]] = set()
+    if not dry_run:  # a resent claim whose sender died again: never sent a third time
+        for row in ledger.give_up_abandoned():
+            given_up.add((row.alert_key, row.channel))
+            log.error("alert delivery on %s unconfirmed: %s (%s)", row.channel, UNCONFIRMED_ERROR,
+                      row.alert_key, extra={"alert_key": row.alert_key, "channel": row.channel})  # fmt: skip
+            run.outcomes.append(Outcome(row.alert_key, row.channel, "unconfirmed", row.subject,
+                                        UNCONFIRMED_ERROR))  # fmt: skip
     states = ledger.state(a.key for a in alerts)
-    handled: set[tuple[str, str]] = set()
+    handled: set[tuple[str, str]] = set(given_up)
     for alert in alerts:
         for channel in alert.channels:
+            if (alert.key, channel.key) in handled:
+                continue
             handled.add((alert.key, channel.key))
             state = states.get((alert.key, channel.key))
-            if state == "sent":
+            if state in ("sent", "unconfirmed"):  # unconfirmed: attempted twice, never again
                 run.outcomes.append(
                     Outcome(alert.key, channel.key, "already-sent", alert.message.subject)
                 )
@@ -307,11 +334,18 @@ def _deliver(
     ledger: AlertLedger, notifier: Notifier, channel: Channel, message: Message
 ) -> Outcome:
     payload = asdict(message)
-    token = ledger.claim(message.key, channel.key, message.kind, message.subject, payload)
-    if token is None:  # sent meanwhile, or another run is sending it right now
+    key = idempotency_key(message.key, channel.key)
+    # The claim is committed before the send: a crash from here on leaves it "sending".
+    claim = ledger.claim_delivery(message.key, channel.key, message.kind, message.subject, payload)
+    if claim is None:  # sent meanwhile, another run is sending it right now, or given up
         return Outcome(message.key, channel.key, "in-progress", message.subject)
+    token = claim.token
+    if claim.after_crash:
+        log.warning("alert delivery on %s was interrupted by a crash; resending it once, flagged "
+                    "as a repeat with the same idempotency key %s (%s)", channel.key, key,
+                    message.key, extra={"alert_key": message.key, "channel": channel.key})  # fmt: skip
     try:
-        notifier.send(channel, message)
+        notifier.send(channel, message, repeat=claim.repeat)
     except DeliveryError as exc:
         ledger.mark_failed(message.key, channel.key, token, str(exc))
         log.error("alert delivery failed on %s: %s (%s); retried next run", channel.key, exc, message.key,
@@ -329,14 +363,12 @@ def _deliver(
         message.subject,
         extra={"alert_key": message.key, "channel": channel.key},
     )
-    return Outcome(message.key, channel.key, "sent", message.subject)
+    return Outcome(message.key, channel.key, "sent", message.subject, repeat=claim.repeat)
 
 
 def _fail_unknown(ledger: AlertLedger, row: Delivery, message: Message) -> Outcome:
     error = f"channel {row.channel} is no longer configured; add it back to deliver this alert"
-    token = ledger.claim(row.alert_key, row.channel, row.kind, row.subject, row.payload)
-    if token is not None:
-        ledger.mark_failed(row.alert_key, row.channel, token, error)
+    ledger.mark_unroutable(row.alert_key, row.channel, error)
     return Outcome(row.alert_key, row.channel, "failed", message.subject, error)
 
 

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
+from tracker.alert.channels import idempotency_key
 from tracker.cost.items import EFFECTIVE, LIST, CostItem
 from tracker.records import UNALLOCATED
 from tracker.store.database import Repository, Store, aware_utc, naive_utc
@@ -96,6 +97,12 @@ def _cost_item(cost: str) -> CostItem:
 
 
 # -- the alert ledger ----------------------------------------------------------------------------
+UNCONFIRMED_ERROR = (
+    "the sender died during the first send and again during its one resend: not sent again "
+    "(check the channel; the receiver has it at most twice, both with the same idempotency key)"
+)
+
+
 @dataclass(frozen=True)
 class Delivery:
     """A ledger row, as read back."""
@@ -109,14 +116,34 @@ class Delivery:
     attempts: int
     sent_at: datetime | None
     last_error: str | None
+    idempotency_key: str = ""
+    sends: int = 0
+    crash_resends: int = 0
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The right to send one (alert, channel) now.
+
+    ``repeat``: an earlier attempt with the same idempotency key was started, so the receiver
+    may already have it; ``after_crash``: this claim takes over one whose sender died.
+    """
+
+    token: str
+    repeat: bool = False
+    after_crash: bool = False
 
 
 class AlertLedger(Repository):
     """What was sent where. ``claim`` -> deliver -> ``mark_sent`` or ``mark_failed``.
 
-    A claim is an INSERT of the (alert, channel) row, or a conditional UPDATE of a failed
-    row (or of one whose claim is older than ``lease``: its sender died mid-delivery). Only
-    one process can win either. A sent row is never claimed again.
+    A claim is an INSERT of the (alert, channel) row as ``sending``, committed before anything
+    is sent; or a conditional UPDATE of a ``failed`` row (retried every run), or of a
+    ``sending`` row older than ``lease`` (its sender died between committing the claim and
+    recording the outcome: it may or may not have sent). Only one process can win any of
+    them. A dead sender's claim is taken over and resent once (``crash_resends``); if that
+    sender dies too, :meth:`give_up_abandoned` marks the row ``unconfirmed`` and it is never
+    sent again. A sent row is never claimed again.
     """
 
     def __init__(
@@ -129,7 +156,14 @@ class AlertLedger(Repository):
     def claim(
         self, key: str, channel: str, kind: str, subject: str, payload: dict[str, Any]
     ) -> str | None:
-        """A claim token if this process should deliver now; None if sent or being sent."""
+        """:meth:`claim_delivery`'s token, or None."""
+        claimed = self.claim_delivery(key, channel, kind, subject, payload)
+        return claimed.token if claimed else None
+
+    def claim_delivery(
+        self, key: str, channel: str, kind: str, subject: str, payload: dict[str, Any]
+    ) -> Claim | None:
+        """A claim if this process should deliver now; None if sent, being sent or given up."""
         token = uuid.uuid4().hex
         now = naive_utc(self.clock())
         with self.store.session() as session:
@@ -137,10 +171,12 @@ class AlertLedger(Repository):
                 AlertDelivery(
                     alert_key=key,
                     channel=channel,
+                    idempotency_key=idempotency_key(key, channel),
                     kind=kind,
                     subject=subject,
                     payload_json=json.dumps(payload, sort_keys=True, default=str),
                     status="sending",
+                    sends=1,
                     claim_token=token,
                     created_at=now,
                     claimed_at=now,
@@ -148,26 +184,58 @@ class AlertLedger(Repository):
             )
             try:
                 session.commit()
-                return token
+                return Claim(token)
             except IntegrityError:
                 session.rollback()
         return self._reclaim(key, channel, token, now)
 
-    def _reclaim(self, key: str, channel: str, token: str, now: datetime) -> str | None:
-        stale = now - self.lease
-        statement = (
-            update(AlertDelivery)
-            .where(AlertDelivery.alert_key == key, AlertDelivery.channel == channel)
-            .where(
-                (AlertDelivery.status == "failed")
-                | ((AlertDelivery.status == "sending") & (AlertDelivery.claimed_at < stale))
-            )
-            .values(status="sending", claim_token=token, claimed_at=now)
-        )
+    def _reclaim(self, key: str, channel: str, token: str, now: datetime) -> Claim | None:
+        row = (AlertDelivery.alert_key == key, AlertDelivery.channel == channel)
+        claimed = {"status": "sending", "claim_token": token, "claimed_at": now,
+                   "sends": AlertDelivery.sends + 1}  # fmt: skip
+        failed = update(AlertDelivery).where(*row, AlertDelivery.status == "failed")
+        abandoned = update(AlertDelivery).where(*row, *self._abandoned(now, resent=False))
         with self.store.session() as session:
-            result = session.execute(statement)
+            if session.execute(failed.values(**claimed)).rowcount == 1:
+                session.commit()
+                return Claim(token, repeat=True)
+            taken = abandoned.values(**claimed, crash_resends=AlertDelivery.crash_resends + 1)
+            if session.execute(taken).rowcount == 1:
+                session.commit()
+                return Claim(token, repeat=True, after_crash=True)
             session.commit()
-            return token if result.rowcount == 1 else None
+        return None
+
+    def _abandoned(self, now: datetime, *, resent: bool) -> tuple[Any, ...]:
+        """A ``sending`` claim older than the lease: its sender died. ``resent``: already
+        taken over once (and that sender died too)."""
+        return (
+            AlertDelivery.status == "sending",
+            AlertDelivery.claimed_at < now - self.lease,
+            AlertDelivery.crash_resends >= 1 if resent else AlertDelivery.crash_resends == 0,
+        )
+
+    def give_up_abandoned(self) -> list[Delivery]:
+        """Mark ``unconfirmed`` every resent claim whose sender died again; return those rows.
+
+        Such a delivery was attempted twice with the same idempotency key and the outcome of
+        neither was recorded: it is never sent a third time.
+        """
+        now = naive_utc(self.clock())
+        given_up = []
+        for row in self._read(select(AlertDelivery).where(*self._abandoned(now, resent=True))):
+            statement = (
+                update(AlertDelivery)
+                .where(AlertDelivery.alert_key == row.alert_key,
+                       AlertDelivery.channel == row.channel, *self._abandoned(now, resent=True))
+                .values(status="unconfirmed", claim_token=None, last_error=UNCONFIRMED_ERROR)
+            )  # fmt: skip
+            with self.store.session() as session:
+                changed = session.execute(statement).rowcount
+                session.commit()
+            if changed == 1:
+                given_up.append(row)
+        return given_up
 
     def mark_sent(self, key: str, channel: str, token: str) -> None:
         self._finish(
@@ -176,6 +244,20 @@ class AlertLedger(Repository):
 
     def mark_failed(self, key: str, channel: str, token: str, error: str) -> None:
         self._finish(key, channel, token, status="failed", last_error=error[:2000])
+
+    def mark_unroutable(self, key: str, channel: str, error: str) -> bool:
+        """A retryable row whose channel is gone: ``failed`` with ``error``, nothing sent."""
+        now = naive_utc(self.clock())
+        statement = (
+            update(AlertDelivery)
+            .where(AlertDelivery.alert_key == key, AlertDelivery.channel == channel)
+            .where((AlertDelivery.status == "failed") | and_(*self._abandoned(now, resent=False)))
+            .values(status="failed", claim_token=None, last_error=error[:2000])
+        )
+        with self.store.session() as session:
+            changed = session.execute(statement).rowcount
+            session.commit()
+        return changed == 1
 
     def _finish(self, key: str, channel: str, token: str, **values: Any) -> None:
         statement = (
@@ -207,14 +289,12 @@ class AlertLedger(Repository):
         return found
 
     def retryable(self) -> list[Delivery]:
-        """Failed deliveries (and stale claims), oldest first: they are retried every run."""
-        stale = naive_utc(self.clock()) - self.lease
+        """Failed deliveries (retried every run) and claims of dead senders not yet resent
+        (resent once), oldest first."""
+        now = naive_utc(self.clock())
         query = (
             select(AlertDelivery)
-            .where(
-                (AlertDelivery.status == "failed")
-                | ((AlertDelivery.status == "sending") & (AlertDelivery.claimed_at < stale))
-            )
+            .where((AlertDelivery.status == "failed") | and_(*self._abandoned(now, resent=False)))
             .order_by(AlertDelivery.id)
         )
         return self._read(query)
@@ -246,6 +326,9 @@ class AlertLedger(Repository):
                 r.attempts,
                 aware_utc(r.sent_at),
                 r.last_error,
+                r.idempotency_key,
+                r.sends,
+                r.crash_resends,
             )  # fmt: skip
             for r in rows
         ]

@@ -125,11 +125,15 @@ class CollectionRun(SQLModel, table=True):
 
 # -- Budgets, alerts and the daemon (issue 4) ---------------------------------------------------
 class AlertDelivery(SQLModel, table=True):
-    """One alert on one channel: the ledger that makes every delivery happen exactly once.
+    """One alert on one channel: the ledger that delivers each alert once per channel.
 
     The unique (alert_key, channel) pair is the claim: whoever inserts it delivers. ``status``
-    is ``sending`` while claimed, ``sent`` once delivered, ``failed`` to be retried next run.
-    ``channel`` never holds a secret (a webhook URL is stored as its hash).
+    is ``sending`` while claimed (committed before the send), ``sent`` once delivered,
+    ``failed`` to be retried next run, ``unconfirmed`` when the sender died during the first
+    send and again during its one resend (never sent again). ``idempotency_key`` is what every
+    attempt carries to the receiver; ``sends`` counts the attempts started, ``crash_resends``
+    the resends of a claim whose sender died (at most 1). ``channel`` never holds a secret
+    (a webhook URL is stored as its hash).
     """
 
     __tablename__ = "alert_deliveries"
@@ -140,11 +144,14 @@ class AlertDelivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     alert_key: str = Field(index=True)
     channel: str
+    idempotency_key: str = Field(index=True)
     kind: str = Field(index=True)
     subject: str = Field(default="", sa_column=Column(Text, nullable=False))
     payload_json: str = Field(default="{}", sa_column=Column(Text, nullable=False))
-    status: str = Field(default="sending", index=True)  # sending | sent | failed
-    attempts: int = 0
+    status: str = Field(default="sending", index=True)  # sending | sent | failed | unconfirmed
+    attempts: int = 0  # attempts finished (sent or failed)
+    sends: int = 0  # attempts started: the row was committed as sending, then the send began
+    crash_resends: int = 0  # claims of a dead sender taken over and resent: 0 or 1
     claim_token: str | None = None
     created_at: datetime
     claimed_at: datetime | None = None
