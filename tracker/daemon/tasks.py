@@ -65,6 +65,8 @@ def collect_outcome(summary: CollectSummary) -> JobOutcome:
         f"{summary.total('unchanged')} unchanged, {summary.recosted} running recosted, "
         f"{summary.total('api_calls')} API calls"
     )
+    if summary.skipped:
+        detail += f"; {len(summary.skipped)} pair(s) skipped (held by another collector)"
     errors = [f"{r.account_id}/{r.region}: {r.error}" for r in summary.regions if r.error]
     if errors:
         detail += "; failed: " + "; ".join(errors)
