@@ -63,8 +63,8 @@ def _organization() -> dict[str, str]:
     ml = org.create_organizational_unit(ParentId=root, Name="ml")["OrganizationalUnit"]["Id"]
     research = org.create_organizational_unit(ParentId=ml, Name="research")
     ids = {"mgmt": MGMT, "ml": ml}
-    for name, parent, jobs in (("nlp", ml, 2), ("vision", research["OrganizationalUnit"]["Id"], 3),
-                               ("ops", root, 1), ("gone", root, 1)):  # fmt: skip
+    for name, parent in (("nlp", ml), ("vision", research["OrganizationalUnit"]["Id"]),
+                         ("ops", root), ("gone", root)):  # fmt: skip
         account = org.create_account(AccountName=name, Email=f"{name}@example.com")
         ids[name] = account["CreateAccountStatus"]["AccountId"]
         if parent != root:
