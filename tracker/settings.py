@@ -64,8 +64,10 @@ ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]+(/[\w+=,.@-]+)*$")  # a role name, optionally path/name
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 OU_ID_RE = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
-# To move to tracker.bounds (owned by another helper): the [collection] workers range.
+# To move to tracker.bounds (owned by another helper): the [collection] workers range and
+# how many days back the daily artifact re-measure reaches (one S3 listing per job).
 WORKERS_BOUNDS = (1, 32)
+REMEASURE_DAYS_BOUNDS = (1, 90)
 SOURCE_KEYS = {"name", "role_arn", "regions", "external_id", "organization", "role_name",
                "include", "exclude", "ous"}  # fmt: skip
 FAMILY_RE = re.compile(r"^ml\.[a-z0-9-]+$")
@@ -157,6 +159,7 @@ class CollectionSettings:
     retry_mode: str = "adaptive"
     max_attempts: int = 10
     workers: int = 4  # (source, account, region) pairs collected at once
+    remeasure_days: int = 7  # the daily re-measure covers jobs that ended this recently
 
 
 @dataclass(frozen=True)
@@ -657,7 +660,7 @@ class _Validator(SectionContext):
             default.retry_mode,
         )
         bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20),
-                  "workers": WORKERS_BOUNDS}  # fmt: skip
+                  "workers": WORKERS_BOUNDS, "remeasure_days": REMEASURE_DAYS_BOUNDS}  # fmt: skip
         numbers = {
             key: self.whole(f"collection.{key}", table.get(key), getattr(default, key), low, high)
             for key, (low, high) in bounds.items()
