@@ -638,15 +638,9 @@ class _Validator(SectionContext):
         self.unknown_keys(
             "collection",
             table,
-            {
-                "overlap_seconds",
-                "measure_artifacts",
-                "page_size",
-                "retry_mode",
-                "max_attempts",
-                "workers",
-            },  # fmt: skip
-        )
+            {"overlap_seconds", "measure_artifacts", "page_size", "retry_mode", "max_attempts",
+             "workers", "remeasure_days"},
+        )  # fmt: skip
         default = CollectionSettings()
         measure = self.flag(
             "collection.measure_artifacts",
