@@ -34,6 +34,7 @@ BENCHMARKS = {
     "views": ("bench.bench_views", []),
     "collect": ("bench.bench_collect", ["--json"]),
     "collect_scale": ("bench.bench_collect_scale", []),
+    "collect_org": ("bench.bench_collect_org", []),
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
