@@ -10,11 +10,13 @@ subprocesses (``[[sources]] organization = true``, ``role_name``; ``[collection]
 checks that every job is stored exactly once: rows = distinct ARNs = jobs seeded, and the
 runs' ``new`` counts add up to the jobs seeded (no job inserted by two processes).
 
-One moto server answers every process: it is one Python process (one GIL), so it, not the
-collectors, bounds the speed-up here; against AWS each collector's calls are round trips
-that run in parallel.
+One moto server answers every process: it is one Python process (one GIL) on the same
+cores, so without latency it, not the collectors, bounds the speed-up. With the latency
+model (``--latency-ms``, default 50: ``bench/latency_hook.py`` sleeps that long before each
+AWS request in the collector processes, as a round trip to AWS would take) the cases are
+also run as on real AWS, where the calls of different processes wait in parallel.
 
-    python -m bench.bench_collect_org [--quick] [--jobs N] [--accounts N]
+    python -m bench.bench_collect_org [--quick] [--jobs N] [--accounts N] [--latency-ms MS]
 """
 
 from __future__ import annotations
@@ -82,7 +84,9 @@ def _config(folder: Path) -> Path:
     return config
 
 
-def run_case(processes: int, endpoint: str, config: Path, jobs: int) -> dict[str, Any]:
+def run_case(
+    processes: int, endpoint: str, config: Path, jobs: int, latency_ms: int = 0
+) -> dict[str, Any]:
     """``processes`` collectors at once on a fresh schema: wall seconds and the checks."""
     from sqlalchemy import create_engine, text
 
@@ -94,12 +98,14 @@ def run_case(processes: int, endpoint: str, config: Path, jobs: int) -> dict[str
     env = {**os.environ, "AWS_ENDPOINT_URL": endpoint, "TRACKER_NOW": NOW,
            "PYTHONPATH": str(REPO)}  # fmt: skip
     command = [sys.executable, "-m", "tracker", "--config", str(config), "--db", url]
+    hook = ["bench.latency_hook", str(latency_ms), "--"] if latency_ms else ["tracker"]
+    collector = [sys.executable, "-m", *hook, "--config", str(config), "--db", url, "collect"]
     try:
         # The schema first, so the timing is collection, not three processes migrating.
         subprocess.run([*command, "db", "upgrade"], env=env, cwd=REPO, check=True,
                        capture_output=True)  # fmt: skip
         began = time.perf_counter()
-        running = [subprocess.Popen([*command, "collect"], env=env, cwd=REPO, text=True,
+        running = [subprocess.Popen(collector, env=env, cwd=REPO, text=True,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
                    for _ in range(processes)]  # fmt: skip
         outcomes = [(p.wait(), p.stdout.read(), p.stderr.read()) for p in running]
@@ -122,13 +128,15 @@ def run_case(processes: int, endpoint: str, config: Path, jobs: int) -> dict[str
     new = sum(s["new"] for s in summaries)
     pairs = [len(s["regions"]) for s in summaries]
     skipped = [len(s.get("skipped", [])) for s in summaries]
-    return {"processes": processes, "seconds": round(seconds, 1), "rows": rows,
+    return {"processes": processes, "latency_ms": latency_ms, "seconds": round(seconds, 1), "rows": rows,
             "distinct_arns": arns, "new": new, "pairs_per_process": pairs,
             "skipped_per_process": skipped,
             "exactly_once": rows == arns == jobs == new}  # fmt: skip
 
 
-def measure(quick: bool = False, jobs: int | None = None, accounts: int = ACCOUNTS) -> dict:
+def measure(
+    quick: bool = False, jobs: int | None = None, accounts: int = ACCOUNTS, latency_ms: int = 50
+) -> dict:
     from moto.server import ThreadedMotoServer
 
     _environment()
@@ -137,28 +145,32 @@ def measure(quick: bool = False, jobs: int | None = None, accounts: int = ACCOUN
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
+    latencies = (0, latency_ms) if latency_ms else (0,)
     try:
         began = time.perf_counter()
         seed(endpoint, jobs, accounts)
         seed_seconds = round(time.perf_counter() - began, 1)
         with tempfile.TemporaryDirectory() as folder:
             config = _config(Path(folder))
-            cases = {n: run_case(n, endpoint, config, jobs) for n in PROCESS_COUNTS}
+            cases = {f"{n}p_{ms}ms": run_case(n, endpoint, config, jobs, ms)
+                     for ms in latencies for n in PROCESS_COUNTS}  # fmt: skip
     finally:
         server.stop()
-    one, three = cases[1], cases[3]
     label = f"Organization, {jobs:,} jobs over {accounts} accounts, PostgreSQL"
-    rows = [
-        Row(label, "wall seconds, 1 collector process (4 workers)", f"{one['seconds']:,} s"),
-        Row(label, "wall seconds, 3 collector processes at once (4 workers each)",
-            f"{three['seconds']:,} s ({one['seconds'] / three['seconds']:.2f}x; one moto "
-            "server answers all three)"),
-        Row(label, "every job stored exactly once (rows = distinct ARNs = seeded = new)",
-            f"1 process: {one['exactly_once']}; 3 processes: {three['exactly_once']} "
-            f"(pairs per process {three['pairs_per_process']}, skipped "
-            f"{three['skipped_per_process']})", "yes",
-            one["exactly_once"] and three["exactly_once"]),
-    ]  # fmt: skip
+    rows = []
+    for ms in latencies:
+        one, three = cases[f"1p_{ms}ms"], cases[f"3p_{ms}ms"]
+        when = f"{ms} ms per AWS request" if ms else "no added latency"
+        rows += [
+            Row(label, f"wall seconds, 1 process vs 3 processes at once (4 workers each), {when}",
+                f"{one['seconds']:,} s vs {three['seconds']:,} s = "
+                f"{one['seconds'] / three['seconds']:.2f}x"),
+            Row(label, f"every job stored exactly once (rows = distinct ARNs = seeded = new), {when}",
+                f"1 process: {one['exactly_once']}; 3 processes: {three['exactly_once']} "
+                f"(pairs per process {three['pairs_per_process']}, skipped "
+                f"{three['skipped_per_process']})", "yes",
+                one["exactly_once"] and three["exactly_once"]),
+        ]  # fmt: skip
     return {"rows": rows_json(rows), "cases": cases, "seed_seconds": seed_seconds,
             "jobs": jobs, "accounts": accounts, "machine": machine()}  # fmt: skip
 
@@ -168,8 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_JOBS:,} jobs")
     parser.add_argument("--jobs", type=int, help=f"jobs to seed (default {JOBS:,})")
     parser.add_argument("--accounts", type=int, default=ACCOUNTS)
+    parser.add_argument("--latency-ms", type=int, default=50, help="0: no latency model run")
     args = parser.parse_args(argv)
-    emit(measure(args.quick, args.jobs, args.accounts))
+    emit(measure(args.quick, args.jobs, args.accounts, args.latency_ms))
     return 0
 
 

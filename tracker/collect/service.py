@@ -196,7 +196,7 @@ def collect(
     shard_locks = locks if locks is not None else pair_locks(store.url)
     try:
         policy = settings.cost_policy()
-        sources = _expand_sources(settings.sources, store, factory, summary, now)
+        sources = _expand_sources(settings, store, factory, summary, now)
         pairs = [(source, region) for source in sources for region in source.regions]
         work = _PairWork(settings, store, price_book, policy, now, factory, shard_locks)
         for outcome in work.run_all(pairs, settings.collection.workers):
@@ -239,7 +239,7 @@ def member_source(source: Source, account_id: str) -> Source:
 
 
 def _expand_sources(
-    sources: Iterable[Source],
+    settings: Settings,
     store: Store,
     factory: ContextFactory,
     summary: CollectSummary,
@@ -252,7 +252,7 @@ def _expand_sources(
     failed region; the source's accounts are then skipped for this run, the others go on.
     """
     expanded: list[Source] = []
-    for source in sources:
+    for source in settings.sources:
         if not source.organization:
             expanded.append(source)
             continue
@@ -262,7 +262,7 @@ def _expand_sources(
         )
         began = time.perf_counter()
         try:
-            client = _organizations_client(factory, counter)
+            client = _organizations_client(factory, counter, settings)
             accounts = aws_organizations.member_accounts(
                 client, ous=source.ous, include=source.include, exclude=source.exclude
             )
@@ -283,13 +283,16 @@ def _expand_sources(
     return expanded
 
 
-def _organizations_client(factory: ContextFactory, counter: CallCounter) -> AwsClient:
-    """Organizations on the base credentials: the factory's, else boto3's standard chain."""
+def _organizations_client(
+    factory: ContextFactory, counter: CallCounter, settings: Settings
+) -> AwsClient:
+    """Organizations on the base credentials: the factory's (its base session), else boto3's
+    standard chain, with the collection's retry settings either way."""
     region = aws_organizations.ORGANIZATIONS_REGION
     base_client = getattr(factory, "base_client", None)
     if base_client is not None:
         return base_client("organizations", region, counter)
-    return make_client("organizations", region, counter=counter)
+    return make_client("organizations", region, collection=settings.collection, counter=counter)
 
 
 # -- pairs, in parallel ----------------------------------------------------------------------------
