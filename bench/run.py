@@ -35,6 +35,7 @@ BENCHMARKS = {
     "collect": ("bench.bench_collect", ["--json"]),
     "collect_scale": ("bench.bench_collect_scale", []),
     "web": ("bench.bench_web", []),
+    "collect_org": ("bench.bench_collect_org", []),
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 

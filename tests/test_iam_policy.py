@@ -37,7 +37,7 @@ SCANNED = [REPO / "tracker", REPO / "jobs"]
 NOT_AWS = {"tracker/aws/simulate.py", "tracker/demo.py"}
 # Every AWS service the tracker may talk to; a client for any other fails the scan.
 SERVICES = {"sagemaker", "resourcegroupstaggingapi", "s3", "sts", "pricing", "ce", "sns", "ses",
-            "sesv2"}  # fmt: skip
+            "sesv2", "organizations"}  # fmt: skip
 IAM_PREFIX = {"resourcegroupstaggingapi": "tag", "sesv2": "ses"}
 IAM_ACTION = {
     ("s3", "ListObjectsV2"): "s3:ListBucket",
@@ -226,7 +226,24 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
         update_job("123456789012", "us-east-1", "model-elsewhere",
                    model_artifacts={"S3ModelArtifacts": "s3://models/m/model.tar.gz"})  # fmt: skip
         role = "arn:aws:iam::123456789012:role/SpendTrackerRead"
-        settings = Settings(sources=(Source("prod", ("us-east-1",), role_arn=role),))
+        # An organization with one member account in a nested OU: the whole-organization
+        # listing and the OU walk both run (the member account has no jobs).
+        org = boto3.client("organizations", region_name="us-east-1")
+        org.create_organization(FeatureSet="ALL")
+        root = org.list_roots()["Roots"][0]["Id"]
+        outer = org.create_organizational_unit(ParentId=root, Name="ml")["OrganizationalUnit"]
+        inner = org.create_organizational_unit(ParentId=outer["Id"], Name="research")
+        member = org.create_account(AccountName="research", Email="r@example.com")
+        member_id = member["CreateAccountStatus"]["AccountId"]
+        org.move_account(AccountId=member_id, SourceParentId=root,
+                         DestinationParentId=inner["OrganizationalUnit"]["Id"])  # fmt: skip
+        settings = Settings(sources=(
+            Source("prod", ("us-east-1",), role_arn=role),
+            Source("org", ("us-east-1",), organization=True, role_name="SpendTrackerRead",
+                   exclude=("123456789012",)),
+            Source("ml", ("us-east-1",), organization=True, role_name="SpendTrackerRead",
+                   ous=(outer["Id"],)),
+        ))  # fmt: skip
         store = Store.open(f"sqlite:///{tmp_path / 'iam.db'}")
         recorded.clear()  # seeding is not the tracker's doing
         now = datetime(2026, 11, 1, tzinfo=UTC)
@@ -284,7 +301,8 @@ def test_policy_grants_nothing_the_code_does_not_call() -> None:
 def test_collector_statements_are_what_the_collector_uses() -> None:
     """The Collect* statements cover exactly the operations of the collection modules."""
     collector_files = {"tracker/collect/service.py", "tracker/aws/sagemaker.py", "tracker/aws/tagging.py",
-                       "tracker/aws/s3.py", "tracker/aws/session.py"}  # fmt: skip
+                       "tracker/aws/s3.py", "tracker/aws/session.py",
+                       "tracker/aws/organizations.py"}  # fmt: skip
     used = {iam_action(*op) for op, files in code_operations().items() if files & collector_files}
     core = {a for s in policy_statements() if s["Sid"].startswith("Collect") for a in _actions(s)}
     assert core == used
@@ -297,7 +315,9 @@ def test_real_collection_calls_only_granted_operations(
 
     assert {("sagemaker", "ListTrainingJobs"), ("sagemaker", "DescribeTrainingJob"),
             ("resourcegroupstaggingapi", "GetResources"), ("s3", "ListObjectsV2"),
-            ("s3", "HeadObject"), ("sts", "AssumeRole"), ("sts", "GetCallerIdentity")} <= recorded  # fmt: skip
+            ("s3", "HeadObject"), ("sts", "AssumeRole"), ("sts", "GetCallerIdentity"),
+            ("organizations", "ListAccounts"), ("organizations", "ListAccountsForParent"),
+            ("organizations", "ListOrganizationalUnitsForParent")} <= recorded  # fmt: skip
     assert recorded <= set(code_operations()), "the scan missed an operation the code calls"
     assert {iam_action(*op) for op in recorded} <= granted()
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
 # The scheduled jobs, in the order the daemon and ``tracker status`` list them.
-JOB_NAMES = ("collect", "alerts", "reconcile", "prices", "showback")
+JOB_NAMES = ("collect", "alerts", "reconcile", "prices", "showback", "remeasure")
 AFTER_COLLECT = "after collect"
 OFF = "off"
 DEFAULT_SCHEDULE = {
@@ -26,6 +26,7 @@ DEFAULT_SCHEDULE = {
     "reconcile": "30 6 * * *",
     "prices": "0 5 * * 1",
     "showback": "0 6 1 * *",  # the month just ended, on the 1st
+    "remeasure": "0 4 * * *",  # S3 artifacts of recently ended jobs, daily
 }
 EVERY_RE = re.compile(r"^@every\s+(\d+)\s*(s|m|h|d)$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -43,6 +44,7 @@ class ScheduleSettings:
     reconcile: str = DEFAULT_SCHEDULE["reconcile"]
     prices: str = DEFAULT_SCHEDULE["prices"]
     showback: str = DEFAULT_SCHEDULE["showback"]
+    remeasure: str = DEFAULT_SCHEDULE["remeasure"]
     misfire_grace_seconds: int = 300
 
     def expression(self, job: str) -> str:

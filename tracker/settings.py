@@ -73,6 +73,15 @@ DB_FILE = "tracker.db"
 SNAPSHOT_FOLDER = "prices"
 DEMO_FOLDER = "demo"
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]+(/[\w+=,.@-]+)*$")  # a role name, optionally path/name
+ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
+OU_ID_RE = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
+# To move to tracker.bounds (owned by another helper): the [collection] workers range and
+# how many days back the daily artifact re-measure reaches (one S3 listing per job).
+WORKERS_BOUNDS = (1, 32)
+REMEASURE_DAYS_BOUNDS = (1, 90)
+SOURCE_KEYS = {"name", "role_arn", "regions", "external_id", "organization", "role_name",
+               "include", "exclude", "ous"}  # fmt: skip
 FAMILY_RE = re.compile(r"^ml\.[a-z0-9-]+$")
 RETRY_MODES = ("standard", "adaptive")
 
@@ -121,12 +130,20 @@ def default_demo_dir() -> Path:
 
 @dataclass(frozen=True)
 class Source:
-    """One AWS account to collect from (optionally through an assumed role)."""
+    """One AWS account to collect from (optionally through an assumed role), or with
+    ``organization`` every ACTIVE account of the AWS Organization the base credentials see,
+    each through ``arn:aws:iam::<account>:role/<role_name>`` (``include``/``exclude``
+    account ids, ``ous`` organizational unit or root ids narrow it)."""
 
     name: str
     regions: tuple[str, ...]
     role_arn: str | None = None
     external_id: str | None = None
+    organization: bool = False
+    role_name: str | None = None
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    ous: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -153,6 +170,8 @@ class CollectionSettings:
     page_size: int = 100
     retry_mode: str = "adaptive"
     max_attempts: int = 10
+    workers: int = 4  # (source, account, region) pairs collected at once
+    remeasure_days: int = 7  # the daily re-measure covers jobs that ended this recently
 
 
 @dataclass(frozen=True)
@@ -487,7 +506,7 @@ class _Validator(SectionContext):
         sources, names = [], set()
         for i, table in enumerate(raw):
             key = f"sources[{i}]"
-            self.unknown_keys(key, table, {"name", "role_arn", "regions", "external_id"})
+            self.unknown_keys(key, table, SOURCE_KEYS)
             name = self._str(f"{key}.name", table.get("name"))
             if name is None and "name" not in table:
                 self.problem(
@@ -519,9 +538,65 @@ class _Validator(SectionContext):
                     region = self._region(f"{key}.regions[{j}]", r)
                     if region and region not in regions:
                         regions.append(region)
+            org = self._organization(key, table, role)
             if name:
-                sources.append(Source(name, tuple(regions), role, external_id))
+                sources.append(Source(name, tuple(regions), role, external_id, **org))
         return tuple(sources)
+
+    def _organization(self, key: str, table: dict[str, Any], role_arn: str | None) -> dict:
+        """The organization keys of one ``[[sources]]`` (problems for bad combinations)."""
+        organization = self.flag(f"{key}.organization", table.get("organization"), False)
+        role_name = self._str(f"{key}.role_name", table.get("role_name"))
+        if role_name is not None and not ROLE_NAME_RE.match(role_name):
+            self.problem(
+                f"{key}.role_name",
+                f"{role_name!r} is not an IAM role name; expected a name like "
+                "'SpendTrackerRead' (not an ARN)",
+            )
+            role_name = None
+        lists = {
+            "include": self._ids(f"{key}.include", table.get("include"), ACCOUNT_ID_RE,
+                                 "12-digit account ids"),
+            "exclude": self._ids(f"{key}.exclude", table.get("exclude"), ACCOUNT_ID_RE,
+                                 "12-digit account ids"),
+            "ous": self._ids(f"{key}.ous", table.get("ous"), OU_ID_RE,
+                             "organizational unit ids like 'ou-ab12-cd34ef56' or root ids 'r-ab12'"),
+        }  # fmt: skip
+        if organization:
+            if "role_name" not in table:
+                self.problem(
+                    f"{key}.role_name",
+                    "is required with organization = true: the role to assume in each "
+                    "account, e.g. 'SpendTrackerRead'",
+                )
+            if role_arn:
+                self.problem(
+                    f"{key}.role_arn",
+                    "not allowed with organization = true (each account's role is "
+                    "arn:aws:iam::<account>:role/<role_name>); use role_name",
+                )
+            both = sorted(set(lists["include"]) & set(lists["exclude"]))
+            if both:
+                self.problem(f"{key}.exclude", f"{', '.join(both)} also in include")
+        else:
+            for extra in ("role_name", "include", "exclude", "ous"):
+                if extra in table:
+                    self.problem(
+                        f"{key}.{extra}", "only for organization sources: add organization = true"
+                    )
+        return {"organization": organization, "role_name": role_name if organization else None,
+                **(lists if organization else {})}  # fmt: skip
+
+    def _ids(self, key: str, value: Any, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+        """A list of ids matching ``pattern`` (a problem naming ``what`` otherwise)."""
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(
+            isinstance(v, str) and pattern.match(v) for v in value
+        ):
+            self.problem(key, f"must be a list of {what}, got {value!r}")
+            return ()
+        return tuple(dict.fromkeys(value))
 
     def _attribution(self) -> Attribution:
         table = self._table("attribution")
@@ -610,8 +685,9 @@ class _Validator(SectionContext):
         self.unknown_keys(
             "collection",
             table,
-            {"overlap_seconds", "measure_artifacts", "page_size", "retry_mode", "max_attempts"},
-        )
+            {"overlap_seconds", "measure_artifacts", "page_size", "retry_mode", "max_attempts",
+             "workers", "remeasure_days"},
+        )  # fmt: skip
         default = CollectionSettings()
         measure = self.flag(
             "collection.measure_artifacts",
@@ -624,7 +700,8 @@ class _Validator(SectionContext):
             RETRY_MODES,
             default.retry_mode,
         )
-        bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20)}
+        bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20),
+                  "workers": WORKERS_BOUNDS, "remeasure_days": REMEASURE_DAYS_BOUNDS}  # fmt: skip
         numbers = {
             key: self.whole(f"collection.{key}", table.get(key), getattr(default, key), low, high)
             for key, (low, high) in bounds.items()

@@ -7,12 +7,19 @@ the collector's and the one-off ones (alerts, bills, prices, report uploads), co
 :func:`make_client`: our user agent, botocore's standard or adaptive retry mode, and a
 :class:`CallCounter` when the caller keeps one. Clients honour ``AWS_ENDPOINT_URL`` and
 ``AWS_ENDPOINT_URL_<SERVICE>`` as boto3 always does: no endpoint is set here.
+
+Threads: the collector works on several (source, account, region) pairs at once. boto3
+sessions are not thread-safe, clients are: every use of a shared session (looking up a
+source's account, making a client, making the STS client that refreshes an assumed role's
+credentials) holds the factory's lock, and each pair gets clients of its own.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
@@ -136,14 +143,21 @@ class AwsContext:
     session: boto3.Session
     config: Config
     counter: CallCounter = field(default_factory=CallCounter)
+    # Held while the (shared, not thread-safe) session makes a client; None: not shared.
+    session_lock: threading.RLock | None = field(default=None, repr=False)
     _clients: dict[str, BaseClient] = field(default_factory=dict, repr=False)
 
     def client(self, service: str) -> BaseClient:
         """A counted client for ``service`` in this context's region (one per service)."""
         if service not in self._clients:
-            self._clients[service] = make_client(
-                service, self.region, session=self.session, config=self.config, counter=self.counter
-            )
+            with self.session_lock or nullcontext():
+                self._clients[service] = make_client(
+                    service,
+                    self.region,
+                    session=self.session,
+                    config=self.config,
+                    counter=self.counter,
+                )
         return self._clients[service]
 
 
@@ -206,17 +220,37 @@ class AwsContextFactory:
         self.config = client_config(collection)
         self._base = base_session
         self._sources: dict[str, tuple[boto3.Session, str]] = {}
+        self._lock = threading.RLock()
+        self._source_locks: dict[str, threading.Lock] = {}
 
     def __call__(self, source: Source, region: str) -> AwsContext:
         counter = CallCounter()
-        if source.name not in self._sources:
-            # The STS calls (assume role, caller identity) are counted in the first region.
-            session = self._session_for(source, region, counter)
-            sts = make_client("sts", region, session=session, config=self.config, counter=counter)
-            account_id = sts.get_caller_identity()["Account"]
-            self._sources[source.name] = (session, account_id)
-        session, account_id = self._sources[source.name]
-        return AwsContext(source.name, region, account_id, session, self.config, counter)
+        with self._lock:
+            source_lock = self._source_locks.setdefault(source.name, threading.Lock())
+        # One lookup per source; other sources' lookups (network calls) go on meanwhile.
+        with source_lock:
+            if source.name not in self._sources:
+                # The STS calls (assume role, caller identity) are counted in the first region.
+                with self._lock:
+                    session = self._session_for(source, region, counter)
+                    sts = make_client(
+                        "sts", region, session=session, config=self.config, counter=counter
+                    )
+                account_id = sts.get_caller_identity()["Account"]
+                self._sources[source.name] = (session, account_id)
+            session, account_id = self._sources[source.name]
+        return AwsContext(
+            source.name, region, account_id, session, self.config, counter, self._lock
+        )
+
+    def base_client(
+        self, service: str, region: str, counter: CallCounter | None = None
+    ) -> BaseClient:
+        """A client on the base credentials (not a source's role): Organizations listing."""
+        with self._lock:
+            return make_client(
+                service, region, session=self._base_session(), config=self.config, counter=counter
+            )
 
     def _base_session(self) -> boto3.Session:
         if self._base is None:
@@ -259,9 +293,11 @@ class AwsContextFactory:
         service: str,
         **credentials: str | None,
     ) -> BaseClient:
-        return make_client(
-            service, region, session=base, config=self.config, counter=counter, **credentials
-        )
+        # Called by the credential fetcher, also when a worker thread refreshes credentials.
+        with self._lock:
+            return make_client(
+                service, region, session=base, config=self.config, counter=counter, **credentials
+            )
 
 
 def pricing_client(

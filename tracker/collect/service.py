@@ -16,24 +16,36 @@ A region that fails with an AWS error is recorded and reported; the others go on
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tracker.aws import AWS_ERRORS, describe_error
+from tracker.aws import organizations as aws_organizations
 from tracker.aws import s3 as aws_s3
 from tracker.aws import sagemaker as aws_sagemaker
 from tracker.aws import tagging as aws_tagging
-from tracker.aws.session import AwsContext, AwsContextFactory, ContextFactory
+from tracker.aws.session import (
+    AwsContext,
+    AwsContextFactory,
+    CallCounter,
+    ContextFactory,
+    make_client,
+)
 from tracker.collect import parse
 from tracker.collect.recost import recost
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobCost, JobRecord
 from tracker.settings import Settings, Source
+from tracker.store.engine import sqlite_file
+from tracker.store.locks import PairLease, PairLocks, pair_locks
 
 if TYPE_CHECKING:
+    from tracker.aws.session import AwsClient
     from tracker.cost.prices import PriceBook
     from tracker.store.database import Store
 
@@ -107,6 +119,10 @@ class CollectSummary:
     regions: list[RegionSummary] = field(default_factory=list)
     recosted: int = 0
     seconds: float = 0.0
+    # Pairs another collector process held (shard locks): not errors, collected by it.
+    skipped: list[SkippedPair] = field(default_factory=list)
+    # Organization source -> the member account ids its listing returned.
+    organizations: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -146,6 +162,8 @@ class CollectSummary:
             "calls": self.calls(),
             "recosted_running": self.recosted,
             "regions": [r.to_dict() for r in self.regions],
+            "skipped": [s.to_dict() for s in self.skipped],
+            "organizations": {name: list(ids) for name, ids in self.organizations.items()},
         }
 
 
@@ -156,24 +174,36 @@ def collect(
     *,
     clock: Callable[[], datetime],
     context_factory: ContextFactory | None = None,
+    locks: PairLocks | None = None,
 ) -> CollectSummary:
     """Collect every configured source and region once; returns what was done.
 
     ``store`` is a :class:`tracker.store.database.Store`, ``price_book`` a
     :class:`tracker.cost.prices.PriceBook`. ``context_factory(source, region)`` builds the
     AWS clients (default: :class:`AwsContextFactory` over boto3's standard chain).
+    Organization sources are expanded into one source per member account first; the
+    (source, region) pairs are then collected by ``[collection] workers`` threads, each
+    pair under its shard lock (``locks``, default :func:`tracker.store.locks.pair_locks`
+    of the store: PostgreSQL advisory locks, none on SQLite). A pair another process holds
+    is skipped and listed in ``summary.skipped``.
     """
     factory = context_factory or AwsContextFactory(settings.collection)
     now = clock()
     summary = CollectSummary(started_at=now)
     run_id = store.start_run(now)
     began = time.perf_counter()
+    own_locks = locks is None
+    shard_locks = locks if locks is not None else pair_locks(store.url)
     try:
         policy = settings.cost_policy()
-        for source in settings.sources:
-            for region in source.regions:
-                collector = _RegionCollector(settings, store, price_book, policy, now)
-                summary.regions.append(collector.run(factory, source, region))
+        sources = _expand_sources(settings, store, factory, summary, now)
+        pairs = [(source, region) for source in sources for region in source.regions]
+        work = _PairWork(settings, store, price_book, policy, now, factory, shard_locks)
+        for outcome in work.run_all(pairs, settings.collection.workers):
+            if isinstance(outcome, SkippedPair):
+                summary.skipped.append(outcome)
+            else:
+                summary.regions.append(outcome)
         summary.recosted = recost(
             store, price_book, policy, settings.discount_pct, now, running_only=True
         )
@@ -182,9 +212,220 @@ def collect(
         with contextlib.suppress(Exception):  # the original error matters more
             store.finish_run(run_id, "failed", summary.to_dict(), clock())
         raise
+    finally:
+        if own_locks:
+            shard_locks.close()
     summary.seconds = time.perf_counter() - began
     store.finish_run(run_id, summary.status, summary.to_dict(), clock())
     return summary
+
+
+# -- organizations -------------------------------------------------------------------------------
+ORGANIZATION_ACCOUNT = "organization"  # the status row of an organization's account listing
+
+
+def member_source(source: Source, account_id: str) -> Source:
+    """The source of one member account of an organization source (its own name and role)."""
+    return replace(
+        source,
+        name=f"{source.name}/{account_id}",
+        role_arn=f"arn:aws:iam::{account_id}:role/{source.role_name}",
+        organization=False,
+        role_name=None,
+        include=(),
+        exclude=(),
+        ous=(),
+    )
+
+
+def _expand_sources(
+    settings: Settings,
+    store: Store,
+    factory: ContextFactory,
+    summary: CollectSummary,
+    now: datetime,
+) -> list[Source]:
+    """Each organization source replaced by its ACTIVE member accounts (through their role).
+
+    The listing's outcome is kept as the watermark row (account ``organization``, the
+    Organizations region) of the source, so ``tracker status`` shows a failed listing like a
+    failed region; the source's accounts are then skipped for this run, the others go on.
+    """
+    expanded: list[Source] = []
+    for source in settings.sources:
+        if not source.organization:
+            expanded.append(source)
+            continue
+        counter = CallCounter()
+        result = RegionSummary(
+            source.name, ORGANIZATION_ACCOUNT, aws_organizations.ORGANIZATIONS_REGION
+        )
+        began = time.perf_counter()
+        try:
+            client = _organizations_client(factory, counter, settings)
+            accounts = aws_organizations.member_accounts(
+                client, ous=source.ous, include=source.include, exclude=source.exclude
+            )
+        except AWS_ERRORS as exc:
+            result.error = describe_error(exc)
+            store.record_region_failure(
+                ORGANIZATION_ACCOUNT, result.region, source.name, result.error, now
+            )
+            accounts = []
+        else:
+            store.advance_watermark(ORGANIZATION_ACCOUNT, result.region, source.name, None, now)
+        result.calls = counter.by_service()
+        result.seconds = time.perf_counter() - began
+        if result.error is not None:
+            summary.regions.append(result)
+        summary.organizations[source.name] = [a.account_id for a in accounts]
+        expanded.extend(member_source(source, a.account_id) for a in accounts)
+    return expanded
+
+
+def _organizations_client(
+    factory: ContextFactory, counter: CallCounter, settings: Settings
+) -> AwsClient:
+    """Organizations on the base credentials: the factory's (its base session), else boto3's
+    standard chain, with the collection's retry settings either way."""
+    region = aws_organizations.ORGANIZATIONS_REGION
+    base_client = getattr(factory, "base_client", None)
+    if base_client is not None:
+        return base_client("organizations", region, counter)
+    return make_client("organizations", region, collection=settings.collection, counter=counter)
+
+
+# -- pairs, in parallel ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SkippedPair:
+    """A pair another collector process was collecting (its shard lock was held)."""
+
+    source: str
+    account_id: str
+    region: str
+    reason: str = "held by another collector"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"source": self.source, "account_id": self.account_id, "region": self.region,
+                "reason": self.reason}  # fmt: skip
+
+
+class _PairHeld(Exception):
+    """Raised inside a pair's context factory when another process holds the pair."""
+
+    def __init__(self, account_id: str) -> None:
+        super().__init__(account_id)
+        self.account_id = account_id
+
+
+class _SerialStore:
+    """The store with its calls taken one at a time: SQLite has one writer, and a
+    collector's batches are short next to its AWS calls, so threads queue here rather than
+    on SQLite's busy timeout."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._lock = threading.RLock()
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._store, name)
+        if not callable(value):
+            return value
+
+        def serialized(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return value(*args, **kwargs)
+
+        return serialized
+
+
+class _PairWork:
+    """Collects (source, region) pairs, serially or in a bounded thread pool, each pair
+    with its own AWS clients and under its shard lock."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        price_book: PriceBook,
+        policy: CostPolicy,
+        now: datetime,
+        factory: ContextFactory,
+        locks: PairLocks,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.price_book = price_book
+        self.policy = policy
+        self.now = now
+        self.factory = factory
+        self.locks = locks
+
+    def run_all(
+        self, pairs: list[tuple[Source, str]], workers: int
+    ) -> list[RegionSummary | SkippedPair]:
+        """Every pair's outcome, in the order of ``pairs`` whatever order they finished in."""
+        threads = min(workers, len(pairs))
+        if threads <= 1 or not _shareable(self.store):
+            return [self.one(self.store, source, region) for source, region in pairs]
+        store = self.store if _concurrent_writes(self.store) else _SerialStore(self.store)
+        with ThreadPoolExecutor(threads, thread_name_prefix="collect") as pool:
+            futures = [pool.submit(self.one, store, source, region) for source, region in pairs]
+            try:
+                return [future.result() for future in futures]
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+    def one(self, store: Store, source: Source, region: str) -> RegionSummary | SkippedPair:
+        """Collect one pair if no other process holds it; its lease is released after."""
+        leases: list[PairLease] = []
+        known = _role_account(source)
+        try:
+            if known is not None:
+                lease = self.locks.try_acquire(known, region)
+                if lease is None:
+                    return SkippedPair(source.name, known, region)
+                leases.append(lease)
+
+            def locked_factory(src: Source, reg: str) -> AwsContext:
+                ctx = self.factory(src, reg)
+                if ctx.account_id != known:
+                    lease = self.locks.try_acquire(ctx.account_id, reg)
+                    if lease is None:
+                        raise _PairHeld(ctx.account_id)
+                    leases.append(lease)
+                return ctx
+
+            collector = _RegionCollector(
+                self.settings, store, self.price_book, self.policy, self.now
+            )
+            return collector.run(locked_factory, source, region)
+        except _PairHeld as held:
+            return SkippedPair(source.name, held.account_id, region)
+        finally:
+            for lease in leases:
+                lease.release()
+
+
+def _shareable(store: Store) -> bool:
+    """Threads can share the store: not an in-memory SQLite (one connection per thread)."""
+    url = str(store.url)
+    return not url.startswith("sqlite") or sqlite_file(url) is not None
+
+
+def _concurrent_writes(store: Store) -> bool:
+    return not str(store.url).startswith("sqlite")
+
+
+def _role_account(source: Source) -> str | None:
+    """The account a source's role ARN names (organization members always have one)."""
+    if source.role_arn:
+        parts = source.role_arn.split(":")
+        if len(parts) > 4 and parts[4]:
+            return parts[4]
+    return None
 
 
 class _RegionCollector:

@@ -13,6 +13,7 @@ from datetime import datetime
 
 from tracker.alert.service import run_alerts
 from tracker.collect.recost import configured_regions, refresh_prices
+from tracker.collect.remeasure import remeasure_artifacts
 from tracker.collect.service import CollectSummary
 from tracker.collect.service import collect as collect_jobs
 from tracker.errors import InputError
@@ -65,6 +66,8 @@ def collect_outcome(summary: CollectSummary) -> JobOutcome:
         f"{summary.total('unchanged')} unchanged, {summary.recosted} running recosted, "
         f"{summary.total('api_calls')} API calls"
     )
+    if summary.skipped:
+        detail += f"; {len(summary.skipped)} pair(s) skipped (held by another collector)"
     errors = [f"{r.account_id}/{r.region}: {r.error}" for r in summary.regions if r.error]
     if errors:
         detail += "; failed: " + "; ".join(errors)
@@ -118,12 +121,28 @@ def showback(ctx: JobContext) -> JobOutcome:
     return JobOutcome("ok", result.summary())
 
 
+def remeasure(ctx: JobContext) -> JobOutcome:
+    """Measure again the S3 artifacts of jobs that ended within ``remeasure_days``."""
+    settings = ctx.settings
+    result = remeasure_artifacts(settings, ctx.store, settings.price_book(), clock=ctx.clock)
+    detail = (
+        f"{result.measured} job(s) since {result.since:%Y-%m-%d} measured: {result.grown} "
+        f"changed, {result.unchanged} unchanged, {result.incomplete} incomplete"
+    )
+    if result.no_source:
+        detail += f", {result.no_source} of accounts no longer configured"
+    if result.errors:
+        detail += "; " + "; ".join(result.errors[:3])
+    return JobOutcome(result.status, detail)
+
+
 TASKS: dict[str, Callable[[JobContext], JobOutcome]] = {
     "collect": collect,
     "alerts": alerts,
     "reconcile": reconcile,
     "prices": prices,
     "showback": showback,
+    "remeasure": remeasure,
 }
 assert tuple(TASKS) == JOB_NAMES, "every job name in tracker.schedule has a task, in order"
 
