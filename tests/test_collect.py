@@ -701,3 +701,15 @@ def test_collect_open_warm_pool_gets_its_retained_cost_once_the_pool_ends(sm, st
     again = run(store, now=NOW + timedelta(hours=2)).regions[0]
     assert again.calls_to("sagemaker", "DescribeTrainingJob") == 0
     assert by_name(store)["pool"].list_micros == 660_000
+
+
+def test_collection_text_names_pairs_held_by_another_collector():
+    from tracker.collect.service import CollectSummary, SkippedPair
+
+    summary = CollectSummary(started_at=T0)
+    summary.skipped.append(SkippedPair("org/111111111111", "111111111111", "us-east-1"))
+    summary.skipped.append(SkippedPair("prod", "222222222222", "eu-west-1"))
+    assert (
+        "Skipped (held by another collector): org/111111111111/111111111111/us-east-1, "
+        "prod/222222222222/eu-west-1"
+    ) in collection_text(summary).splitlines()

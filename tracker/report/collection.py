@@ -47,6 +47,9 @@ def collection_text(summary: CollectSummary) -> str:
     if vanished:
         out.append(f"Jobs deleted between listing and describing (skipped): {vanished}")
     out.append(f"Running jobs recosted: {summary.recosted}")
+    if summary.skipped:
+        held = ", ".join(f"{s.source}/{s.account_id}/{s.region}" for s in summary.skipped)
+        out.append(f"Skipped (held by another collector): {held}")
     for r in summary.regions:
         if r.error:
             out.append(f"FAILED {r.source}/{r.account_id}/{r.region}: {r.error}")
