@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from tracker.errors import InputError
@@ -182,6 +182,17 @@ def check_daily_window(
             f"{max_days:,} days (set [reports] max_daily_days to change it): narrow the window "
             "or group by month (--by month, or --pivot ROWS,month)"
         )
+
+
+def day_after(day: date, days: int = 1) -> date | None:
+    """The day ``days`` after ``day``, or None past the calendar's last day (9999-12-31).
+
+    Every exclusive end of a user's window (``--until``, a period, a bill line) is found here:
+    None means "no end", so ``--until 9999-12-31`` reads every day to the end of the calendar
+    instead of overflowing ``date``."""
+    if (date.max - day).days < days:
+        return None
+    return day + timedelta(days=days)
 
 
 def depth(value: object) -> int:

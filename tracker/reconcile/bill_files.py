@@ -34,7 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker.bounds import BILL_BATCH_ROWS, whole
+from tracker.bounds import BILL_BATCH_ROWS, day_after, whole
 from tracker.errors import InputError, one_line
 from tracker.reconcile.rules import BillLine, classify_usage_type
 from tracker.records import UNALLOCATED, decimal_or_none
@@ -153,7 +153,7 @@ def read_bill(
             BillLine(
                 source=source,
                 period_start=day,
-                period_end=day + timedelta(days=1),
+                period_end=day + timedelta(days=1),  # before date.max: _days checks
                 team=team,
                 usage_type=usage_type,
                 kind=classify_usage_type(usage_type),
@@ -387,7 +387,14 @@ def _days(frame: pd.DataFrame, column: str, name: str) -> list[date]:
     if bad.any():
         value = frame[column][bad].iloc[0]
         raise InputError(f"{name}: {column}: {value!r} is not a date or time; expected ISO 8601")
-    return [stamp.date() for stamp in stamps]
+    days = [stamp.date() for stamp in stamps]
+    if days and day_after(max(days)) is None:  # a line ends the day after its day: none follows
+        value = frame[column].iloc[days.index(max(days))]
+        raise InputError(
+            f"{name}: {column}: {value!r} is the calendar's last day; a bill line ends the "
+            "day after its usage day, so usage must be dated before 9999-12-31"
+        )
+    return days
 
 
 def _text(value: Any) -> str:
