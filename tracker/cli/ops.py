@@ -140,7 +140,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     _daemon_logging(args)
     # A long-running process brings its database to the schema it knows before anything else.
-    schema = upgrade(args.db or settings.database_url)
+    schema = upgrade(args.db if args.db is not None else settings.database_url)
     store = store_from(args, settings)
     return Daemon(settings, store, clock=system_clock, notes=(schema,)).run()
 
