@@ -2,9 +2,10 @@
 
 Parquet or CSV (gzipped or not), one file or many (a folder is read recursively; S3 objects
 are listed by ``tracker.aws.billing`` and each streamed to a temporary file just before it is
-read, deleted once read). At most ``tracker.bounds.BILL_FILES`` files make one bill. The layout is detected from
-the columns: CUR 2.0 has ``line_item_*`` columns (the legacy ``lineItem/UsageType`` headers
-are accepted too), FOCUS has ``BilledCost`` and ``ChargePeriodStart``.
+read, deleted once read). At most ``tracker.bounds.BILL_FILES`` files make one bill. The
+layout is detected from the columns: CUR 2.0 has ``line_item_*`` columns (the legacy
+``lineItem/UsageType`` headers are accepted too), FOCUS has ``BilledCost`` and
+``ChargePeriodStart``.
 
 Only Amazon SageMaker lines are kept: CUR line item types Usage, DiscountedUsage and
 SavingsPlanCoveredUsage; FOCUS charge category Usage. Lines are aggregated per (UTC day,
