@@ -311,12 +311,15 @@ def test_estimate_job_api_refuses_out_of_range(kwargs: dict, message: str, tmp_p
 
 def test_largest_estimate_fits_a_64_bit_count_of_micro_dollars() -> None:
     """USD.high in micro-dollars fits a signed 64-bit integer, and so does the largest job the
-    bounds allow at a thousand dollars an hour with the dearest rate of storage a config may set."""
+    bounds allow (the arithmetic in tracker/bounds.py, HOURLY_RATE_USD): the dearest hourly rate
+    a price file may hold x instances x hours, plus the largest volume at the dearest GB-month
+    rate over the 13 calendar months a year of hours can touch."""
     assert bounds.USD.high * 10**6 < 2**63
-    compute = bounds.INSTANCE_COUNT.high * bounds.JOB_HOURS.high * Decimal(1000)
-    months = bounds.JOB_HOURS.high / 730
-    storage = bounds.INSTANCE_COUNT.high * bounds.VOLUME_GB.high * bounds.RATE_USD.high * months
-    assert (compute + storage) * 10**6 < 2**63
+    compute = bounds.HOURLY_RATE_USD.high * bounds.INSTANCE_COUNT.high * bounds.JOB_HOURS.high
+    storage = bounds.VOLUME_GB.high * bounds.INSTANCE_COUNT.high * bounds.RATE_USD.high * 13
+    assert compute * 10**6 == 878_400_000_000_000_000
+    assert storage * 10**6 == 2_129_920_000_000_000_000
+    assert (compute + storage) * 10**6 < 2**63 - 1
 
 
 # -- the last resort: whatever no check caught is one line, the traceback only at DEBUG --------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 
 from tracker.errors import InputError
@@ -71,8 +71,28 @@ BUDGET_USD = Bound(
     "budget amount", Decimal("0.01"), Decimal("1000000000000"), "USD",
     "from a cent to the largest amount of money (USD above)",
 )  # fmt: skip
-#: A rate from the config file (``[pricing] storage_usd_per_gb_month`` and
-#: ``s3_usd_per_gb_month``): USD per GB-month. The dearest real rate is under $1.
+#: An instance rate in a price file (shipped, refreshed or the overrides file,
+#: ``usd_per_hour``): USD per instance-hour. The dearest SageMaker training instance costs
+#: about $100 an hour.
+#:
+#: Why it fits the database: a job's cost is stored as a signed 64-bit count of micro-dollars
+#: (largest 2**63 - 1, about 9.22e18). The dearest job the bounds allow is
+#: compute  10,000 USD/h x 10,000 instances (INSTANCE_COUNT) x 8,784 h (JOB_HOURS)
+#:          = 8.784e11 USD = 8.784e17 micro-dollars, plus
+#: storage  16,384 GB (VOLUME_GB) x 10,000 instances x 1,000 USD/GB-month (RATE_USD)
+#:          x 13 months (8,784 h touch at most 13 calendar months; each month's share of
+#:          its GB-month is at most 1)
+#:          = 2.130e12 USD = 2.130e18 micro-dollars;
+#: together 3.008e18, under a third of 9.22e18.
+HOURLY_RATE_USD = Bound(
+    "hourly rate", Decimal("0"), Decimal("10000"), "USD per instance-hour",
+    "a hundred times the dearest training instance; with the instance count and hours "
+    "bounds a job's cost stays inside a 64-bit count of micro-dollars",
+)  # fmt: skip
+#: A rate per GB-month or per million tokens: the config file's ``[pricing]
+#: storage_usd_per_gb_month`` and ``s3_usd_per_gb_month``, and the price files'
+#: ``usd_per_gb_month`` and ``usd_per_million_tokens``. The dearest real GB-month rate is under
+#: $1.
 RATE_USD = Bound(
     "rate", Decimal("0"), Decimal("1000"), "USD per unit",
     "a thousand times the dearest real rate; keeps every job's cost inside a 64-bit "
@@ -98,13 +118,21 @@ CONFIG_DEPTH = Bound("nesting depth", 0, 32, "levels", "deeper nesting is no tra
 CONFIG_BYTES = Bound("size", 0, 1_048_576, "bytes", "a config file is read whole")
 #: Rows of a bill file (CUR / FOCUS) read at once; larger files are streamed in batches.
 BILL_BATCH_ROWS = Bound("bill batch", 1, 50_000, "rows", "one batch of a streamed bill file")
+#: Bill files one reconciliation reads (a folder's files, an S3 prefix's objects). Each file is
+#: streamed (S3 objects through a temporary file, one at a time), so size is not the limit:
+#: the count is, because every file is opened and every S3 object listed and fetched.
+BILL_FILES = Bound(
+    "bill files", 1, 10_000, "files",
+    "a CUR 2.0 or FOCUS export writes a few files a day: ten thousand is decades of them; "
+    "listing and fetching more is work no one asked for (a prefix at the bucket's root)",
+)  # fmt: skip
 #: Seconds one dashboard or API request may take before it is cancelled with a 503.
 REQUEST_SECONDS = Bound("request time", 1, 300, "seconds", "the server stays responsive")
 DEFAULT_REQUEST_SECONDS = 10
 
 ALL = (
     DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS, PAGE_ROWS, PAGE_NUMBER, INSTANCE_COUNT, JOB_HOURS, VOLUME_GB,
-    USD, BUDGET_USD, RATE_USD, PERCENT, DISCOUNT_PCT, SPOT_RATIO, PORT, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, REQUEST_SECONDS,
+    USD, BUDGET_USD, HOURLY_RATE_USD, RATE_USD, PERCENT, DISCOUNT_PCT, SPOT_RATIO, PORT, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, BILL_FILES, REQUEST_SECONDS,
 )  # fmt: skip
 
 
@@ -182,6 +210,17 @@ def check_daily_window(
             f"{max_days:,} days (set [reports] max_daily_days to change it): narrow the window "
             "or group by month (--by month, or --pivot ROWS,month)"
         )
+
+
+def day_after(day: date, days: int = 1) -> date | None:
+    """The day ``days`` after ``day``, or None past the calendar's last day (9999-12-31).
+
+    Every exclusive end of a user's window (``--until``, a period, a bill line) is found here:
+    None means "no end", so ``--until 9999-12-31`` reads every day to the end of the calendar
+    instead of overflowing ``date``."""
+    if (date.max - day).days < days:
+        return None
+    return day + timedelta(days=days)
 
 
 def depth(value: object) -> int:

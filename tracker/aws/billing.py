@@ -10,9 +10,10 @@ IAM: ``ce:GetCostAndUsage``; ``s3:ListBucket`` and ``s3:GetObject`` for files in
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -23,8 +24,9 @@ from tracker.aws import describe_error, error_code
 from tracker.aws.paging import PageLimitError, follow_token
 from tracker.aws.s3 import split_s3_uri
 from tracker.aws.session import make_client
+from tracker.bounds import BILL_FILES
 from tracker.errors import InputError, TrackerError
-from tracker.reconcile.bill_files import BillFile, is_bill_file
+from tracker.reconcile.bill_files import BillFile, check_bill_files, is_bill_file
 from tracker.reconcile.rules import KIND_UNRECOGNISED, BillLine, classify_usage_type
 from tracker.records import UNALLOCATED, decimal_or_none
 
@@ -184,33 +186,55 @@ def _day(value: Any, field: str) -> date:
 
 
 # -- CUR / FOCUS files in S3 -----------------------------------------------------------------
+#: Bytes of an S3 object copied to its temporary file per read: memory per object stays this.
+CHUNK_BYTES = 1 << 20
+
+
 def s3_bill_files(client: BaseClient, uri: str) -> list[BillFile]:
-    """Every bill file (.parquet, .csv, .csv.gz) under an s3://bucket/prefix, fetched."""
+    """Every bill file (.parquet, .csv, .csv.gz) under an s3://bucket/prefix, at most
+    ``tracker.bounds.BILL_FILES`` of them (the listing stops one past it).
+
+    Nothing is fetched here: each file's ``fetch`` streams its object to a temporary file in
+    chunks just before it is read (:func:`tracker.reconcile.bill_files.read_bill`), so memory
+    holds one chunk, never an object (CUR parts run to gigabytes), and disk one object."""
     where = split_s3_uri(uri)
     if where is None:
         raise InputError(f"--source {uri}: expected an S3 URI like s3://bucket/prefix/")
     bucket, prefix = where
     keys = _list_keys(client, bucket, prefix, uri)
+    check_bill_files(f"--source {uri}", len(keys), "under this prefix")
     if not keys:
         raise InputError(
             f"--source {uri}: no .parquet, .csv or .csv.gz objects under this prefix; expected "
             "CUR 2.0 or FOCUS export files"
         )
-    files = []
-    for key in keys:
+    return [BillFile(f"s3://{bucket}/{key}", fetch=_fetcher(client, bucket, key)) for key in keys]
+
+
+def _fetcher(client: BaseClient, bucket: str, key: str) -> Callable[[Path], None]:
+    """Writes the object to a local file, ``CHUNK_BYTES`` at a time."""
+
+    def fetch(target: Path) -> None:
         try:
-            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            body = client.get_object(Bucket=bucket, Key=key)["Body"]
+            with body, open(target, "wb") as out:
+                for chunk in body.iter_chunks(CHUNK_BYTES):
+                    out.write(chunk)
         except (ClientError, BotoCoreError) as exc:
             raise TrackerError(f"s3://{bucket}/{key}: cannot read ({describe_error(exc)})") from exc
-        files.append(BillFile(f"s3://{bucket}/{key}", body))
-    return files
+
+    return fetch
 
 
 def _list_keys(client: BaseClient, bucket: str, prefix: str, uri: str) -> list[str]:
+    """The bill files' keys, sorted; the listing stops once it holds one past BILL_FILES."""
     keys: list[str] = []
+    limit = int(BILL_FILES.high) + 1
     try:
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             keys.extend(obj["Key"] for obj in page.get("Contents", []) if is_bill_file(obj["Key"]))
+            if len(keys) >= limit:
+                return sorted(keys)[:limit]
     except (ClientError, BotoCoreError) as exc:
         if error_code(exc) in ("NoSuchBucket", "AccessDenied", "InvalidBucketName"):
             raise InputError(f"--source {uri}: cannot list ({describe_error(exc)})") from None

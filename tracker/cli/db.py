@@ -35,7 +35,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _url(args: argparse.Namespace) -> str:
-    return args.db or settings_from(args).database_url
+    return args.db if args.db is not None else settings_from(args).database_url
 
 
 def cmd_upgrade(args: argparse.Namespace) -> int:

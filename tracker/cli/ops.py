@@ -92,6 +92,9 @@ def cmd_alerts(args: argparse.Namespace) -> int:
                 "state": o.state,
                 "subject": o.subject,
                 "error": o.error,
+                # sent under an idempotency key an earlier attempt already used (after a
+                # crash): the receiver may have it twice and drops one by the key
+                "repeat": o.repeat,
             }
             for o in result.outcomes
         ]
@@ -140,7 +143,7 @@ def cmd_daemon(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     _daemon_logging(args)
     # A long-running process brings its database to the schema it knows before anything else.
-    schema = upgrade(args.db or settings.database_url)
+    schema = upgrade(args.db if args.db is not None else settings.database_url)
     store = store_from(args, settings)
     return Daemon(settings, store, clock=system_clock, notes=(schema,)).run()
 
@@ -244,7 +247,8 @@ def status_report(
         "jobs": jobs,
         "collection": collection,
         "alerts": {"sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
-                   "sending": counts.get("sending", 0)},
+                   "sending": counts.get("sending", 0),
+                   "unconfirmed": counts.get("unconfirmed", 0)},
     }  # fmt: skip
 
 
@@ -326,6 +330,11 @@ def render_status(report: dict[str, Any]) -> str:
         line += f", {alerts['failed']} failed (retried on the next alerts run)"
     if alerts["sending"]:
         line += f", {alerts['sending']} being sent"
+    if alerts["unconfirmed"]:
+        line += (
+            f", {alerts['unconfirmed']} unconfirmed (resent once after a crash, whose sender "
+            "died too; never sent again: check the receiver)"
+        )
     out += ["", line]
     return "\n".join(out) + "\n"
 

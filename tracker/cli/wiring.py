@@ -66,6 +66,7 @@ def add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> No
     group.add_argument(
         "--db",
         metavar="URL",
+        type=db_url,
         default=default(None),
         help="database URL, overrides [database] url (e.g. sqlite:///tracker.db)",
     )
@@ -139,6 +140,16 @@ def subcommand(parser: argparse.ArgumentParser, name: str) -> Parser:
     raise KeyError(name)
 
 
+def db_url(text: str) -> str:
+    """The ``--db`` option's ``type=``: an empty URL is refused here, once, for every command
+    (it would otherwise read as "not given" wherever ``args.db or ...`` slipped in)."""
+    if not text.strip():
+        from tracker.store.engine import SUPPORTED_URLS
+
+        raise InputError(f"--db is empty; expected {SUPPORTED_URLS}")
+    return text
+
+
 def parse_day(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -199,7 +210,7 @@ def store_from(
     them); ``must_exist`` is for a command that writes to a database it must not create."""
     from tracker.store.database import Store
 
-    given = args.db is not None  # an empty --db is an error, not the config's URL
+    given = args.db is not None
     url, option = (args.db, "--db") if given else (settings.database_url, "[database] url")
     return Store.open(url, read_only=read_only, must_exist=must_exist, option=option)
 

@@ -31,7 +31,9 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
-from tracker.errors import PriceBookError
+from tracker import bounds
+from tracker.bounds import HOURLY_RATE_USD, RATE_USD
+from tracker.errors import InputError, PriceBookError
 from tracker.records import INSTANCE_TYPE_RE, REGION_RE, JobRecord, Rates
 
 TRAINING_FILE = "training-on-demand.csv"
@@ -127,8 +129,20 @@ def _instance_type(path: Traversable, line: int, value: str) -> str:
     return _cell(path, line, "instance_type", value, _INSTANCE_CELL)
 
 
+#: The range each rate column is checked against (tracker.bounds).
+_RATE_BOUNDS = {"usd_per_hour": HOURLY_RATE_USD}
+
+
 def _usd(path: Traversable, line: int, field: str, value: str) -> Decimal:
-    return Decimal(_cell(path, line, field, value, _USD_CELL))
+    """A rate cell: a plain decimal within its bound (``HOURLY_RATE_USD`` for instance-hours,
+    ``RATE_USD`` for GB-months and million tokens); else one line naming file, line, column."""
+    text = _cell(path, line, field, value, _USD_CELL)
+    try:
+        return bounds.decimal(
+            f"{path}: line {line}: {field}:", text, _RATE_BOUNDS.get(field, RATE_USD)
+        )
+    except InputError as exc:
+        raise PriceBookError(str(exc)) from None
 
 
 def _price_row(path: Traversable, line: int, cells: Mapping[str, str]) -> PriceRow:

@@ -60,5 +60,7 @@ def estimate_job(
     )
     estimate = price_estimate(settings, request, now or system_clock(), recorded=record)
     if record:
-        record_estimate(Store.open(db or settings.database_url), estimate)
+        # An explicit db="" is a mistake (InputError "db is empty"), not the configured URL.
+        url, option = (db, "db") if db is not None else (settings.database_url, "[database] url")
+        record_estimate(Store.open(url, option=option), estimate)
     return estimate

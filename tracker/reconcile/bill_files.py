@@ -1,9 +1,11 @@
 """Reading the AWS bill from files: Cost and Usage Report 2.0 and FOCUS 1.x exports.
 
 Parquet or CSV (gzipped or not), one file or many (a folder is read recursively; S3 objects
-are fetched by ``tracker.aws.billing`` and handed over as bytes). The layout is detected from
-the columns: CUR 2.0 has ``line_item_*`` columns (the legacy ``lineItem/UsageType`` headers
-are accepted too), FOCUS has ``BilledCost`` and ``ChargePeriodStart``.
+are listed by ``tracker.aws.billing`` and each streamed to a temporary file just before it is
+read, deleted once read). At most ``tracker.bounds.BILL_FILES`` files make one bill. The
+layout is detected from the columns: CUR 2.0 has ``line_item_*`` columns (the legacy
+``lineItem/UsageType`` headers are accepted too), FOCUS has ``BilledCost`` and
+``ChargePeriodStart``.
 
 Only Amazon SageMaker lines are kept: CUR line item types Usage, DiscountedUsage and
 SavingsPlanCoveredUsage; FOCUS charge category Usage. Lines are aggregated per (UTC day,
@@ -23,18 +25,20 @@ has (the first few, control characters escaped) and which a CUR 2.0 or FOCUS fil
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import math
 import re
-from collections.abc import Generator, Iterable, Iterator, Mapping
+import tempfile
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tracker.bounds import BILL_BATCH_ROWS, whole
+from tracker.bounds import BILL_BATCH_ROWS, BILL_FILES, day_after, whole
 from tracker.errors import InputError, one_line
 from tracker.reconcile.rules import BillLine, classify_usage_type
 from tracker.records import UNALLOCATED, decimal_or_none
@@ -69,10 +73,14 @@ FOCUS_REQUIRED = ("ChargeCategory", "ChargePeriodStart", "BilledCost")
 
 @dataclass(frozen=True)
 class BillFile:
-    """One bill file: its name (a path or an s3:// URI) and, when fetched, its bytes."""
+    """One bill file: its name (a path or an s3:// URI) and where its bytes are: the path
+    itself, ``data`` in memory, or ``fetch``, which writes them to a local file just before
+    the file is read (an S3 object, streamed to a temporary file and deleted once read)."""
 
     name: str
     data: bytes | None = None
+    fetch: Callable[[Path], None] | None = field(default=None, compare=False, repr=False)
+    local: str | None = None
 
 
 @dataclass
@@ -100,12 +108,15 @@ def is_bill_file(name: str) -> bool:
 
 
 def local_bill_files(path: str) -> list[BillFile]:
-    """The bill files at a local path: the file itself, or every bill file under a folder."""
+    """The bill files at a local path: the file itself, or every bill file under a folder (at
+    most ``tracker.bounds.BILL_FILES`` of them; the search stops at the first one beyond)."""
     where = Path(path).expanduser()
     if where.is_file():
         return [BillFile(str(where))]
     if where.is_dir():
-        found = sorted(p for p in where.rglob("*") if p.is_file() and is_bill_file(p.name))
+        files = (p for p in where.rglob("*") if is_bill_file(p.name) and p.is_file())
+        found = sorted(itertools.islice(files, int(BILL_FILES.high) + 1))
+        check_bill_files(f"--source {path}", len(found), "in this folder")
         if not found:
             raise InputError(
                 f"--source {path}: no .parquet, .csv or .csv.gz files in this folder; expected "
@@ -116,6 +127,17 @@ def local_bill_files(path: str) -> list[BillFile]:
         f"--source {path}: no such file or folder; expected 'ce', a CUR 2.0 / FOCUS file or "
         "folder, or an s3://bucket/prefix URI"
     )
+
+
+def check_bill_files(label: str, found: int, where: str) -> None:
+    """A source of more than ``BILL_FILES.high`` bill files is an InputError naming it;
+    ``found`` is what a listing stopped at (one past the bound)."""
+    if found > BILL_FILES.high:
+        raise InputError(
+            f"{label}: more than {BILL_FILES.high:,} bill files {where}; a reconciliation reads "
+            f"at most {BILL_FILES.high:,} {BILL_FILES.unit}: point it at a narrower folder or "
+            "prefix (one billing period's, say)"
+        )
 
 
 def read_bill(
@@ -133,19 +155,20 @@ def read_bill(
     batch_rows = whole("bill batch rows", batch_rows, BILL_BATCH_ROWS)
     result = BillRead()
     totals: dict[tuple[Any, ...], list[Decimal]] = {}
-    for bill_file in files:
-        layout, batches = _open(bill_file, batch_rows)
-        result.files.append(bill_file.name)
-        result.layouts.add(layout)
-        rows = _cur_rows if layout == CUR else _focus_rows
-        with closing(batches):  # the file is closed at once, also when a row is bad
-            for frame in batches:
-                result.rows_read += len(frame)
-                for key, list_usd, effective_usd in rows(frame, bill_file.name, team_tag):
-                    result.rows_kept += 1
-                    sums = totals.setdefault(key, [Decimal(0), Decimal(0)])
-                    sums[0] += list_usd
-                    sums[1] += effective_usd
+    for listed in files:
+        with _readable(listed) as bill_file:
+            layout, batches = _open(bill_file, batch_rows)
+            result.files.append(bill_file.name)
+            result.layouts.add(layout)
+            rows = _cur_rows if layout == CUR else _focus_rows
+            with closing(batches):  # the file is closed at once, also when a row is bad
+                for frame in batches:
+                    result.rows_read += len(frame)
+                    for key, list_usd, effective_usd in rows(frame, bill_file.name, team_tag):
+                        result.rows_kept += 1
+                        sums = totals.setdefault(key, [Decimal(0), Decimal(0)])
+                        sums[0] += list_usd
+                        sums[1] += effective_usd
     for (day, team, usage_type, resource_id, account_id, line_type), sums in sorted(
         totals.items(), key=lambda item: tuple("" if v is None else str(v) for v in item[0])
     ):
@@ -153,7 +176,7 @@ def read_bill(
             BillLine(
                 source=source,
                 period_start=day,
-                period_end=day + timedelta(days=1),
+                period_end=day + timedelta(days=1),  # before date.max: _days checks
                 team=team,
                 usage_type=usage_type,
                 kind=classify_usage_type(usage_type),
@@ -165,6 +188,20 @@ def read_bill(
             )
         )
     return result
+
+
+@contextmanager
+def _readable(bill_file: BillFile) -> Iterator[BillFile]:
+    """``bill_file``, its bytes fetched first to a temporary file when it has ``fetch``; the
+    temporary file is deleted once the file is read (also when reading it fails), so a
+    reconciliation holds one fetched file on disk at a time and none in memory."""
+    if bill_file.fetch is None:
+        yield bill_file
+        return
+    with tempfile.TemporaryDirectory(prefix="tracker-bill-") as folder:
+        local = Path(folder) / "object"
+        bill_file.fetch(local)
+        yield replace(bill_file, fetch=None, local=str(local))
 
 
 # -- reading one file ----------------------------------------------------------------------
@@ -278,8 +315,11 @@ def _wanted(column: str) -> bool:
 
 
 def _handle(bill_file: BillFile) -> Any:
-    """A fresh readable source: the path, or the fetched bytes from their start."""
-    return io.BytesIO(bill_file.data) if bill_file.data is not None else bill_file.name
+    """A fresh readable source: the path (or the local copy of a fetched object), or the
+    bytes from their start."""
+    if bill_file.data is not None:
+        return io.BytesIO(bill_file.data)
+    return bill_file.local or bill_file.name
 
 
 def _parquet_names(bill_file: BillFile) -> list[str]:
@@ -387,7 +427,14 @@ def _days(frame: pd.DataFrame, column: str, name: str) -> list[date]:
     if bad.any():
         value = frame[column][bad].iloc[0]
         raise InputError(f"{name}: {column}: {value!r} is not a date or time; expected ISO 8601")
-    return [stamp.date() for stamp in stamps]
+    days = [stamp.date() for stamp in stamps]
+    if days and day_after(max(days)) is None:  # a line ends the day after its day: none follows
+        value = frame[column].iloc[days.index(max(days))]
+        raise InputError(
+            f"{name}: {column}: {value!r} is the calendar's last day; a bill line ends the "
+            "day after its usage day, so usage must be dated before 9999-12-31"
+        )
+    return days
 
 
 def _text(value: Any) -> str:

@@ -17,6 +17,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from tracker.bounds import day_after
 from tracker.errors import InputError
 from tracker.estimate.rules import RECORDED_SOURCES, SOURCE_NONE, SOURCE_USD_TAG, ResolvedEstimate
 from tracker.records import UNALLOCATED, cents, format_usd, from_micros
@@ -298,17 +299,21 @@ def period_key(day: date, granularity: str) -> str:
     raise InputError(f"--granularity {granularity!r}: expected one of {', '.join(GRANULARITIES)}")
 
 
-def period_end(key: str) -> date:
-    """The exclusive end day of a period key."""
+def period_end(key: str) -> date | None:
+    """The exclusive end day of a period key; None for the calendar's last day or month
+    (``9999-12-31``, ``9999-12``), which no day follows."""
     if len(key) == 7:
         year, month = int(key[:4]), int(key[5:7])
-        return date(year + month // 12, month % 12 + 1, 1)
-    return date.fromisoformat(key) + timedelta(days=1)
+        last = date(year, 12, 31) if month == 12 else date(year, month + 1, 1) - timedelta(days=1)
+        return day_after(last)
+    return day_after(date.fromisoformat(key))
 
 
 def is_settled(key: str, now: datetime, settle_days: int) -> bool:
-    """A period is settled once ``settle_days`` whole days have passed since it ended."""
-    return now.date() >= period_end(key) + timedelta(days=settle_days)
+    """A period is settled once ``settle_days`` whole days have passed since it ended; one
+    that ends with the calendar never is."""
+    end = period_end(key)
+    return end is not None and (now.date() - end).days >= settle_days
 
 
 @dataclass

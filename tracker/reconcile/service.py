@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from tracker.bounds import day_after
 from tracker.cost.engine import cost_job
 from tracker.errors import InputError
 from tracker.estimate.rules import resolve_estimate, worst_case_job
@@ -140,8 +141,13 @@ def fetch_lines(
 
         if since is None or until is None:
             raise ValueError("a Cost Explorer window needs both since and until")
+        end = day_after(until)
+        if end is None:  # Cost Explorer's End is exclusive and must be a date
+            raise InputError(
+                f"--until {until}: Cost Explorer needs the day after --until, and no day follows "
+                "it; pass an earlier --until"
+            )
         client = ce_client or billing.ce_client(settings.collection)
-        end = until + timedelta(days=1)
         return billing.fetch_ce_lines(client, since, end, granularity, team_tag), since, until
     from tracker.reconcile.bill_files import local_bill_files, read_bill
 

@@ -8,11 +8,12 @@ job's tags in ``jobs.tags_json`` and its StoppingCondition in ``max_runtime_seco
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from decimal import Decimal
 
 from sqlalchemy import func, select
 
+from tracker.bounds import day_after
 from tracker.cost.engine import job_micros
 from tracker.cost.items import CHARGE_ITEMS
 from tracker.records import (
@@ -83,8 +84,9 @@ class EstimateRepository(Repository):
         query = select(Job).where(Job.final == True).order_by(ended, Job.name)  # noqa: E712
         if since is not None:
             query = query.where(ended >= datetime.combine(since, time.min))
-        if until is not None:
-            query = query.where(ended < datetime.combine(until + timedelta(days=1), time.min))
+        end = day_after(until) if until is not None else None
+        if end is not None:  # --until 9999-12-31 has no day after: every day to the end
+            query = query.where(ended < datetime.combine(end, time.min))
         if team is not None:
             query = query.where(Job.team == team)
         with self.store.session() as session:
