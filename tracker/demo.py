@@ -63,7 +63,7 @@ def run_demo(folder: str | None, *, jobs: int, seed: int, db_url: str | None = N
     db_path = base / "demo.db"
     for suffix in ("", "-wal", "-shm"):  # every demo starts from an empty database
         Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    url = db_url or f"sqlite:///{db_path}"
+    url = db_url if db_url is not None else f"sqlite:///{db_path}"
     config_path = base / "tracker.toml"
     config_path.write_text(DEMO_CONFIG.format(db_url=url))
 

@@ -237,7 +237,8 @@ class StoreCollector(Collector):
         ledger = GaugeMetricFamily(
             "tracker_alert_deliveries",
             "Alert deliveries in the ledger (one alert on one channel), by kind and status "
-            "(sending, sent, failed: failed ones are retried next run)",
+            "(sending, sent, failed: failed ones are retried next run; "
+            "unconfirmed: resent once after a crash, never again)",
             labels=["kind", "status"],
         )
         sent = CounterMetricFamily(
