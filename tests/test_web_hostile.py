@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.backends import db_url_fixture  # noqa: F401
 from tests.views_data import NOW, make_store
 from tracker import bounds
 from tracker.errors import InputError
@@ -138,6 +139,57 @@ def test_showback_by_month_over_centuries_has_a_column_per_month_with_spend(
     assert response.status_code == 200
     months = {key for row in response.json() for key in row if key[:2] == "20"}
     assert months == {"2026-10", "2026-11"}
+
+
+# -- pages of rows are read in SQL -----------------------------------------------------------
+#: Seven jobs of one hour on ml.m5.xlarge (0.25 an instance-hour), 3 rows a page:
+#:
+#: | order | job     | instances | cost |
+#: |-------|---------|-----------|------|
+#: | 1     | big     | 6         | 1.50 |
+#: | 2, 3  | mid-a, mid-b | 4    | 1.00 each (ties by name) |
+#: | 4-6   | Small-3, small-1, small-2 | 2 | 0.50 each ('S' before 's': code points) |
+#: | 7     | tiny    | 1         | 0.25 |
+PAGED_JOBS = [("big", 6), ("mid-b", 4), ("mid-a", 4), ("small-2", 2), ("small-1", 2),
+              ("Small-3", 2), ("tiny", 1)]  # fmt: skip
+
+
+def test_report_by_job_pages_in_sql(db_url: str) -> None:
+    """Page 2 of ``/api/report?by=job`` is rows 4 to 6 of the CLI's order; the rows come
+    from a query with LIMIT, the total from a COUNT (no query loads every job)."""
+    from sqlalchemy import event
+
+    from tests.views_data import at, fill
+    from tests.views_data import make_job as org_job
+    from tracker.report.spend import spend_rows
+
+    store = fill(
+        Store.open(db_url),
+        [org_job(name, "nlp", instance_count=n, start_time=at(11, 2)) for name, n in PAGED_JOBS],
+    )
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    client = TestClient(create_app(store, clock=lambda: NOW, page_rows=3))
+    page = client.get("/api/report", params={"by": "job", "page": "2"})
+    assert page.status_code == 200 and page.headers["x-total-count"] == "7"
+    assert [(r["job"], r["total_usd"]) for r in page.json()] == [
+        ("Small-3", 0.5), ("small-1", 0.5), ("small-2", 0.5),
+    ]  # fmt: skip
+    assert page.headers["link"] == (
+        '</api/report?by=job&page=1>; rel="prev", </api/report?by=job&page=3>; rel="next"'
+    )
+    spend = [s for s in statements if "FROM job_cost_days" in s]
+    assert len(spend) == 2  # the COUNT, then the page's rows
+    assert "GROUP BY" not in spend[0] and "AS rows" in spend[0]
+    assert "GROUP BY jobs.id" in spend[1] and "LIMIT" in spend[1]
+    # The CLI prints every row, in the same order.
+    assert [r["job"] for r in spend_rows(store, "job")] == [
+        "big", "mid-a", "mid-b", "Small-3", "small-1", "small-2", "tiny",
+    ]  # fmt: skip
+    last = client.get("/api/report", params={"by": "job", "page": "3"}).json()
+    assert [r["job"] for r in last] == ["tiny"]
+    beyond = client.get("/api/report", params={"by": "job", "page": "4"})
+    assert beyond.status_code == 404 and error_line(beyond) == "page 4: there are 3 pages"
 
 
 # -- the time budget -------------------------------------------------------------------------

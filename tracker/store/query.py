@@ -50,6 +50,8 @@ JOB_DETAILS = {
 # Engine flags that name a part of a job left without a price (storage-unpriced,
 # artifact-unpriced, unpriced:<instance type>, unpriced:tokens) all contain this.
 UNPRICED_MARK = "unpriced"
+#: Dimensions whose rows come in time order (the others most expensive first).
+CHRONOLOGICAL = ("day", "month")
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,11 @@ def dimension(by: str, dialect: str) -> ColumnElement:
     if by not in JOB_COLUMNS:
         raise InputError(f"dimension {by!r}: expected one of {', '.join(DIMENSIONS)}")
     return func.coalesce(JOB_COLUMNS[by], UNALLOCATED)
+
+
+def _check_dimension(by: str) -> None:
+    if by not in DIMENSIONS:
+        raise InputError(f"--by {by!r}: expected one of {', '.join(DIMENSIONS)}")
 
 
 def item_sums(
@@ -167,17 +174,42 @@ class ViewQueries(Repository):
             query = query.group_by(*keys).order_by(*keys)
         return self._all(query)
 
-    def by_dimension(self, by: str, window: Window) -> list[dict[str, Any]]:
-        """``report --by``: spend per value of one dimension, with the job's details by job."""
-        if by not in DIMENSIONS:
-            raise InputError(f"--by {by!r}: expected one of {', '.join(DIMENSIONS)}")
-        if by != "job":
-            return self.spend([by], window)
-        key = dimension(by, self.dialect).label(by)
-        details = [column.label(name) for name, column in JOB_DETAILS.items()]
-        query = over_days(key, *details, *_counts([by]), *item_sums(REPORT_ITEMS))
-        query = within(query, window).group_by(Job.id, key, *JOB_DETAILS.values())
-        return self._all(query.order_by(key))
+    def by_dimension(
+        self, by: str, window: Window, *, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """``report --by``: spend per value of one dimension, with the job's details by job,
+        in the order every face shows them (:meth:`dimension_order`); ``limit`` and
+        ``offset`` page in SQL (the dashboard and the API), without them every row comes."""
+        _check_dimension(by)
+        key = dimension(by, self.dialect)
+        columns = [key.label(by)]
+        if by == "job":
+            columns += [column.label(name) for name, column in JOB_DETAILS.items()]
+        query = over_days(*columns, *_counts([by]), *item_sums(REPORT_ITEMS))
+        groups = [Job.id, key, *JOB_DETAILS.values()] if by == "job" else [key]
+        query = within(query, window).group_by(*groups).order_by(*self.dimension_order(by, key))
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
+        return self._all(query)
+
+    def dimension_order(self, by: str, key: ColumnElement) -> list[ColumnElement]:
+        """The one order of ``report --by`` rows: days and months in time order, anything else
+        most expensive first, then by value in code-point order (as Python sorts text; the
+        same on SQLite and PostgreSQL whatever its collation), then by job id. ``key`` is the
+        dimension's expression as the query groups by it (the same bound parameters)."""
+        if by in CHRONOLOGICAL:
+            return [key]
+        if self.dialect == "postgresql":
+            key = key.collate("C")
+        spend = func.coalesce(func.sum(JobCostDay.list_micros), 0)
+        return [spend.desc(), key, *([Job.id] if by == "job" else [])]
+
+    def count_dimension(self, by: str, window: Window) -> int:
+        """How many rows :meth:`by_dimension` returns for ``window``, counted in SQL."""
+        _check_dimension(by)
+        counted = JobCostDay.job_id if by == "job" else dimension(by, self.dialect)
+        query = within(over_days(func.count(func.distinct(counted)).label("rows")), window)
+        return int(self._all(query)[0]["rows"])
 
     def unpriced_flags(self, window: Window) -> list[dict[str, Any]]:
         """Jobs with spend days in the window that carry an unpriced flag, counted per

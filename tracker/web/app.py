@@ -54,7 +54,14 @@ from tracker.report.budgets import budget_table
 from tracker.report.charts import Chart, Series, layout
 from tracker.report.metrics import metrics_registry
 from tracker.report.render import HtmlTable, Links, html_table, to_json
-from tracker.report.spend import columns_for, shown_usd, spend_notes, spend_rows, spend_table
+from tracker.report.spend import (
+    columns_for,
+    shown_usd,
+    spend_count,
+    spend_notes,
+    spend_rows,
+    spend_table,
+)
 from tracker.report.table import Table, count, infer_all, money, text
 from tracker.report.templating import environment
 from tracker.report.unpriced import unpriced_parts
@@ -191,10 +198,11 @@ def create_app(
         window, page = _window(request), _page(request)
 
         def report() -> Response:
-            rows = spend_rows(
-                store, by, since=window.since, until=window.until, filters=window.filters
-            )
-            return pages.api_page(request, spend_table(rows, by), page)
+            # Paged in SQL: a COUNT for the total, then only this page's rows.
+            asked = {"since": window.since, "until": window.until, "filters": window.filters}
+            pager = Pager.of(spend_count(store, by, **asked), page, pages.page_rows)
+            rows = spend_rows(store, by, **asked, page=page, page_rows=pages.page_rows)
+            return pages.api_rows(request, spend_table(rows, by), pager)
 
         return await _work(report)
 
@@ -583,8 +591,11 @@ class _Pages:
         return shown, pager
 
     def api_page(self, request: Request, table: Table, page: int) -> Response:
-        """One page of a table as the CLI's JSON; ``X-Total-Count`` and ``Link`` for the rest."""
-        shown, pager = self.paged(table, page)
+        """One page of a whole table as the CLI's JSON (:meth:`api_rows`)."""
+        return self.api_rows(request, *self.paged(table, page))
+
+    def api_rows(self, request: Request, shown: Table, pager: Pager) -> Response:
+        """The rows of one page as the CLI's JSON; ``X-Total-Count`` and ``Link`` for the rest."""
         response = Response(to_json(shown), media_type="application/json")
         response.headers["X-Total-Count"] = str(pager.rows)
         links = pager.links(request)
