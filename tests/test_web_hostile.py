@@ -15,6 +15,7 @@ import html
 import http.client
 import json
 import queue
+import re
 import socket
 import threading
 import warnings
@@ -99,6 +100,67 @@ def test_configured_daily_window_bounds_the_dashboard(store: Store, tmp_path: Pa
     assert "at most 30 days" in error_line(wide)
     narrow = {"since": "2026-10-02", "until": "2026-10-31"}
     assert client.get("/views/trend", params=narrow).status_code == 200
+
+
+def test_configured_daily_window_bounds_the_overview_trend(store: Store, tmp_path: Path) -> None:
+    """``max_daily_days = 7``: the overview still opens, its trend drawn over the last 7 days
+    of the month (not the usual 30, which the bound refuses)."""
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text("[reports]\nmax_daily_days = 7\n")
+    client = TestClient(create_app(store, settings=parse_settings(config), clock=lambda: NOW))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "2026-11-20 to 2026-11-26, UTC days inclusive" in page.text
+    assert "2026-11-19 ·" not in page.text  # no point before the 7 days
+
+
+@pytest.mark.parametrize(
+    ("month", "title", "prev", "next"),
+    [("9999-12", "December 9999", "/?month=9999-11", None),
+     ("0001-01", "January 0001", None, "/?month=0001-02")],
+)  # fmt: skip
+def test_overview_at_the_ends_of_the_calendar_is_a_page(
+    client: TestClient, month: str, title: str, prev: str | None, next: str | None
+) -> None:
+    """The month after 9999-12 and the one before 0001-01 do not exist: no link to them,
+    no 500; the other link leads towards the spend (in 2026)."""
+    page = client.get("/", params={"month": month})
+    assert page.status_code == 200
+    assert title in page.text and 'id="month-total">0.00<' in page.text
+    links = re.findall(r'id="(prev|next)-month" href="([^"]*)"', page.text)
+    assert links == [(rel, href) for rel, href in (("prev", prev), ("next", next)) if href]
+
+
+@pytest.mark.parametrize("path", ["/team?name=nlp&", "/views/showback?", "/views/top?",
+    "/views/waste?", "/api/report?", "/api/report?by=day&", "/api/report?by=month&",
+    "/api/views/showback?pivot=team,day&", "/api/views/top?"])  # fmt: skip
+@pytest.mark.parametrize(
+    "window",
+    ["until=9999-12-31", "since=0001-01-01", "since=9999-12-31", "until=0001-01-01",
+     "since=0001-01-01&until=0001-01-01", "since=9999-12-01&until=9999-12-31"],
+)  # fmt: skip
+def test_window_at_the_ends_of_the_calendar_is_never_500(
+    client: TestClient, path: str, window: str
+) -> None:
+    """A page or 400 in one line, never a 500 from date arithmetic past 0001-01-01 or
+    9999-12-31."""
+    response = client.get(path + window)
+    assert response.status_code in (200, 400), response.text[:300]
+    if response.status_code == 400:
+        assert "days" in error_line(response)  # only per-day windows are refused
+
+
+@pytest.mark.parametrize(
+    ("window", "subtitle"),
+    [("until=9999-12-31", "9999-12-02 to 9999-12-31"),
+     ("until=0001-01-10", "0001-01-01 to 0001-01-10"),
+     ("since=9999-12-31&until=9999-12-31", "9999-12-31 to 9999-12-31")],
+)  # fmt: skip
+def test_trend_at_the_ends_of_the_calendar(client: TestClient, window: str, subtitle: str) -> None:
+    page = client.get("/views/trend?" + window)
+    assert page.status_code == 200 and subtitle in page.text
 
 
 def test_trend_over_the_largest_window_is_paged(store: Store) -> None:

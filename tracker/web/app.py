@@ -69,6 +69,7 @@ from tracker.report.views import (
     DEFAULT_TOP,
     PIVOT_DIMENSIONS,
     TOP_COLUMNS,
+    TREND_DAYS,
     VIEWS,
     ViewRequest,
     build,
@@ -142,10 +143,6 @@ def create_app(
     )
     interrupt.cancel_at_deadline(store.engine)
     pages = _Pages(store, settings, clock, page_rows)
-    # ``[reports] max_daily_days``: the widest per-day view ViewRequest allows (its default
-    # without settings, or before the setting exists).
-    daily = getattr(getattr(settings, "reports", None), "max_daily_days", None)
-    view_options = {} if daily is None else {"max_daily_days": daily}
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> Response:
@@ -190,7 +187,7 @@ def create_app(
 
     @app.get("/views/{name}", response_class=HTMLResponse, **_doc("view", *VIEW_QUERY))
     async def view(request: Request) -> str:
-        return await _work(pages.view, _view_request(request, view_options), _page(request))
+        return await _work(pages.view, _view_request(request, pages.max_daily_days), _page(request))
 
     @app.get("/api/report", **_doc("report_by", *WINDOW, "page", api=True))
     async def api_report(request: Request) -> Response:
@@ -208,7 +205,7 @@ def create_app(
 
     @app.get("/api/views/{name}", **_doc("view", *VIEW_QUERY, api=True))
     async def api_view(request: Request) -> Response:
-        asked, page = _view_request(request, view_options), _page(request)
+        asked, page = _view_request(request, pages.max_daily_days), _page(request)
 
         def report() -> Response:
             return pages.api_page(request, build(store, asked, clock()), page)
@@ -492,8 +489,8 @@ def _window(request: Request) -> Window:
     return Window(since, until, filters)
 
 
-def _view_request(request: Request, options: dict[str, Any]) -> ViewRequest:
-    """The view the URL asks for; ``options`` are further ViewRequest fields (its bounds)."""
+def _view_request(request: Request, max_daily_days: int) -> ViewRequest:
+    """The view the URL asks for; ``max_daily_days`` bounds a per-day view's window."""
     name = request.path_params["name"]
     if name not in VIEWS:
         raise HTTPException(404, f"no view {_shown(name)}; the views are {', '.join(VIEWS)}")
@@ -514,7 +511,7 @@ def _view_request(request: Request, options: dict[str, Any]) -> ViewRequest:
         rows_by=rows_by,
         cols_by=cols_by,
         top=DEFAULT_TOP if top is None else bounds.whole("top", top, bounds.TOP_JOBS),
-        **options,
+        max_daily_days=max_daily_days,
     )
 
 
@@ -563,6 +560,12 @@ class _Pages:
         self.settings = settings
         self.clock = clock
         self.page_rows = page_rows
+        #: ``[reports] max_daily_days``: the widest per-day view; every ViewRequest gets it.
+        self.max_daily_days = (
+            int(bounds.DAILY_WINDOW_DAYS.high)
+            if settings is None
+            else settings.reports.max_daily_days
+        )
         self.queries = ViewQueries(store)
         self.env = templates()
 
@@ -610,33 +613,43 @@ class _Pages:
         today = now.date()
         days = self.queries.spend_days()
         since = month or month_start(days[1] if days else today)
-        month_end = month_start(since, -1) - timedelta(days=1)
+        # The months either side, None past the calendar's ends (0001-01 and 9999-12).
+        before, after = _month_or_none(since, 1), _month_or_none(since, -1)
+        month_end = date.max if after is None else after - timedelta(days=1)
         until = min(month_end, today) if since <= today else month_end
         rows = spend_rows(self.store, "team", since=since, until=until)
         teams = spend_table(rows, "team", spend_notes(self.store, since=since, until=until))
         teams.columns = TEAM_COLUMNS
         chart = Chart(
             "hbar",
-            f"Spend per team, {since:%B %Y} (USD)",
+            f"Spend per team, {_month_name(since)} (USD)",
             tuple(str(r["team"]) for r in teams.rows),
             (Series("total_usd", tuple(r["total_usd"] for r in teams.rows)),),
         )
-        trend = build(self.store, ViewRequest("trend", until=until), now)
-        before, after = month_start(since, 1), month_start(since, -1)
+        # The trend's days up to the month's end, never wider than a per-day view may be.
+        days_back = min(TREND_DAYS, self.max_daily_days, (until - date.min).days + 1) - 1
+        trend_request = ViewRequest(
+            "trend", until - timedelta(days=days_back), until, max_daily_days=self.max_daily_days
+        )
+        trend = build(self.store, trend_request, now)
         return self.render(
             "overview.html.j2",
             title="SageMaker training spend",
-            month=f"{since:%B %Y}",
+            month=_month_name(since),
             current=since == month_start(today),
             since=since,
             until=until,
             picker={
-                "value": f"{since:%Y-%m}",
-                "min": f"{days[0]:%Y-%m}" if days else None,
-                "max": f"{max(days[1], today) if days else today:%Y-%m}",
+                "value": _month_text(since),
+                "min": _month_text(days[0]) if days else None,
+                "max": _month_text(max(days[1], today) if days else today),
             },
-            prev_href=f"/?month={before:%Y-%m}" if days and days[0] < since else None,
-            next_href=f"/?month={after:%Y-%m}" if days and days[1] >= after else None,
+            prev_href=f"/?month={_month_text(before)}"
+            if before and days and days[0] < since
+            else None,
+            next_href=f"/?month={_month_text(after)}"
+            if after and days and days[1] >= after
+            else None,
             total=teams.total["total_usd"] if teams.total else Decimal("0.00"),
             team_table=html_table(teams, {"team": team_href}),
             team_chart=layout(chart),
@@ -670,7 +683,15 @@ class _Pages:
         ids = {r["job"]: r["_job_id"] for r in jobs.rows}
         overall = self.queries.totals(window)
         waste = build(
-            self.store, ViewRequest("waste", window.since, window.until, window.filters), now
+            self.store,
+            ViewRequest(
+                "waste",
+                window.since,
+                window.until,
+                window.filters,
+                max_daily_days=self.max_daily_days,
+            ),
+            now,
         )
         query = {k: v for k, v in (("since", window.since), ("until", window.until)) if v}
         return self.render(
@@ -851,6 +872,24 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
     row = _top_row(0, job)
     row["_job_id"] = job["id"]
     return row
+
+
+def _month_text(day: date) -> str:
+    """``YYYY-MM`` with four digits of year (strftime's ``%Y`` writes the year 1 as ``1``)."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _month_name(day: date) -> str:
+    """``January 0001``, ``November 2026``."""
+    return f"{day:%B} {day.year:04d}"
+
+
+def _month_or_none(day: date, months_back: int) -> date | None:
+    """:func:`month_start`, or None when that month is outside the calendar (year 0 or 10000)."""
+    try:
+        return month_start(day, months_back)
+    except ValueError:
+        return None
 
 
 def _request_query(request: ViewRequest) -> dict[str, str]:
