@@ -7,6 +7,7 @@ This month (November 2026, to the 26th): vision 6.80, nlp 2.25, unallocated 0.25
 from __future__ import annotations
 
 import json
+import tomllib
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -333,3 +334,85 @@ def test_team_page_shows_estimates_vs_actuals(tmp_path: Path) -> None:
     assert (
         '<td class="num">1.00</td><td class="num">1.50</td><td class="num">0.50</td>' in estimates
     )
+
+
+# -- the time budget of `tracker serve` ---------------------------------------------------------
+def served_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: str, *flags: str
+) -> float:
+    """The time budget `tracker serve FLAGS` gives its app, under a config holding ``config``
+    (the server itself is not started)."""
+    import uvicorn
+
+    from tracker.cli import views
+    from tracker.cli.main import main
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setattr(views, "_check_free", lambda host, port: None)
+    path = tmp_path / "tracker.toml"
+    path.write_text(config)
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    Store.open(db).engine.dispose()
+    assert main(["--config", str(path), "--db", db, "serve", *flags]) == 0
+    return served[0].seconds  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "seconds"),
+    [("", (), 10), ("[web]\nrequest_seconds = 30\n", (), 30),
+     ("[web]\nrequest_seconds = 30\n", ("--request-seconds", "5"), 5),
+     ("", ("--request-seconds", "300"), 300)],
+)  # fmt: skip
+def test_serve_time_budget_from_flag_then_config_then_default(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    config: str,
+    flags: tuple[str, ...],
+    seconds: int,
+) -> None:
+    assert served_budget(monkeypatch, tmp_path, config, *flags) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "Error: --request-seconds 0: expected a whole number from 1 to 300 seconds"),
+     ("301", "Error: --request-seconds 301: expected a whole number from 1 to 300 seconds"),
+     ("99999999999999999999999",
+      "Error: --request-seconds 99999999999999999999999: expected a whole number from 1 to 300 seconds"),
+     ("1.5", "Error: --request-seconds 1.5: expected a whole number from 1 to 300 seconds")],
+)  # fmt: skip
+def test_serve_request_seconds_out_of_range_is_one_line(
+    store: Store, value: str, message: str
+) -> None:
+    result = run_cli("--db", str(store.engine.url), "serve", "--request-seconds", value)
+    assert result.returncode == 2
+    assert result.stderr.strip() == message
+
+
+@pytest.mark.parametrize("value", ["0", "301", "10.5", '"10"', "true"])
+def test_web_request_seconds_config_out_of_range_is_one_line(tmp_path: Path, value: str) -> None:
+    from tracker.errors import ConfigError
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text(f"[web]\nrequest_seconds = {value}\n")
+    with pytest.raises(ConfigError) as error:
+        parse_settings(config)
+    assert error.value.problems == [
+        f"web.request_seconds: must be a whole number of seconds from 1 to 300, got "
+        f"{tomllib.loads(config.read_text())['web']['request_seconds']!r}"
+    ]
+
+
+def test_web_section_refuses_unknown_keys(tmp_path: Path) -> None:
+    from tracker.errors import ConfigError
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text("[web]\nrequest_second = 5\n")
+    with pytest.raises(ConfigError) as error:
+        parse_settings(config)
+    assert error.value.problems == [
+        "web.request_second: unknown key; expected one of request_seconds"
+    ]
