@@ -416,3 +416,50 @@ def test_web_section_refuses_unknown_keys(tmp_path: Path) -> None:
     assert error.value.problems == [
         "web.request_second: unknown key; expected one of request_seconds"
     ]
+
+
+# -- control and bidi characters in labels ------------------------------------------------------
+BIDI_TEAM = "a\u202eb\nc"
+BIDI_SHOWN = "a\\u202eb\\u000ac"
+
+
+@pytest.fixture(scope="module")
+def bidi_client(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, int]:
+    """The organisation plus ``bidi-job`` of team 'a<U+202E>b<newline>c' (0.25 on Nov 22)."""
+    store = make_store(tmp_path_factory.mktemp("bidi"))
+    fill(store, [make_job("bidi-\u202ejob", BIDI_TEAM, start_time=at(11, 22))])
+    return TestClient(create_app(store, clock=lambda: NOW)), job_id(store, "bidi-\u202ejob")
+
+
+@pytest.mark.parametrize("page", ["overview", "team", "job", "top view"])
+def test_page_shows_bidi_and_newline_in_labels_escaped(
+    bidi_client: tuple[TestClient, int], page: str
+) -> None:
+    """Autoescape stops markup, not U+202E: every label is shown by the one rule
+    (tracker.errors.printable), so no page holds the raw character."""
+    client, job = bidi_client
+    url = {
+        "overview": "/",
+        "team": "/team?name=a%E2%80%AEb%0Ac",
+        "job": f"/jobs/{job}",
+        "top view": "/views/top",
+    }[page]
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "\u202e" not in response.text
+    assert BIDI_SHOWN in response.text
+    if page == "team":
+        assert f'<span id="team-name">{BIDI_SHOWN}</span>' in response.text
+        assert f"<title>Team {BIDI_SHOWN} · Spend Tracker</title>" in response.text
+    if page == "job":
+        assert '<span id="job-name">bidi-\\u202ejob</span>' in response.text
+        assert f"<th>team</th><td>{BIDI_SHOWN}</td>" in response.text
+        assert f"<th>tags</th><td>project=p, team={BIDI_SHOWN}</td>" in response.text
+        assert f"<th>Tags[1].Value</th><td>{BIDI_SHOWN}</td>" in response.text
+
+
+def test_printable_filter_shows_any_value_on_one_line() -> None:
+    from tracker.report.templating import environment
+
+    template = environment().from_string("{{ a|printable }}|{{ b|printable }}|{{ c|printable }}")
+    assert template.render(a="x\u202e<y>", b=None, c=3600) == "x\\u202e&lt;y&gt;||3600"
