@@ -26,7 +26,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
-from tracker.errors import InputError
+from tracker.errors import InputError, printable
 from tracker.records import DIMENSIONS, FILTERS, UNALLOCATED
 from tracker.store.database import Repository, Store
 from tracker.store.schema import Job, JobCostDay
@@ -62,11 +62,27 @@ class Window:
     until: date | None = None
     filters: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Where filters from every face (CLI flags, URL parameters, config keys) enter SQL:
+        # PostgreSQL text cannot hold NUL, so it is refused here in one line for every
+        # backend, rather than as a driver error on one of them.
+        for name, value in self.filters.items():
+            check_text(name, value)
+
     def with_filter(self, name: str, value: str) -> Window:
         return Window(self.since, self.until, {**self.filters, name: value})
 
     def without_filter(self, name: str) -> Window:
         return Window(self.since, self.until, {k: v for k, v in self.filters.items() if k != name})
+
+
+def check_text(name: str, value: str | None) -> None:
+    """Text from a user that a query compares with: no NUL (InputError naming ``name``).
+    Length needs no bound: a value is one bound parameter, however long."""
+    if value is not None and "\x00" in value:
+        shown = printable(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise InputError(f"{name} '{shown}': a value cannot hold a NUL character")
 
 
 def within(query: Select, window: Window) -> Select:
@@ -397,6 +413,7 @@ class ViewQueries(Repository):
         return None if first is None else (first, last)
 
     def team_exists(self, team: str) -> bool:
+        check_text("team", team)
         query = select(Job.id).where(Job.team == team).limit(1)
         with self.store.session() as session:
             return session.execute(query).first() is not None
