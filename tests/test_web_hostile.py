@@ -254,6 +254,42 @@ def test_report_by_job_pages_in_sql(db_url: str) -> None:
     assert beyond.status_code == 404 and error_line(beyond) == "page 4: there are 3 pages"
 
 
+def test_overview_pages_its_teams_in_sql_with_the_total_of_all(store: Store) -> None:
+    """November, 2 teams a page: vision 6.80 and nlp 2.25 on page 1; the two 0.25 teams
+    ('<' sorts before 'u') on page 2; the month's total 9.55 on both."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        paged = TestClient(create_app(store, clock=lambda: NOW, page_rows=2))
+        first = paged.get("/", params={"month": "2026-11"}).text
+        second = paged.get("/", params={"month": "2026-11", "page": "2"}).text
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    teams = re.compile(r'<a href="/team\?name=[^"]*">([^<]*)</a>')
+    assert teams.findall(first) == ["vision", "nlp"]
+    assert teams.findall(second) == ["&lt;script&gt;alert(1)&lt;/script&gt;", "unallocated"]
+    for page in (first, second):
+        assert 'id="month-total">9.55<' in page
+        assert (  # 10 jobs; list, compute, spot savings, warm pool, storage, effective, unpriced
+            '<tr class=total><td>TOTAL</td><td class="num">10</td><td class="num">9.55</td>'
+            '<td class="num">9.45</td><td class="num">2.25</td><td class="num">0.10</td>'
+            '<td class="num">0.00</td><td class="num">9.55</td><td class="num">1</td></tr>'
+        ) in page
+    assert "Rows 3 to 4 of 4 (page 2 of 2); the total is of all rows." in second
+    assert 'id="next-page" href="/?month=2026-11&amp;page=2"' in first
+    assert 'id="prev-page" href="/?month=2026-11&amp;page=1"' in second
+    per_team = [s for s in statements if "GROUP BY coalesce(jobs.team" in s and "ORDER BY" in s]
+    assert len(per_team) == 2 and all("LIMIT" in s for s in per_team)
+    beyond = paged.get("/", params={"month": "2026-11", "page": "3"})
+    assert beyond.status_code == 404 and error_line(beyond) == "page 3: there are 2 pages"
+
+
 # -- the time budget -------------------------------------------------------------------------
 #: A query that counts to a billion: minutes in SQLite unless something stops it.
 SLOW_SQLITE = (

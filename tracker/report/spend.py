@@ -113,6 +113,24 @@ def spend_count(
     return ViewQueries(store).count_dimension(by, Window(since, until, filters or {}))
 
 
+def spend_total(
+    store: Store,
+    by: str,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    filters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The totals row of every :func:`spend_rows` row, summed in SQL: what a page of rows
+    shows as its total (each job has one value of ``by``, so its jobs add up)."""
+    (overall,) = ViewQueries(store).spend([], Window(since, until, filters or {}))
+    micros = {item.name: int(overall[item.name] or 0) for item in REPORT_ITEMS}
+    total: dict[str, Any] = {by: "TOTAL", "jobs": int(overall["jobs"])}
+    total.update(shown_usd(micros))
+    total["unpriced_jobs"] = int(overall["unpriced_jobs"])
+    return total
+
+
 def totals(rows: Sequence[dict[str, Any]], by: str) -> dict[str, Any]:
     """The totals row: exact micro-dollar sums rounded once, never a sum of rounded cents."""
     micros = {k: sum(r["_micros"][k] for r in rows) for k in (rows[0]["_micros"] if rows else {})}

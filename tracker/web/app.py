@@ -61,6 +61,7 @@ from tracker.report.spend import (
     spend_notes,
     spend_rows,
     spend_table,
+    spend_total,
 )
 from tracker.report.table import Table, count, infer_all, money, text
 from tracker.report.templating import environment
@@ -86,6 +87,8 @@ log = logging.getLogger("tracker.web.app")
 T = TypeVar("T")
 FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
 JOBS_PER_PAGE = 50
+#: Teams the overview's chart draws (the most expensive of the page); the table has them all.
+CHART_TEAMS = 20
 MONTH = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")  # ASCII digits only, unlike \d
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
@@ -170,9 +173,9 @@ def create_app(
 
     # Each page is made in a worker thread that the time budget may abandon (its queries stop
     # at the deadline): the 503 leaves on time even when the work is not a query.
-    @app.get("/", response_class=HTMLResponse, **_doc("month"))
+    @app.get("/", response_class=HTMLResponse, **_doc("month", "page"))
     async def overview(request: Request) -> str:
-        return await _work(pages.overview, _month(request))
+        return await _work(pages.overview, _month(request), _page(request))
 
     @app.get("/team", response_class=HTMLResponse, **_doc("name", *WINDOW, "page"))
     async def team(request: Request) -> str:
@@ -606,9 +609,10 @@ class _Pages:
             response.headers["Link"] = ", ".join(f'<{href}>; rel="{rel}"' for rel, href in links)
         return response
 
-    def overview(self, month: date | None) -> str:
+    def overview(self, month: date | None, page: int = 1) -> str:
         """Spend per team in ``month``: by default the latest month with spend, so a new
-        month (or a database collected some time ago) does not open on an empty page."""
+        month (or a database collected some time ago) does not open on an empty page.
+        Teams are paged in SQL (``page_rows`` a page); the total is of every team."""
         now = self.clock()
         today = now.date()
         days = self.queries.spend_days()
@@ -617,15 +621,23 @@ class _Pages:
         before, after = _month_or_none(since, 1), _month_or_none(since, -1)
         month_end = date.max if after is None else after - timedelta(days=1)
         until = min(month_end, today) if since <= today else month_end
-        rows = spend_rows(self.store, "team", since=since, until=until)
-        teams = spend_table(rows, "team", spend_notes(self.store, since=since, until=until))
+        asked = {"since": since, "until": until}
+        pager = Pager.of(spend_count(self.store, "team", **asked), page, self.page_rows)
+        rows = spend_rows(self.store, "team", **asked, page=page, page_rows=self.page_rows)
+        teams = spend_table(rows, "team", spend_notes(self.store, **asked))
         teams.columns = TEAM_COLUMNS
+        if pager.pages > 1:
+            teams.total = spend_total(self.store, "team", **asked)
+            teams.notes.append(pager.note())
+        charted = teams.rows[:CHART_TEAMS]
+        top = f", top {len(charted)}" if len(charted) < pager.rows else ""
         chart = Chart(
             "hbar",
-            f"Spend per team, {_month_name(since)} (USD)",
-            tuple(str(r["team"]) for r in teams.rows),
-            (Series("total_usd", tuple(r["total_usd"] for r in teams.rows)),),
+            f"Spend per team, {_month_name(since)}{top} (USD)",
+            tuple(str(r["team"]) for r in charted),
+            (Series("total_usd", tuple(r["total_usd"] for r in charted)),),
         )
+        query = {"month": _month_text(since)}
         # The trend's days up to the month's end, never wider than a per-day view may be.
         days_back = min(TREND_DAYS, self.max_daily_days, (until - date.min).days + 1) - 1
         trend_request = ViewRequest(
@@ -650,6 +662,8 @@ class _Pages:
             next_href=f"/?month={_month_text(after)}"
             if after and days and days[1] >= after
             else None,
+            prev_page=pager.href("/", query, page - 1),
+            next_page=pager.href("/", query, page + 1),
             total=teams.total["total_usd"] if teams.total else Decimal("0.00"),
             team_table=html_table(teams, {"team": team_href}),
             team_chart=layout(chart),
