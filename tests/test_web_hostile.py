@@ -19,7 +19,6 @@ import re
 import socket
 import threading
 import warnings
-from dataclasses import fields
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,6 @@ from tests.backends import db_url_fixture  # noqa: F401
 from tests.views_data import NOW, make_store
 from tracker import bounds
 from tracker.errors import InputError
-from tracker.report.views import ViewRequest
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries
 from tracker.web import app as web_app
@@ -39,14 +37,6 @@ from tracker.web.app import SECURITY_HEADERS, create_app
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice about its httpx-based client
     from fastapi.testclient import TestClient
-
-#: The per-day window check lives in ViewRequest (report/views.py, the i12-cli branch): until
-#: both branches are merged, the tests that need it are skipped here.
-needs_window_check = pytest.mark.skipif(
-    "max_daily_days" not in {f.name for f in fields(ViewRequest)},
-    reason="needs ViewRequest's per-day window check (i12-cli branch)",
-)
-
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
@@ -70,7 +60,6 @@ def error_line(response: Any) -> str:
 
 
 # -- row 1: per-day views over any window --------------------------------------------------
-@needs_window_check
 @pytest.mark.parametrize("path", ["/views/trend", "/api/views/trend"])
 def test_trend_over_centuries_is_400_in_one_line(client: TestClient, path: str) -> None:
     """0001-01-01 to 9999-12-31 is 3,652,059 days: refused before any work is done."""
@@ -80,14 +69,12 @@ def test_trend_over_centuries_is_400_in_one_line(client: TestClient, path: str) 
     assert "3,652,059 days" in message and "at most 400 days" in message
 
 
-@needs_window_check
 def test_trend_from_antiquity_to_today_is_400(client: TestClient) -> None:
     """Only ``since``: the window runs to today (2026-11-26), 739,946 days."""
     response = client.get("/api/views/trend", params={"since": "0001-01-01"})
     assert response.status_code == 400 and "739,946 days" in error_line(response)
 
 
-@needs_window_check
 def test_configured_daily_window_bounds_the_dashboard(store: Store, tmp_path: Path) -> None:
     """``[reports] max_daily_days = 30``: a 31-day trend is refused, 30 days are drawn."""
     from tracker.settings import parse_settings
