@@ -465,7 +465,7 @@ def test_cli_reconcile_column_names_with_control_characters_are_escaped(
     result = _reconcile(tracker_db, path)
     assert result.returncode == 2
     assert result.stderr == (
-        f"Error: {path}: {EXPECTED_COLUMNS}; found columns: a\\nb, c\\u202ed, e\\x00f, "
+        f"Error: {path}: {EXPECTED_COLUMNS}; found columns: a\\u000ab, c\\u202ed, e\\u0000f, "
         + "x" * 57
         + "...\n"
     )

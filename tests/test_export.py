@@ -195,3 +195,22 @@ def test_plain_csv_defuses_formulas_in_tag_values(db_url: str, tmp_path: Path) -
     export(store, "csv", str(tmp_path / "jobs.csv"))
     (row,) = read_csv(tmp_path / "jobs.csv")
     assert (row["team"], row["project"], row["job"]) == ("'=HYPERLINK(1)", "'+cmd", "j")
+
+
+def test_plain_csv_escapes_control_and_bidi_characters_before_defusing(
+    db_url: str, tmp_path: Path
+) -> None:
+    """The one rule (tracker.errors.printable), then formulas defused, as the report CSV does;
+    the FOCUS file is data for billing tools and keeps every value exactly."""
+    store = Store.open(db_url)
+    save(store, [make_job("j\u202e1", "a\u202eb\nc", project="=x\ny")])
+    export(store, "csv", str(tmp_path / "jobs.csv"))
+    text = (tmp_path / "jobs.csv").read_text()
+    assert "\u202e" not in text and len(text.splitlines()) == 2  # header and one line
+    (row,) = read_csv(tmp_path / "jobs.csv")
+    assert (row["job"], row["team"], row["project"]) == (
+        "j\\u202e1", "a\\u202eb\\u000ac", "'=x\\u000ay",
+    )  # fmt: skip
+    export(store, "focus", str(tmp_path / "focus.csv"))
+    focus = read_csv(tmp_path / "focus.csv")
+    assert {r["ResourceName"] for r in focus} == {"j\u202e1"}

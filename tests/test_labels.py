@@ -187,6 +187,32 @@ def test_printable_escapes_characters_beyond_the_basic_plane() -> None:
     assert printable("caf\u00e9 \u00a0x") == "caf\u00e9 \u00a0x"  # letters and spaces stay
 
 
+@pytest.mark.parametrize("case", HOSTILE)
+def test_error_message_escapes_like_every_label(tmp_path: Path, case: str) -> None:
+    """One rule for labels and errors: a config key holding the character is named in the
+    error exactly as every format shows a label (``\\u000a``, not ``\\n``)."""
+    from tracker.errors import ConfigError, one_line, printable
+    from tracker.report import labels
+    from tracker.settings import parse_settings
+
+    assert labels.printable is printable and one_line is printable  # one implementation
+    config = tmp_path / "tracker.toml"
+    key = "".join(c if c.isalnum() else f"\\u{ord(c):04x}" for c in team(case))  # TOML escapes
+    config.write_text(f'[reports]\n"{key}" = 1\n')
+    with pytest.raises(ConfigError) as error:
+        parse_settings(config)
+    assert error.value.problems[0].startswith(f"reports.{shown(case)}: unknown key")
+
+
+def test_printable_escapes_lone_surrogates() -> None:
+    """A file name that is not UTF-8 (read with surrogateescape) prints as escapes, never
+    as a character no output can encode."""
+    from tracker.errors import printable
+
+    assert printable("bill-\udcff.csv") == "bill-\\udcff.csv"
+    assert printable("bill-\udcff.csv").encode("utf-8")
+
+
 def test_svg_of_hostile_chart_is_well_formed(tmp_path: Path) -> None:
     from decimal import Decimal
 

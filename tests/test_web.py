@@ -7,6 +7,7 @@ This month (November 2026, to the 26th): vision 6.80, nlp 2.25, unallocated 0.25
 from __future__ import annotations
 
 import json
+import tomllib
 import warnings
 from datetime import UTC, datetime
 from pathlib import Path
@@ -333,3 +334,132 @@ def test_team_page_shows_estimates_vs_actuals(tmp_path: Path) -> None:
     assert (
         '<td class="num">1.00</td><td class="num">1.50</td><td class="num">0.50</td>' in estimates
     )
+
+
+# -- the time budget of `tracker serve` ---------------------------------------------------------
+def served_budget(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, config: str, *flags: str
+) -> float:
+    """The time budget `tracker serve FLAGS` gives its app, under a config holding ``config``
+    (the server itself is not started)."""
+    import uvicorn
+
+    from tracker.cli import views
+    from tracker.cli.main import main
+
+    served: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **_: served.append(app))
+    monkeypatch.setattr(views, "_check_free", lambda host, port: None)
+    path = tmp_path / "tracker.toml"
+    path.write_text(config)
+    db = f"sqlite:///{tmp_path / 'serve.db'}"
+    Store.open(db).engine.dispose()
+    assert main(["--config", str(path), "--db", db, "serve", *flags]) == 0
+    return served[0].seconds  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("config", "flags", "seconds"),
+    [("", (), 10), ("[web]\nrequest_seconds = 30\n", (), 30),
+     ("[web]\nrequest_seconds = 30\n", ("--request-seconds", "5"), 5),
+     ("", ("--request-seconds", "300"), 300)],
+)  # fmt: skip
+def test_serve_time_budget_from_flag_then_config_then_default(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    config: str,
+    flags: tuple[str, ...],
+    seconds: int,
+) -> None:
+    assert served_budget(monkeypatch, tmp_path, config, *flags) == seconds
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("0", "Error: --request-seconds 0: expected a whole number from 1 to 300 seconds"),
+     ("301", "Error: --request-seconds 301: expected a whole number from 1 to 300 seconds"),
+     ("99999999999999999999999",
+      "Error: --request-seconds 99999999999999999999999: expected a whole number from 1 to 300 seconds"),
+     ("1.5", "Error: --request-seconds 1.5: expected a whole number from 1 to 300 seconds")],
+)  # fmt: skip
+def test_serve_request_seconds_out_of_range_is_one_line(
+    store: Store, value: str, message: str
+) -> None:
+    result = run_cli("--db", str(store.engine.url), "serve", "--request-seconds", value)
+    assert result.returncode == 2
+    assert result.stderr.strip() == message
+
+
+@pytest.mark.parametrize("value", ["0", "301", "10.5", '"10"', "true"])
+def test_web_request_seconds_config_out_of_range_is_one_line(tmp_path: Path, value: str) -> None:
+    from tracker.errors import ConfigError
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text(f"[web]\nrequest_seconds = {value}\n")
+    with pytest.raises(ConfigError) as error:
+        parse_settings(config)
+    assert error.value.problems == [
+        f"web.request_seconds: must be a whole number of seconds from 1 to 300, got "
+        f"{tomllib.loads(config.read_text())['web']['request_seconds']!r}"
+    ]
+
+
+def test_web_section_refuses_unknown_keys(tmp_path: Path) -> None:
+    from tracker.errors import ConfigError
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text("[web]\nrequest_second = 5\n")
+    with pytest.raises(ConfigError) as error:
+        parse_settings(config)
+    assert error.value.problems == [
+        "web.request_second: unknown key; expected one of request_seconds"
+    ]
+
+
+# -- control and bidi characters in labels ------------------------------------------------------
+BIDI_TEAM = "a\u202eb\nc"
+BIDI_SHOWN = "a\\u202eb\\u000ac"
+
+
+@pytest.fixture(scope="module")
+def bidi_client(tmp_path_factory: pytest.TempPathFactory) -> tuple[TestClient, int]:
+    """The organisation plus ``bidi-job`` of team 'a<U+202E>b<newline>c' (0.25 on Nov 22)."""
+    store = make_store(tmp_path_factory.mktemp("bidi"))
+    fill(store, [make_job("bidi-\u202ejob", BIDI_TEAM, start_time=at(11, 22))])
+    return TestClient(create_app(store, clock=lambda: NOW)), job_id(store, "bidi-\u202ejob")
+
+
+@pytest.mark.parametrize("page", ["overview", "team", "job", "top view"])
+def test_page_shows_bidi_and_newline_in_labels_escaped(
+    bidi_client: tuple[TestClient, int], page: str
+) -> None:
+    """Autoescape stops markup, not U+202E: every label is shown by the one rule
+    (tracker.errors.printable), so no page holds the raw character."""
+    client, job = bidi_client
+    url = {
+        "overview": "/",
+        "team": "/team?name=a%E2%80%AEb%0Ac",
+        "job": f"/jobs/{job}",
+        "top view": "/views/top",
+    }[page]
+    response = client.get(url)
+    assert response.status_code == 200
+    assert "\u202e" not in response.text
+    assert BIDI_SHOWN in response.text
+    if page == "team":
+        assert f'<span id="team-name">{BIDI_SHOWN}</span>' in response.text
+        assert f"<title>Team {BIDI_SHOWN} · Spend Tracker</title>" in response.text
+    if page == "job":
+        assert '<span id="job-name">bidi-\\u202ejob</span>' in response.text
+        assert f"<th>team</th><td>{BIDI_SHOWN}</td>" in response.text
+        assert f"<th>tags</th><td>project=p, team={BIDI_SHOWN}</td>" in response.text
+        assert f"<th>Tags[1].Value</th><td>{BIDI_SHOWN}</td>" in response.text
+
+
+def test_printable_filter_shows_any_value_on_one_line() -> None:
+    from tracker.report.templating import environment
+
+    template = environment().from_string("{{ a|printable }}|{{ b|printable }}|{{ c|printable }}")
+    assert template.render(a="x\u202e<y>", b=None, c=3600) == "x\\u202e&lt;y&gt;||3600"

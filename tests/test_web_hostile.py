@@ -15,20 +15,20 @@ import html
 import http.client
 import json
 import queue
+import re
 import socket
 import threading
 import warnings
-from dataclasses import fields
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.backends import db_url_fixture  # noqa: F401
 from tests.views_data import NOW, make_store
 from tracker import bounds
 from tracker.errors import InputError
-from tracker.report.views import ViewRequest
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries
 from tracker.web import app as web_app
@@ -37,13 +37,6 @@ from tracker.web.app import SECURITY_HEADERS, create_app
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")  # starlette's notice about its httpx-based client
     from fastapi.testclient import TestClient
-
-#: The per-day window check lives in ViewRequest (report/views.py, the i12-cli branch): until
-#: both branches are merged, the tests that need it are skipped here.
-needs_window_check = pytest.mark.skipif(
-    "max_daily_days" not in {f.name for f in fields(ViewRequest)},
-    reason="needs ViewRequest's per-day window check (i12-cli branch)",
-)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +61,6 @@ def error_line(response: Any) -> str:
 
 
 # -- row 1: per-day views over any window --------------------------------------------------
-@needs_window_check
 @pytest.mark.parametrize("path", ["/views/trend", "/api/views/trend"])
 def test_trend_over_centuries_is_400_in_one_line(client: TestClient, path: str) -> None:
     """0001-01-01 to 9999-12-31 is 3,652,059 days: refused before any work is done."""
@@ -78,14 +70,12 @@ def test_trend_over_centuries_is_400_in_one_line(client: TestClient, path: str) 
     assert "3,652,059 days" in message and "at most 400 days" in message
 
 
-@needs_window_check
 def test_trend_from_antiquity_to_today_is_400(client: TestClient) -> None:
     """Only ``since``: the window runs to today (2026-11-26), 739,946 days."""
     response = client.get("/api/views/trend", params={"since": "0001-01-01"})
     assert response.status_code == 400 and "739,946 days" in error_line(response)
 
 
-@needs_window_check
 def test_configured_daily_window_bounds_the_dashboard(store: Store, tmp_path: Path) -> None:
     """``[reports] max_daily_days = 30``: a 31-day trend is refused, 30 days are drawn."""
     from tracker.settings import parse_settings
@@ -98,6 +88,67 @@ def test_configured_daily_window_bounds_the_dashboard(store: Store, tmp_path: Pa
     assert "at most 30 days" in error_line(wide)
     narrow = {"since": "2026-10-02", "until": "2026-10-31"}
     assert client.get("/views/trend", params=narrow).status_code == 200
+
+
+def test_configured_daily_window_bounds_the_overview_trend(store: Store, tmp_path: Path) -> None:
+    """``max_daily_days = 7``: the overview still opens, its trend drawn over the last 7 days
+    of the month (not the usual 30, which the bound refuses)."""
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text("[reports]\nmax_daily_days = 7\n")
+    client = TestClient(create_app(store, settings=parse_settings(config), clock=lambda: NOW))
+    page = client.get("/")
+    assert page.status_code == 200
+    assert "2026-11-20 to 2026-11-26, UTC days inclusive" in page.text
+    assert "2026-11-19 ·" not in page.text  # no point before the 7 days
+
+
+@pytest.mark.parametrize(
+    ("month", "title", "prev", "next"),
+    [("9999-12", "December 9999", "/?month=9999-11", None),
+     ("0001-01", "January 0001", None, "/?month=0001-02")],
+)  # fmt: skip
+def test_overview_at_the_ends_of_the_calendar_is_a_page(
+    client: TestClient, month: str, title: str, prev: str | None, next: str | None
+) -> None:
+    """The month after 9999-12 and the one before 0001-01 do not exist: no link to them,
+    no 500; the other link leads towards the spend (in 2026)."""
+    page = client.get("/", params={"month": month})
+    assert page.status_code == 200
+    assert title in page.text and 'id="month-total">0.00<' in page.text
+    links = re.findall(r'id="(prev|next)-month" href="([^"]*)"', page.text)
+    assert links == [(rel, href) for rel, href in (("prev", prev), ("next", next)) if href]
+
+
+@pytest.mark.parametrize("path", ["/team?name=nlp&", "/views/showback?", "/views/top?",
+    "/views/waste?", "/api/report?", "/api/report?by=day&", "/api/report?by=month&",
+    "/api/views/showback?pivot=team,day&", "/api/views/top?"])  # fmt: skip
+@pytest.mark.parametrize(
+    "window",
+    ["until=9999-12-31", "since=0001-01-01", "since=9999-12-31", "until=0001-01-01",
+     "since=0001-01-01&until=0001-01-01", "since=9999-12-01&until=9999-12-31"],
+)  # fmt: skip
+def test_window_at_the_ends_of_the_calendar_is_never_500(
+    client: TestClient, path: str, window: str
+) -> None:
+    """A page or 400 in one line, never a 500 from date arithmetic past 0001-01-01 or
+    9999-12-31."""
+    response = client.get(path + window)
+    assert response.status_code in (200, 400), response.text[:300]
+    if response.status_code == 400:
+        assert "days" in error_line(response)  # only per-day windows are refused
+
+
+@pytest.mark.parametrize(
+    ("window", "subtitle"),
+    [("until=9999-12-31", "9999-12-02 to 9999-12-31"),
+     ("until=0001-01-10", "0001-01-01 to 0001-01-10"),
+     ("since=9999-12-31&until=9999-12-31", "9999-12-31 to 9999-12-31")],
+)  # fmt: skip
+def test_trend_at_the_ends_of_the_calendar(client: TestClient, window: str, subtitle: str) -> None:
+    page = client.get("/views/trend?" + window)
+    assert page.status_code == 200 and subtitle in page.text
 
 
 def test_trend_over_the_largest_window_is_paged(store: Store) -> None:
@@ -138,6 +189,93 @@ def test_showback_by_month_over_centuries_has_a_column_per_month_with_spend(
     assert response.status_code == 200
     months = {key for row in response.json() for key in row if key[:2] == "20"}
     assert months == {"2026-10", "2026-11"}
+
+
+# -- pages of rows are read in SQL -----------------------------------------------------------
+#: Seven jobs of one hour on ml.m5.xlarge (0.25 an instance-hour), 3 rows a page:
+#:
+#: | order | job     | instances | cost |
+#: |-------|---------|-----------|------|
+#: | 1     | big     | 6         | 1.50 |
+#: | 2, 3  | mid-a, mid-b | 4    | 1.00 each (ties by name) |
+#: | 4-6   | Small-3, small-1, small-2 | 2 | 0.50 each ('S' before 's': code points) |
+#: | 7     | tiny    | 1         | 0.25 |
+PAGED_JOBS = [("big", 6), ("mid-b", 4), ("mid-a", 4), ("small-2", 2), ("small-1", 2),
+              ("Small-3", 2), ("tiny", 1)]  # fmt: skip
+
+
+def test_report_by_job_pages_in_sql(db_url: str) -> None:
+    """Page 2 of ``/api/report?by=job`` is rows 4 to 6 of the CLI's order; the rows come
+    from a query with LIMIT, the total from a COUNT (no query loads every job)."""
+    from sqlalchemy import event
+
+    from tests.views_data import at, fill
+    from tests.views_data import make_job as org_job
+    from tracker.report.spend import spend_rows
+
+    store = fill(
+        Store.open(db_url),
+        [org_job(name, "nlp", instance_count=n, start_time=at(11, 2)) for name, n in PAGED_JOBS],
+    )
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    client = TestClient(create_app(store, clock=lambda: NOW, page_rows=3))
+    page = client.get("/api/report", params={"by": "job", "page": "2"})
+    assert page.status_code == 200 and page.headers["x-total-count"] == "7"
+    assert [(r["job"], r["total_usd"]) for r in page.json()] == [
+        ("Small-3", 0.5), ("small-1", 0.5), ("small-2", 0.5),
+    ]  # fmt: skip
+    assert page.headers["link"] == (
+        '</api/report?by=job&page=1>; rel="prev", </api/report?by=job&page=3>; rel="next"'
+    )
+    spend = [s for s in statements if "FROM job_cost_days" in s]
+    assert len(spend) == 2  # the COUNT, then the page's rows
+    assert "GROUP BY" not in spend[0] and "AS rows" in spend[0]
+    assert "GROUP BY jobs.id" in spend[1] and "LIMIT" in spend[1]
+    # The CLI prints every row, in the same order.
+    assert [r["job"] for r in spend_rows(store, "job")] == [
+        "big", "mid-a", "mid-b", "Small-3", "small-1", "small-2", "tiny",
+    ]  # fmt: skip
+    last = client.get("/api/report", params={"by": "job", "page": "3"}).json()
+    assert [r["job"] for r in last] == ["tiny"]
+    beyond = client.get("/api/report", params={"by": "job", "page": "4"})
+    assert beyond.status_code == 404 and error_line(beyond) == "page 4: there are 3 pages"
+
+
+def test_overview_pages_its_teams_in_sql_with_the_total_of_all(store: Store) -> None:
+    """November, 2 teams a page: vision 6.80 and nlp 2.25 on page 1; the two 0.25 teams
+    ('<' sorts before 'u') on page 2; the month's total 9.55 on both."""
+    from sqlalchemy import event
+
+    statements: list[str] = []
+
+    def record(*args: Any) -> None:
+        statements.append(args[2])
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    try:
+        paged = TestClient(create_app(store, clock=lambda: NOW, page_rows=2))
+        first = paged.get("/", params={"month": "2026-11"}).text
+        second = paged.get("/", params={"month": "2026-11", "page": "2"}).text
+    finally:
+        event.remove(store.engine, "before_cursor_execute", record)
+    teams = re.compile(r'<a href="/team\?name=[^"]*">([^<]*)</a>')
+    assert teams.findall(first) == ["vision", "nlp"]
+    assert teams.findall(second) == ["&lt;script&gt;alert(1)&lt;/script&gt;", "unallocated"]
+    for page in (first, second):
+        assert 'id="month-total">9.55<' in page
+        assert (  # 10 jobs; list, compute, spot savings, warm pool, storage, effective, unpriced
+            '<tr class=total><td>TOTAL</td><td class="num">10</td><td class="num">9.55</td>'
+            '<td class="num">9.45</td><td class="num">2.25</td><td class="num">0.10</td>'
+            '<td class="num">0.00</td><td class="num">9.55</td><td class="num">1</td></tr>'
+        ) in page
+    assert "Rows 3 to 4 of 4 (page 2 of 2); the total is of all rows." in second
+    assert 'id="next-page" href="/?month=2026-11&amp;page=2"' in first
+    assert 'id="prev-page" href="/?month=2026-11&amp;page=1"' in second
+    per_team = [s for s in statements if "GROUP BY coalesce(jobs.team" in s and "ORDER BY" in s]
+    assert len(per_team) == 2 and all("LIMIT" in s for s in per_team)
+    beyond = paged.get("/", params={"month": "2026-11", "page": "3"})
+    assert beyond.status_code == 404 and error_line(beyond) == "page 3: there are 2 pages"
 
 
 # -- the time budget -------------------------------------------------------------------------

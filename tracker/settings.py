@@ -6,7 +6,7 @@ database while loading. Relative paths resolve against the config file's folder.
 
 The core sections (database, sources, attribution, pricing, collection) are parsed when the
 file is loaded. Each feature section has a typed accessor on :class:`Settings` (``budgets``,
-``alerts``, ``schedule``, ``daemon``, ``reports``, ``reconcile``, ``estimates``) that parses
+``alerts``, ``schedule``, ``daemon``, ``reports``, ``reconcile``, ``estimates``, ``web``) that parses
 and validates it on first use and keeps the result; ``load_settings`` validates them all up
 front unless asked for the core only, so a command fails on any bad section as before.
 
@@ -49,6 +49,7 @@ from tracker.bounds import (
     MAX_DAILY_DAYS_SETTING,
     PERCENT,
     RATE_USD,
+    REQUEST_SECONDS,
     Bound,
 )
 from tracker.cost.engine import DEFAULT_LOCAL_STORAGE_FAMILIES, CostPolicy
@@ -88,7 +89,9 @@ RETRY_MODES = ("standard", "adaptive")
 # Parsed when the file is loaded.
 CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
 # Each a typed accessor on Settings, parsed on first use; in the order their problems are reported.
-FEATURE_SECTIONS = ("reports", "budgets", "alerts", "schedule", "daemon", "reconcile", "estimates")
+FEATURE_SECTIONS = (
+    "reports", "budgets", "alerts", "schedule", "daemon", "reconcile", "estimates", "web",
+)  # fmt: skip
 KNOWN_SECTIONS = {*CORE_SECTIONS, *FEATURE_SECTIONS}
 T = TypeVar("T")
 DEFAULT_DESTINATION = "reports/showback"
@@ -190,6 +193,15 @@ class ReportsSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """``[web]``: the dashboard (``tracker serve``)."""
+
+    #: Seconds one request may take before it is stopped with a 503 (bounds.REQUEST_SECONDS);
+    #: ``tracker serve --request-seconds`` wins over it.
+    request_seconds: int = bounds.DEFAULT_REQUEST_SECONDS
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the tracker reads from its config file."""
 
@@ -239,6 +251,10 @@ class Settings:
     @cached_property
     def estimates(self) -> EstimateSettings:
         return self._section("estimates", parse_estimates_section)
+
+    @cached_property
+    def web(self) -> WebSettings:
+        return self._section("web", parse_web_section)
 
     @property
     def estimate_tolerance_pct(self) -> Decimal:
@@ -1042,6 +1058,27 @@ def parse_estimates_section(value: object, ctx: SectionContext) -> EstimateSetti
         return EstimateSettings()
     number = ctx.number("estimates.tolerance_pct", table["tolerance_pct"], PERCENT)
     return EstimateSettings() if number is None else EstimateSettings(number)
+
+
+# -- [web] -------------------------------------------------------------------------------------
+WEB_KEYS = {"request_seconds"}
+
+
+def parse_web_section(value: object, ctx: SectionContext) -> WebSettings:
+    """``[web]`` -> WebSettings; None gives the defaults."""
+    table = ctx.section("web", value)
+    if table is None:
+        return WebSettings()
+    ctx.unknown_keys("web", table, WEB_KEYS)
+    seconds = ctx.whole(
+        "web.request_seconds",
+        table.get("request_seconds"),
+        bounds.DEFAULT_REQUEST_SECONDS,
+        int(REQUEST_SECONDS.low),
+        int(REQUEST_SECONDS.high),
+        "seconds",
+    )
+    return WebSettings(seconds)
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
-from tracker.bounds import PORT, TOP_JOBS
+from tracker.bounds import DEFAULT_REQUEST_SECONDS, PORT, REQUEST_SECONDS, TOP_JOBS
 from tracker.cli.wiring import (
     add_command,
     add_format_option,
@@ -74,6 +74,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         type=whole_arg("--port", PORT),
         default=DEFAULT_PORT,
         help=f"port, {PORT.low} to {PORT.high} (default {DEFAULT_PORT})",
+    )
+    serve.add_argument(
+        "--request-seconds",
+        type=whole_arg("--request-seconds", REQUEST_SECONDS),
+        metavar="N",
+        help=(
+            "stop a request after N seconds with a 503, "
+            f"{REQUEST_SECONDS.low} to {REQUEST_SECONDS.high} (default [web] request_seconds, "
+            f"else {DEFAULT_REQUEST_SECONDS})"
+        ),
     )
     serve.add_argument(
         "--allow-remote",
@@ -210,7 +220,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     store = store_from(args, settings, read_only=True)
-    app = create_app(store, settings=settings)
+    seconds = args.request_seconds or settings.web.request_seconds  # the flag wins
+    app = create_app(store, settings=settings, request_seconds=seconds)
     _check_free(args.host, args.port)
     if not loopback:
         print(

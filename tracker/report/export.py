@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.cost.items import CHARGE_ITEMS
-from tracker.errors import InputError
+from tracker.errors import InputError, printable
 from tracker.records import cents, from_micros
 from tracker.report.spend import shown_usd
 from tracker.store.bills import BillRepository, JobDayCost
@@ -339,8 +339,10 @@ def _text(value: Any) -> str:
 
 
 def _csv_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str], safe: bool) -> bytes:
-    """CSV text; ``safe`` defuses spreadsheet formulas in text cells (tag values), as reports
-    do. The FOCUS file keeps every value as it is: it is data for billing tools."""
+    """CSV text; ``safe`` shows text cells (tag values, job names) as the report CSV does:
+    control and bidi characters as escapes (:func:`tracker.errors.printable`, the one rule),
+    then spreadsheet formulas defused. The FOCUS file (and Parquet) keeps every value as it
+    is: it is data for billing tools, like JSON."""
     from tracker.report.render import neutralise
 
     buffer = io.StringIO()
@@ -351,7 +353,7 @@ def _csv_bytes(rows: Sequence[dict[str, Any]], columns: Sequence[str], safe: boo
         cells = [_text(v) for v in values]
         if safe:
             cells = [
-                neutralise(t) if isinstance(v, str) else t
+                neutralise(printable(t)) if isinstance(v, str) else t
                 for t, v in zip(cells, values, strict=True)
             ]
         writer.writerow(cells)

@@ -15,6 +15,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from tracker import bounds
+from tracker.bounds import PAGE_NUMBER, PAGE_ROWS
 from tracker.cost.items import (
     LIST,
     PLAN_VALUE,
@@ -31,7 +33,7 @@ from tracker.report.charts import Chart, Series
 from tracker.report.table import REPORT_MONEY, Column, Table, count, money, text
 from tracker.report.unpriced import split_flags, unpriced_notes, unpriced_parts
 from tracker.store.database import Store
-from tracker.store.query import ViewQueries, Window
+from tracker.store.query import CHRONOLOGICAL, ViewQueries, Window
 
 JOB_COLUMNS: tuple[Column, ...] = (
     text("team"), text("status"), text("instance_type"), count("instance_count"),
@@ -56,7 +58,6 @@ JOB_TABLE_COLUMNS: tuple[Column, ...] = (
     *(money(item.key, item.label.lower()) for item in (LIST, SPOT_SAVINGS, WARM_POOL, STORAGE)),
     count("unpriced_jobs", "unpriced"),
 )  # fmt: skip
-CHRONOLOGICAL = {"day", "month"}
 
 
 def spend_rows(
@@ -66,11 +67,22 @@ def spend_rows(
     since: date | None = None,
     until: date | None = None,
     filters: dict[str, str] | None = None,
+    page: int | None = None,
+    page_rows: int = int(PAGE_ROWS.high),
 ) -> list[dict[str, Any]]:
-    """One row per value of ``by``: its key, jobs, total and itemised parts in USD (Decimal cents)."""
-    rows = []
+    """One row per value of ``by``: its key, jobs, total and itemised parts in USD (Decimal cents).
+
+    Days and months come in time order, other keys most expensive first (the query layer's
+    one order). Every row by default (the CLI: one row per value with spend, bounded by the
+    data); ``page`` (1-based) gives only that page of ``page_rows`` rows, paged in SQL."""
     window = Window(since, until, filters or {})
-    for agg in ViewQueries(store).by_dimension(by, window):
+    paging = {}
+    if page is not None:
+        page = bounds.whole("page", page, PAGE_NUMBER)
+        page_rows = bounds.whole("rows per page", page_rows, PAGE_ROWS)
+        paging = {"limit": page_rows, "offset": (page - 1) * page_rows}
+    rows = []
+    for agg in ViewQueries(store).by_dimension(by, window, **paging):
         key = agg[by]
         row: dict[str, Any] = {by: key.isoformat() if isinstance(key, date) else str(key)}
         if by == "job":
@@ -86,9 +98,37 @@ def spend_rows(
             row["list_usd"] = row[LIST.key]
         row["_micros"] = micros
         rows.append(row)
-    if by not in CHRONOLOGICAL:
-        rows.sort(key=lambda r: (-r["_micros"]["list"], r[by]))
     return rows
+
+
+def spend_count(
+    store: Store,
+    by: str,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    filters: dict[str, str] | None = None,
+) -> int:
+    """How many rows :func:`spend_rows` has for the window in all (a COUNT in SQL)."""
+    return ViewQueries(store).count_dimension(by, Window(since, until, filters or {}))
+
+
+def spend_total(
+    store: Store,
+    by: str,
+    *,
+    since: date | None = None,
+    until: date | None = None,
+    filters: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """The totals row of every :func:`spend_rows` row, summed in SQL: what a page of rows
+    shows as its total (each job has one value of ``by``, so its jobs add up)."""
+    (overall,) = ViewQueries(store).spend([], Window(since, until, filters or {}))
+    micros = {item.name: int(overall[item.name] or 0) for item in REPORT_ITEMS}
+    total: dict[str, Any] = {by: "TOTAL", "jobs": int(overall["jobs"])}
+    total.update(shown_usd(micros))
+    total["unpriced_jobs"] = int(overall["unpriced_jobs"])
+    return total
 
 
 def totals(rows: Sequence[dict[str, Any]], by: str) -> dict[str, Any]:

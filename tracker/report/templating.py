@@ -1,7 +1,10 @@
 """The Jinja2 environment of every HTML page and SVG chart: templates are package files.
 
 Autoescape is on for every template, so values users control (tag values) render as text;
-no caller marks markup safe. Other faces (the dashboard) add their own template folder
+no caller marks markup safe. Autoescape stops markup, not control or bidi characters: every
+label a template prints goes through the ``printable`` filter (:func:`label`, the one rule of
+:func:`tracker.errors.printable`), so a tag value holding U+202E or a newline shows as
+``\\u202e`` or ``\\u000a`` on every page, as in every other format. Other faces (the dashboard) add their own template folder
 in front of this one and extend ``page.html.j2``.
 """
 
@@ -11,6 +14,7 @@ from functools import cache
 
 from jinja2 import BaseLoader, ChoiceLoader, Environment, PackageLoader
 
+from tracker.errors import printable
 from tracker.records import format_usd
 
 
@@ -26,7 +30,14 @@ def environment(*loaders: BaseLoader) -> Environment:
     )
     env.filters["usd"] = format_usd
     env.filters["px"] = px
+    env.filters["printable"] = label
     return env
+
+
+def label(value: object) -> str:
+    """The ``printable`` filter: any value as text on one line (None as nothing), control
+    and format characters as escapes (:func:`tracker.errors.printable`)."""
+    return "" if value is None else printable(str(value))
 
 
 def px(value: float) -> str:

@@ -26,7 +26,7 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
-from tracker.errors import InputError
+from tracker.errors import InputError, printable
 from tracker.records import DIMENSIONS, FILTERS, UNALLOCATED
 from tracker.store.database import Repository, Store
 from tracker.store.schema import Job, JobCostDay
@@ -50,6 +50,8 @@ JOB_DETAILS = {
 # Engine flags that name a part of a job left without a price (storage-unpriced,
 # artifact-unpriced, unpriced:<instance type>, unpriced:tokens) all contain this.
 UNPRICED_MARK = "unpriced"
+#: Dimensions whose rows come in time order (the others most expensive first).
+CHRONOLOGICAL = ("day", "month")
 
 
 @dataclass(frozen=True)
@@ -60,11 +62,27 @@ class Window:
     until: date | None = None
     filters: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Where filters from every face (CLI flags, URL parameters, config keys) enter SQL:
+        # PostgreSQL text cannot hold NUL, so it is refused here in one line for every
+        # backend, rather than as a driver error on one of them.
+        for name, value in self.filters.items():
+            check_text(name, value)
+
     def with_filter(self, name: str, value: str) -> Window:
         return Window(self.since, self.until, {**self.filters, name: value})
 
     def without_filter(self, name: str) -> Window:
         return Window(self.since, self.until, {k: v for k, v in self.filters.items() if k != name})
+
+
+def check_text(name: str, value: str | None) -> None:
+    """Text from a user that a query compares with: no NUL (InputError naming ``name``).
+    Length needs no bound: a value is one bound parameter, however long."""
+    if value is not None and "\x00" in value:
+        shown = printable(value)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise InputError(f"{name} '{shown}': a value cannot hold a NUL character")
 
 
 def within(query: Select, window: Window) -> Select:
@@ -93,6 +111,11 @@ def dimension(by: str, dialect: str) -> ColumnElement:
     if by not in JOB_COLUMNS:
         raise InputError(f"dimension {by!r}: expected one of {', '.join(DIMENSIONS)}")
     return func.coalesce(JOB_COLUMNS[by], UNALLOCATED)
+
+
+def _check_dimension(by: str) -> None:
+    if by not in DIMENSIONS:
+        raise InputError(f"--by {by!r}: expected one of {', '.join(DIMENSIONS)}")
 
 
 def item_sums(
@@ -167,17 +190,42 @@ class ViewQueries(Repository):
             query = query.group_by(*keys).order_by(*keys)
         return self._all(query)
 
-    def by_dimension(self, by: str, window: Window) -> list[dict[str, Any]]:
-        """``report --by``: spend per value of one dimension, with the job's details by job."""
-        if by not in DIMENSIONS:
-            raise InputError(f"--by {by!r}: expected one of {', '.join(DIMENSIONS)}")
-        if by != "job":
-            return self.spend([by], window)
-        key = dimension(by, self.dialect).label(by)
-        details = [column.label(name) for name, column in JOB_DETAILS.items()]
-        query = over_days(key, *details, *_counts([by]), *item_sums(REPORT_ITEMS))
-        query = within(query, window).group_by(Job.id, key, *JOB_DETAILS.values())
-        return self._all(query.order_by(key))
+    def by_dimension(
+        self, by: str, window: Window, *, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """``report --by``: spend per value of one dimension, with the job's details by job,
+        in the order every face shows them (:meth:`dimension_order`); ``limit`` and
+        ``offset`` page in SQL (the dashboard and the API), without them every row comes."""
+        _check_dimension(by)
+        key = dimension(by, self.dialect)
+        columns = [key.label(by)]
+        if by == "job":
+            columns += [column.label(name) for name, column in JOB_DETAILS.items()]
+        query = over_days(*columns, *_counts([by]), *item_sums(REPORT_ITEMS))
+        groups = [Job.id, key, *JOB_DETAILS.values()] if by == "job" else [key]
+        query = within(query, window).group_by(*groups).order_by(*self.dimension_order(by, key))
+        if limit is not None:
+            query = query.limit(limit).offset(offset)
+        return self._all(query)
+
+    def dimension_order(self, by: str, key: ColumnElement) -> list[ColumnElement]:
+        """The one order of ``report --by`` rows: days and months in time order, anything else
+        most expensive first, then by value in code-point order (as Python sorts text; the
+        same on SQLite and PostgreSQL whatever its collation), then by job id. ``key`` is the
+        dimension's expression as the query groups by it (the same bound parameters)."""
+        if by in CHRONOLOGICAL:
+            return [key]
+        if self.dialect == "postgresql":
+            key = key.collate("C")
+        spend = func.coalesce(func.sum(JobCostDay.list_micros), 0)
+        return [spend.desc(), key, *([Job.id] if by == "job" else [])]
+
+    def count_dimension(self, by: str, window: Window) -> int:
+        """How many rows :meth:`by_dimension` returns for ``window``, counted in SQL."""
+        _check_dimension(by)
+        counted = JobCostDay.job_id if by == "job" else dimension(by, self.dialect)
+        query = within(over_days(func.count(func.distinct(counted)).label("rows")), window)
+        return int(self._all(query)[0]["rows"])
 
     def unpriced_flags(self, window: Window) -> list[dict[str, Any]]:
         """Jobs with spend days in the window that carry an unpriced flag, counted per
@@ -365,6 +413,7 @@ class ViewQueries(Repository):
         return None if first is None else (first, last)
 
     def team_exists(self, team: str) -> bool:
+        check_text("team", team)
         query = select(Job.id).where(Job.team == team).limit(1)
         with self.store.session() as session:
             return session.execute(query).first() is not None

@@ -54,7 +54,15 @@ from tracker.report.budgets import budget_table
 from tracker.report.charts import Chart, Series, layout
 from tracker.report.metrics import metrics_registry
 from tracker.report.render import HtmlTable, Links, html_table, to_json
-from tracker.report.spend import columns_for, shown_usd, spend_notes, spend_rows, spend_table
+from tracker.report.spend import (
+    columns_for,
+    shown_usd,
+    spend_count,
+    spend_notes,
+    spend_rows,
+    spend_table,
+    spend_total,
+)
 from tracker.report.table import Table, count, infer_all, money, text
 from tracker.report.templating import environment
 from tracker.report.unpriced import unpriced_parts
@@ -62,6 +70,7 @@ from tracker.report.views import (
     DEFAULT_TOP,
     PIVOT_DIMENSIONS,
     TOP_COLUMNS,
+    TREND_DAYS,
     VIEWS,
     ViewRequest,
     build,
@@ -78,6 +87,8 @@ log = logging.getLogger("tracker.web.app")
 T = TypeVar("T")
 FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
 JOBS_PER_PAGE = 50
+#: Teams the overview's chart draws (the most expensive of the page); the table has them all.
+CHART_TEAMS = 20
 MONTH = re.compile(r"(?P<year>[0-9]{4})-(?P<month>[0-9]{2})")  # ASCII digits only, unlike \d
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'",
@@ -135,10 +146,6 @@ def create_app(
     )
     interrupt.cancel_at_deadline(store.engine)
     pages = _Pages(store, settings, clock, page_rows)
-    # ``[reports] max_daily_days``: the widest per-day view ViewRequest allows (its default
-    # without settings, or before the setting exists).
-    daily = getattr(getattr(settings, "reports", None), "max_daily_days", None)
-    view_options = {} if daily is None else {"max_daily_days": daily}
 
     @app.exception_handler(InputError)
     async def input_error(request: Request, exc: InputError) -> Response:
@@ -166,9 +173,9 @@ def create_app(
 
     # Each page is made in a worker thread that the time budget may abandon (its queries stop
     # at the deadline): the 503 leaves on time even when the work is not a query.
-    @app.get("/", response_class=HTMLResponse, **_doc("month"))
+    @app.get("/", response_class=HTMLResponse, **_doc("month", "page"))
     async def overview(request: Request) -> str:
-        return await _work(pages.overview, _month(request))
+        return await _work(pages.overview, _month(request), _page(request))
 
     @app.get("/team", response_class=HTMLResponse, **_doc("name", *WINDOW, "page"))
     async def team(request: Request) -> str:
@@ -183,7 +190,7 @@ def create_app(
 
     @app.get("/views/{name}", response_class=HTMLResponse, **_doc("view", *VIEW_QUERY))
     async def view(request: Request) -> str:
-        return await _work(pages.view, _view_request(request, view_options), _page(request))
+        return await _work(pages.view, _view_request(request, pages.max_daily_days), _page(request))
 
     @app.get("/api/report", **_doc("report_by", *WINDOW, "page", api=True))
     async def api_report(request: Request) -> Response:
@@ -191,16 +198,17 @@ def create_app(
         window, page = _window(request), _page(request)
 
         def report() -> Response:
-            rows = spend_rows(
-                store, by, since=window.since, until=window.until, filters=window.filters
-            )
-            return pages.api_page(request, spend_table(rows, by), page)
+            # Paged in SQL: a COUNT for the total, then only this page's rows.
+            asked = {"since": window.since, "until": window.until, "filters": window.filters}
+            pager = Pager.of(spend_count(store, by, **asked), page, pages.page_rows)
+            rows = spend_rows(store, by, **asked, page=page, page_rows=pages.page_rows)
+            return pages.api_rows(request, spend_table(rows, by), pager)
 
         return await _work(report)
 
     @app.get("/api/views/{name}", **_doc("view", *VIEW_QUERY, api=True))
     async def api_view(request: Request) -> Response:
-        asked, page = _view_request(request, view_options), _page(request)
+        asked, page = _view_request(request, pages.max_daily_days), _page(request)
 
         def report() -> Response:
             return pages.api_page(request, build(store, asked, clock()), page)
@@ -484,8 +492,8 @@ def _window(request: Request) -> Window:
     return Window(since, until, filters)
 
 
-def _view_request(request: Request, options: dict[str, Any]) -> ViewRequest:
-    """The view the URL asks for; ``options`` are further ViewRequest fields (its bounds)."""
+def _view_request(request: Request, max_daily_days: int) -> ViewRequest:
+    """The view the URL asks for; ``max_daily_days`` bounds a per-day view's window."""
     name = request.path_params["name"]
     if name not in VIEWS:
         raise HTTPException(404, f"no view {_shown(name)}; the views are {', '.join(VIEWS)}")
@@ -506,7 +514,7 @@ def _view_request(request: Request, options: dict[str, Any]) -> ViewRequest:
         rows_by=rows_by,
         cols_by=cols_by,
         top=DEFAULT_TOP if top is None else bounds.whole("top", top, bounds.TOP_JOBS),
-        **options,
+        max_daily_days=max_daily_days,
     )
 
 
@@ -555,6 +563,12 @@ class _Pages:
         self.settings = settings
         self.clock = clock
         self.page_rows = page_rows
+        #: ``[reports] max_daily_days``: the widest per-day view; every ViewRequest gets it.
+        self.max_daily_days = (
+            int(bounds.DAILY_WINDOW_DAYS.high)
+            if settings is None
+            else settings.reports.max_daily_days
+        )
         self.queries = ViewQueries(store)
         self.env = templates()
 
@@ -583,8 +597,11 @@ class _Pages:
         return shown, pager
 
     def api_page(self, request: Request, table: Table, page: int) -> Response:
-        """One page of a table as the CLI's JSON; ``X-Total-Count`` and ``Link`` for the rest."""
-        shown, pager = self.paged(table, page)
+        """One page of a whole table as the CLI's JSON (:meth:`api_rows`)."""
+        return self.api_rows(request, *self.paged(table, page))
+
+    def api_rows(self, request: Request, shown: Table, pager: Pager) -> Response:
+        """The rows of one page as the CLI's JSON; ``X-Total-Count`` and ``Link`` for the rest."""
         response = Response(to_json(shown), media_type="application/json")
         response.headers["X-Total-Count"] = str(pager.rows)
         links = pager.links(request)
@@ -592,40 +609,61 @@ class _Pages:
             response.headers["Link"] = ", ".join(f'<{href}>; rel="{rel}"' for rel, href in links)
         return response
 
-    def overview(self, month: date | None) -> str:
+    def overview(self, month: date | None, page: int = 1) -> str:
         """Spend per team in ``month``: by default the latest month with spend, so a new
-        month (or a database collected some time ago) does not open on an empty page."""
+        month (or a database collected some time ago) does not open on an empty page.
+        Teams are paged in SQL (``page_rows`` a page); the total is of every team."""
         now = self.clock()
         today = now.date()
         days = self.queries.spend_days()
         since = month or month_start(days[1] if days else today)
-        month_end = month_start(since, -1) - timedelta(days=1)
+        # The months either side, None past the calendar's ends (0001-01 and 9999-12).
+        before, after = _month_or_none(since, 1), _month_or_none(since, -1)
+        month_end = date.max if after is None else after - timedelta(days=1)
         until = min(month_end, today) if since <= today else month_end
-        rows = spend_rows(self.store, "team", since=since, until=until)
-        teams = spend_table(rows, "team", spend_notes(self.store, since=since, until=until))
+        asked = {"since": since, "until": until}
+        pager = Pager.of(spend_count(self.store, "team", **asked), page, self.page_rows)
+        rows = spend_rows(self.store, "team", **asked, page=page, page_rows=self.page_rows)
+        teams = spend_table(rows, "team", spend_notes(self.store, **asked))
         teams.columns = TEAM_COLUMNS
+        if pager.pages > 1:
+            teams.total = spend_total(self.store, "team", **asked)
+            teams.notes.append(pager.note())
+        charted = teams.rows[:CHART_TEAMS]
+        top = f", top {len(charted)}" if len(charted) < pager.rows else ""
         chart = Chart(
             "hbar",
-            f"Spend per team, {since:%B %Y} (USD)",
-            tuple(str(r["team"]) for r in teams.rows),
-            (Series("total_usd", tuple(r["total_usd"] for r in teams.rows)),),
+            f"Spend per team, {_month_name(since)}{top} (USD)",
+            tuple(str(r["team"]) for r in charted),
+            (Series("total_usd", tuple(r["total_usd"] for r in charted)),),
         )
-        trend = build(self.store, ViewRequest("trend", until=until), now)
-        before, after = month_start(since, 1), month_start(since, -1)
+        query = {"month": _month_text(since)}
+        # The trend's days up to the month's end, never wider than a per-day view may be.
+        days_back = min(TREND_DAYS, self.max_daily_days, (until - date.min).days + 1) - 1
+        trend_request = ViewRequest(
+            "trend", until - timedelta(days=days_back), until, max_daily_days=self.max_daily_days
+        )
+        trend = build(self.store, trend_request, now)
         return self.render(
             "overview.html.j2",
             title="SageMaker training spend",
-            month=f"{since:%B %Y}",
+            month=_month_name(since),
             current=since == month_start(today),
             since=since,
             until=until,
             picker={
-                "value": f"{since:%Y-%m}",
-                "min": f"{days[0]:%Y-%m}" if days else None,
-                "max": f"{max(days[1], today) if days else today:%Y-%m}",
+                "value": _month_text(since),
+                "min": _month_text(days[0]) if days else None,
+                "max": _month_text(max(days[1], today) if days else today),
             },
-            prev_href=f"/?month={before:%Y-%m}" if days and days[0] < since else None,
-            next_href=f"/?month={after:%Y-%m}" if days and days[1] >= after else None,
+            prev_href=f"/?month={_month_text(before)}"
+            if before and days and days[0] < since
+            else None,
+            next_href=f"/?month={_month_text(after)}"
+            if after and days and days[1] >= after
+            else None,
+            prev_page=pager.href("/", query, page - 1),
+            next_page=pager.href("/", query, page + 1),
             total=teams.total["total_usd"] if teams.total else Decimal("0.00"),
             team_table=html_table(teams, {"team": team_href}),
             team_chart=layout(chart),
@@ -659,7 +697,15 @@ class _Pages:
         ids = {r["job"]: r["_job_id"] for r in jobs.rows}
         overall = self.queries.totals(window)
         waste = build(
-            self.store, ViewRequest("waste", window.since, window.until, window.filters), now
+            self.store,
+            ViewRequest(
+                "waste",
+                window.since,
+                window.until,
+                window.filters,
+                max_daily_days=self.max_daily_days,
+            ),
+            now,
         )
         query = {k: v for k, v in (("since", window.since), ("until", window.until)) if v}
         return self.render(
@@ -840,6 +886,24 @@ def _job_row(job: dict[str, Any]) -> dict[str, Any]:
     row = _top_row(0, job)
     row["_job_id"] = job["id"]
     return row
+
+
+def _month_text(day: date) -> str:
+    """``YYYY-MM`` with four digits of year (strftime's ``%Y`` writes the year 1 as ``1``)."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def _month_name(day: date) -> str:
+    """``January 0001``, ``November 2026``."""
+    return f"{day:%B} {day.year:04d}"
+
+
+def _month_or_none(day: date, months_back: int) -> date | None:
+    """:func:`month_start`, or None when that month is outside the calendar (year 0 or 10000)."""
+    try:
+        return month_start(day, months_back)
+    except ValueError:
+        return None
 
 
 def _request_query(request: ViewRequest) -> dict[str, str]:
