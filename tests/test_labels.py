@@ -3,7 +3,7 @@
 A tag value (the team) holds one hostile character between ``ab`` and ``cd``: a bidi mark,
 embedding, override or isolate (U+200E/F, U+202A-U+202E, U+2066-U+2069), a newline, carriage
 return, tab, NUL, ESC, DEL, a C1 control, or a line/paragraph separator. Every format people
-read shows it as the text table does (``ab\\u202ecd``: :func:`tracker.report.labels.printable`),
+read shows it as the text table does (``ab\\u202ecd``: :func:`tracker.errors.printable`),
 in table cells, headings (pivot columns), titles, chart tick labels, legend entries and
 tooltips; no output holds the raw character, so no label is reversed or split. JSON carries
 the value exactly, as data (its own escapes keep the character out of the text).
@@ -163,7 +163,7 @@ def test_text_table_shows_the_escape_every_format_uses(
     stores: dict[str, Store], tmp_path_factory: pytest.TempPathFactory, case: str
 ) -> None:
     """The reference: the text table (already escaped before issue 12) and printable agree."""
-    from tracker.report.labels import printable
+    from tracker.errors import printable
 
     table = reports(stores, tmp_path_factory, case)["spend-by-team"]
     assert printable(team(case)) == shown(case)
@@ -181,7 +181,7 @@ def test_json_carries_the_hostile_value_exactly_without_raw_characters(
 
 
 def test_printable_escapes_characters_beyond_the_basic_plane() -> None:
-    from tracker.report.labels import printable
+    from tracker.errors import printable
 
     assert printable("a\U000e0001b") == "a\\U000e0001b"  # a tag character (format, Cf)
     assert printable("caf\u00e9 \u00a0x") == "caf\u00e9 \u00a0x"  # letters and spaces stay
@@ -191,11 +191,9 @@ def test_printable_escapes_characters_beyond_the_basic_plane() -> None:
 def test_error_message_escapes_like_every_label(tmp_path: Path, case: str) -> None:
     """One rule for labels and errors: a config key holding the character is named in the
     error exactly as every format shows a label (``\\u000a``, not ``\\n``)."""
-    from tracker.errors import ConfigError, one_line, printable
-    from tracker.report import labels
+    from tracker.errors import ConfigError
     from tracker.settings import parse_settings
 
-    assert labels.printable is printable and one_line is printable  # one implementation
     config = tmp_path / "tracker.toml"
     key = "".join(c if c.isalnum() else f"\\u{ord(c):04x}" for c in team(case))  # TOML escapes
     config.write_text(f'[reports]\n"{key}" = 1\n')

@@ -27,8 +27,8 @@ class ConfigError(InputError):
 
     def __init__(self, path: str, problems: list[str]):
         self.path = path
-        self.problems = [one_line(p) for p in problems]
-        super().__init__("; ".join(f"{one_line(path)}: {p}" for p in self.problems))
+        self.problems = [printable(p) for p in problems]
+        super().__init__("; ".join(f"{printable(path)}: {p}" for p in self.problems))
 
 
 #: Unicode categories shown as escapes: controls (C0, C1: newline, tab, NUL, ANSI escapes),
@@ -60,10 +60,6 @@ def _escaped(ch: str) -> str:
         return ch
     code = ord(ch)
     return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
-
-
-#: The name error messages use for the same rule.
-one_line = printable
 
 
 class PriceBookError(InputError):

@@ -23,7 +23,7 @@ from tracker.cli.wiring import (
     whole_arg,
     write_output,
 )
-from tracker.errors import InputError, one_line
+from tracker.errors import InputError, printable
 from tracker.records import format_usd
 
 if TYPE_CHECKING:
@@ -322,7 +322,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         price_book=settings.price_book() if args.format == "focus" else None,
     )  # fmt: skip
     what = "FOCUS 1.2 rows" if args.format == "focus" else "jobs"
-    print(f"Wrote {count} {what} to {one_line(args.output)}")
+    print(f"Wrote {count} {what} to {printable(args.output)}")
     return 0
 
 

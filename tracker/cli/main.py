@@ -295,10 +295,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def internal_error(exc: BaseException) -> int:
     """An exception no check caught (RecursionError, OverflowError, InvalidOperation,
     MemoryError, a bug): one ``Error:`` line and exit 1; the traceback only at DEBUG."""
-    from tracker.errors import one_line
+    from tracker.errors import printable
 
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    detail = one_line(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
+    detail = printable(f"{type(exc).__name__}: {first}" if first else type(exc).__name__)
     if len(detail) > 200:
         detail = detail[:197] + "..."
     log.debug("internal error", exc_info=exc)

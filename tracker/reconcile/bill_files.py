@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tracker.bounds import BILL_BATCH_ROWS, BILL_FILES, day_after, whole
-from tracker.errors import InputError, one_line
+from tracker.errors import InputError, printable
 from tracker.reconcile.rules import BillLine, classify_usage_type
 from tracker.records import UNALLOCATED, decimal_or_none
 
@@ -221,7 +221,7 @@ def _open(bill_file: BillFile, batch_rows: int) -> tuple[str, Generator[pd.DataF
     elif lower.endswith((".csv", ".csv.gz", ".gz")):
         kind, compression = "CSV", ("gzip" if lower.endswith(".gz") else None)
     else:
-        raise InputError(f"{one_line(name)}: not a bill file; expected .parquet, .csv or .csv.gz")
+        raise InputError(f"{printable(name)}: not a bill file; expected .parquet, .csv or .csv.gz")
     with _reading(name, kind):
         names = (
             _parquet_names(bill_file) if kind == "Parquet" else _csv_names(bill_file, compression)
@@ -243,10 +243,10 @@ def _reading(name: str, kind: str) -> Iterator[None]:
     except InputError:
         raise
     except FileNotFoundError:
-        raise InputError(f"{one_line(name)}: file not found") from None
+        raise InputError(f"{printable(name)}: file not found") from None
     except Exception as exc:  # noqa: BLE001 - pandas/pyarrow raise many types for a bad file
         raise InputError(
-            f"{one_line(name)}: cannot read as {kind} ({one_line(_first_line(exc))})"
+            f"{printable(name)}: cannot read as {kind} ({printable(_first_line(exc))})"
         ) from None
 
 
@@ -270,16 +270,16 @@ def _layout(name: str, names: list[str]) -> str:
         _require(name, names, columns, CUR_REQUIRED, "CUR 2.0")
         if not columns & {"line_item_product_code", "product_servicecode"}:
             raise InputError(
-                f"{one_line(name)}: CUR 2.0 file without column line_item_product_code"
+                f"{printable(name)}: CUR 2.0 file without column line_item_product_code"
             )
         return CUR
     if "BilledCost" in columns and "ChargePeriodStart" in columns:
         _require(name, names, columns, FOCUS_REQUIRED, "FOCUS")
         if not columns & {"ServiceName", "x_ServiceCode"}:
-            raise InputError(f"{one_line(name)}: FOCUS file without column ServiceName")
+            raise InputError(f"{printable(name)}: FOCUS file without column ServiceName")
         return FOCUS
     raise InputError(
-        f"{one_line(name)}: neither a CUR 2.0 file (expected columns {', '.join(CUR_REQUIRED)}) "
+        f"{printable(name)}: neither a CUR 2.0 file (expected columns {', '.join(CUR_REQUIRED)}) "
         f"nor a FOCUS file (expected columns {', '.join(FOCUS_REQUIRED)}); "
         f"found columns: {shown_columns(names)}"
     )
@@ -287,7 +287,7 @@ def _layout(name: str, names: list[str]) -> str:
 
 def shown_columns(names: list[str]) -> str:
     """Column names for a message: in file order, each cut to SHOWN_NAME_CHARS and its control
-    characters escaped (``tracker.errors.one_line``, as every error message), the first
+    characters escaped (``tracker.errors.printable``, as every error message), the first
     SHOWN_COLUMNS and "... (N more)"; "none" for none."""
     if not names:
         return "none"
@@ -295,7 +295,7 @@ def shown_columns(names: list[str]) -> str:
     for column in names[:SHOWN_COLUMNS]:
         text = str(column)  # cut before escaping, so no escape is cut in half
         cut = text if len(text) <= SHOWN_NAME_CHARS else text[: SHOWN_NAME_CHARS - 3] + "..."
-        shown.append(one_line(cut))
+        shown.append(printable(cut))
     more = len(names) - SHOWN_COLUMNS
     return ", ".join(shown) + (f", ... ({more:,} more)" if more > 0 else "")
 
@@ -382,7 +382,7 @@ def _require(
     missing = [c for c in required if c not in columns]
     if missing:
         raise InputError(
-            f"{one_line(name)}: {layout} file without column(s) {', '.join(missing)}; "
+            f"{printable(name)}: {layout} file without column(s) {', '.join(missing)}; "
             f"found columns: {shown_columns(names)}"
         )
 

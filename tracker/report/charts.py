@@ -7,7 +7,7 @@ come from users), and the PNG output is the same drawing painted by matplotlib, 
 only when a PNG is wanted, with every text drawn literally (no mathtext).
 
 Every text a drawing holds (the title, tick labels, legend entries, tooltips) is shown as
-:func:`tracker.report.labels.printable` by the shapes themselves: a newline, NUL or C0/C1
+:func:`tracker.errors.printable` by the shapes themselves: a newline, NUL or C0/C1
 control, or a bidi override such as U+202E in a tag value reads ``\\u202e`` in the SVG, the
 PNG and the dashboard alike, exactly as in the text table; no label is split or reversed.
 Labels are cut to their room (``...``) before they are escaped, so no escape is cut in half.
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from tracker.errors import printable
 from tracker.extras import require
 from tracker.records import format_usd
-from tracker.report.labels import printable
 from tracker.report.templating import environment
 
 if TYPE_CHECKING:

@@ -5,7 +5,7 @@ the scheduled showback and the dashboard all render through here. Money is forma
 :func:`tracker.records.format_usd` only.
 
 Values users control (tag values, job names, pivot column names) are made inert twice. First,
-one rule for every format people read: :func:`tracker.report.labels.printable` shows control
+one rule for every format people read: :func:`tracker.errors.printable` shows control
 and format characters (newlines, tabs, NUL, C0/C1 controls, ANSI escapes, bidi marks,
 overrides and isolates such as U+202E) as escapes like ``\\u202e``, in the text table,
 Markdown, HTML (title, headings, cells, notes), CSV (header and cells) and every text of a
@@ -32,11 +32,10 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from tracker.errors import InputError
+from tracker.errors import InputError, printable
 from tracker.records import format_usd
 from tracker.report.charts import layout, png
 from tracker.report.formats import FORMATS
-from tracker.report.labels import printable
 from tracker.report.table import MONEY, NUMBER, PERCENT, Column, Table
 from tracker.report.templating import environment
 

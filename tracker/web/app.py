@@ -46,7 +46,7 @@ from tracker import bounds
 from tracker.alert.service import budget_statuses
 from tracker.clock import system_clock
 from tracker.cost.items import ARTIFACT_PER_MONTH, COST_ITEMS, REPORT_ITEMS
-from tracker.errors import InputError, TrackerError, one_line
+from tracker.errors import InputError, TrackerError, printable
 from tracker.reconcile.rules import team_rollup
 from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
 from tracker.records import DIMENSIONS, usd_cents
@@ -328,7 +328,7 @@ def _validation_message(exc: RequestValidationError) -> str:
         return "invalid request"
     first = errors[0]
     where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("query", "path"))
-    return one_line(f"{where}: {first.get('msg', 'invalid value')}")
+    return printable(f"{where}: {first.get('msg', 'invalid value')}")
 
 
 # -- request parameters: declared once, in the schema and in the parsing -----------------------
@@ -577,7 +577,7 @@ class _Pages:
 
     def error(self, path: str, status: int, message: str) -> Response:
         """API errors as JSON ``{"error": ...}``, page errors as a page; one line either way."""
-        message = one_line(message)
+        message = printable(message)
         if path.startswith("/api/") or path == "/healthz":
             return JSONResponse({"error": message}, status_code=status)
         try:
