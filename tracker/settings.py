@@ -63,6 +63,7 @@ DEMO_FOLDER = "demo"
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 FAMILY_RE = re.compile(r"^ml\.[a-z0-9-]+$")
 RETRY_MODES = ("standard", "adaptive")
+COLLECTION_METHODS = ("search", "list")
 
 # Parsed when the file is loaded.
 CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
@@ -141,6 +142,10 @@ class CollectionSettings:
     page_size: int = 100
     retry_mode: str = "adaptive"
     max_attempts: int = 10
+    method: str = (
+        "search"  # "search" (SageMaker Search) | "list" (List + Describe); docs/collection.md
+    )
+    search_overlap_seconds: int = 900  # Search is eventually consistent: re-read this much
 
 
 @dataclass(frozen=True)
@@ -563,8 +568,9 @@ class _Validator(SectionContext):
         self.unknown_keys(
             "collection",
             table,
-            {"overlap_seconds", "measure_artifacts", "page_size", "retry_mode", "max_attempts"},
-        )
+            {"overlap_seconds", "measure_artifacts", "page_size", "retry_mode", "max_attempts",
+             "method", "search_overlap_seconds"},
+        )  # fmt: skip
         default = CollectionSettings()
         measure = self.flag(
             "collection.measure_artifacts",
@@ -577,12 +583,19 @@ class _Validator(SectionContext):
             RETRY_MODES,
             default.retry_mode,
         )
-        bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20)}
+        method = self.choice(
+            "collection.method", table.get("method", default.method), COLLECTION_METHODS,
+            default.method,
+        )  # fmt: skip
+        bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20),
+                  "search_overlap_seconds": (60, 86400)}  # fmt: skip
         numbers = {
             key: self.whole(f"collection.{key}", table.get(key), getattr(default, key), low, high)
             for key, (low, high) in bounds.items()
         }
-        return CollectionSettings(**numbers, measure_artifacts=measure, retry_mode=mode)
+        return CollectionSettings(
+            **numbers, measure_artifacts=measure, retry_mode=mode, method=method
+        )
 
 
 # == feature sections ================================================================================
