@@ -34,7 +34,7 @@ from tests.conftest import REPO
 POLICY = REPO / "config" / "iam-policy.json"
 SCANNED = [REPO / "tracker", REPO / "jobs"]
 # These only seed the local moto server of the demo and tests: never run against AWS.
-NOT_AWS = {"tracker/aws/simulate.py", "tracker/demo.py"}
+NOT_AWS = {"tracker/aws/simulate.py", "tracker/aws/moto_search.py", "tracker/demo.py"}
 # Every AWS service the tracker may talk to; a client for any other fails the scan.
 SERVICES = {"sagemaker", "resourcegroupstaggingapi", "s3", "sts", "pricing", "ce", "sns", "ses",
             "sesv2"}  # fmt: skip
@@ -45,7 +45,7 @@ IAM_ACTION = {
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "HeadBucket"): "s3:ListBucket",
 }
-READ_VERBS = ("List", "Describe", "Get")
+READ_VERBS = ("List", "Describe", "Get", "Search")
 # Statement Sid prefix -> what must be true of its actions.
 OPTIONAL_PURPOSE = {
     "OptionalPriceListRefresh": {"pricing:GetProducts"},
@@ -205,13 +205,14 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str]]:
 
 
 def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
-    """One collection through an assumed role, with tags and S3 artifacts to measure."""
+    """Collections through an assumed role, with tags and S3 artifacts to measure, by each
+    ``[collection] method`` (search, then list, into two databases)."""
     from moto import mock_aws
 
     from tests.conftest import seed_job, update_job
     from tracker.collect.service import collect
     from tracker.report.collection import collection_text
-    from tracker.settings import Settings, Source
+    from tracker.settings import CollectionSettings, Settings, Source
     from tracker.store.database import Store
 
     with mock_aws():
@@ -226,13 +227,17 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
         update_job("123456789012", "us-east-1", "model-elsewhere",
                    model_artifacts={"S3ModelArtifacts": "s3://models/m/model.tar.gz"})  # fmt: skip
         role = "arn:aws:iam::123456789012:role/SpendTrackerRead"
-        settings = Settings(sources=(Source("prod", ("us-east-1",), role_arn=role),))
-        store = Store.open(f"sqlite:///{tmp_path / 'iam.db'}")
         recorded.clear()  # seeding is not the tracker's doing
         now = datetime(2026, 11, 1, tzinfo=UTC)
-        summary = collect(settings, store, settings.price_book(), clock=lambda: now)
-        assert summary.ok, collection_text(summary)
-        assert summary.total("new") == 2
+        for method in ("search", "list"):
+            settings = Settings(
+                sources=(Source("prod", ("us-east-1",), role_arn=role),),
+                collection=CollectionSettings(method=method),
+            )
+            store = Store.open(f"sqlite:///{tmp_path / f'iam-{method}.db'}")
+            summary = collect(settings, store, settings.price_book(), clock=lambda: now)
+            assert summary.ok, collection_text(summary)
+            assert summary.total("new") == 2
 
 
 # -- the checks ----------------------------------------------------------------------------
@@ -296,6 +301,7 @@ def test_real_collection_calls_only_granted_operations(
     _collect_everything(tmp_path, recorded)
 
     assert {("sagemaker", "ListTrainingJobs"), ("sagemaker", "DescribeTrainingJob"),
+            ("sagemaker", "Search"),
             ("resourcegroupstaggingapi", "GetResources"), ("s3", "ListObjectsV2"),
             ("s3", "HeadObject"), ("sts", "AssumeRole"), ("sts", "GetCallerIdentity")} <= recorded  # fmt: skip
     assert recorded <= set(code_operations()), "the scan missed an operation the code calls"
