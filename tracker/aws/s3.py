@@ -15,7 +15,9 @@ as many pages as it has folders, and the folders it has not reached are listed o
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from botocore.client import BaseClient
@@ -102,11 +104,15 @@ Location = tuple[str, str]  # (bucket, key or prefix)
 JobPaths = tuple[str, str | None, str | None, str | None]  # name, output, model, checkpoint
 
 
-def measure_many(client: BaseClient, jobs: Sequence[JobPaths]) -> list[ArtifactSize]:
+def measure_many(
+    client: BaseClient, jobs: Sequence[JobPaths], *, more_clients: Sequence[BaseClient] = ()
+) -> list[ArtifactSize]:
     """:func:`measure` for each job (name, output path, model artifact, checkpoint URI), in order.
 
     Prefixes sharing a parent folder with another prefix of the batch are listed in one
-    range; the rest one by one, as :func:`measure` does.
+    range; the rest one by one, as :func:`measure` does. With ``more_clients`` the folders
+    are listed concurrently, one thread per client (each client used by one thread at a
+    time), so the pool is bounded by the clients the caller made.
     """
     located = [job_locations(*job) for job in jobs]
     by_parent: dict[Location, set[str]] = {}
@@ -115,16 +121,45 @@ def measure_many(client: BaseClient, jobs: Sequence[JobPaths]) -> list[ArtifactS
             by_parent.setdefault((bucket, _parent(prefix)), set()).add(prefix)
     listed: dict[Location, dict[Location, int]] = {}  # prefix -> its objects
     failed: dict[Location, str] = {}  # prefix -> why it could not be listed
-    for (bucket, parent), prefixes in by_parent.items():
-        pending = sorted(prefixes)
-        if len(pending) > 1:
-            pending = _list_shared(client, bucket, parent, pending, listed)
-        for prefix in pending:
-            try:
-                listed[(bucket, prefix)] = _list_prefix(client, bucket, prefix)
-            except (ClientError, BotoCoreError) as exc:
-                failed[(bucket, prefix)] = _reason(exc)
+    groups = list(by_parent.items())
+    clients = [client, *more_clients]
+    if len(clients) == 1 or len(groups) == 1:
+        for (bucket, parent), prefixes in groups:
+            _list_group(client, bucket, parent, prefixes, listed, failed)
+    else:
+        idle: queue.SimpleQueue[BaseClient] = queue.SimpleQueue()
+        for each in clients:
+            idle.put(each)
+
+        def work(group: tuple[Location, set[str]]) -> None:
+            (bucket, parent), prefixes = group
+            mine = idle.get()
+            try:  # dict writes of distinct keys: safe under the GIL
+                _list_group(mine, bucket, parent, prefixes, listed, failed)
+            finally:
+                idle.put(mine)
+
+        with ThreadPoolExecutor(max_workers=min(len(clients), len(groups))) as pool:
+            list(pool.map(work, groups))
     return [_size(client, prefixes, model, listed, failed) for prefixes, model in located]
+
+
+def _list_group(
+    client: BaseClient,
+    bucket: str,
+    parent: str,
+    prefixes: set[str],
+    listed: dict[Location, dict[Location, int]],
+    failed: dict[Location, str],
+) -> None:
+    pending = sorted(prefixes)
+    if len(pending) > 1:
+        pending = _list_shared(client, bucket, parent, pending, listed)
+    for prefix in pending:
+        try:
+            listed[(bucket, prefix)] = _list_prefix(client, bucket, prefix)
+        except (ClientError, BotoCoreError) as exc:
+            failed[(bucket, prefix)] = _reason(exc)
 
 
 def _size(

@@ -29,7 +29,13 @@ from tracker.aws import AWS_ERRORS, describe_error
 from tracker.aws import s3 as aws_s3
 from tracker.aws import sagemaker as aws_sagemaker
 from tracker.aws import tagging as aws_tagging
-from tracker.aws.session import AwsContext, AwsContextFactory, ContextFactory
+from tracker.aws.session import (
+    AwsContext,
+    AwsContextFactory,
+    CallCounter,
+    ContextFactory,
+    make_client,
+)
 from tracker.collect import parse
 from tracker.collect.recost import recost
 from tracker.cost.engine import CostPolicy, cost_job
@@ -41,6 +47,9 @@ if TYPE_CHECKING:
     from tracker.store.database import Store
 
 BATCH_SIZE = 200  # jobs described, tagged and committed together
+# S3 folders of one batch are listed concurrently on this many clients of the region (a
+# bounded pool; S3 allows thousands of listings a second per prefix, so 8 stay far below).
+S3_CLIENTS = 8
 ARTIFACT_FLAG = "artifact-bytes-unknown"
 UNKNOWN_ACCOUNT = "unknown"
 MAX_WARNINGS_KEPT = 5
@@ -207,6 +216,7 @@ class _RegionCollector:
         self.price_book = price_book
         self.policy = policy
         self.now = now
+        self._s3_pool: list[tuple[Any, CallCounter]] = []  # the extra S3 clients of one run
 
     def run(self, factory: ContextFactory, source: Source, region: str) -> RegionSummary:
         """Collect, turning any AWS failure into a recorded, reported region error."""
@@ -224,6 +234,13 @@ class _RegionCollector:
             )
         finally:
             if ctx is not None:
+                for _, counter in self._s3_pool:  # their calls are this region's calls
+                    for mine, theirs in ((ctx.counter.calls, counter.calls),
+                                         (ctx.counter.attempts, counter.attempts),
+                                         (ctx.counter.errors, counter.errors),
+                                         (ctx.counter.seconds, counter.seconds)):  # fmt: skip
+                        mine.update(theirs)
+                self._s3_pool = []
                 result.calls = ctx.counter.by_service()
                 result.aws_seconds = ctx.counter.seconds_by_service()
                 result.retries = ctx.counter.retries()
@@ -384,9 +401,17 @@ class _RegionCollector:
     def _artifacts(self, ctx: AwsContext, records: list[JobRecord]) -> list[aws_s3.ArtifactSize]:
         if not self.settings.collection.measure_artifacts:
             return [aws_s3.ArtifactSize(0) for _ in records]
+        if not self._s3_pool:
+            for _ in range(S3_CLIENTS - 1):
+                counter = CallCounter()
+                client = make_client(
+                    "s3", ctx.region, session=ctx.session, config=ctx.config, counter=counter
+                )
+                self._s3_pool.append((client, counter))
         return aws_s3.measure_many(
             ctx.client("s3"),
             [(r.name, r.output_path_uri, r.model_artifact_uri, r.checkpoint_uri) for r in records],
+            more_clients=[client for client, _ in self._s3_pool],
         )
 
 
