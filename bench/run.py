@@ -34,6 +34,7 @@ BENCHMARKS = {
     "views": ("bench.bench_views", []),
     "collect": ("bench.bench_collect", ["--json"]),
     "collect_scale": ("bench.bench_collect_scale", []),
+    "collect_search": ("bench.bench_collect_search", []),
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 

@@ -20,6 +20,7 @@ from moto import mock_aws
 
 from tests.conftest import DEFAULT_ACCOUNT, T0, seed_job, update_job
 from tests.test_collect import BOOK, MIXED, NOW, by_name, seed_mixed, session
+from tests.test_faults import client_hooks, no_backoff, throttle_response  # noqa: F401 (fixtures)
 from tests.test_real_shapes import as_boto3, load_describe, output_shape, shape_problems
 from tracker.aws import moto_search
 from tracker.aws import sagemaker as aws_sagemaker
@@ -375,6 +376,36 @@ def test_collect_search_describes_only_the_serverless_job(sm, store) -> None:
     job = by_name(store)["tokens"]
     assert (job.serverless_base_model_arn, job.billable_token_count) == (base_model, 1_234_567)
     assert by_name(store)["instance"].serverless_base_model_arn is None
+
+
+def test_collect_search_throttled_is_retried_then_fails_the_region_alone(
+    sm,
+    store,
+    client_hooks,
+    no_backoff,  # noqa: F811 (the fixtures imported above)
+) -> None:
+    """Search throttled twice: retried (standard mode), stored. Throttled on every attempt:
+    the region fails with the throttling error and the next run catches up."""
+    seed_job(sm, "a", billable=3600)
+    throttles = [2]
+
+    def throttle(request, **_):
+        if throttles[0] > 0:
+            throttles[0] -= 1
+            return throttle_response("json", request.url)
+        return None
+
+    client_hooks.append(("before-send.sagemaker.Search", throttle, True))
+    first = run(store, retry_mode="standard", max_attempts=3).regions[0]
+    assert (first.error, first.new, first.retries) == (None, 1, 2)
+
+    seed_job(sm, "b", billable=3600, start=T0 + timedelta(hours=1))
+    throttles[0] = 99
+    second = run(store, now=NOW + timedelta(minutes=5), retry_mode="standard", max_attempts=3)
+    assert (second.regions[0].error or "").startswith("ThrottlingException on Search")
+    throttles[0] = 0
+    third = run(store, now=NOW + timedelta(minutes=10), retry_mode="standard", max_attempts=3)
+    assert (third.regions[0].new, store.count_jobs()) == (1, 2)
 
 
 # -- settings -------------------------------------------------------------------------------------
