@@ -351,6 +351,31 @@ def test_collect_search_rereads_open_warm_pool_by_name_until_it_ends(sm, store) 
     assert again.calls["sagemaker"] == {"Search": 1}
 
 
+def test_collect_search_rereads_running_jobs_a_late_index_would_miss(sm, store) -> None:
+    """A running job finishes, but its new LastModifiedTime (11:30) lies before the window the
+    next search asks for (watermark 14:00 - 15 min), as when Search's index shows a change
+    late: the by-name re-read of stored running jobs still finds it. 1 x m5 at $0.20/h for
+    3600 s + 10 GB for 1 h at $0.001/GB-h = 0.21."""
+    seed_job(sm, "run", status="InProgress", billable=None, volume_gb=10,
+             start=datetime(2026, 10, 1, 10, 0))  # fmt: skip
+    seed_job(sm, "later", start=datetime(2026, 10, 1, 13, 0))
+    run(store, measure_artifacts=False)
+    update_job(
+        DEFAULT_ACCOUNT, "us-east-1", "run",
+        training_job_status="Completed", secondary_status="Completed",
+        training_end_time=datetime(2026, 10, 1, 11, 0),
+        last_modified_time=datetime(2026, 10, 1, 11, 30),
+        billable_time_in_seconds=3600, training_time_in_seconds=3600,
+    )  # fmt: skip
+    region = run(store, now=NOW + timedelta(hours=1), measure_artifacts=False).regions[0]
+    assert region.calls["sagemaker"] == {"Search": 2}
+    assert (region.new, region.updated) == (0, 1)
+    job = by_name(store)["run"]
+    assert (job.status, job.final, job.list_micros) == ("Completed", True, 210_000)
+    again = run(store, now=NOW + timedelta(hours=2), measure_artifacts=False).regions[0]
+    assert again.calls["sagemaker"] == {"Search": 1}
+
+
 def test_collect_search_open_pool_job_deleted_counts_vanished(sm, store) -> None:
     seed_job(sm, "pool", billable=3600, warm_pool_seconds=0)
     update_job(DEFAULT_ACCOUNT, "us-east-1", "pool", warm_pool_status={"Status": "InUse"})
@@ -381,7 +406,7 @@ def test_collect_search_describes_only_the_serverless_job(sm, store) -> None:
 def test_collect_search_throttled_is_retried_then_fails_the_region_alone(
     sm,
     store,
-    client_hooks,
+    client_hooks,  # noqa: F811 (the fixtures imported above)
     no_backoff,  # noqa: F811 (the fixtures imported above)
 ) -> None:
     """Search throttled twice: retried (standard mode), stored. Throttled on every attempt:

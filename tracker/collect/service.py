@@ -257,7 +257,8 @@ class _RegionCollector:
         """The Search path: whole records (tags included) 100 a call, oldest change first.
 
         Only records that may be serverless are described (Search lacks their config and
-        token count); stored open warm pools are re-read by name, 100 a Search call.
+        token count); stored open warm pools and running jobs the search did not return are
+        re-read by name, 100 a Search call.
         """
         account, region = ctx.account_id, ctx.region
         collection = self.settings.collection
@@ -267,6 +268,9 @@ class _RegionCollector:
         sagemaker = ctx.client("sagemaker")
         records = aws_sagemaker.search_changed_jobs(sagemaker, since, collection.page_size)
         open_pools = self.store.open_warm_pool_jobs(account, region)
+        # Stored running jobs are re-read by name too (saved only if changed): a change the
+        # eventually consistent index showed later than the overlap allows is not lost.
+        reread = {**self._running(account, region), **open_pools}
         newest = watermark
         for batch in _batches(_unique_records(records), BATCH_SIZE):
             self._save_records(ctx, batch, result, open_pools)
@@ -274,17 +278,26 @@ class _RegionCollector:
             newest = batch_newest if newest is None else max(newest, batch_newest)
             for summary, _ in batch:
                 open_pools.pop(summary.arn, None)
-        if open_pools:
+                reread.pop(summary.arn, None)
+        if reread:
             found = _unique_records(
-                aws_sagemaker.search_jobs_by_name(sagemaker, list(open_pools.values()))
+                aws_sagemaker.search_jobs_by_name(sagemaker, list(reread.values()))
             )
             seen = 0
             for batch in _batches(found, BATCH_SIZE):
                 seen += len(batch)
                 self._save_records(ctx, batch, result, open_pools)
-            result.vanished += len(open_pools) - seen
+            result.vanished += len(reread) - seen
         self.store.advance_watermark(account, region, ctx.source_name, newest, self.now)
         result.watermark = newest
+
+    def _running(self, account: str, region: str) -> dict[str, str]:
+        """ARN -> name of the region's stored jobs that are not final (running, stopping)."""
+        return {
+            job.arn: job.name
+            for job in self.store.jobs(final=False)
+            if job.account_id == account and job.region == region
+        }
 
     def _save_records(
         self,
