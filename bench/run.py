@@ -36,6 +36,7 @@ BENCHMARKS = {
     "collect_scale": ("bench.bench_collect_scale", []),
     "web": ("bench.bench_web", []),
     "collect_org": ("bench.bench_collect_org", []),
+    "collect_search": ("bench.bench_collect_search", []),
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 

@@ -121,9 +121,12 @@ def store(tmp_path):
 
 
 def settings(*sources: Source, **collection) -> Settings:
+    """The list path (ListTrainingJobs + DescribeTrainingJob), whose calls these tests count;
+    tests/test_search.py covers the Search path and tests/test_search_parity.py both."""
     sources = sources or (Source(name="prod", regions=("us-east-1",)),)
     return Settings(
-        sources=sources, collection=CollectionSettings(**{"max_attempts": 3, **collection})
+        sources=sources,
+        collection=CollectionSettings(**{"max_attempts": 3, "method": "list", **collection}),
     )
 
 
@@ -246,8 +249,8 @@ def test_collect_first_run_uses_bulk_tags_and_one_describe_per_job(sm, s3, store
     assert calls["sagemaker"] == {"ListTrainingJobs": 1, "DescribeTrainingJob": 11}
     assert calls["resource-groups-tagging-api"] == {"GetResources": 1}
     assert calls["sts"] == {"GetCallerIdentity": 1}
-    # output prefix of every job, plus the spot job's checkpoint prefix
-    assert calls["s3"] == {"ListObjectsV2": 12}
+    # the 11 jobs share one S3OutputPath: one listing of it; plus the spot job's checkpoints
+    assert calls["s3"] == {"ListObjectsV2": 2}
 
 
 def test_collect_unchanged_rerun_makes_no_describe_call(sm, s3, store):

@@ -115,8 +115,12 @@ def aws() -> Any:
 
 
 def settings(*sources: Source, **collection: Any) -> Settings:
+    """The list path, whose ListTrainingJobs and DescribeTrainingJob these faults hit;
+    tests/test_search.py injects the Search path's faults."""
     sources = sources or (Source("prod", REGIONS),)
-    return Settings(sources=sources, collection=CollectionSettings(**collection))
+    return Settings(
+        sources=sources, collection=CollectionSettings(**{"method": "list", **collection})
+    )
 
 
 def run(store: Store, cfg: Settings | None = None, now: datetime = NOW) -> Any:

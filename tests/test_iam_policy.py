@@ -34,7 +34,7 @@ from tests.conftest import REPO
 POLICY = REPO / "config" / "iam-policy.json"
 SCANNED = [REPO / "tracker", REPO / "jobs"]
 # These only seed the local moto server of the demo and tests: never run against AWS.
-NOT_AWS = {"tracker/aws/simulate.py", "tracker/demo.py"}
+NOT_AWS = {"tracker/aws/simulate.py", "tracker/aws/moto_search.py", "tracker/demo.py"}
 # Every AWS service the tracker may talk to; a client for any other fails the scan.
 SERVICES = {"sagemaker", "resourcegroupstaggingapi", "s3", "sts", "pricing", "ce", "sns", "ses",
             "sesv2", "organizations"}  # fmt: skip
@@ -45,7 +45,7 @@ IAM_ACTION = {
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "HeadBucket"): "s3:ListBucket",
 }
-READ_VERBS = ("List", "Describe", "Get")
+READ_VERBS = ("List", "Describe", "Get", "Search")
 # Statement Sid prefix -> what must be true of its actions.
 OPTIONAL_PURPOSE = {
     "OptionalPriceListRefresh": {"pricing:GetProducts"},
@@ -205,13 +205,14 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str]]:
 
 
 def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
-    """One collection through an assumed role, with tags and S3 artifacts to measure."""
+    """Collections through an assumed role, with tags and S3 artifacts to measure, by each
+    ``[collection] method`` (search, then list, into two databases)."""
     from moto import mock_aws
 
     from tests.conftest import seed_job, update_job
     from tracker.collect.service import collect
     from tracker.report.collection import collection_text
-    from tracker.settings import Settings, Source
+    from tracker.settings import CollectionSettings, Settings, Source
     from tracker.store.database import Store
 
     with mock_aws():
@@ -237,19 +238,23 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
         member_id = member["CreateAccountStatus"]["AccountId"]
         org.move_account(AccountId=member_id, SourceParentId=root,
                          DestinationParentId=inner["OrganizationalUnit"]["Id"])  # fmt: skip
-        settings = Settings(sources=(
-            Source("prod", ("us-east-1",), role_arn=role),
-            Source("org", ("us-east-1",), organization=True, role_name="SpendTrackerRead",
-                   exclude=("123456789012",)),
-            Source("ml", ("us-east-1",), organization=True, role_name="SpendTrackerRead",
-                   ous=(outer["Id"],)),
-        ))  # fmt: skip
-        store = Store.open(f"sqlite:///{tmp_path / 'iam.db'}")
         recorded.clear()  # seeding is not the tracker's doing
         now = datetime(2026, 11, 1, tzinfo=UTC)
-        summary = collect(settings, store, settings.price_book(), clock=lambda: now)
-        assert summary.ok, collection_text(summary)
-        assert summary.total("new") == 2
+        for method in ("search", "list"):
+            settings = Settings(
+                sources=(
+                    Source("prod", ("us-east-1",), role_arn=role),
+                    Source("org", ("us-east-1",), organization=True, role_name="SpendTrackerRead",
+                           exclude=("123456789012",)),
+                    Source("ml", ("us-east-1",), organization=True, role_name="SpendTrackerRead",
+                           ous=(outer["Id"],)),
+                ),
+                collection=CollectionSettings(method=method),
+            )  # fmt: skip
+            store = Store.open(f"sqlite:///{tmp_path / f'iam-{method}.db'}")
+            summary = collect(settings, store, settings.price_book(), clock=lambda: now)
+            assert summary.ok, collection_text(summary)
+            assert summary.total("new") == 2
 
 
 # -- the checks ----------------------------------------------------------------------------
@@ -314,6 +319,7 @@ def test_real_collection_calls_only_granted_operations(
     _collect_everything(tmp_path, recorded)
 
     assert {("sagemaker", "ListTrainingJobs"), ("sagemaker", "DescribeTrainingJob"),
+            ("sagemaker", "Search"),
             ("resourcegroupstaggingapi", "GetResources"), ("s3", "ListObjectsV2"),
             ("s3", "HeadObject"), ("sts", "AssumeRole"), ("sts", "GetCallerIdentity"),
             ("organizations", "ListAccounts"), ("organizations", "ListAccountsForParent"),

@@ -85,6 +85,7 @@ SOURCE_KEYS = {"name", "role_arn", "regions", "external_id", "organization", "ro
                "include", "exclude", "ous"}  # fmt: skip
 FAMILY_RE = re.compile(r"^ml\.[a-z0-9-]+$")
 RETRY_MODES = ("standard", "adaptive")
+COLLECTION_METHODS = ("search", "list")
 
 # Parsed when the file is loaded.
 CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
@@ -175,6 +176,9 @@ class CollectionSettings:
     max_attempts: int = 10
     workers: int = 4  # (source, account, region) pairs collected at once
     remeasure_days: int = 7  # the daily re-measure covers jobs that ended this recently
+    # "search" (SageMaker Search) | "list" (ListTrainingJobs + Describe); docs/collection.md
+    method: str = "search"
+    search_overlap_seconds: int = 900  # Search is eventually consistent: re-read this much
 
 
 @dataclass(frozen=True)
@@ -702,7 +706,7 @@ class _Validator(SectionContext):
             "collection",
             table,
             {"overlap_seconds", "measure_artifacts", "page_size", "retry_mode", "max_attempts",
-             "workers", "remeasure_days"},
+             "workers", "remeasure_days", "method", "search_overlap_seconds"},
         )  # fmt: skip
         default = CollectionSettings()
         measure = self.flag(
@@ -716,13 +720,20 @@ class _Validator(SectionContext):
             RETRY_MODES,
             default.retry_mode,
         )
+        method = self.choice(
+            "collection.method", table.get("method", default.method), COLLECTION_METHODS,
+            default.method,
+        )  # fmt: skip
         bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20),
+                  "search_overlap_seconds": (60, 86400),
                   "workers": WORKERS_BOUNDS, "remeasure_days": REMEASURE_DAYS_BOUNDS}  # fmt: skip
         numbers = {
             key: self.whole(f"collection.{key}", table.get(key), getattr(default, key), low, high)
             for key, (low, high) in bounds.items()
         }
-        return CollectionSettings(**numbers, measure_artifacts=measure, retry_mode=mode)
+        return CollectionSettings(
+            **numbers, measure_artifacts=measure, retry_mode=mode, method=method
+        )
 
 
 # == feature sections ================================================================================

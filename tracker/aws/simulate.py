@@ -11,6 +11,10 @@ backends without HTTP, for runs where tens of thousands of API calls would domin
 :class:`SimJob` and :func:`seed_organisation` describe the demo's simulated organisation on
 top of it. Only the demo, the tests and the benchmarks use this module; the collector never
 does, and it imports moto only when a job is seeded.
+
+Every seeder first calls :func:`tracker.aws.moto_search.install`, which gives moto's Search
+the paging, sorting and operators AWS documents (the collector's default path uses them);
+:func:`use_documented_search` does only that, for callers that seed nothing.
 """
 
 from __future__ import annotations
@@ -138,12 +142,20 @@ def create_request(name: str, spec: JobSpec) -> dict[str, Any]:
     return request
 
 
+def use_documented_search() -> None:
+    """Give moto's SageMaker Search its documented semantics (:mod:`tracker.aws.moto_search`)."""
+    from tracker.aws import moto_search
+
+    moto_search.install()
+
+
 def seed_job(client: BaseClient, name: str, spec: JobSpec, *, s3: BaseClient | None = None) -> str:
     """Create one training job through the API, then set what moto cannot; returns its ARN.
 
     ``client`` is a sagemaker client (its credentials pick the account); ``s3`` an S3
     client in the same account, needed only when the job leaves objects in S3.
     """
+    use_documented_search()
     arn = client.create_training_job(**create_request(name, spec))["TrainingJobArn"]
     account_id, region = _account_region(arn)
     _finish(_backend(account_id, region).training_jobs[name], spec)
@@ -160,6 +172,7 @@ def seed_backend_job(
     name: str, spec: JobSpec, *, account_id: str = DEFAULT_ACCOUNT, region: str = DEFAULT_REGION
 ) -> str:
     """Like :func:`seed_job` but straight into moto's backends (no HTTP); returns the ARN."""
+    use_documented_search()
     request = create_request(name, spec)
     job = _backend(account_id, region).create_training_job(
         training_job_name=name,

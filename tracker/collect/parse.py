@@ -1,7 +1,10 @@
 """Pure mapping of SageMaker API responses to tracker records.
 
 DescribeTrainingJob -> :class:`JobRecord` (every field the cost rules need, and the
-attribution from tags); a ListTrainingJobs summary -> :class:`JobSummary`. No boto3,
+attribution from tags); a ListTrainingJobs summary, or a Search TrainingJob record, ->
+:class:`JobSummary`. A Search record is DescribeTrainingJob's response without a few fields
+(:data:`DESCRIBE_ONLY_FIELDS`) plus ``Tags``: :func:`search_record_parts` splits it into the
+two, and :func:`needs_describe` says when the missing fields matter. No boto3,
 no database. Datetimes come out aware UTC (naive input is UTC, other zones converted);
 a field AWS did not send is None, never invented; unknown statuses are kept as sent.
 """
@@ -20,6 +23,10 @@ if TYPE_CHECKING:
     from tracker.settings import Attribution
 
 STUDIO_USER_TAG = "sagemaker:user-profile-arn"
+# Fields :func:`job_from_describe` reads that Search's TrainingJob record does not carry
+# (botocore's TrainingJob vs DescribeTrainingJobResponse shapes; tests/test_search.py checks
+# this against the model and docs/collection.md lists every field Search lacks).
+DESCRIBE_ONLY_FIELDS = ("BillableTokenCount", "ServerlessJobConfig")
 
 
 class ResponseError(TrackerError):
@@ -63,6 +70,33 @@ def summary_from_list(item: Mapping[str, Any]) -> JobSummary:
         arn=_required(item, "TrainingJobArn"),
         last_modified_time=modified,
         status=item.get("TrainingJobStatus"),
+    )
+
+
+def search_record_parts(record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """A Search TrainingJob record -> (the record as a describe response, its tags)."""
+    desc = {k: v for k, v in record.items() if k != "Tags"}
+    return desc, tags_from_list(record.get("Tags"))
+
+
+def tags_from_list(tags: Any) -> dict[str, str]:
+    """``[{"Key": k, "Value": v}, ...]`` -> ``{k: v}``, as GetResources and ListTags give them."""
+    if not isinstance(tags, list):
+        return {}
+    return {t["Key"]: t.get("Value", "") for t in tags if isinstance(t, Mapping) and "Key" in t}
+
+
+def needs_describe(record: Mapping[str, Any]) -> bool:
+    """True when a Search record may be a serverless job, whose cost needs the fields Search
+    lacks (``ServerlessJobConfig``, ``BillableTokenCount``).
+
+    Search cannot say "serverless" itself; an instance job always names its instances in
+    ``ResourceConfig`` (``InstanceType``, ``InstanceGroups`` or ``InstancePreferences``), a
+    serverless job has no ResourceConfig. Anything else is described, to be safe.
+    """
+    resources = _dict(record.get("ResourceConfig"))
+    return not any(
+        resources.get(key) for key in ("InstanceType", "InstanceGroups", "InstancePreferences")
     )
 
 

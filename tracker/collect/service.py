@@ -1,13 +1,16 @@
 """Incremental collection of SageMaker training jobs, one watermark per (account, region).
 
-For each source and region: list the jobs modified since the watermark (minus a
-safety overlap), describe only those that are new or whose LastModifiedTime
-changed, fetch their tags in bulk, measure their S3 artifacts, parse, cost and save
-them in batches. The watermark moves to the newest LastModifiedTime listed only
+For each source and region (``[collection] method``, docs/collection.md):
+``search`` (default) asks SageMaker Search for the jobs modified since the watermark (minus
+a safety overlap), oldest first, 100 whole records a call with their tags, and describes
+only the jobs whose cost needs a field Search lacks (serverless). ``list`` lists the
+changed jobs, describes those that are new or whose LastModifiedTime changed and fetches
+their tags in bulk. Both then measure S3 artifacts (shared prefixes listed once per batch),
+parse, cost and save in batches. The watermark moves to the newest LastModifiedTime listed only
 after every batch of the region is committed, so an interrupted run loses nothing
 and a rerun duplicates nothing (saves are upserts by ARN). Running jobs are stored
 with their cost so far and recosted, without AWS calls, at the end of every run. A job
-whose warm pool is still open (Available, InUse) is described again every run, whatever
+whose warm pool is still open (Available, InUse) is read again every run (Describe, or Search by name), whatever
 its LastModifiedTime, until AWS reports the pool Terminated or Reused with its retained time.
 
 A region that fails with an AWS error is recorded and reported; the others go on.
@@ -22,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker.aws import AWS_ERRORS, describe_error
 from tracker.aws import organizations as aws_organizations
@@ -50,11 +53,15 @@ if TYPE_CHECKING:
     from tracker.store.database import Store
 
 BATCH_SIZE = 200  # jobs described, tagged and committed together
+# S3 folders of one batch are listed concurrently on this many clients of the region (a
+# bounded pool; S3 allows thousands of listings a second per prefix, so 8 stay far below).
+S3_CLIENTS = 8
 ARTIFACT_FLAG = "artifact-bytes-unknown"
 UNKNOWN_ACCOUNT = "unknown"
 MAX_WARNINGS_KEPT = 5
 
 Item = tuple[JobRecord, JobCost, dict]
+T = TypeVar("T")
 
 
 @dataclass
@@ -444,6 +451,7 @@ class _RegionCollector:
         self.price_book = price_book
         self.policy = policy
         self.now = now
+        self._s3_pool: list[tuple[Any, CallCounter]] = []  # the extra S3 clients of one run
 
     def run(self, factory: ContextFactory, source: Source, region: str) -> RegionSummary:
         """Collect, turning any AWS failure into a recorded, reported region error."""
@@ -461,6 +469,13 @@ class _RegionCollector:
             )
         finally:
             if ctx is not None:
+                for _, counter in self._s3_pool:  # their calls are this region's calls
+                    for mine, theirs in ((ctx.counter.calls, counter.calls),
+                                         (ctx.counter.attempts, counter.attempts),
+                                         (ctx.counter.errors, counter.errors),
+                                         (ctx.counter.seconds, counter.seconds)):  # fmt: skip
+                        mine.update(theirs)
+                self._s3_pool = []
                 result.calls = ctx.counter.by_service()
                 result.aws_seconds = ctx.counter.seconds_by_service()
                 result.retries = ctx.counter.retries()
@@ -468,6 +483,85 @@ class _RegionCollector:
         return result
 
     def _collect(self, ctx: AwsContext, result: RegionSummary) -> None:
+        if self.settings.collection.method == "list":
+            self._collect_listed(ctx, result)
+        else:
+            self._collect_searched(ctx, result)
+
+    def _collect_searched(self, ctx: AwsContext, result: RegionSummary) -> None:
+        """The Search path: whole records (tags included) 100 a call, oldest change first.
+
+        Only records that may be serverless are described (Search lacks their config and
+        token count); stored open warm pools and running jobs the search did not return are
+        re-read by name, 100 a Search call.
+        """
+        account, region = ctx.account_id, ctx.region
+        collection = self.settings.collection
+        watermark = self.store.watermark(account, region)
+        overlap = timedelta(seconds=collection.search_overlap_seconds)
+        since = watermark - overlap if watermark is not None else None
+        sagemaker = ctx.client("sagemaker")
+        records = aws_sagemaker.search_changed_jobs(sagemaker, since, collection.page_size)
+        open_pools = self.store.open_warm_pool_jobs(account, region)
+        # Stored running jobs are re-read by name too (saved only if changed): a change the
+        # eventually consistent index showed later than the overlap allows is not lost.
+        reread = {**self._running(account, region), **open_pools}
+        newest = watermark
+        for batch in _batches(_unique_records(records), BATCH_SIZE):
+            self._save_records(ctx, batch, result, open_pools)
+            batch_newest = max(s.last_modified_time for s, _ in batch)
+            newest = batch_newest if newest is None else max(newest, batch_newest)
+            for summary, _ in batch:
+                open_pools.pop(summary.arn, None)
+                reread.pop(summary.arn, None)
+        if reread:
+            found = _unique_records(
+                aws_sagemaker.search_jobs_by_name(sagemaker, list(reread.values()))
+            )
+            seen = 0
+            for batch in _batches(found, BATCH_SIZE):
+                seen += len(batch)
+                self._save_records(ctx, batch, result, open_pools)
+            result.vanished += len(reread) - seen
+        self.store.advance_watermark(account, region, ctx.source_name, newest, self.now)
+        result.watermark = newest
+
+    def _running(self, account: str, region: str) -> dict[str, str]:
+        """ARN -> name of the region's stored jobs that are not final (running, stopping)."""
+        return {
+            job.arn: job.name
+            for job in self.store.jobs(final=False)
+            if job.account_id == account and job.region == region
+        }
+
+    def _save_records(
+        self,
+        ctx: AwsContext,
+        batch: list[tuple[parse.JobSummary, dict]],
+        result: RegionSummary,
+        open_pools: dict[str, str],
+    ) -> None:
+        stored = self.store.job_versions(ctx.account_id, ctx.region, [s.arn for s, _ in batch])
+        changed = [
+            (s, record)
+            for s, record in batch
+            if s.arn in open_pools or stored.get(s.arn) != s.last_modified_time
+        ]
+        result.unchanged += len(batch) - len(changed)
+        described: list[tuple[dict, dict[str, str]]] = []
+        for summary, record in changed:
+            desc, tags = parse.search_record_parts(record)
+            if parse.needs_describe(record):
+                full = aws_sagemaker.describe_job(ctx.client("sagemaker"), summary.name)
+                if full is None:
+                    result.vanished += 1
+                    continue
+                desc = full
+            described.append((desc, tags))
+        self._save(ctx, described, result)
+
+    def _collect_listed(self, ctx: AwsContext, result: RegionSummary) -> None:
+        """The list path: ListTrainingJobs summaries, then DescribeTrainingJob and tags."""
         account, region = ctx.account_id, ctx.region
         watermark = self.store.watermark(account, region)
         overlap = timedelta(seconds=self.settings.collection.overlap_seconds)
@@ -516,27 +610,32 @@ class _RegionCollector:
             sagemaker,
             [s.arn for s, desc in zip(changed, found, strict=True) if desc is not None],
         )
-        items = [self._item(ctx, desc, tags, result) for desc in descs]
+        self._save(ctx, [(d, tags.get(d.get("TrainingJobArn", ""), {})) for d in descs], result)
+
+    def _save(
+        self, ctx: AwsContext, described: list[tuple[dict, dict[str, str]]], result: RegionSummary
+    ) -> None:
+        """Parse, measure (in bulk), cost and save one batch of (describe response, tags)."""
+        if not described:
+            return
+        records = [
+            parse.job_from_describe(
+                desc, ctx.account_id, ctx.region, tags, 0, self.settings.attribution
+            )
+            for desc, tags in described
+        ]
+        sizes = self._artifacts(ctx, records)
+        items = [
+            self._item(record, size, desc, result)
+            for record, size, (desc, _) in zip(records, sizes, described, strict=True)
+        ]
         new, updated = self.store.save_jobs(items, self.now)
         result.new += new
         result.updated += updated
 
     def _item(
-        self,
-        ctx: AwsContext,
-        desc: dict,
-        tags: dict[str, dict[str, str]],
-        result: RegionSummary,
+        self, record: JobRecord, size: aws_s3.ArtifactSize, desc: dict, result: RegionSummary
     ) -> Item:
-        record = parse.job_from_describe(
-            desc,
-            ctx.account_id,
-            ctx.region,
-            tags.get(desc.get("TrainingJobArn", ""), {}),
-            0,
-            self.settings.attribution,
-        )
-        size = self._artifacts(ctx, record)
         record = replace(record, artifact_bytes=size.bytes)
         rates = self.price_book.rates_for(record, self.settings.discount_pct)
         cost = cost_job(record, rates, self.now, self.policy)
@@ -547,16 +646,33 @@ class _RegionCollector:
             cost = replace(cost, flags=tuple(sorted({*cost.flags, ARTIFACT_FLAG})))
         return record, cost, desc
 
-    def _artifacts(self, ctx: AwsContext, record: JobRecord) -> aws_s3.ArtifactSize:
+    def _artifacts(self, ctx: AwsContext, records: list[JobRecord]) -> list[aws_s3.ArtifactSize]:
         if not self.settings.collection.measure_artifacts:
-            return aws_s3.ArtifactSize(0)
-        return aws_s3.measure(
+            return [aws_s3.ArtifactSize(0) for _ in records]
+        if not self._s3_pool:
+            for _ in range(S3_CLIENTS - 1):
+                counter = CallCounter()
+                client = make_client(
+                    "s3", ctx.region, session=ctx.session, config=ctx.config, counter=counter
+                )
+                self._s3_pool.append((client, counter))
+        return aws_s3.measure_many(
             ctx.client("s3"),
-            record.name,
-            record.output_path_uri,
-            record.model_artifact_uri,
-            record.checkpoint_uri,
+            [(r.name, r.output_path_uri, r.model_artifact_uri, r.checkpoint_uri) for r in records],
+            more_clients=[client for client, _ in self._s3_pool],
         )
+
+
+def _unique_records(
+    records: Iterable[dict],
+) -> Iterator[tuple[parse.JobSummary, dict]]:
+    """Search records with their summaries, each ARN once."""
+    seen: set[str] = set()
+    for record in records:
+        summary = parse.summary_from_list(record)
+        if summary.arn not in seen:
+            seen.add(summary.arn)
+            yield summary, record
 
 
 def _unique(listing: Iterable[dict]) -> Iterator[parse.JobSummary]:
@@ -576,8 +692,8 @@ def _unlisted(open_pools: dict[str, str]) -> Iterator[parse.JobSummary]:
         yield parse.JobSummary(name=name, arn=arn, last_modified_time=datetime.min)
 
 
-def _batches(items: Iterable[parse.JobSummary], size: int) -> Iterator[list[parse.JobSummary]]:
-    batch: list[parse.JobSummary] = []
+def _batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) >= size:
