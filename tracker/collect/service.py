@@ -505,7 +505,7 @@ class _RegionCollector:
         open_pools = self.store.open_warm_pool_jobs(account, region)
         # Stored running jobs are re-read by name too (saved only if changed): a change the
         # eventually consistent index showed later than the overlap allows is not lost.
-        reread = {**self._running(account, region), **open_pools}
+        reread = {**self.store.running_jobs(account, region), **open_pools}
         newest = watermark
         for batch in _batches(_unique_records(records), BATCH_SIZE):
             self._save_records(ctx, batch, result, open_pools)
@@ -525,14 +525,6 @@ class _RegionCollector:
             result.vanished += len(reread) - seen
         self.store.advance_watermark(account, region, ctx.source_name, newest, self.now)
         result.watermark = newest
-
-    def _running(self, account: str, region: str) -> dict[str, str]:
-        """ARN -> name of the region's stored jobs that are not final (running, stopping)."""
-        return {
-            job.arn: job.name
-            for job in self.store.jobs(final=False)
-            if job.account_id == account and job.region == region
-        }
 
     def _save_records(
         self,

@@ -17,7 +17,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import ColumnElement, Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
@@ -145,12 +145,22 @@ class Store:
     def open_warm_pool_jobs(self, account_id: str, region: str) -> dict[str, str]:
         """ARN -> name of the region's jobs whose warm pool is still open (Available or
         InUse): AWS reports their retained time only once the pool ends."""
+        return self._region_jobs(
+            account_id, region, Job.warm_pool_status.in_(sorted(OPEN_WARM_POOL_STATUSES))
+        )
+
+    def running_jobs(self, account_id: str, region: str) -> dict[str, str]:
+        """ARN -> name of the region's stored jobs that are not final (running, stopping)."""
+        return self._region_jobs(account_id, region, Job.final == False)  # noqa: E712 - SQL
+
+    def _region_jobs(
+        self, account_id: str, region: str, condition: ColumnElement[bool]
+    ) -> dict[str, str]:
+        """ARN -> name of the region's stored jobs that meet ``condition``."""
         with self.session() as session:
             rows = session.execute(
                 select(Job.arn, Job.name).where(
-                    Job.account_id == account_id,
-                    Job.region == region,
-                    Job.warm_pool_status.in_(sorted(OPEN_WARM_POOL_STATUSES)),
+                    Job.account_id == account_id, Job.region == region, condition
                 )
             ).all()
         return dict(rows)
