@@ -126,13 +126,27 @@ BILL_FILES = Bound(
     "a CUR 2.0 or FOCUS export writes a few files a day: ten thousand is decades of them; "
     "listing and fetching more is work no one asked for (a prefix at the bucket's root)",
 )  # fmt: skip
+#: (source, account, region) pairs one collector collects at once (``[collection] workers``):
+#: each holds its own AWS clients and, on PostgreSQL, a connection and an advisory lock.
+COLLECT_WORKERS = Bound(
+    "collect workers", 1, 32, "pairs at once",
+    "each pair is a thread with its own clients and connection; more would only queue on "
+    "SageMaker's request-rate quotas and the database",
+)  # fmt: skip
+#: How far back the daily artifact re-measure reaches (``[collection] remeasure_days``): one
+#: S3 listing per job that ended in that many days.
+REMEASURE_DAYS = Bound(
+    "re-measure days", 1, 90, "days",
+    "one S3 listing per job a day: checkpoints copied after a job ends arrive within days",
+)  # fmt: skip
 #: Seconds one dashboard or API request may take before it is cancelled with a 503.
 REQUEST_SECONDS = Bound("request time", 1, 300, "seconds", "the server stays responsive")
 DEFAULT_REQUEST_SECONDS = 10
 
 ALL = (
     DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS, PAGE_ROWS, PAGE_NUMBER, INSTANCE_COUNT, JOB_HOURS, VOLUME_GB,
-    USD, BUDGET_USD, HOURLY_RATE_USD, RATE_USD, PERCENT, DISCOUNT_PCT, SPOT_RATIO, PORT, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, BILL_FILES, REQUEST_SECONDS,
+    USD, BUDGET_USD, HOURLY_RATE_USD, RATE_USD, PERCENT, DISCOUNT_PCT, SPOT_RATIO, PORT, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, BILL_FILES,
+    COLLECT_WORKERS, REMEASURE_DAYS, REQUEST_SECONDS,
 )  # fmt: skip
 
 

@@ -42,6 +42,7 @@ from tracker.alert.channels import parse_channel, shown_value
 from tracker.alert.rules import AlertSettings
 from tracker.bounds import (
     BUDGET_USD,
+    COLLECT_WORKERS,
     CONFIG_BYTES,
     CONFIG_DEPTH,
     DAILY_WINDOW_DAYS,
@@ -49,6 +50,7 @@ from tracker.bounds import (
     MAX_DAILY_DAYS_SETTING,
     PERCENT,
     RATE_USD,
+    REMEASURE_DAYS,
     REQUEST_SECONDS,
     Bound,
 )
@@ -77,10 +79,6 @@ ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
 ROLE_NAME_RE = re.compile(r"^[\w+=,.@-]+(/[\w+=,.@-]+)*$")  # a role name, optionally path/name
 ACCOUNT_ID_RE = re.compile(r"^\d{12}$")
 OU_ID_RE = re.compile(r"^(ou-[0-9a-z]{4,32}-[0-9a-z]{8,32}|r-[0-9a-z]{4,32})$")
-# To move to tracker.bounds (owned by another helper): the [collection] workers range and
-# how many days back the daily artifact re-measure reaches (one S3 listing per job).
-WORKERS_BOUNDS = (1, 32)
-REMEASURE_DAYS_BOUNDS = (1, 90)
 SOURCE_KEYS = {"name", "role_arn", "regions", "external_id", "organization", "role_name",
                "include", "exclude", "ous"}  # fmt: skip
 FAMILY_RE = re.compile(r"^ml\.[a-z0-9-]+$")
@@ -726,7 +724,8 @@ class _Validator(SectionContext):
         )  # fmt: skip
         bounds = {"overlap_seconds": (0, 86400), "page_size": (1, 100), "max_attempts": (1, 20),
                   "search_overlap_seconds": (60, 86400),
-                  "workers": WORKERS_BOUNDS, "remeasure_days": REMEASURE_DAYS_BOUNDS}  # fmt: skip
+                  "workers": (COLLECT_WORKERS.low, COLLECT_WORKERS.high),
+                  "remeasure_days": (REMEASURE_DAYS.low, REMEASURE_DAYS.high)}  # fmt: skip
         numbers = {
             key: self.whole(f"collection.{key}", table.get(key), getattr(default, key), low, high)
             for key, (low, high) in bounds.items()
