@@ -83,21 +83,14 @@ def measure(
 ) -> ArtifactSize:
     """Bytes of every object under the job's output and checkpoint prefixes plus its model."""
     prefixes, model = job_locations(job_name, output_path, model_artifact, checkpoint_uri)
-    sizes: dict[tuple[str, str], int] = {}
-    warnings: list[str] = []
+    listed: dict[Location, dict[Location, int]] = {}
+    failed: dict[Location, str] = {}
     for bucket, prefix in prefixes:
         try:
-            sizes.update(_list_prefix(client, bucket, prefix))
+            listed[(bucket, prefix)] = _list_prefix(client, bucket, prefix)
         except (ClientError, BotoCoreError) as exc:
-            warnings.append(f"s3://{bucket}/{prefix}: {_reason(exc)}")
-    if model is not None and model not in sizes:
-        covered = any(model[0] == b and model[1].startswith(p) for b, p in prefixes)
-        if not covered:
-            try:
-                sizes[model] = _object_size(client, *model)
-            except (ClientError, BotoCoreError) as exc:
-                warnings.append(f"s3://{model[0]}/{model[1]}: {_reason(exc)}")
-    return ArtifactSize(sum(sizes.values()), tuple(warnings))
+            failed[(bucket, prefix)] = _reason(exc)
+    return _size(client, prefixes, model, listed, failed)
 
 
 Location = tuple[str, str]  # (bucket, key or prefix)
