@@ -195,3 +195,54 @@ def test_listen_sends_the_budget_alert_within_the_same_run(clients, queue, store
         "Budget nlp-monthly crossed 100% of $0.20 for 2026-10 (spent $0.23)",
         "Budget nlp-monthly is forecast to reach 100% of $0.20 for 2026-10 (forecast $0.23)",
     ]
+
+
+# -- the daemon ------------------------------------------------------------------------------------
+def test_daemon_runs_the_listener_beside_an_hourly_poll(clients, queue, tmp_path, caplog) -> None:
+    import logging
+    import threading
+
+    from tests.test_daemon import wait_for
+    from tracker.daemon.scheduler import Daemon
+    from tracker.daemon.tasks import JobContext, JobOutcome
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///{tmp_path / "d.db"}"\n'
+        '[[sources]]\nname = "main"\nregions = ["us-east-1"]\n'
+        "[collection]\nmeasure_artifacts = false\n"
+        '[schedule]\nalerts = "off"\nreconcile = "off"\nprices = "off"\nshowback = "off"\n'
+        'remeasure = "off"\n[daemon]\nheartbeat_seconds = 1\nstale_after_seconds = 3\n'
+        "collect_on_start = false\n"
+        f'[events]\nqueues = [{{ url = "{queue}" }}]\nwait_seconds = 1\n'
+    )
+    settings = parse_settings(config)
+    store = Store.open(settings.database_url)
+    polls: list[int] = []
+
+    def poll(_ctx: JobContext) -> JobOutcome:
+        polls.append(1)
+        return JobOutcome("ok", "poll")
+
+    arn = seed_job(clients["sagemaker"], "evented")
+    put_event(clients["events"], arn, "evented")
+    daemon = Daemon(settings, store, clock=lambda: NOW, functions={"collect": poll})
+    codes: list[int] = []
+    caplog.set_level(logging.INFO, logger="tracker.daemon")
+    thread = threading.Thread(target=lambda: codes.append(daemon.run(install_signals=False)))
+    thread.start()
+    try:
+        wait_for(lambda: "evented" in {job.name for job in store.jobs()}, seconds=20)
+    finally:
+        daemon.request_stop("test")
+        thread.join(30)
+
+    assert codes == [0]
+    assert settings.schedule.collect == "0 * * * *"
+    assert (
+        "collect=0 * * * *" in caplog.text and "event listener started on 1 queue(s)" in caplog.text
+    )
+    assert polls == []  # the poll did not run: the event did the work
+    (run,) = JobRunLog(store).history(job_name(settings.events.queues[0]))
+    assert (run.trigger, json.loads(run.detail)["jobs"]) == ("daemon", 1)

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracker.listen")
 JOB_PREFIX = "listen:"
 MAX_REASONS_KEPT = 5
+ERROR_PAUSE_SECONDS = 10.0  # after a failed receive or batch, before the next poll
 
 
 class PoisonMessage(ValueError):
@@ -233,7 +234,10 @@ class Listener:
                     if stop.is_set():
                         break
                     wait = 0 if once else self.events.wait_seconds
+                    failures = self._queues[i][2].failed_batches
                     got = self.poll(i, wait_seconds=wait)
+                    if not once and self._queues[i][2].failed_batches > failures:
+                        stop.wait(ERROR_PAUSE_SECONDS)  # AWS unreachable: do not spin
                     taken += got
                     if once and (got == 0 or taken >= self.events.drain_messages):
                         pending.discard(i)
