@@ -122,3 +122,48 @@ def test_listen_killed_between_commit_and_delete_collects_once_on_restart(projec
     assert (summary["messages"], summary["jobs"], summary["poison"]) == (1, 1, 0)
     assert stored(config) == after_crash  # one row, the same cost: nothing doubled
     assert aws_events.queue_depth(clients["sqs"], url) == (0, 0)
+
+
+def test_events_setup_cli_twice_then_teardown(tmp_path: Path, moto_endpoint: str) -> None:
+    config = tmp_path / "tracker.toml"
+    config.write_text('[[sources]]\nname = "prod"\nregions = ["us-east-1", "eu-west-1"]\n')
+    env = {"AWS_ENDPOINT_URL": moto_endpoint}
+    args = ("--config", str(config), "events")
+
+    first = run_cli(*args, "setup", "--format", "json", env=env)
+    second = run_cli(*args, "setup", "--region", "us-east-1", env=env)
+    gone = run_cli(*args, "teardown", "--format", "json", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert [(r["region"], len(r["created"])) for r in json.loads(first.stdout)] == [
+        ("us-east-1", 4), ("eu-west-1", 4),
+    ]  # fmt: skip
+    assert "prod 123456789012/us-east-1: created nothing; found queue" in second.stdout
+    assert "[events]\nqueues = [\n" in second.stdout and 'source = "prod"' in second.stdout
+    assert [len(r["removed"]) for r in json.loads(gone.stdout)] == [3, 3]
+
+
+@pytest.mark.parametrize(
+    ("config_text", "args", "error"),
+    [
+        ("", ("listen", "--once"), "events.queues: no queues configured"),
+        ('[[sources]]\nname = "prod"\nregions = ["us-east-1"]\n',
+         ("events", "setup", "--source", "nope"), "--source 'nope': expected one of prod"),
+        ('[events]\nqueues = ["http://localhost:5000/123456789012/q"]\n', ("listen", "--once"),
+         "events.queues[0].region: the URL"),
+        ('[[sources]]\nname = "a"\nregions = ["us-east-1"]\n[[sources]]\nname = "b"\n'
+         'regions = ["us-east-1"]\n[events]\nqueues = ["arn:aws:sqs:us-east-1:123456789012:q"]\n',
+         ("listen", "--once"), 'add source = "NAME"'),
+    ],
+)  # fmt: skip
+def test_events_cli_mistakes_are_one_line_exit_2(
+    tmp_path: Path, config_text: str, args: tuple[str, ...], error: str
+) -> None:
+    config = tmp_path / "tracker.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "x.db"}"\n' + config_text)
+
+    result = run_cli("--config", str(config), *args)
+
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1
+    assert error in result.stderr

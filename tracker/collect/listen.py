@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("tracker.listen")
 JOB_PREFIX = "listen:"
 MAX_REASONS_KEPT = 5
+ONCE_WAIT_SECONDS = 1
 ERROR_PAUSE_SECONDS = 10.0  # after a failed receive or batch, before the next poll
 
 
@@ -233,7 +234,9 @@ class Listener:
                 for i in sorted(pending):
                     if stop.is_set():
                         break
-                    wait = 0 if once else self.events.wait_seconds
+                    # --once: a 1 s long poll, not a short one (which samples only some SQS
+                    # servers and may answer empty while messages wait).
+                    wait = ONCE_WAIT_SECONDS if once else self.events.wait_seconds
                     failures = self._queues[i][2].failed_batches
                     got = self.poll(i, wait_seconds=wait)
                     if not once and self._queues[i][2].failed_batches > failures:
