@@ -63,6 +63,25 @@ def settings_for(queue: str, **document) -> Settings:
     )
 
 
+def test_listen_with_the_list_method_describes_the_named_jobs(clients, queue, store) -> None:
+    arn = seed_job(clients["sagemaker"], "listed")
+    put_event(clients["events"], arn, "listed")
+    gone = f"arn:aws:sagemaker:us-east-1:{DEFAULT_ACCOUNT}:training-job/gone"
+    put_event(clients["events"], gone, "gone")
+    settings = Settings(
+        sources=(Source("main", ("us-east-1",)),),
+        collection=CollectionSettings(method="list", measure_artifacts=False),
+        document={"events": {"queues": [{"url": queue}]}},
+    )
+
+    summary = listen(settings, store)
+
+    assert stored(store) == {"listed": JOB_MICROS}
+    state = summary.queues[0]
+    assert (state.messages, state.jobs, state.poison) == (2, 1, 1)
+    assert state.reasons == [f"{gone}: the job no longer exists"]
+
+
 def put_event(events, arn: str, name: str, status: str = "Completed") -> None:
     detail = {"TrainingJobName": name, "TrainingJobArn": arn, "TrainingJobStatus": status}
     response = events.put_events(Entries=[{
