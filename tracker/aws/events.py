@@ -85,7 +85,7 @@ def setup(events: BaseClient, sqs: BaseClient, account_id: str, region: str) -> 
         QueueUrl=result.queue_url,
         Attributes={
             **attributes,
-            "Policy": json.dumps(queue_policy(result.queue_arn, result.rule_arn)),
+            "Policy": json.dumps(send_permission(result.queue_arn, result.rule_arn)),
         },
     )
     targets = events.list_targets_by_rule(Rule=RULE_NAME).get("Targets", [])
@@ -97,7 +97,7 @@ def setup(events: BaseClient, sqs: BaseClient, account_id: str, region: str) -> 
     return result
 
 
-def queue_policy(queue: str, rule_arn: str) -> dict[str, Any]:
+def send_permission(queue: str, rule_arn: str) -> dict[str, Any]:
     """EventBridge may send to the queue, for this rule only (aws:SourceArn)."""
     return {
         "Version": "2012-10-17",
