@@ -37,6 +37,7 @@ BENCHMARKS = {
     "web": ("bench.bench_web", []),
     "collect_org": ("bench.bench_collect_org", []),
     "collect_search": ("bench.bench_collect_search", []),
+    "cost_latency": ("bench.bench_cost_latency", []),
 }
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 

@@ -37,13 +37,14 @@ SCANNED = [REPO / "tracker", REPO / "jobs"]
 NOT_AWS = {"tracker/aws/simulate.py", "tracker/aws/moto_search.py", "tracker/demo.py"}
 # Every AWS service the tracker may talk to; a client for any other fails the scan.
 SERVICES = {"sagemaker", "resourcegroupstaggingapi", "s3", "sts", "pricing", "ce", "sns", "ses",
-            "sesv2", "organizations"}  # fmt: skip
+            "sesv2", "organizations", "events", "sqs"}  # fmt: skip
 IAM_PREFIX = {"resourcegroupstaggingapi": "tag", "sesv2": "ses"}
 IAM_ACTION = {
     ("s3", "ListObjectsV2"): "s3:ListBucket",
     ("s3", "ListObjects"): "s3:ListBucket",
     ("s3", "HeadObject"): "s3:GetObject",
     ("s3", "HeadBucket"): "s3:ListBucket",
+    ("sqs", "DeleteMessageBatch"): "sqs:DeleteMessage",
 }
 READ_VERBS = ("List", "Describe", "Get", "Search")
 # Statement Sid prefix -> what must be true of its actions.
@@ -54,7 +55,17 @@ OPTIONAL_PURPOSE = {
     "OptionalSnsAlerts": {"sns:Publish"},
     "OptionalSesAlerts": {"ses:SendEmail"},
     "OptionalReportUploads": {"s3:PutObject"},
-}
+    # Event-driven collection (docs/events.md): `tracker events setup|teardown` once, by an
+    # administrator; the listener (`tracker listen`, the daemon) only reads and deletes.
+    "OptionalEventsSetup": {
+        "events:DescribeRule", "events:PutRule", "events:ListTargetsByRule", "events:PutTargets",
+        "events:RemoveTargets", "events:DeleteRule", "sqs:GetQueueUrl", "sqs:CreateQueue",
+        "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:DeleteQueue",
+    },
+    "OptionalEventsListen": {
+        "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
+    },
+}  # fmt: skip
 
 
 def iam_action(service: str, operation: str) -> str:
@@ -311,6 +322,25 @@ def test_collector_statements_are_what_the_collector_uses() -> None:
     used = {iam_action(*op) for op, files in code_operations().items() if files & collector_files}
     core = {a for s in policy_statements() if s["Sid"].startswith("Collect") for a in _actions(s)}
     assert core == used
+
+
+def test_events_statements_split_setup_from_the_listener() -> None:
+    """The listener's statement covers exactly the SQS calls the listener makes (through
+    tracker/aws/events.py's receive, delete, queue_depth, resolve_queue_url); nothing in it
+    creates or deletes a queue or a rule."""
+    listen = next(s for s in policy_statements() if s["Sid"] == "OptionalEventsListen")
+    setup = next(s for s in policy_statements() if s["Sid"] == "OptionalEventsSetup")
+    assert {a.split(":", 1)[1] for a in _actions(listen)} == {
+        "ReceiveMessage",
+        "DeleteMessage",
+        "GetQueueAttributes",
+        "GetQueueUrl",
+    }
+    assert not any(a.startswith("events:") for a in _actions(listen))
+    assert {a for a in _actions(setup) if ":Create" in a or ":Delete" in a or ":Put" in a} == {
+        "sqs:CreateQueue", "sqs:DeleteQueue", "events:PutRule", "events:PutTargets",
+        "events:DeleteRule",
+    }  # fmt: skip
 
 
 def test_real_collection_calls_only_granted_operations(

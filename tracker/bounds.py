@@ -142,11 +142,26 @@ REMEASURE_DAYS = Bound(
 #: Seconds one dashboard or API request may take before it is cancelled with a 503.
 REQUEST_SECONDS = Bound("request time", 1, 300, "seconds", "the server stays responsive")
 DEFAULT_REQUEST_SECONDS = 10
+#: SQS queues the listener long-polls (``[events] queues``): one per source account and region.
+EVENT_QUEUES = Bound(
+    "event queues", 1, 100, "queues",
+    "one listener thread polls them in turn, each long poll up to 20 s: beyond a hundred, "
+    "split the accounts over several trackers",
+)  # fmt: skip
+#: Seconds one long poll waits for a message (``[events] wait_seconds``).
+EVENTS_WAIT_SECONDS = Bound("event wait", 1, 20, "seconds", "SQS's longest long poll is 20 s")
+#: Messages one ``tracker listen --once`` takes before it exits (``[events] drain_messages``).
+EVENTS_DRAIN_MESSAGES = Bound(
+    "event drain", 1, 1_000_000, "messages",
+    "--once drains what is there and exits: a queue that never empties must not keep it running",
+)  # fmt: skip
+DEFAULT_DRAIN_MESSAGES = 10_000
 
 ALL = (
     DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS, PAGE_ROWS, PAGE_NUMBER, INSTANCE_COUNT, JOB_HOURS, VOLUME_GB,
     USD, BUDGET_USD, HOURLY_RATE_USD, RATE_USD, PERCENT, DISCOUNT_PCT, SPOT_RATIO, PORT, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, BILL_FILES,
-    COLLECT_WORKERS, REMEASURE_DAYS, REQUEST_SECONDS,
+    COLLECT_WORKERS, REMEASURE_DAYS, REQUEST_SECONDS, EVENT_QUEUES, EVENTS_WAIT_SECONDS,
+    EVENTS_DRAIN_MESSAGES,
 )  # fmt: skip
 
 

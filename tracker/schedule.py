@@ -28,6 +28,8 @@ DEFAULT_SCHEDULE = {
     "showback": "0 6 1 * *",  # the month just ended, on the 1st
     "remeasure": "0 4 * * *",  # S3 artifacts of recently ended jobs, daily
 }
+# With [events] queues configured, the poll is a safety net (docs/events.md): hourly by default.
+EVENTS_SAFETY_NET = "0 * * * *"
 EVERY_RE = re.compile(r"^@every\s+(\d+)\s*(s|m|h|d)$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 MACROS = {"@hourly": "0 * * * *", "@daily": "0 0 * * *", "@midnight": "0 0 * * *",

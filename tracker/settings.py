@@ -22,7 +22,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
@@ -47,6 +47,9 @@ from tracker.bounds import (
     CONFIG_DEPTH,
     DAILY_WINDOW_DAYS,
     DISCOUNT_PCT,
+    EVENT_QUEUES,
+    EVENTS_DRAIN_MESSAGES,
+    EVENTS_WAIT_SECONDS,
     MAX_DAILY_DAYS_SETTING,
     PERCENT,
     RATE_USD,
@@ -62,6 +65,7 @@ from tracker.reconcile.rules import GRANULARITIES, ReconcileSettings
 from tracker.records import REGION_RE, decimal_or_none, whole_or_none
 from tracker.schedule import (
     DEFAULT_SCHEDULE,
+    EVENTS_SAFETY_NET,
     JOB_NAMES,
     DaemonSettings,
     ScheduleSettings,
@@ -90,6 +94,7 @@ CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
 # Each a typed accessor on Settings, parsed on first use; in the order their problems are reported.
 FEATURE_SECTIONS = (
     "reports", "budgets", "alerts", "schedule", "daemon", "reconcile", "estimates", "web",
+    "events",
 )  # fmt: skip
 KNOWN_SECTIONS = {*CORE_SECTIONS, *FEATURE_SECTIONS}
 T = TypeVar("T")
@@ -236,7 +241,16 @@ class Settings:
 
     @cached_property
     def schedule(self) -> ScheduleSettings:
-        return self._section("schedule", parse_schedule)
+        schedule = self._section("schedule", parse_schedule)
+        # With event queues the poll is a safety net: hourly unless [schedule] collect says.
+        explicit = "collect" in (self.document.get("schedule") or {})
+        if not explicit and self.document.get("events") and self.events.queues:
+            schedule = replace(schedule, collect=EVENTS_SAFETY_NET)
+        return schedule
+
+    @cached_property
+    def events(self) -> EventsSettings:
+        return self._section("events", parse_events)
 
     @cached_property
     def daemon(self) -> DaemonSettings:
@@ -1089,6 +1103,133 @@ def parse_web_section(value: object, ctx: SectionContext) -> WebSettings:
         "seconds",
     )
     return WebSettings(seconds)
+
+
+# -- [events] ----------------------------------------------------------------------------------
+EVENTS_KEYS = {"queues", "wait_seconds", "drain_messages"}
+QUEUE_KEYS = {"url", "source", "account", "region"}
+QUEUE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:sqs:([a-z0-9-]+):(\d{12}):([\w-]{1,80})$")
+QUEUE_URL_RE = re.compile(r"^https?://([^/\s]+)/(\d{12})/([\w-]{1,80})$")
+SQS_HOST_RE = re.compile(
+    r"^(?:sqs\.([a-z0-9-]+)\.amazonaws\.com|([a-z0-9-]+)\.queue\.amazonaws\.com)$"
+)
+
+
+@dataclass(frozen=True)
+class EventQueue:
+    """One SQS queue EventBridge delivers a (source account, region)'s job events to."""
+
+    url: str  # the queue URL, or its ARN (resolved through GetQueueUrl)
+    source: str | None  # a [[sources]] name; None: the only source
+    account_id: str
+    region: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.account_id}/{self.region}"
+
+
+@dataclass(frozen=True)
+class EventsSettings:
+    """``[events]``: the queues ``tracker listen`` and the daemon's listener poll."""
+
+    queues: tuple[EventQueue, ...] = ()
+    wait_seconds: int = int(EVENTS_WAIT_SECONDS.high)
+    drain_messages: int = bounds.DEFAULT_DRAIN_MESSAGES
+
+
+def parse_events(value: object, ctx: SectionContext) -> EventsSettings:
+    """``[events]`` -> EventsSettings: each queue's account and region from its ARN or URL,
+    else its ``account`` / ``region`` keys (which must agree with them when both are given)."""
+    table = ctx.section("events", value)
+    if table is None:
+        return EventsSettings()
+    ctx.unknown_keys("events", table, EVENTS_KEYS)
+    raw = table.get("queues", [])
+    queues: list[EventQueue] = []
+    if not isinstance(raw, list) or not (
+        int(EVENT_QUEUES.low) <= len(raw) <= int(EVENT_QUEUES.high)
+    ):
+        ctx.problem(
+            "events.queues",
+            f"must be a list of {EVENT_QUEUES.low} to {EVENT_QUEUES.high} queues like "
+            '{ url = "https://sqs.us-east-1.amazonaws.com/123456789012/sagemaker-spend-tracker-events", '
+            'source = "prod" }',
+        )
+        raw = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        queue = _event_queue(f"events.queues[{i}]", item, ctx)
+        if queue is None:
+            continue
+        if queue.url in seen:
+            ctx.problem(f"events.queues[{i}].url", f"{queue.url!r} is listed twice")
+            continue
+        seen.add(queue.url)
+        queues.append(queue)
+    wait = ctx.whole(
+        "events.wait_seconds", table.get("wait_seconds"), int(EVENTS_WAIT_SECONDS.high),
+        int(EVENTS_WAIT_SECONDS.low), int(EVENTS_WAIT_SECONDS.high), "seconds",
+    )  # fmt: skip
+    drain = ctx.whole(
+        "events.drain_messages", table.get("drain_messages"), bounds.DEFAULT_DRAIN_MESSAGES,
+        int(EVENTS_DRAIN_MESSAGES.low), int(EVENTS_DRAIN_MESSAGES.high), "messages",
+    )  # fmt: skip
+    return EventsSettings(tuple(queues), wait, drain)
+
+
+def _event_queue(key: str, item: object, ctx: SectionContext) -> EventQueue | None:
+    if isinstance(item, str):
+        item = {"url": item}
+    if not isinstance(item, dict):
+        ctx.problem(key, f"must be a table like {{ url = ..., source = ... }}, got {item!r}")
+        return None
+    ctx.unknown_keys(key, item, QUEUE_KEYS)
+    url = item.get("url")
+    account = region = None
+    if isinstance(url, str) and (arn := QUEUE_ARN_RE.match(url)):
+        region, account = arn.group(1), arn.group(2)
+    elif isinstance(url, str) and (found := QUEUE_URL_RE.match(url)):
+        account = found.group(2)
+        host = SQS_HOST_RE.match(found.group(1))
+        region = (host.group(1) or host.group(2)) if host else None
+    else:
+        ctx.problem(
+            f"{key}.url",
+            f"{url!r} is not an SQS queue URL or ARN; expected "
+            "https://sqs.REGION.amazonaws.com/ACCOUNT/NAME or arn:aws:sqs:REGION:ACCOUNT:NAME",
+        )
+        return None
+    for name, inferred, pattern, what in (
+        ("account", account, ACCOUNT_ID_RE, "a 12-digit account id"),
+        ("region", region, REGION_RE, "a region code like 'us-east-1'"),
+    ):
+        given = item.get(name)
+        if given is None:
+            continue
+        if not isinstance(given, str) or not pattern.match(given):
+            ctx.problem(f"{key}.{name}", f"{given!r}: expected {what}")
+            return None
+        if inferred is not None and given != inferred:
+            ctx.problem(
+                f"{key}.{name}", f"{given!r} disagrees with the queue's {name} {inferred!r}"
+            )
+            return None
+        if name == "account":
+            account = given
+        else:
+            region = given
+    if region is None:
+        ctx.problem(
+            f"{key}.region",
+            f'the URL {url!r} names no region; add region = "us-east-1" (its region)',
+        )
+        return None
+    source = item.get("source")
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        ctx.problem(f"{key}.source", f"must be the name of a [[sources]] entry, got {source!r}")
+        return None
+    return EventQueue(url, source, str(account), region)
 
 
 def resolve_sqlite_url(url: str, base: Path) -> str:

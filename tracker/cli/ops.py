@@ -246,10 +246,61 @@ def status_report(
         "daemon": daemon,
         "jobs": jobs,
         "collection": collection,
+        "events": _listener_status(settings, store),
         "alerts": {"sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
                    "sending": counts.get("sending", 0),
                    "unconfirmed": counts.get("unconfirmed", 0)},
     }  # fmt: skip
+
+
+def _listener_status(settings: Settings, store: Store) -> list[dict[str, Any]]:
+    """Per ``[events]`` queue, its listener's last recorded state (a ``listen:`` job run).
+
+    ``lag_seconds``: how long the oldest message of the listener's last non-empty receive had
+    waited when it was received (SentTimestamp to receipt); 0 when that receive was empty.
+    ``waiting``: SQS's ApproximateNumberOfMessages after the last batch. Both are as of
+    ``last_receive_at``; SQS's own ApproximateAgeOfOldestMessage is a CloudWatch metric the
+    tracker does not read.
+    """
+    import json
+
+    from tracker.collect.listen import job_name
+    from tracker.store.ops import JobRunLog
+
+    queues = settings.events.queues
+    latest = JobRunLog(store).latest([job_name(q) for q in queues])
+    out = []
+    for queue in queues:
+        run = latest.get(job_name(queue))
+        detail: dict[str, Any] = {}
+        if run is not None:
+            try:
+                detail = json.loads(run.detail or "{}")
+            except ValueError:
+                detail = {}
+        received = _instant(detail.get("last_receive_at"))
+        oldest = _instant(detail.get("oldest_sent_at"))
+        lag = None
+        if received is not None:
+            lag = round((received - oldest).total_seconds()) if oldest else 0
+        out.append({
+            "queue": queue.url, "account": queue.account_id, "region": queue.region,
+            "listener": run.status if run else None, "started_at": run.started_at if run else None,
+            "last_event_at": _instant(detail.get("last_event_at")),
+            "last_receive_at": received, "lag_seconds": lag, "waiting": detail.get("visible"),
+            "messages": detail.get("messages", 0), "jobs": detail.get("jobs", 0),
+            "poison": detail.get("poison", 0), "last_error": detail.get("last_error"),
+        })  # fmt: skip
+    return out
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _current(marks: list[Watermark]) -> list[Watermark]:
@@ -324,6 +375,21 @@ def render_status(report: dict[str, Any]) -> str:
                 "watermark": _when(mark["watermark"]) if mark["watermark"] else "-", "last_error": error,
             })  # fmt: skip
         out.append(_table(STATUS_COLLECTION_COLUMNS, rows))
+    if report.get("events"):
+        out += ["", "Event listener per queue (lag: how long the oldest message of the last "
+                "receive had waited):"]  # fmt: skip
+        rows = []
+        for q in report["events"]:
+            rows.append({
+                "queue": f"{q['account']}/{q['region']}", "listener": q["listener"] or "never ran",
+                "last_event": _when(q["last_event_at"]) if q["last_event_at"] else "-",
+                "messages": str(q["messages"]), "jobs": str(q["jobs"]), "poison": str(q["poison"]),
+                "waiting": "-" if q["waiting"] is None else str(q["waiting"]),
+                "lag": "-" if q["lag_seconds"] is None else f"{q['lag_seconds']} s",
+                "last_receive": _when(q["last_receive_at"]) if q["last_receive_at"] else "-",
+                "last_error": _short(q["last_error"], 60) if q["last_error"] else "-",
+            })  # fmt: skip
+        out.append(_table(STATUS_EVENTS_COLUMNS, rows))
     alerts = report["alerts"]
     line = f"Alerts: {alerts['sent']} delivered"
     if alerts["failed"]:
@@ -347,6 +413,13 @@ STATUS_COLLECTION_COLUMNS = (
     ("account", "account"), ("region", "region"), ("source", "source"),
     ("last_success", "last success"), ("lag", "lag"), ("watermark", "newest job change"),
     ("last_error", "last error"),
+)  # fmt: skip
+
+
+STATUS_EVENTS_COLUMNS = (
+    ("queue", "queue"), ("listener", "listener"), ("last_event", "last event"),
+    ("messages", "messages"), ("jobs", "jobs"), ("poison", "poison"), ("waiting", "waiting"),
+    ("lag", "lag"), ("last_receive", "last receive"), ("last_error", "last error"),
 )  # fmt: skip
 
 

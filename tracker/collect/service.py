@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -225,6 +225,30 @@ def collect(
     summary.seconds = time.perf_counter() - began
     store.finish_run(run_id, summary.status, summary.to_dict(), clock())
     return summary
+
+
+def collect_named(
+    settings: Settings,
+    store: Store,
+    price_book: PriceBook,
+    ctx: AwsContext,
+    jobs: Sequence[tuple[str, str]],
+    *,
+    now: datetime,
+) -> tuple[RegionSummary, set[str]]:
+    """Collect exactly the named jobs, ``(name, arn)`` pairs, of one (source, account, region)
+    through the region collector's path (Search by name or Describe, tags, S3, cost, save);
+    the watermark is not moved. Returns the summary and the ARNs found (the others no longer
+    exist). AWS errors propagate: the caller (the event listener) retries the whole batch."""
+    result = RegionSummary(ctx.source_name, ctx.account_id, ctx.region)
+    began = time.perf_counter()
+    collector = _RegionCollector(settings, store, price_book, settings.cost_policy(), now)
+    try:
+        found = collector.collect_named(ctx, list(dict.fromkeys(jobs)), result)
+    finally:
+        result.calls = ctx.counter.by_service()
+        result.seconds = time.perf_counter() - began
+    return result, found
 
 
 # -- organizations -------------------------------------------------------------------------------
@@ -481,6 +505,35 @@ class _RegionCollector:
                 result.retries = ctx.counter.retries()
             result.seconds = time.perf_counter() - began
         return result
+
+    def collect_named(
+        self, ctx: AwsContext, jobs: list[tuple[str, str]], result: RegionSummary
+    ) -> set[str]:
+        """Save the named jobs that exist (see :func:`collect_named`); their ARNs."""
+        open_pools = self.store.open_warm_pool_jobs(ctx.account_id, ctx.region)
+        found: set[str] = set()
+        if self.settings.collection.method == "list":
+            summaries = [parse.JobSummary(name=n, arn=a, last_modified_time=datetime.min)
+                         for n, a in jobs]  # fmt: skip
+            forced = {**open_pools, **{a: n for n, a in jobs}}  # each is described
+            before = result.vanished
+            for batch in _batches(summaries, BATCH_SIZE):
+                vanished = result.vanished
+                self._save_batch(ctx, batch, result, forced)
+                if result.vanished == vanished:
+                    found.update(s.arn for s in batch)
+                else:  # which ones: those not stored now
+                    stored = self.store.job_versions(ctx.account_id, ctx.region,
+                                                     [s.arn for s in batch])  # fmt: skip
+                    found.update(arn for arn in stored)
+            result.vanished = before + len(jobs) - len(found)
+            return found
+        records = aws_sagemaker.search_jobs_by_name(ctx.client("sagemaker"), [n for n, _ in jobs])
+        for batch in _batches(_unique_records(records), BATCH_SIZE):
+            found.update(s.arn for s, _ in batch)
+            self._save_records(ctx, batch, result, open_pools)
+        result.vanished += len(jobs) - len(found)
+        return found
 
     def _collect(self, ctx: AwsContext, result: RegionSummary) -> None:
         if self.settings.collection.method == "list":

@@ -10,6 +10,10 @@
   refuses to start; a holder silent for ``stale_after_seconds`` is presumed dead.
 - SIGTERM or SIGINT: no new job starts, the running one finishes, the daemon exits 0.
 - A failing job is logged and recorded; it runs again on its next tick.
+- With ``[events] queues``, the event listener (:mod:`tracker.collect.listen`) runs in a
+  thread of its own beside the schedule, and the collect poll becomes an hourly safety net
+  unless ``[schedule] collect`` says otherwise (docs/events.md). A listener that fails is
+  logged and started again after ``LISTENER_RESTART_SECONDS``.
 - ``[daemon] metrics_port`` (0: off) serves Prometheus metrics (:mod:`tracker.report.metrics`)
   on ``metrics_host`` for as long as the daemon holds its lock.
 """
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
     from apscheduler.schedulers.blocking import BlockingScheduler
 
 log = logging.getLogger("tracker.daemon")
+LISTENER_RESTART_SECONDS = 5.0
 
 
 # -- the daemon --------------------------------------------------------------------------------------
@@ -99,12 +104,14 @@ class Daemon:
             target=self._heartbeat, args=(lock,), name="tracker-heartbeat", daemon=True
         )
         listener = None
+        events_thread: threading.Thread | None = None
         try:
             listener = self._start_metrics()
             self.scheduler = self._build_scheduler()
             if install_signals:
                 self._install_signals()
             heartbeat.start()
+            events_thread = self._start_listener()
             log.info(
                 "daemon started (%s) on %s: %s",
                 self.owner,
@@ -116,7 +123,10 @@ class Daemon:
             if not self._stopping.is_set():
                 self.scheduler.start()  # blocks until shutdown
         finally:
+            self._stopping.set()  # the listener returns after its current long poll
             self._stopped.set()
+            if events_thread is not None:
+                events_thread.join(self.settings.events.wait_seconds + 60)
             if listener is not None:
                 self._stop_metrics(*listener)
             lock.release(self.owner)
@@ -161,6 +171,37 @@ class Daemon:
                 self._lost_lock = True
                 self.request_stop("lock lost")
                 return
+
+    # -- the event listener ----------------------------------------------------------------------
+    def _start_listener(self) -> threading.Thread | None:
+        """The listener thread when ``[events] queues`` are configured, else None."""
+        if not self.settings.events.queues:
+            return None
+        thread = threading.Thread(target=self._listen, name="tracker-listener", daemon=True)
+        thread.start()
+        log.info("event listener started on %d queue(s)", len(self.settings.events.queues))
+        return thread
+
+    def _listen(self) -> None:
+        from tracker.collect.listen import Listener
+
+        context = JobContext(self.settings, self.store, self.clock, self.wall, "daemon", self.owner)
+
+        def alerts() -> str:
+            outcome = run_job("alerts", context, self.functions.get("alerts") or task("alerts"))
+            return f"{outcome.status}: {outcome.detail}"
+
+        while not self._stopping.is_set():
+            try:
+                listener = Listener(
+                    self.settings, self.store, self.settings.price_book(), clock=self.clock,
+                    wall=self.wall, alerts=alerts, trigger="daemon", owner=self.owner,
+                )  # fmt: skip
+                listener.run(self._stopping)
+            except Exception as exc:  # noqa: BLE001 - logged; the listener starts again
+                log.error("event listener failed: %s; restarting in %.0f s", exc,
+                          LISTENER_RESTART_SECONDS, exc_info=not isinstance(exc, TrackerError))  # fmt: skip
+                self._stopping.wait(LISTENER_RESTART_SECONDS)
 
     # -- metrics -------------------------------------------------------------------------------
     def _start_metrics(self) -> tuple[WSGIServer, threading.Thread] | None:
