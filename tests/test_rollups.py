@@ -70,7 +70,9 @@ def recomputed(store: Store) -> dict[tuple, tuple]:
 
 
 def normalised(found: dict[tuple, tuple]) -> dict[tuple, tuple]:
-    return {(*key[:-2], bool(key[-2]), bool(key[-1])): value for key, value in found.items()}
+    return {
+        (*key[:-3], bool(key[-3]), bool(key[-2]), key[-1]): value for key, value in found.items()
+    }
 
 
 def assert_rollup_exact(store: Store) -> None:
@@ -110,6 +112,7 @@ def every_answer(store: Store) -> list:
         found.append(queries.spend(["day", "team"], window, in_flight=True))
         found.append(queries.spend(["month", "region"], window))
         found.append(queries.distinct_jobs(None, window))
+        found.append(queries.unpriced_flags(window))
         found.append(queries.totals(window))
         found.append(queries.pivot("team", "month", window))
         args = {"since": window.since, "until": window.until, "filters": window.filters}

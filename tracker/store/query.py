@@ -29,7 +29,7 @@ from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
 from tracker.errors import InputError, printable
 from tracker.records import DIMENSIONS, FILTERS, UNALLOCATED
 from tracker.store.database import Repository, Store
-from tracker.store.rollup import ROLLED
+from tracker.store.rollup import ROLLED, UNPRICED_MARK
 from tracker.store.schema import Job, JobCostDay, SpendDay
 
 # The job column behind each dimension that is a job attribute (day and month are the split's).
@@ -48,9 +48,6 @@ JOB_DETAILS = {
     "artifact_bytes": Job.artifact_bytes, "account": Job.account_id, "region": Job.region,
     "flags": Job.flags, "plan_value_micros": Job.plan_value_micros,
 }  # fmt: skip
-# Engine flags that name a part of a job left without a price (storage-unpriced,
-# artifact-unpriced, unpriced:<instance type>, unpriced:tokens) all contain this.
-UNPRICED_MARK = "unpriced"
 #: Dimensions whose rows come in time order (the others most expensive first).
 CHRONOLOGICAL = ("day", "month")
 
@@ -357,6 +354,15 @@ class ViewQueries(Repository):
         Flags are one comma-separated column, so SQL groups by the whole string and the
         caller splits it; each job falls in exactly one group, so the counts add up.
         """
+        if self._rolled([], window):
+            jobs = _rollup_counts(["region"], window, self.dialect)[0]
+            keys = (SpendDay.region, SpendDay.unpriced_flags)
+            query = select(
+                SpendDay.region.label("region"), SpendDay.unpriced_flags.label("flags"), jobs
+            )
+            query = rollup_within(query.select_from(SpendDay), window)
+            query = query.where(SpendDay.unpriced_flags != "")
+            return self._all(query.group_by(*keys).order_by(*keys))
         jobs = func.count(func.distinct(Job.id)).label("jobs")
         query = within(
             over_days(Job.region.label("region"), Job.flags.label("flags"), jobs), window

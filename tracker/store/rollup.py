@@ -28,8 +28,11 @@ ROLLED = {
     "team": "team", "project": "project", "user": "user", "instance_type": "instance_type",
     "account": "account_id", "region": "region", "status": "status",
 }  # fmt: skip
-#: The rollup's key after the day: the rolled dimensions, then two flags queries filter on.
-KEY = (*ROLLED.values(), "final", "unpriced")
+#: The rollup's key after the day: the rolled dimensions, then what queries filter on.
+KEY = (*ROLLED.values(), "final", "unpriced", "unpriced_flags")
+# Engine flags that name a part of a job left without a price (storage-unpriced,
+# artifact-unpriced, unpriced:<instance type>, unpriced:tokens) all contain this.
+UNPRICED_MARK = "unpriced"
 MONEY = tuple(item.column for item in DAY_ITEMS)
 COUNTS = ("jobs", "first_jobs")
 
@@ -39,7 +42,13 @@ Key = tuple[Any, ...]  # (day, *KEY)
 def job_key(row: Job) -> tuple[Any, ...]:
     """A stored job's tuple as the rollup keys it (missing values read ``unallocated``)."""
     values = [getattr(row, column) for column in ROLLED.values()]
-    return (*(UNALLOCATED if v is None else v for v in values), bool(row.final), bool(row.unpriced))
+    flags = row.flags if UNPRICED_MARK in (row.flags or "") else ""
+    return (
+        *(UNALLOCATED if v is None else v for v in values),
+        bool(row.final),
+        bool(row.unpriced),
+        flags,
+    )
 
 
 def add_job(
@@ -84,7 +93,7 @@ def apply(session: Session, deltas: dict[Key, list[int]]) -> None:
             table.c.day.in_(days[start : start + 200]), table.c.team.in_(teams)
         )
         for row_id, jobs, *values in session.execute(query).all():
-            values[-2:] = [bool(values[-2]), bool(values[-1])]
+            values[-3:-1] = [bool(values[-3]), bool(values[-2])]
             existing[tuple(values)] = (row_id, jobs)
     inserts, updates, emptied = [], [], []
     for key, delta in changed.items():
@@ -121,6 +130,8 @@ def recompute_query() -> Any:
         func.coalesce(getattr(Job, column), UNALLOCATED).label(column) for column in ROLLED.values()
     ]
     keys += [Job.final.label("final"), Job.unpriced.label("unpriced")]
+    flagged = Job.flags.contains(UNPRICED_MARK, autoescape=True)
+    keys += [case((flagged, Job.flags), else_="").label("unpriced_flags")]
     query = (
         select(
             JobCostDay.day.label("day"),

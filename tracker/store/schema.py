@@ -278,7 +278,7 @@ class SpendDay(DayMoney, table=True):
     __table_args__ = (
         UniqueConstraint(
             "day", "team", "project", "user", "instance_type", "account_id", "region",
-            "status", "final", "unpriced", name="uq_spend_days_key",
+            "status", "final", "unpriced", "unpriced_flags", name="uq_spend_days_key",
         ),
     )  # fmt: skip
 
@@ -293,5 +293,6 @@ class SpendDay(DayMoney, table=True):
     status: str
     final: bool
     unpriced: bool
+    unpriced_flags: str  # the job's flags when one names an unpriced part, else ''
     jobs: int = 0
     first_jobs: int = 0

@@ -20,6 +20,8 @@ depends_on = None
 TABLE = "spend_days"
 KEY = ["team", "project", "user", "instance_type", "account_id", "region", "status"]
 FLAGS = ["final", "unpriced"]
+UNPRICED_FLAGS = "unpriced_flags"  # a job's flags when one names an unpriced part, else ''
+
 COUNTS = ["jobs", "first_jobs"]
 MONEY = ["compute_micros", "spot_savings_micros", "warm_pool_micros", "storage_micros",
          "list_micros", "effective_micros", "artifact_micros_per_month"]  # fmt: skip
@@ -35,11 +37,12 @@ def upgrade() -> None:
         sa.Column("day", sa.Date(), nullable=False),
         *(sa.Column(name, sa.String(), nullable=False) for name in KEY),
         *(sa.Column(name, sa.Boolean(), nullable=False) for name in FLAGS),
+        sa.Column(UNPRICED_FLAGS, sa.String(), nullable=False),
         *(sa.Column(name, sa.Integer(), nullable=False) for name in COUNTS),
         *(sa.Column(name, sa.BigInteger(), nullable=False) for name in MONEY),
-        sa.UniqueConstraint("day", *KEY, *FLAGS, name="uq_spend_days_key"),
+        sa.UniqueConstraint("day", *KEY, *FLAGS, UNPRICED_FLAGS, name="uq_spend_days_key"),
     )
-    jobs = sa.table("jobs", *(sa.column(c) for c in ["id", *KEY, *FLAGS]))
+    jobs = sa.table("jobs", *(sa.column(c) for c in ["id", *KEY, *FLAGS, "flags"]))
     days = sa.table("job_cost_days", sa.column("job_id"), sa.column("day"),
                     *(sa.column(c) for c in MONEY))  # fmt: skip
     first = (
@@ -49,6 +52,8 @@ def upgrade() -> None:
     )
     keys = [sa.func.coalesce(jobs.c[name], "unallocated").label(name) for name in KEY]
     keys += [jobs.c[name].label(name) for name in FLAGS]
+    flagged = jobs.c.flags.contains("unpriced", autoescape=True)
+    keys += [sa.case((flagged, jobs.c.flags), else_="").label(UNPRICED_FLAGS)]
     query = (
         sa.select(
             days.c.day,
@@ -62,8 +67,9 @@ def upgrade() -> None:
         .join(first, first.c.job_id == days.c.job_id)
         .group_by(days.c.day, *keys)
     )
-    rollup = sa.table(TABLE, *(sa.column(c) for c in ["day", *KEY, *FLAGS, *COUNTS, *MONEY]))
-    bind.execute(sa.insert(rollup).from_select(["day", *KEY, *FLAGS, *COUNTS, *MONEY], query))
+    names = ["day", *KEY, *FLAGS, UNPRICED_FLAGS, *COUNTS, *MONEY]
+    rollup = sa.table(TABLE, *(sa.column(c) for c in names))
+    bind.execute(sa.insert(rollup).from_select(names, query))
 
 
 def downgrade() -> None:
