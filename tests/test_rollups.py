@@ -27,6 +27,7 @@ from tracker.report.views import ViewRequest, build
 from tracker.settings import Settings, Source
 from tracker.store import rollup
 from tracker.store.database import Store
+from tracker.store.lite import LiteQueries, LiteStore
 from tracker.store.query import ViewQueries, Window
 from tracker.store.schema import SpendDay
 
@@ -129,14 +130,49 @@ def every_answer(store: Store) -> list:
     return found
 
 
+def light_answers(
+    store: Store | LiteStore, queries: ViewQueries | LiteQueries, asked: list[Window]
+) -> list:
+    """What the light read path answers (tracker.store.lite), asked of either path."""
+    found: list = []
+    for window in asked:
+        for by in DIMENSIONS:
+            found.append(queries.by_dimension(by, window))
+            found.append(queries.by_dimension(by, window, limit=2, offset=1))
+            found.append(queries.count_dimension(by, window))
+            found.append(queries.distinct_jobs(by, window))
+            found.append(queries.spend([by], window, in_flight=True))
+            found.append(queries.spend([by], window, final_only=True))
+        found.append(queries.spend(["month", "region"], window))
+        found.append(queries.distinct_jobs(None, window))
+        found.append(queries.totals(window))
+        found.append(queries.unpriced_flags(window))
+        found.append(queries.pivot("team", "month", window))
+        args = {"since": window.since, "until": window.until, "filters": window.filters}
+        found.append([spend_rows(store, by, **args) for by in DIMENSIONS])
+        found.append(spend_total(store, "team", **args))
+        request = ViewRequest("showback", window.since, window.until, dict(window.filters))
+        table = build(store, request, NOW)
+        found.append((table.title, table.subtitle, table.rows, table.notes))
+    return found
+
+
 def assert_same_with_and_without_rollup(store: Store) -> None:
     with_rollup = every_answer(store)
     store.use_rollup = False
     try:
         without = every_answer(store)
+        asked = windows(store)
+        from_job_tables = light_answers(store, ViewQueries(store), asked)
     finally:
         store.use_rollup = True
     assert with_rollup == without
+    lite = LiteStore.open(store.url)
+    if store.engine.dialect.name == "sqlite":
+        assert lite is not None, "a plain SQLite file at head opens light"
+        assert light_answers(lite, LiteQueries(lite), asked) == from_job_tables
+    else:
+        assert lite is None
 
 
 def collect_corpus(url: str, now: datetime = NOW) -> Store:

@@ -18,7 +18,6 @@ Results are plain dicts of ints and strings; rounding to cents happens when rend
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -26,11 +25,18 @@ from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
-from tracker.errors import InputError, printable
+from tracker.errors import InputError
 from tracker.records import DIMENSIONS, FILTERS, UNALLOCATED
 from tracker.store.database import Repository, Store
-from tracker.store.rollup import ROLLED, UNPRICED_MARK
 from tracker.store.schema import Job, JobCostDay, SpendDay
+from tracker.store.window import (  # noqa: F401 - Window, check_text: their old home
+    CHRONOLOGICAL,
+    ROLLED,
+    UNPRICED_MARK,
+    Window,
+    check_text,
+    rolled,
+)
 
 # The job column behind each dimension that is a job attribute (day and month are the split's).
 JOB_COLUMNS = {
@@ -48,39 +54,6 @@ JOB_DETAILS = {
     "artifact_bytes": Job.artifact_bytes, "account": Job.account_id, "region": Job.region,
     "flags": Job.flags, "plan_value_micros": Job.plan_value_micros,
 }  # fmt: skip
-#: Dimensions whose rows come in time order (the others most expensive first).
-CHRONOLOGICAL = ("day", "month")
-
-
-@dataclass(frozen=True)
-class Window:
-    """Inclusive UTC days and equality filters (team, project, account, ...) for a query."""
-
-    since: date | None = None
-    until: date | None = None
-    filters: dict[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        # Where filters from every face (CLI flags, URL parameters, config keys) enter SQL:
-        # PostgreSQL text cannot hold NUL, so it is refused here in one line for every
-        # backend, rather than as a driver error on one of them.
-        for name, value in self.filters.items():
-            check_text(name, value)
-
-    def with_filter(self, name: str, value: str) -> Window:
-        return Window(self.since, self.until, {**self.filters, name: value})
-
-    def without_filter(self, name: str) -> Window:
-        return Window(self.since, self.until, {k: v for k, v in self.filters.items() if k != name})
-
-
-def check_text(name: str, value: str | None) -> None:
-    """Text from a user that a query compares with: no NUL (InputError naming ``name``).
-    Length needs no bound: a value is one bound parameter, however long."""
-    if value is not None and "\x00" in value:
-        shown = printable(value)
-        shown = shown if len(shown) <= 40 else shown[:37] + "..."
-        raise InputError(f"{name} '{shown}': a value cannot hold a NUL character")
 
 
 def within(query: Select, window: Window) -> Select:
@@ -147,15 +120,6 @@ def _counts(by: Sequence[str]) -> list[ColumnElement]:
         func.count(func.distinct(JobCostDay.job_id)).label("jobs"),
         func.count(func.distinct(case((unpriced, JobCostDay.job_id)))).label("unpriced_jobs"),
     ]
-
-
-def rolled(by: Sequence[str], window: Window) -> bool:
-    """Whether the rollup (``spend_days``) answers a grouping by ``by`` within ``window``:
-    every dimension and filter is one it keeps (not ``job``), days and months included."""
-    kept = (*ROLLED, *CHRONOLOGICAL)
-    return all(name in kept for name in by) and all(
-        name in ROLLED for name, value in window.filters.items() if value is not None
-    )
 
 
 def rollup_dimension(by: str, dialect: str) -> ColumnElement:

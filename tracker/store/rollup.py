@@ -22,17 +22,10 @@ from sqlalchemy.orm import Session
 from tracker.cost.items import DAY_ITEMS
 from tracker.records import UNALLOCATED
 from tracker.store.schema import Job, JobCostDay, SpendDay
+from tracker.store.window import ROLLED, UNPRICED_MARK
 
-#: The report dimensions the rollup keeps, and the column of each in ``jobs``/``spend_days``.
-ROLLED = {
-    "team": "team", "project": "project", "user": "user", "instance_type": "instance_type",
-    "account": "account_id", "region": "region", "status": "status",
-}  # fmt: skip
 #: The rollup's key after the day: the rolled dimensions, then what queries filter on.
 KEY = (*ROLLED.values(), "final", "unpriced", "unpriced_flags")
-# Engine flags that name a part of a job left without a price (storage-unpriced,
-# artifact-unpriced, unpriced:<instance type>, unpriced:tokens) all contain this.
-UNPRICED_MARK = "unpriced"
 MONEY = tuple(item.column for item in DAY_ITEMS)
 COUNTS = ("jobs", "first_jobs")
 
