@@ -150,7 +150,7 @@ def run_report(args: argparse.Namespace) -> int:
     from tracker.report.views import check_window
 
     check_window(args.since, args.until)
-    settings = settings_from(args)
+    settings = settings_from(args, whole_file=False)
     # Views are bounded by ViewRequest (a per-day view spans at most max_daily_days); the
     # plain rows, even --by day or --by job, are one row per day or job that has spend:
     # bounded by the collected data, not by the window asked for.
