@@ -26,16 +26,16 @@ from tracker.store.database import Store
 NOW = datetime(2026, 3, 20, tzinfo=UTC)
 RATES = Rates(hourly={"ml.m5.xlarge": Decimal("0.23")})
 HEAVY = ("sqlalchemy", "sqlmodel", "pydantic", "jinja2")
-PROBE = """
+PROBE = f"""
 import contextlib, io, json, sys
 from tracker.cli.main import main
 out = io.StringIO()
 with contextlib.redirect_stdout(out):
     code = main(sys.argv[1:])
-heavy = sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r})
+heavy = sorted(m for m in sys.modules if m.split('.')[0] in {set(HEAVY)!r})
 print(json.dumps({{"code": code, "heavy": sorted({{m.split('.')[0] for m in heavy}}),
                   "out": out.getvalue()}}))
-""".format(heavy=set(HEAVY))
+"""
 
 
 @pytest.fixture
