@@ -101,7 +101,7 @@ def windows(store: Store) -> list[Window]:
 def every_answer(store: Store) -> list:
     """Every rolled query's rows, and the real report and view functions' output."""
     queries = ViewQueries(store)
-    found: list = []
+    found: list = [queries.spend_days()]
     for window in windows(store):
         for by in DIMENSIONS:
             found.append(queries.by_dimension(by, window))

@@ -508,7 +508,12 @@ class ViewQueries(Repository):
 
     def spend_days(self) -> tuple[date, date] | None:
         """The first and the last UTC day with cost, or None before anything is collected."""
-        query = select(func.min(JobCostDay.day), func.max(JobCostDay.day))
+        # Two scalar subqueries, not min() and max() in one SELECT: SQLite answers each alone
+        # from the day index, both together only by a scan (94 ms on a million jobs).
+        day = SpendDay.day if self.use_rollup else JobCostDay.day
+        query = select(
+            select(func.min(day)).scalar_subquery(), select(func.max(day)).scalar_subquery()
+        )
         with self.store.session() as session:
             first, last = session.execute(query).one()
         return None if first is None else (first, last)
