@@ -46,6 +46,7 @@ MONTH = ("2026-06-01", "2026-06-30")
 QUARTER = ("2026-04-01", "2026-06-30")
 TARGET_MB = 150
 SHELL = "/usr/bin/sqlite3"
+PSQL = "/usr/bin/psql"
 #: (label, what is asked, the report arguments, target seconds of the whole CLI run).
 QUESTIONS = (
     ("by_team", "`report --by team` for a month", ["--by", "team", "--since", MONTH[0],
@@ -184,6 +185,86 @@ def _copy_expression(column: str) -> str:
     return _quoted(column)
 
 
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def pg_database(jobs: int, rebuild: bool) -> tuple[str, float | None]:
+    """The same jobs in PostgreSQL (127.0.0.1, database ``test``, a schema of their own,
+    kept between runs like the SQLite file): copied there by PostgreSQL's ``INSERT ...
+    SELECT`` exactly as :func:`build` copies them in SQLite."""
+    from sqlalchemy import create_engine, text
+
+    schema = f"bench_reports_{jobs}_{_schema_key()}"
+    url = f"{PG_SERVER}?options=-csearch_path%3D{schema}"
+    admin = create_engine(PG_SERVER)
+    with admin.begin() as connection:
+        found = connection.execute(
+            text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+            {"s": schema},
+        ).first()
+        if found and not rebuild:
+            return url, None
+        connection.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        connection.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    return url, _build_postgres(url, jobs)
+
+
+def _build_postgres(url: str, jobs: int) -> float:
+    from sqlalchemy import text
+
+    from tracker.cost.engine import CostPolicy, cost_job
+    from tracker.settings import Settings
+    from tracker.store.database import Store
+    from tracker.store.rollup import rebuild
+    from tracker.store.schema import Job, JobCostDay
+
+    started = time.perf_counter()
+    store = Store.open(url)
+    book = Settings().price_book()
+    items = []
+    for record in _templates():
+        cost = cost_job(record, book.rates_for(record, Decimal(0)), NOW, CostPolicy())
+        items.append((record, cost, {"TrainingJobName": record.name}))
+    store.save_jobs(items, NOW)
+
+    def job_expression(column: str) -> str:
+        if column == "id":
+            return "id + :offset"
+        if column in ("name", "arn"):
+            return f"{column} || :suffix"
+        if column in TIME_COLUMNS:
+            return f"{column} + make_interval(days => :shift)"
+        return _quoted(column)
+
+    job_columns = [c.name for c in Job.__table__.columns]
+    day_columns = [c.name for c in JobCostDay.__table__.columns]
+    select_day = ", ".join(
+        {"job_id": "job_id + :offset", "day": "day + :shift"}.get(c, c) for c in day_columns
+    )
+    insert_jobs = text(
+        f"INSERT INTO jobs ({', '.join(_quoted(c) for c in job_columns)}) "
+        f"SELECT {', '.join(job_expression(c) for c in job_columns)} FROM jobs "
+        f"WHERE id <= {TEMPLATES}"
+    )
+    insert_days = text(
+        f"INSERT INTO job_cost_days ({', '.join(day_columns)}) "
+        f"SELECT {select_day} FROM job_cost_days WHERE job_id <= {TEMPLATES}"
+    )
+    copies = jobs // TEMPLATES
+    with store.engine.begin() as connection:
+        for k in range(1, copies):
+            params = {"offset": k * TEMPLATES, "suffix": f"-c{k:04d}", "shift": k * 364 // copies}
+            connection.execute(insert_jobs, params)
+            connection.execute(insert_days, params)
+        connection.execute(text("SELECT setval('jobs_id_seq', (SELECT max(id) FROM jobs))"))
+        rebuild(connection)
+    with store.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE")
+    store.engine.dispose()
+    return time.perf_counter() - started
+
+
 def database(jobs: int, rebuild: bool) -> tuple[Path, float | None]:
     path = DATA / f"reports-{jobs}-{_schema_key()}.db"
     if path.exists() and not rebuild:
@@ -205,8 +286,15 @@ def job_table_sql(url: str, arguments: list[str]) -> str:
 
     statements: list[str] = []
 
-    def capture(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if "job_cost_days" in statement:
+    def capture(conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "job_cost_days" not in statement:
+            return
+        if conn.dialect.name == "postgresql":
+            import psycopg
+
+            raw = conn.connection.dbapi_connection
+            statements.append(psycopg.ClientCursor(raw).mogrify(statement, parameters))
+        else:
             statements.append(_inline(statement, parameters))
 
     lite_store, Store.use_rollup = tracker.cli.views.lite_store, False
@@ -236,14 +324,19 @@ def _inline(statement: str, parameters: Any) -> str:
     return parts[0] + "".join(literal(next(values)) + part for part in parts[1:])
 
 
-def shell_seconds(path: Path, script: str) -> float:
-    """The ``sqlite3`` shell's time (a whole process, median of 3 after a warm run)."""
+def shell_seconds(path: Path | str, script: str) -> float:
+    """The ``sqlite3`` shell's time (``psql``'s for a PostgreSQL URL): a whole process,
+    median of 3 after a warm run."""
     import subprocess
+
+    if isinstance(path, str):  # postgresql+psycopg://...: psql takes it without the driver
+        command = [PSQL, "-q", "-X", "-v", "ON_ERROR_STOP=1", path.replace("+psycopg", "")]
+    else:
+        command = [SHELL, str(path)]
 
     def run() -> float:
         started = time.perf_counter()
-        subprocess.run([SHELL, str(path)], input=script, capture_output=True, text=True,
-                       check=True)  # fmt: skip
+        subprocess.run(command, input=script, capture_output=True, text=True, check=True)
         return time.perf_counter() - started
 
     run()
@@ -281,9 +374,47 @@ def measure(quick: bool = False, jobs: int = 1_000_000, rebuild: bool = False) -
         rows.append(Row(bench, "  the `sqlite3` shell, same question on the job tables",
                         f"{shell:.3f} s (tracker {ratio:.2f}x)", "tracker <= 1x",
                         ratio <= 1))  # fmt: skip
+    if postgres_available():
+        rows += _measure_postgres(jobs, rebuild, results)
     results["rows"] = rows_json(rows)
     results["machine"] = machine()
     return results
+
+
+def postgres_available() -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=0.5):
+            return Path(PSQL).exists()
+    except OSError:
+        return False
+
+
+def _measure_postgres(jobs: int, rebuild: bool, results: dict[str, Any]) -> list[Row]:
+    """The same questions on the same jobs in PostgreSQL, beside ``psql`` on the job tables."""
+    url, build_seconds = pg_database(jobs, rebuild)
+    results["postgresql"] = {"build_seconds": build_seconds}
+    rows = []
+    bench = f"Reports ({jobs:,} jobs, PostgreSQL)"
+    for key, label, arguments, target in QUESTIONS:
+        args = ["-m", "tracker", "--db", url, "report", *arguments, "--format", "json"]
+        run_measured(args)
+        runs = [run_measured(args) for _ in range(3)]
+        seconds = sorted(r[0] for r in runs)[1]
+        rss = max(r[1] for r in runs)
+        shell = shell_seconds(url, job_table_sql(url, arguments))
+        ratio = seconds / shell
+        results["postgresql"][key] = {"cli_seconds": round(seconds, 3), "cli_peak_rss_mb": rss,
+                                      "psql_seconds": round(shell, 3),
+                                      "ratio_to_psql": round(ratio, 2)}  # fmt: skip
+        rows.append(Row(bench, f"{label}, whole CLI run", f"{seconds:.3f} s, peak {rss:.0f} MB",
+                        f"< {target:g} s, < {TARGET_MB} MB",
+                        seconds < target and rss < TARGET_MB))  # fmt: skip
+        rows.append(Row(bench, "  `psql`, same question on the job tables",
+                        f"{shell:.3f} s (tracker {ratio:.2f}x)", "tracker <= 1x",
+                        ratio <= 1))  # fmt: skip
+    return rows
 
 
 def cached_database_main(
