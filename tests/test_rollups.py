@@ -243,3 +243,39 @@ def test_rebuild_rollups_restores_a_damaged_rollup(db_url: str) -> None:
     with store.engine.begin() as connection:
         assert rollup.rebuild(connection) == 3
     assert normalised(stored_rollup(store)) == normalised(expected)
+
+
+def test_concurrent_saves_into_one_tuple_keep_the_rollup_exact(db_url: str) -> None:
+    """Four writers at once, each saving and re-saving jobs of the same team and days (and
+    one emptying a tuple by moving its job away): every rollup row is the recomputation."""
+    import threading
+
+    Store.open(db_url).engine.dispose()  # the schema, once
+    barrier = threading.Barrier(4)
+    failures: list[BaseException] = []
+
+    def writer(n: int) -> None:
+        try:
+            store = Store.open(db_url)
+            barrier.wait()
+            for round_ in range(3):
+                team = "nlp" if round_ < 2 or n % 2 else f"moved-{n}"
+                jobs = [make_job(f"w{n}-{i}", team, seconds=(20 + i) * 3600) for i in range(3)]
+                store.save_jobs(
+                    [(job, cost_job(job, RATES, NOW, CostPolicy()), {}) for job in jobs], NOW
+                )
+            store.engine.dispose()
+        except BaseException as exc:  # reported below, in the test's thread
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    store = Store.open(db_url)
+    assert_rollup_exact(store)
+    assert ViewQueries(store).distinct_jobs("team", Window()) == {
+        "nlp": 6, "moved-0": 3, "moved-2": 3,
+    }  # fmt: skip

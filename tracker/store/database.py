@@ -265,7 +265,11 @@ class Store:
 
     def save_costs(self, costs: Sequence[tuple[int, JobCost]], now: datetime) -> int:
         """Replace the stored cost (and its per-day split) of the given job ids, in one
-        transaction; returns how many jobs were updated."""
+        transaction; returns how many jobs were updated. Redone like a save when a concurrent
+        writer won a race for a rollup row (:meth:`_merging`)."""
+        return self._merging(lambda: self._save_costs_once(costs, now))
+
+    def _save_costs_once(self, costs: Sequence[tuple[int, JobCost]], now: datetime) -> int:
         with self.session() as session:
             rows = {}
             for chunk in _chunks([job_id for job_id, _ in costs], 500):

@@ -17,6 +17,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from tracker.cost.items import DAY_ITEMS
@@ -78,38 +79,42 @@ def apply(session: Session, deltas: dict[Key, list[int]]) -> None:
         return
     table = SpendDay.__table__
     names = ("day", *KEY)
-    existing: dict[Key, tuple[int, int]] = {}
+    existing: dict[Key, int] = {}
     days = sorted({key[0] for key in changed})
     teams = sorted({key[1] for key in changed})
     for start in range(0, len(days), 200):
-        query = select(table.c.id, table.c.jobs, *(table.c[n] for n in names)).where(
+        query = select(table.c.id, *(table.c[n] for n in names)).where(
             table.c.day.in_(days[start : start + 200]), table.c.team.in_(teams)
         )
-        for row_id, jobs, *values in session.execute(query).all():
+        for row_id, *values in session.execute(query).all():
             values[-3:-1] = [bool(values[-3]), bool(values[-2])]
-            existing[tuple(values)] = (row_id, jobs)
-    inserts, updates, emptied = [], [], []
+            existing[tuple(values)] = row_id
+    inserts, updates = [], []
     for key, delta in changed.items():
         values = dict(zip(COUNTS + MONEY, delta, strict=True))
         if key in existing:
-            row_id, jobs = existing[key]
-            if jobs + values["jobs"] == 0:
-                emptied.append(row_id)
-            else:
-                updates.append({"row_id": row_id, **{f"d_{k}": v for k, v in values.items()}})
+            updates.append({"row_id": existing[key], **{f"d_{k}": v for k, v in values.items()}})
         else:
             inserts.append({**dict(zip(names, key, strict=True)), **values})
-    if emptied:
-        session.execute(delete(table).where(table.c.id.in_(emptied)))
+    connection = session.connection()
     if updates:
+        # Relative updates (each row locked as it changes), so a concurrent writer's change to
+        # the same row is kept; a row another writer removed since it was read is a lost race:
+        # the IntegrityError makes the store redo the whole save (Store._merging).
         statement = (
             update(table)
             .where(table.c.id == bindparam("row_id"))
             .values({k: table.c[k] + bindparam(f"d_{k}") for k in COUNTS + MONEY})
         )
-        session.connection().execute(statement, updates)
+        changed_rows = connection.execute(statement, updates).rowcount
+        if changed_rows != len(updates):
+            raise IntegrityError("UPDATE spend_days", None, Exception("row removed meanwhile"))
+        ids = [row["row_id"] for row in updates]
+        for start in range(0, len(ids), 500):  # rows no job-day is left in
+            chunk = ids[start : start + 500]
+            connection.execute(delete(table).where(table.c.id.in_(chunk), table.c.jobs == 0))
     if inserts:
-        session.connection().execute(insert(table), inserts)
+        connection.execute(insert(table), inserts)
 
 
 def recompute_query() -> Any:
