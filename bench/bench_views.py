@@ -10,7 +10,7 @@ resident memory, ``--format json``:
 - ``report --view trend`` for June 2026,
 
 and, in process, the dashboard's overview and one team page through FastAPI's test client.
-Target: each under 2 s and 500 MB.
+Target: each under 2 s and 500 MB; the overview under 0.2 s warm (issue 14).
 
     python -m bench.bench_views [--jobs 1000000] [--quick]
 """
@@ -26,6 +26,7 @@ from bench.common import Row, machine, rows_json, run_measured
 
 TARGET_SECONDS = 2.0
 TARGET_MB = 500
+OVERVIEW_SECONDS = 0.2  # issue 14: the dashboard overview, warm
 CASES = (
     ("showback", ["--view", "showback", "--since", "2026-04-01", "--until", "2026-06-30"]),
     ("top", ["--top", "20", "--since", "2026-06-01", "--until", "2026-06-30"]),
@@ -85,8 +86,9 @@ def measure(quick: bool = False, jobs: int = 1_000_000, rebuild: bool = False) -
                         seconds < TARGET_SECONDS and rss < TARGET_MB))  # fmt: skip
     for label, seconds in _dashboard(url).items():
         results[label] = round(seconds, 3)
-        rows.append(Row(bench, f"dashboard {label} (in process, warm)", f"{seconds:.2f} s",
-                        f"< {TARGET_SECONDS:g} s", seconds < TARGET_SECONDS))  # fmt: skip
+        target = OVERVIEW_SECONDS if label == "overview" else TARGET_SECONDS
+        rows.append(Row(bench, f"dashboard {label} (in process, warm)", f"{seconds:.3f} s",
+                        f"< {target:g} s", seconds < target))  # fmt: skip
     results["rows"] = rows_json(rows)
     results["machine"] = machine()
     return results

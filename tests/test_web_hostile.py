@@ -272,7 +272,8 @@ def test_overview_pages_its_teams_in_sql_with_the_total_of_all(store: Store) -> 
     assert "Rows 3 to 4 of 4 (page 2 of 2); the total is of all rows." in second
     assert 'id="next-page" href="/?month=2026-11&amp;page=2"' in first
     assert 'id="prev-page" href="/?month=2026-11&amp;page=1"' in second
-    per_team = [s for s in statements if "GROUP BY coalesce(jobs.team" in s and "ORDER BY" in s]
+    # Paged in SQL, over the spend rollup (issue 14).
+    per_team = [s for s in statements if "GROUP BY spend_days.team" in s and "ORDER BY" in s]
     assert len(per_team) == 2 and all("LIMIT" in s for s in per_team)
     beyond = paged.get("/", params={"month": "2026-11", "page": "3"})
     assert beyond.status_code == 404 and error_line(beyond) == "page 3: there are 2 pages"

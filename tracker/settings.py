@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tracker import bounds
 from tracker.alert.budgets import (
@@ -39,7 +39,6 @@ from tracker.alert.budgets import (
     Budget,
 )
 from tracker.alert.channels import parse_channel, shown_value
-from tracker.alert.rules import AlertSettings
 from tracker.bounds import (
     BUDGET_USD,
     COLLECT_WORKERS,
@@ -60,8 +59,6 @@ from tracker.bounds import (
 from tracker.cost.engine import DEFAULT_LOCAL_STORAGE_FAMILIES, CostPolicy
 from tracker.cost.prices import PriceBook, read_price_csv
 from tracker.errors import ConfigError, InputError, PriceBookError
-from tracker.estimate.rules import EstimateSettings
-from tracker.reconcile.rules import GRANULARITIES, ReconcileSettings
 from tracker.records import REGION_RE, decimal_or_none, whole_or_none
 from tracker.schedule import (
     DEFAULT_SCHEDULE,
@@ -71,6 +68,11 @@ from tracker.schedule import (
     ScheduleSettings,
     make_trigger,
 )
+
+if TYPE_CHECKING:  # imported by the parsers of their sections, on first use (lazy sections)
+    from tracker.alert.rules import AlertSettings
+    from tracker.estimate.rules import EstimateSettings
+    from tracker.reconcile.rules import ReconcileSettings
 
 DEFAULT_CONFIG = Path("config/tracker.toml")
 # Where the tracker keeps its state when no config key says otherwise (see state_dir).
@@ -876,6 +878,8 @@ def _percentages(
 # -- [alerts] ----------------------------------------------------------------------------------
 def parse_alerts(value: object, ctx: SectionContext) -> AlertSettings:
     """``[alerts]`` -> AlertSettings; problems go to ``ctx.problem``."""
+    from tracker.alert.rules import AlertSettings
+
     table = ctx.section("alerts", value)
     if table is None:
         return AlertSettings()
@@ -1037,6 +1041,8 @@ def parse_reports_section(value: object, ctx: SectionContext) -> ReportsSettings
 # -- [reconcile] -------------------------------------------------------------------------------
 def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSettings:
     """``[reconcile]`` -> ReconcileSettings; None gives the defaults."""
+    from tracker.reconcile.rules import GRANULARITIES, ReconcileSettings
+
     default = ReconcileSettings()
     table = ctx.section("reconcile", value)
     if table is None:
@@ -1072,6 +1078,8 @@ def parse_reconcile_section(value: object, ctx: SectionContext) -> ReconcileSett
 # -- [estimates] -------------------------------------------------------------------------------
 def parse_estimates_section(value: object, ctx: SectionContext) -> EstimateSettings:
     """``[estimates]`` -> EstimateSettings; None gives the defaults."""
+    from tracker.estimate.rules import EstimateSettings
+
     table = ctx.section("estimates", value)
     if table is None:
         return EstimateSettings()

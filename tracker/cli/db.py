@@ -1,4 +1,5 @@
-"""``tracker db upgrade|current``: the database schema, managed by Alembic migrations."""
+"""``tracker db upgrade|current|rebuild-rollups``: the database schema (Alembic migrations)
+and the spend rollup."""
 
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         ["tracker db current --db sqlite:///tracker.db"],
     )
     current.set_defaults(handler=cmd_current)
+    rebuild = add_command(
+        actions,
+        "rebuild-rollups",
+        "recompute the spend rollup (spend_days) from the job tables",
+        ["tracker db rebuild-rollups --db sqlite:///tracker.db"],
+    )
+    rebuild.set_defaults(handler=cmd_rebuild_rollups)
     db.set_defaults(handler=_missing_action)
 
 
@@ -52,5 +60,17 @@ def cmd_current(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_rebuild_rollups(args: argparse.Namespace) -> int:
+    from tracker.store.database import Store
+    from tracker.store.rollup import rebuild
+
+    option = "--db" if args.db is not None else "[database] url"
+    store = Store.open(_url(args), must_exist=True, option=option)
+    with store.engine.begin() as connection:
+        rows = rebuild(connection)
+    print(f"Rebuilt the spend rollup: {rows:,} rows (spend per day per dimension tuple).")
+    return 0
+
+
 def _missing_action(args: argparse.Namespace) -> int:
-    raise InputError("tracker db: expected an action: upgrade or current")
+    raise InputError("tracker db: expected an action: upgrade, current or rebuild-rollups")

@@ -31,7 +31,9 @@ from tracker.report.formats import FORMATS, MACHINE_FORMATS
 if TYPE_CHECKING:
     from tracker.report.table import Table
     from tracker.report.views import ViewRequest
+    from tracker.settings import Settings
     from tracker.store.database import Store
+    from tracker.store.lite import LiteStore
 
 VIEW_NAMES = ("showback", "top", "waste", "trend")
 DEFAULT_HOST = "127.0.0.1"
@@ -148,12 +150,12 @@ def run_report(args: argparse.Namespace) -> int:
     from tracker.report.views import check_window
 
     check_window(args.since, args.until)
-    settings = settings_from(args)
+    settings = settings_from(args, whole_file=False)
     # Views are bounded by ViewRequest (a per-day view spans at most max_daily_days); the
     # plain rows, even --by day or --by job, are one row per day or job that has spend:
     # bounded by the collected data, not by the window asked for.
     request = view_request(args, settings.reports.max_daily_days)
-    store = store_from(args, settings, read_only=True)
+    store = lite_store(args, settings, request) or store_from(args, settings, read_only=True)
     show = progress_printer()
     try:
         table = report_table(args, request, store, show)
@@ -171,10 +173,29 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def lite_store(
+    args: argparse.Namespace, settings: Settings, request: ViewRequest | None
+) -> LiteStore | None:
+    """The light read path's store when the spend rollup answers this run (``--by`` rows or a
+    showback over kept dimensions and filters, a plain SQLite file at this schema), else None."""
+    from tracker.store.lite import LiteStore
+    from tracker.store.window import Window, rolled
+
+    if request is None:
+        by = [args.by]
+    elif request.view == "showback":
+        by = [request.rows_by, request.cols_by]
+    else:
+        return None
+    if not rolled(by, Window(filters=filters_from(args))):
+        return None
+    return LiteStore.open(args.db if args.db is not None else settings.database_url)
+
+
 def report_table(
     args: argparse.Namespace,
     request: ViewRequest | None,
-    store: Store,
+    store: Store | LiteStore,
     show: Callable[[str], None],
 ) -> Table:
     """The one Table a ``tracker report`` run renders: a view, or the ``--by`` rows."""

@@ -192,10 +192,13 @@ def filters_from(args: argparse.Namespace) -> dict[str, str]:
     return {name: getattr(args, name) for name in FILTERS if getattr(args, name, None)}
 
 
-def settings_from(args: argparse.Namespace) -> Settings:
+def settings_from(args: argparse.Namespace, *, whole_file: bool = True) -> Settings:
+    """The config file's settings. ``whole_file=False`` validates the core sections now and
+    each feature section when the command first uses it (``tracker report`` reads only
+    ``[reports]``): a command is not slowed, nor stopped, by sections it never reads."""
     from tracker.settings import load_settings
 
-    return load_settings(args.config)
+    return load_settings(args.config, whole_file=whole_file)
 
 
 def store_from(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker import bounds
 from tracker.bounds import PAGE_NUMBER, PAGE_ROWS
@@ -32,8 +32,12 @@ from tracker.records import CENT, DIMENSIONS, cents_parts, usd_cents
 from tracker.report.charts import Chart, Series
 from tracker.report.table import REPORT_MONEY, Column, Table, count, money, text
 from tracker.report.unpriced import split_flags, unpriced_notes, unpriced_parts
-from tracker.store.database import Store
-from tracker.store.query import CHRONOLOGICAL, ViewQueries, Window
+from tracker.store.lite import queries
+from tracker.store.window import CHRONOLOGICAL, Window
+
+if TYPE_CHECKING:
+    from tracker.store.database import Store
+    from tracker.store.lite import LiteStore
 
 JOB_COLUMNS: tuple[Column, ...] = (
     text("team"), text("status"), text("instance_type"), count("instance_count"),
@@ -61,7 +65,7 @@ JOB_TABLE_COLUMNS: tuple[Column, ...] = (
 
 
 def spend_rows(
-    store: Store,
+    store: Store | LiteStore,
     by: str,
     *,
     since: date | None = None,
@@ -82,7 +86,7 @@ def spend_rows(
         page_rows = bounds.whole("rows per page", page_rows, PAGE_ROWS)
         paging = {"limit": page_rows, "offset": (page - 1) * page_rows}
     rows = []
-    for agg in ViewQueries(store).by_dimension(by, window, **paging):
+    for agg in queries(store).by_dimension(by, window, **paging):
         key = agg[by]
         row: dict[str, Any] = {by: key.isoformat() if isinstance(key, date) else str(key)}
         if by == "job":
@@ -102,7 +106,7 @@ def spend_rows(
 
 
 def spend_count(
-    store: Store,
+    store: Store | LiteStore,
     by: str,
     *,
     since: date | None = None,
@@ -110,11 +114,11 @@ def spend_count(
     filters: dict[str, str] | None = None,
 ) -> int:
     """How many rows :func:`spend_rows` has for the window in all (a COUNT in SQL)."""
-    return ViewQueries(store).count_dimension(by, Window(since, until, filters or {}))
+    return queries(store).count_dimension(by, Window(since, until, filters or {}))
 
 
 def spend_total(
-    store: Store,
+    store: Store | LiteStore,
     by: str,
     *,
     since: date | None = None,
@@ -123,7 +127,7 @@ def spend_total(
 ) -> dict[str, Any]:
     """The totals row of every :func:`spend_rows` row, summed in SQL: what a page of rows
     shows as its total (each job has one value of ``by``, so its jobs add up)."""
-    (overall,) = ViewQueries(store).spend([], Window(since, until, filters or {}))
+    (overall,) = queries(store).spend([], Window(since, until, filters or {}))
     micros = {item.name: int(overall[item.name] or 0) for item in REPORT_ITEMS}
     total: dict[str, Any] = {by: "TOTAL", "jobs": int(overall["jobs"])}
     total.update(shown_usd(micros))
@@ -141,14 +145,14 @@ def totals(rows: Sequence[dict[str, Any]], by: str) -> dict[str, Any]:
 
 
 def spend_notes(
-    store: Store,
+    store: Store | LiteStore,
     *,
     since: date | None = None,
     until: date | None = None,
     filters: dict[str, str] | None = None,
 ) -> list[str]:
     """The notes under ``report --by`` rows of the same window: what is unpriced, where."""
-    return unpriced_notes(ViewQueries(store), Window(since, until, filters or {}))
+    return unpriced_notes(queries(store), Window(since, until, filters or {}))
 
 
 def shown_usd(

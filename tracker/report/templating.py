@@ -11,16 +11,20 @@ in front of this one and extend ``page.html.j2``.
 from __future__ import annotations
 
 from functools import cache
-
-from jinja2 import BaseLoader, ChoiceLoader, Environment, PackageLoader
+from typing import TYPE_CHECKING
 
 from tracker.errors import printable
 from tracker.records import format_usd
+
+if TYPE_CHECKING:  # Jinja2 loads on first use: a JSON or CSV report never renders a template
+    from jinja2 import BaseLoader, Environment
 
 
 @cache
 def environment(*loaders: BaseLoader) -> Environment:
     """An autoescaping environment over ``loaders`` and then tracker/report/templates."""
+    from jinja2 import ChoiceLoader, Environment, PackageLoader
+
     env = Environment(
         loader=ChoiceLoader([*loaders, PackageLoader("tracker.report", "templates")]),
         autoescape=True,

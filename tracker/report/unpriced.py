@@ -12,8 +12,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from tracker.store.query import ViewQueries, Window
+from tracker.store.window import Window
+
+if TYPE_CHECKING:
+    from tracker.store.lite import LiteQueries
+    from tracker.store.query import ViewQueries
 
 STORAGE_FLAG = "storage-unpriced"
 ARTIFACT_FLAG = "artifact-unpriced"
@@ -47,7 +52,7 @@ def unpriced_parts(flags: str | Iterable[str] | None) -> list[str]:
     return [part for part in map(part_of, split_flags(flags)) if part is not None]
 
 
-def unpriced_notes(queries: ViewQueries, window: Window) -> list[str]:
+def unpriced_notes(queries: ViewQueries | LiteQueries, window: Window) -> list[str]:
     """One note per unpriced part and region with jobs in the window, e.g.
     ``storage unpriced for 64 jobs in us-east-1: run tracker prices refresh``."""
     jobs: dict[tuple[str, str], int] = defaultdict(int)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tracker import bounds
 from tracker.bounds import DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS
@@ -22,8 +22,13 @@ from tracker.records import UNALLOCATED, usd_cents
 from tracker.report.charts import Chart, Series, keep_largest
 from tracker.report.table import Column, Table, count, money, number, percent, text
 from tracker.report.unpriced import unpriced_notes
-from tracker.store.database import Store
-from tracker.store.query import ViewQueries, Window
+from tracker.store.lite import queries as queries_of
+from tracker.store.window import Window
+
+if TYPE_CHECKING:
+    from tracker.store.database import Store
+    from tracker.store.lite import LiteQueries, LiteStore
+    from tracker.store.query import ViewQueries
 
 VIEWS = ("showback", "top", "waste", "trend")
 PIVOT_DIMENSIONS = (
@@ -114,9 +119,11 @@ def parse_pivot(text: str, rows_default: str = "team") -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def build(store: Store, request: ViewRequest, now: datetime, progress: Progress = _quiet) -> Table:
+def build(
+    store: Store | LiteStore, request: ViewRequest, now: datetime, progress: Progress = _quiet
+) -> Table:
     """Run one view against the store and return its Table."""
-    queries = ViewQueries(store)
+    queries = queries_of(store)
     window = Window(request.since, request.until, dict(request.filters))
     if request.view == "showback":
         request.check_daily(showback_window(window, now))
@@ -174,7 +181,7 @@ def showback_window(window: Window, now: datetime) -> Window:
 
 
 def showback(
-    queries: ViewQueries,
+    queries: ViewQueries | LiteQueries,
     window: Window,
     now: datetime,
     rows_by: str = "team",

@@ -30,6 +30,7 @@ from tracker.records import (
     JobCost,
     JobRecord,
 )
+from tracker.store import rollup
 from tracker.store.engine import (
     NoDatabase,
     NotSqlite,
@@ -108,6 +109,10 @@ def _json_default(value: Any) -> Any:
 
 class Store:
     """Named reads and writes over one engine."""
+
+    #: Whether aggregate queries may read the spend rollup (``spend_days``); False makes
+    #: every query read the job tables (tests compare the two).
+    use_rollup = True
 
     def __init__(self, engine: Engine, url: str = ""):
         self.engine = engine
@@ -215,6 +220,11 @@ class Store:
                         for j in session.execute(select(Job).where(Job.arn.in_(chunk))).scalars()
                     }
                 )
+            # The rollup loses each stored job's old tuple and days, then gains the new ones.
+            deltas: dict = {}
+            old_days = rollup.stored_days(session, [j.id for j in existing.values()])
+            for row in existing.values():
+                rollup.add_job(deltas, rollup.job_key(row), old_days.get(row.id, []), -1)
             for record, cost, raw in items:
                 row = existing.get(record.arn)
                 if row is None:
@@ -228,8 +238,12 @@ class Store:
                 session.add(row)
                 existing[record.arn] = row
             session.flush()
+            saved = {}
             for record, cost, _ in items:
-                _replace_days(session, existing[record.arn], cost)
+                saved[record.arn] = _replace_days(session, existing[record.arn], cost)
+            for arn, days in saved.items():
+                rollup.add_job(deltas, rollup.job_key(existing[arn]), days, 1)
+            rollup.apply(session, deltas)
             session.commit()
         return new, updated
 
@@ -251,7 +265,11 @@ class Store:
 
     def save_costs(self, costs: Sequence[tuple[int, JobCost]], now: datetime) -> int:
         """Replace the stored cost (and its per-day split) of the given job ids, in one
-        transaction; returns how many jobs were updated."""
+        transaction; returns how many jobs were updated. Redone like a save when a concurrent
+        writer won a race for a rollup row (:meth:`_merging`)."""
+        return self._merging(lambda: self._save_costs_once(costs, now))
+
+    def _save_costs_once(self, costs: Sequence[tuple[int, JobCost]], now: datetime) -> int:
         with self.session() as session:
             rows = {}
             for chunk in _chunks([job_id for job_id, _ in costs], 500):
@@ -261,6 +279,10 @@ class Store:
                         for r in session.execute(select(Job).where(Job.id.in_(chunk))).scalars()
                     }
                 )
+            deltas: dict = {}
+            old_days = rollup.stored_days(session, list(rows))
+            for row in rows.values():
+                rollup.add_job(deltas, rollup.job_key(row), old_days.get(row.id, []), -1)
             for job_id, cost in costs:
                 row = rows.get(job_id)
                 if row is None:  # deleted since it was read: nothing to recost
@@ -268,9 +290,13 @@ class Store:
                 _apply_cost(row, cost, now)
                 session.add(row)
             session.flush()
+            saved = {}
             for job_id, cost in costs:
                 if job_id in rows:
-                    _replace_days(session, rows[job_id], cost)
+                    saved[job_id] = _replace_days(session, rows[job_id], cost)
+            for job_id, days in saved.items():
+                rollup.add_job(deltas, rollup.job_key(rows[job_id]), days, 1)
+            rollup.apply(session, deltas)
             session.commit()
         return sum(1 for job_id, _ in costs if job_id in rows)
 
@@ -452,15 +478,19 @@ def _apply_cost(row: Job, cost: JobCost, now: datetime) -> None:
     row.costed_at = naive_utc(now)
 
 
-def _replace_days(session: Session, row: Job, cost: JobCost) -> None:
-    """The job's per-day split, replaced whole so a recost never leaves stale days."""
+def _replace_days(session: Session, row: Job, cost: JobCost) -> list[tuple[date, dict]]:
+    """The job's per-day split, replaced whole so a recost never leaves stale days;
+    returns the days written, [(day, {column: micros})], for the rollup."""
     session.execute(delete(JobCostDay).where(JobCostDay.job_id == row.id))
     days = period_micros(cost)
+    written = []
     for index, (day, micros) in enumerate(days):
         artifact = row.artifact_micros_per_month if index == len(days) - 1 else 0
         session.add(
             JobCostDay(job_id=row.id, day=day, artifact_micros_per_month=artifact, **micros)
         )
+        written.append((day, {**micros, "artifact_micros_per_month": artifact}))
+    return written
 
 
 def job_record(row: Job) -> JobRecord:

@@ -261,3 +261,38 @@ Index(
     Job.region,
     Job.status,
 )
+
+
+# -- The spend rollup (issue 14: reports under 0.3 s) -------------------------------------------
+class SpendDay(DayMoney, table=True):
+    """Spend per UTC day per dimension tuple: the sum of ``job_cost_days`` rows of the jobs
+    that share the tuple, maintained in the same transaction as the jobs (store.rollup).
+
+    Dimension values are stored as reports show them (missing: ``unallocated``). ``jobs``
+    counts the job-days summed (a job running on the day counts once); ``first_jobs`` the
+    jobs whose first cost day is this day: with ``jobs`` on a window's first day it counts
+    distinct jobs over any window exactly (a job's cost days are consecutive).
+    """
+
+    __tablename__ = "spend_days"
+    __table_args__ = (
+        UniqueConstraint(
+            "day", "team", "project", "user", "instance_type", "account_id", "region",
+            "status", "final", "unpriced", "unpriced_flags", name="uq_spend_days_key",
+        ),
+    )  # fmt: skip
+
+    id: int | None = Field(default=None, primary_key=True)
+    day: date
+    team: str
+    project: str
+    user: str
+    instance_type: str
+    account_id: str
+    region: str
+    status: str
+    final: bool
+    unpriced: bool
+    unpriced_flags: str  # the job's flags when one names an unpriced part, else ''
+    jobs: int = 0
+    first_jobs: int = 0
