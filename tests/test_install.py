@@ -266,11 +266,9 @@ def test_read_only_filesystem_opens_immutable_without_making_files(
     """Tests run as root, whom file permissions do not stop, and cannot mount a read-only
     filesystem; so the folder's writability check answers as such a mount would, and the
     plain URL must then open with immutable=1: SQLite makes no -wal/-shm it could not write."""
-    import tracker.store.engine as engine
-    import tracker.store.lite as lite
+    from tracker.store import files
 
-    monkeypatch.setattr(engine, "_folder_writable", lambda path: False)
-    monkeypatch.setattr(lite, "folder_writable", lambda path: False)
+    monkeypatch.setattr(files, "folder_writable", lambda path: False)
     before = sorted(p.name for p in filled.parent.iterdir())
     assert main(["--db", f"sqlite:///{filled}", "report", "--format", "json"]) == 0
     assert len(json.loads(capsys.readouterr().out)) == 2

@@ -29,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from tracker.errors import InputError, StoreError
 from tracker.extras import install_hint, require
+from tracker.store import files
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -180,11 +181,6 @@ def _url_read_only(url: str) -> bool:
     return options.get("mode") == "ro" or options.get("immutable") == "1"
 
 
-def _folder_writable(path: Path) -> bool:
-    folder = path.resolve().parent
-    return os.access(folder, os.W_OK) and not os.statvfs(folder).f_flag & os.ST_RDONLY
-
-
 def check_writable(url: str) -> None:
     """Raise ReadOnlyDatabase when the URL or the file says a SQLite database cannot be
     written (before any write, so a command fails with one line, not halfway)."""
@@ -192,7 +188,7 @@ def check_writable(url: str) -> None:
     if path is None:
         return
     if _url_read_only(url) or (
-        path.exists() and not (os.access(path, os.W_OK) and _folder_writable(path))
+        path.exists() and not (os.access(path, os.W_OK) and files.folder_writable(path))
     ):
         raise ReadOnlyDatabase(url)
 
@@ -202,7 +198,7 @@ def _read_only_url(url: str, path: Path) -> str:
     when the URL asks for it or the folder cannot be written (SQLite could not make the WAL
     index there). Built here because SQLAlchemy passes ``?mode=ro`` on to SQLite only in the
     URI form, so a plain ``sqlite:///x.db?mode=ro`` would open the file for writing."""
-    immutable = _sqlite_parts(url)[1].get("immutable") == "1" or not _folder_writable(path)
+    immutable = _sqlite_parts(url)[1].get("immutable") == "1" or not files.folder_writable(path)
     options = "mode=ro&uri=true" + ("&immutable=1" if immutable else "")
     return f"sqlite:///file:{quote(str(path.resolve()))}?{options}"
 

@@ -13,7 +13,6 @@ answer) goes through the full store, which also gives every error its one line.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 from collections.abc import Sequence
 from datetime import date
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
+from tracker.store import files
 from tracker.store.window import CHRONOLOGICAL, ROLLED, Window, rolled
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ class LiteStore:
         if not url.startswith(PREFIX) or "?" in url or len(url) == len(PREFIX):
             return None
         path = Path(url[len(PREFIX) :])
-        if "\x00" in str(path) or not path.is_file() or not folder_writable(path):
+        if "\x00" in str(path) or not path.is_file() or not files.folder_writable(path):
             return None  # a read-only folder: the full store opens it immutable
         try:
             connection = sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True)
@@ -61,13 +61,6 @@ class LiteStore:
             connection.close()
             return None
         return cls(connection, url)
-
-
-def folder_writable(path: Path) -> bool:
-    """Whether SQLite can make the WAL index beside ``path`` (as
-    ``tracker.store.engine._folder_writable``, which imports SQLAlchemy)."""
-    folder = path.resolve().parent
-    return os.access(folder, os.W_OK) and not os.statvfs(folder).f_flag & os.ST_RDONLY
 
 
 def queries(store: Store | LiteStore) -> ViewQueries | LiteQueries:
