@@ -318,3 +318,20 @@ def test_cli_guard_check_refused_exits_3_with_one_error_line(world: World) -> No
         "($100.00, forecast $40.00): would exceed it; to launch it anyway, tag it "
         "tracker:guard-override=<who approved it>\n"
     )
+
+
+def test_guard_lets_a_request_it_cannot_price_through_and_says_so(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    from tracker.guard.service import guard_request
+
+    serverless = {"TrainingJobName": "tokens", "Tags": [{"Key": "team", "Value": "nlp"}],
+                  "ServerlessJobConfig": {"BaseModelArn": "arn:aws:sagemaker:us-east-1:aws:hub-content/x"}}  # fmt: skip
+    with caplog.at_level(logging.INFO, logger="tracker.guard"):
+        assert guard_request(world.settings, serverless, "us-east-1", NOW, "refuse") is None
+        assert guard_request(world.settings, {"ResourceConfig": {}}, "us-east-1", NOW) is None
+    assert caplog.messages == [
+        "guard: serverless training job tokens: billed per token, unknown before it runs: "
+        "not checked",
+        "guard: CreateTrainingJob without a TrainingJobName: not checked",
+    ]

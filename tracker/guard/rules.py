@@ -43,6 +43,26 @@ GUARD_ACCOUNT = "guard"
 
 
 # -- the job a request asks for, and its worst case -------------------------------------------
+def unchecked_reason(params: Mapping[str, Any]) -> str | None:
+    """Why the guard cannot price this request (it lets it through, saying so), else None:
+    no job name (botocore's validation refuses the call), a serverless job (billed per
+    token, unknown before it runs), or no InstanceType or InstanceGroups (flexible instance
+    preferences, or a malformed request SageMaker refuses)."""
+    name = params.get("TrainingJobName")
+    if not isinstance(name, str) or not name:
+        return "CreateTrainingJob without a TrainingJobName"
+    if params.get("ServerlessJobConfig") is not None:
+        return (
+            f"serverless training job {printable(name)}: billed per token, unknown before it runs"
+        )
+    resources = params.get("ResourceConfig")
+    if not isinstance(resources, Mapping) or not (
+        resources.get("InstanceType") or resources.get("InstanceGroups")
+    ):
+        return f"training job {printable(name)} names no InstanceType or InstanceGroups"
+    return None
+
+
 def request_job(
     params: Mapping[str, Any], region: str, attribution: Attribution, now: datetime
 ) -> JobRecord:

@@ -15,7 +15,7 @@ from tracker.alert.service import budget_statuses
 from tracker.estimate.rules import ESTIMATE_ID_TAG, ESTIMATE_USD_TAG, new_estimate_id
 from tracker.estimate.service import record_estimate
 from tracker.guard.policy import GuardrailRefused
-from tracker.guard.rules import Decision, decide, request_job, worst_case
+from tracker.guard.rules import Decision, decide, request_job, unchecked_reason, worst_case
 from tracker.settings import Settings
 from tracker.store.database import Store
 
@@ -54,10 +54,15 @@ def guard_request(
     region: str,
     now: datetime,
     default_mode: str | None = None,
-) -> Decision:
+) -> Decision | None:
     """Apply the guardrail to a request about to be sent: log one line; in require-estimate
     mode add the estimate tags to ``params`` and record the estimate; in refuse mode raise
-    GuardrailRefused when the worst case breaks a budget and no override tag approves it."""
+    GuardrailRefused when the worst case breaks a budget and no override tag approves it.
+    None when the request cannot be priced (``unchecked_reason``): logged, let through."""
+    reason = unchecked_reason(params)
+    if reason is not None:
+        log.info("guard: %s: not checked", reason)
+        return None
     store = open_store(settings, read_only=False) if settings.budgets else None
     decision = check_request(settings, store, params, region, now, default_mode)
     if decision.refused:
