@@ -136,7 +136,7 @@ def test_the_parser_walk_finds_every_level_of_command() -> None:
         ("db", "upgrade"),
         ("db", "current"),
     } <= paths
-    assert [path for path, _ in PARENTS] == [(), ("prices",), ("db",), ("events",)]
+    assert [path for path, _ in PARENTS] == [(), ("prices",), ("db",), ("events",), ("guard",)]
 
 
 @pytest.mark.parametrize(

@@ -68,3 +68,9 @@ class PriceBookError(InputError):
 
 class StoreError(TrackerError):
     """The database cannot be opened or written."""
+
+
+class PolicyError(TrackerError):
+    """Refused by a policy (a launch guardrail): the CLI's exit code 3."""
+
+    exit_code = 3

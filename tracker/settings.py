@@ -72,6 +72,7 @@ from tracker.schedule import (
 if TYPE_CHECKING:  # imported by the parsers of their sections, on first use (lazy sections)
     from tracker.alert.rules import AlertSettings
     from tracker.estimate.rules import EstimateSettings
+    from tracker.guard.policy import GuardSettings
     from tracker.reconcile.rules import ReconcileSettings
 
 DEFAULT_CONFIG = Path("config/tracker.toml")
@@ -96,7 +97,7 @@ CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
 # Each a typed accessor on Settings, parsed on first use; in the order their problems are reported.
 FEATURE_SECTIONS = (
     "reports", "budgets", "alerts", "schedule", "daemon", "reconcile", "estimates", "web",
-    "events",
+    "events", "guard",
 )  # fmt: skip
 KNOWN_SECTIONS = {*CORE_SECTIONS, *FEATURE_SECTIONS}
 T = TypeVar("T")
@@ -273,6 +274,10 @@ class Settings:
     @cached_property
     def web(self) -> WebSettings:
         return self._section("web", parse_web_section)
+
+    @cached_property
+    def guard(self) -> GuardSettings:
+        return self._section("guard", parse_guard_section)
 
     @property
     def estimate_tolerance_pct(self) -> Decimal:
@@ -1090,6 +1095,38 @@ def parse_estimates_section(value: object, ctx: SectionContext) -> EstimateSetti
         return EstimateSettings()
     number = ctx.number("estimates.tolerance_pct", table["tolerance_pct"], PERCENT)
     return EstimateSettings() if number is None else EstimateSettings(number)
+
+
+# -- [guard] -----------------------------------------------------------------------------------
+GUARD_KEYS = {"mode", "override_tag", "teams"}
+TAG_KEY_MAX = 128  # the longest tag key AWS accepts
+
+
+def parse_guard_section(value: object, ctx: SectionContext) -> GuardSettings:
+    """``[guard]`` -> GuardSettings (docs/guardrails.md); None gives the defaults."""
+    from tracker.guard.policy import DEFAULT_MODE, DEFAULT_OVERRIDE_TAG, MODES, GuardSettings
+
+    table = ctx.section("guard", value)
+    if table is None:
+        return GuardSettings()
+    ctx.unknown_keys("guard", table, GUARD_KEYS)
+    mode = ctx.choice("guard.mode", table.get("mode", DEFAULT_MODE), MODES, DEFAULT_MODE)
+    tag = table.get("override_tag", DEFAULT_OVERRIDE_TAG)
+    if not isinstance(tag, str) or not tag.strip() or len(tag) > TAG_KEY_MAX:
+        ctx.problem(
+            "guard.override_tag",
+            f"must be a tag key of 1 to {TAG_KEY_MAX} characters, got {shown_value(tag)!r}",
+        )
+        tag = DEFAULT_OVERRIDE_TAG
+    teams: list[tuple[str, str]] = []
+    raw_teams = table.get("teams", {})
+    if not isinstance(raw_teams, dict):
+        ctx.problem("guard.teams", 'must be a table of team = mode, e.g. nlp = "refuse"')
+    else:
+        for team, team_mode in raw_teams.items():
+            chosen = ctx.choice(f"guard.teams.{team}", team_mode, MODES, DEFAULT_MODE)
+            teams.append((team, chosen))
+    return GuardSettings(mode, tag, tuple(teams))
 
 
 # -- [web] -------------------------------------------------------------------------------------
