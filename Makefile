@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test smoke lint bench clean
+.PHONY: demo test test-sdk smoke lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -17,6 +17,14 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q -n 2
 
+# The SageMaker Python SDK (the sdk extra) pins older packaging, attrs and rich than the dev
+# tools: its test (a real Estimator(...).fit against a moto server) runs in a venv of its own.
+test-sdk:
+	$(PY) -m venv .venv-sdk
+	.venv-sdk/bin/pip install --quiet --upgrade pip
+	.venv-sdk/bin/pip install --quiet -e '.[dev,sdk]'
+	.venv-sdk/bin/pytest -q -p no:cacheprovider tests/test_guard_sdk.py
+
 # The built wheel, installed non-editable into a fresh virtualenv, run from an empty folder.
 smoke:
 	PY=$(PY) bash tests/smoke_installed.sh
@@ -28,4 +36,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-sdk .pytest_cache build *.egg-info
