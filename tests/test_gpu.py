@@ -29,6 +29,7 @@ from tracker.collect.gpu import fetch_gpu_metrics
 from tracker.collect.service import collect
 from tracker.cost.gpu import gpu_table, idle_micros, job_stats, rightsize_hint
 from tracker.cost.prices import PriceBook
+from tracker.records import usd_cents
 from tracker.report.views import ViewRequest, build
 from tracker.settings import CollectionSettings, Settings, Source
 from tracker.store.database import Store
@@ -181,3 +182,38 @@ def test_gpu_table_rows_each_have_a_source() -> None:
     rows = list(csv.DictReader(text.splitlines()))
     assert all(row["source"].strip() for row in rows)
     assert gpu_table()["ml.g5.48xlarge"] == 8
+
+
+def _gpu_examples() -> list[dict]:
+    import json
+    import re
+
+    from tests.conftest import REPO
+
+    text = (REPO / "docs" / "cost-model.md").read_text(encoding="utf-8")
+    examples = []
+    for body in re.findall(r"^```gpu-example\n(.*?)^```", text, re.S | re.M):
+        example = {}
+        for line in body.strip().splitlines():
+            key, _, value = line.partition(":")
+            example[key.strip()] = value.strip() if key == "name" else json.loads(value)
+        examples.append(example)
+    return examples
+
+
+def test_doc_gpu_examples_exist() -> None:
+    assert [e["name"] for e in _gpu_examples()] == ["quarter-used", "eight-gpus-mostly-idle"]
+
+
+@pytest.mark.parametrize("example", _gpu_examples(), ids=lambda e: e["name"])
+def test_doc_gpu_example_matches_rules(example: dict) -> None:
+    gpus = gpu_table()[example["instance_type"]]
+    stats = job_stats(example["hosts"], gpus)
+    mean = stats.mean
+    idle = idle_micros(Decimal(example["compute_usd"]) * 10**6, mean)
+    assert {
+        "mean_pct": str(stats.mean),
+        "p95_pct": str(stats.p95),
+        "idle_usd": str(usd_cents(idle)),
+        "hint": rightsize_hint(example["instance_type"], example["count"], mean),
+    } == example["expect"]
