@@ -217,3 +217,22 @@ def test_doc_gpu_example_matches_rules(example: dict) -> None:
         "idle_usd": str(usd_cents(idle)),
         "hint": rightsize_hint(example["instance_type"], example["count"], mean),
     } == example["expect"]
+
+
+def test_web_job_page_shows_utilisation_or_no_metrics(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from tracker.web.app import create_app
+
+    with mock_aws():
+        _seed()
+        store, _ = _collected(tmp_path)
+    client = TestClient(create_app(store, clock=lambda: NOW))
+    busy = client.get(f"/jobs/{store.job_by_name('busy').id}").text
+    dark = client.get(f"/jobs/{store.job_by_name('dark').id}").text
+    cpu = client.get(f"/jobs/{store.job_by_name('cpu').id}").text
+    assert "<td>25.000 / 32.500</td>" in busy
+    assert "<td>12.00 USD</td>" in busy
+    assert "8 GPUs, mean 25.0 %: try ml.g5.12xlarge" in busy
+    assert "no GPU metrics: CloudWatch had no GPUUtilization datapoints" in dark
+    assert "GPU utilisation" not in cpu
