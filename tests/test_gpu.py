@@ -236,3 +236,28 @@ def test_web_job_page_shows_utilisation_or_no_metrics(tmp_path: Path) -> None:
     assert "8 GPUs, mean 25.0 %: try ml.g5.12xlarge" in busy
     assert "no GPU metrics: CloudWatch had no GPUUtilization datapoints" in dark
     assert "GPU utilisation" not in cpu
+
+
+def test_collect_gpu_metrics_denied_keeps_collection_ok_and_retries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from tracker.aws import cloudwatch
+
+    def denied(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "GetMetricData")
+
+    with mock_aws():
+        _seed()
+        store = Store.open(f"sqlite:///{tmp_path / 'tracker.db'}")
+        factory = AwsContextFactory(CFG.collection)
+        with monkeypatch.context() as patch:
+            patch.setattr(cloudwatch, "fetch", denied)
+            first = collect(CFG, store, BOOK, clock=lambda: NOW, context_factory=factory)
+        assert first.ok and first.gpu.errors == [
+            f"{DEFAULT_ACCOUNT}/us-east-1: AccessDenied on GetMetricData: no"
+        ]
+        assert GpuRepository(store).for_job(store.job_by_name("busy").id) is None
+        second = fetch_gpu_metrics(CFG, store, SOURCES, clock=lambda: NOW, context_factory=factory)
+    assert (second.ok, second.no_metrics, second.errors) == (2, 1, [])
