@@ -37,7 +37,7 @@ SCANNED = [REPO / "tracker", REPO / "jobs"]
 NOT_AWS = {"tracker/aws/simulate.py", "tracker/aws/moto_search.py", "tracker/demo.py"}
 # Every AWS service the tracker may talk to; a client for any other fails the scan.
 SERVICES = {"sagemaker", "resourcegroupstaggingapi", "s3", "sts", "pricing", "ce", "sns", "ses",
-            "sesv2", "organizations", "events", "sqs"}  # fmt: skip
+            "sesv2", "organizations", "events", "sqs", "cloudwatch"}  # fmt: skip
 IAM_PREFIX = {"resourcegroupstaggingapi": "tag", "sesv2": "ses"}
 IAM_ACTION = {
     ("s3", "ListObjectsV2"): "s3:ListBucket",
@@ -51,6 +51,7 @@ READ_VERBS = ("List", "Describe", "Get", "Search")
 OPTIONAL_PURPOSE = {
     "OptionalPriceListRefresh": {"pricing:GetProducts"},
     "OptionalCostExplorerReconcile": {"ce:GetCostAndUsage"},
+    "OptionalGpuUtilisation": {"cloudwatch:GetMetricData"},  # idle-GPU cost (docs/cost-model.md)
     "OptionalCurFilesRead": {"s3:ListBucket", "s3:GetObject"},
     "OptionalSnsAlerts": {"sns:Publish"},
     "OptionalSesAlerts": {"ses:SendEmail"},

@@ -130,6 +130,9 @@ class CollectSummary:
     skipped: list[SkippedPair] = field(default_factory=list)
     # Organization source -> the member account ids its listing returned.
     organizations: dict[str, list[str]] = field(default_factory=dict)
+    # What the idle-GPU metrics fetch after collection did (tracker.collect.gpu.GpuSummary),
+    # or why it did not run.
+    gpu: Any = None
 
     @property
     def ok(self) -> bool:
@@ -214,6 +217,9 @@ def collect(
         summary.recosted = recost(
             store, price_book, policy, settings.discount_pct, now, running_only=True
         )
+        reached = {r.account_id: s for s in sources for r in summary.regions
+                   if r.source == s.name and r.error is None}  # fmt: skip
+        summary.gpu = _fetch_gpu(settings, store, reached, clock, factory)
     except BaseException:
         summary.seconds = time.perf_counter() - began
         with contextlib.suppress(Exception):  # the original error matters more
@@ -225,6 +231,23 @@ def collect(
     summary.seconds = time.perf_counter() - began
     store.finish_run(run_id, summary.status, summary.to_dict(), clock())
     return summary
+
+
+def _fetch_gpu(
+    settings: Settings,
+    store: Store,
+    sources: dict[str, Source],
+    clock: Callable[[], datetime],
+    factory: ContextFactory,
+) -> Any:
+    """Idle-GPU metrics of finished GPU jobs (issue 15), after the jobs are stored: a failure
+    here never fails the collection (the jobs are fetched again next run)."""
+    from tracker.collect.gpu import fetch_gpu_metrics
+
+    try:
+        return fetch_gpu_metrics(settings, store, sources, clock=clock, context_factory=factory)
+    except Exception as exc:  # noqa: BLE001 - an optional feature, reported in the summary
+        return f"GPU metrics not fetched: {exc}"
 
 
 def collect_named(

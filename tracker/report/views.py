@@ -43,6 +43,8 @@ WASTE_CATEGORIES = {
     "idle_warm_pool": "warm-pool retained time that no later job reused",
     "unallocated": "spend of jobs without a team tag",
     "spot_opportunity": "on-demand compute that managed spot could have run, at the observed spot saving",
+    "idle_gpu": "compute x (1 - mean GPU utilisation / 100) of GPU jobs with CloudWatch metrics, "
+    "beside their cost (not added to it); top jobs with a right-sizing hint",
     "unpriced": "jobs with no price for their instance type: cost unknown",
 }
 Progress = Callable[[str], None]
@@ -392,6 +394,8 @@ def waste(queries: ViewQueries, window: Window, progress: Progress = _quiet) -> 
         rows += _waste_rows(category, found[category])
     progress("waste: on-demand jobs that could have used managed spot")
     rows += _spot_rows(queries, window)
+    progress("waste: idle GPU time of jobs with GPU metrics")
+    rows += _idle_gpu_rows(queries, window)
     rows += [
         {"category": "unpriced", "team": r["team"], "jobs": r["jobs"], "waste_usd": None,
          "note": "cost unknown: no price for the instance type (see tracker prices check)"}
@@ -443,6 +447,31 @@ def _waste_rows(category: str, found: list[dict[str, Any]]) -> list[dict[str, An
         for r in found
         if int(r["micros"]) > 0
     ]
+
+
+def _idle_gpu_rows(queries: ViewQueries, window: Window) -> list[dict[str, Any]]:
+    """The top jobs by idle GPU cost, one row each with its hint; the rest one row a team."""
+    from tracker.cost.gpu import idle_micros, rightsize_hint
+    from tracker.store.gpu import GpuRepository
+
+    jobs = []
+    for job in GpuRepository(queries.store).idle_jobs(window):
+        mean = Decimal(job["gpu_util_mean"])
+        job["idle"] = idle_micros(int(job["compute"]), mean)
+        job["note"] = f"{job['name']}: " + rightsize_hint(
+            job["instance_type"], int(job["instance_count"]), mean
+        )
+        jobs.append(job)
+    jobs.sort(key=lambda j: (-j["idle"], j["name"], j["job_id"]))
+    rows = [{"category": "idle_gpu", "team": j["team"], "jobs": 1, "waste_usd": usd_cents(j["idle"]),
+             "_micros": j["idle"], "note": j["note"]} for j in jobs[:DEFAULT_TOP]]  # fmt: skip
+    rest: dict[str, list[Any]] = defaultdict(lambda: [0, Decimal(0)])
+    for j in jobs[DEFAULT_TOP:]:
+        rest[j["team"]][0] += 1
+        rest[j["team"]][1] += j["idle"]
+    rows += [{"category": "idle_gpu", "team": team, "jobs": n, "waste_usd": usd_cents(micros),
+              "_micros": micros, "note": "other GPU jobs"} for team, (n, micros) in rest.items()]  # fmt: skip
+    return rows
 
 
 def _spot_rows(queries: ViewQueries, window: Window) -> list[dict[str, Any]]:

@@ -296,3 +296,25 @@ class SpendDay(DayMoney, table=True):
     unpriced_flags: str  # the job's flags when one names an unpriced part, else ''
     jobs: int = 0
     first_jobs: int = 0
+
+
+# -- GPU utilisation (issue 15: idle-GPU cost) --------------------------------------------------
+class JobGpu(SQLModel, table=True):
+    """A finished GPU job's CloudWatch utilisation, fetched once (tracker.collect.gpu).
+
+    ``status`` is ``ok`` or ``no-metrics`` (no datapoint by the give-up time: never fetched
+    again). Utilisations are percent per GPU as exact decimal text; ``hosts`` counts the hosts
+    with datapoints.
+    """
+
+    __tablename__ = "job_gpu"
+
+    job_id: int = Field(foreign_key="jobs.id", primary_key=True)
+    status: str
+    gpus_per_host: int
+    hosts: int
+    gpu_util_mean: str | None = None
+    gpu_util_p95: str | None = None
+    gpu_mem_mean: str | None = None
+    gpu_mem_p95: str | None = None
+    fetched_at: datetime

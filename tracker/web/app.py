@@ -804,7 +804,31 @@ class _Pages:
             days_table=html_table(Table("Per UTC day", DAY_COLUMNS, days)),
             raw_fields=_flatten(raw),
             raw_json=json.dumps(raw, indent=2, sort_keys=True),
+            gpu=self._gpu(row),
         )
+
+    def _gpu(self, row: Any) -> list[tuple[str, str]] | str | None:
+        """The job's GPU utilisation facts, a line saying why there are none, or None for a
+        job not on a GPU type (docs/cost-model.md, idle GPU cost)."""
+        from tracker.cost.gpu import gpus_of, idle_micros, rightsize_hint
+        from tracker.store.gpu import GpuRepository
+
+        if gpus_of(row.instance_type) is None:
+            return None
+        stored = GpuRepository(self.store).for_job(row.id)
+        if stored is None:
+            return "no GPU metrics yet: fetched after the job ends, at the next collection"
+        if stored.status != "ok":
+            return "no GPU metrics: CloudWatch had no GPUUtilization datapoints for this job"
+        mean = Decimal(stored.gpu_util_mean)
+        idle = usd_cents(idle_micros(row.compute_micros or 0, mean))
+        return [
+            ("GPU utilisation, mean / p95 (% a GPU)", f"{stored.gpu_util_mean} / {stored.gpu_util_p95}"),
+            ("GPU memory, mean / p95 (%)", f"{stored.gpu_mem_mean or '-'} / {stored.gpu_mem_p95 or '-'}"),
+            ("hosts with metrics", str(stored.hosts)),
+            ("idle GPU cost (beside the total, not in it)", f"{idle} USD"),
+            ("right-sizing", rightsize_hint(row.instance_type, row.instance_count, mean)),
+        ]  # fmt: skip
 
     def view(self, request: ViewRequest, page: int = 1) -> str:
         report, pager = self.paged(build(self.store, request, self.clock()), page)
