@@ -23,6 +23,9 @@ test-sdk:
 	$(PY) -m venv .venv-sdk
 	.venv-sdk/bin/pip install --quiet --upgrade pip
 	.venv-sdk/bin/pip install --quiet -e '.[dev,sdk]'
+	# smdebug-rulesconfig (a dependency of the SDK) ships a top-level `tests` package that
+	# would shadow this repository's tests/.
+	rm -rf .venv-sdk/lib/python*/site-packages/tests
 	.venv-sdk/bin/pytest -q -p no:cacheprovider tests/test_guard_sdk.py
 
 # The built wheel, installed non-editable into a fresh virtualenv, run from an empty folder.
