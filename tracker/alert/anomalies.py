@@ -7,8 +7,8 @@ its baseline. Pure: plain records in, findings and messages out.
   timestamps are removed (:func:`name_family`), the same estimate, the same instance type and
   team.
 - ``team-day``: a team's spend on one day more than ``day_factor`` times its baseline, the
-  MEAN daily spend of the 28 days before (days without spend count as $0; a team with no
-  spend in those 28 days has no baseline and is never an anomaly).
+  MEAN daily spend of the 28 days before (days without spend count as $0). A team needs
+  spend on the 28th day before or earlier (28 days of history) and a baseline above $0.
 
 Alert keys: ``anomaly:job:<arn>``, ``anomaly:team-day:<team>:<day>``.
 """
@@ -58,6 +58,7 @@ class FinishedJob:
     instance_type: str | None
     cost_usd: Decimal
     estimate: str | None = None  # an estimate's identity (source and amount), when matched
+    ended: date | None = None
 
 
 @dataclass(frozen=True)
@@ -139,13 +140,15 @@ def team_day_anomalies(
 
     ``spend`` must hold every (team, day) with spend from 28 days before the first of ``days``.
     """
-    teams = sorted({team for team, _ in spend})
+    first_seen: dict[str, date] = {}
+    for team, seen in spend:
+        first_seen[team] = min(seen, first_seen.get(team, seen))
     found = []
     for day in days:
-        for team in teams:
+        for team in sorted(first_seen):
             today = spend.get((team, day), Decimal(0))
-            if today <= 0:
-                continue
+            if today <= 0 or first_seen[team] > day - timedelta(days=BASELINE_DAYS):
+                continue  # nothing spent, or fewer than 28 days of history to compare with
             window = (day - timedelta(days=n) for n in range(1, BASELINE_DAYS + 1))
             baseline = sum((spend.get((team, d), Decimal(0)) for d in window), Decimal(0))
             baseline /= BASELINE_DAYS

@@ -204,7 +204,7 @@ def evaluate_alerts(
     if settings.anomalies.enabled:
         channels = channels_for(settings.alerts.notify)
         options = settings.anomalies
-        found = find_anomalies(settings, store, now, days=settings.alerts.job_lookback_days)
+        found = find_anomalies(options, store, now, days=settings.alerts.job_lookback_days)
         alerts += [Alert(anomalies.job_message(a, options), channels) for a in found.jobs]
         alerts += [Alert(anomalies.team_day_message(a, options), channels) for a in found.days]
     return statuses, ordered(alerts)
@@ -217,9 +217,10 @@ class Anomalies:
     days: list[anomalies.TeamDayAnomaly]
 
 
-def find_anomalies(settings: Settings, store: Store, now: datetime, *, days: int) -> Anomalies:
+def find_anomalies(
+    options: anomalies.AnomalySettings, store: Store, now: datetime, *, days: int
+) -> Anomalies:
     """Job and team-day anomalies of the last ``days`` days (peers from ``lookback_days``)."""
-    options = settings.anomalies
     queries = SpendQueries(store)
     rows = queries.finished_since(now - timedelta(days=max(days, options.lookback_days)))
     estimates = job_estimates(store, rows)
@@ -231,6 +232,7 @@ def find_anomalies(settings: Settings, store: Store, now: datetime, *, days: int
             r.instance_type,
             from_micros(r.list_micros),
             f"{estimates[r.arn].source} {estimates[r.arn].usd}" if r.arn in estimates else None,
+            aware_utc(r.end_time).date() if r.end_time is not None else None,
         )  # fmt: skip
         for r in rows
     ]
