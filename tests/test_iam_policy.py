@@ -66,7 +66,15 @@ OPTIONAL_PURPOSE = {
     "OptionalEventsListen": {
         "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl",
     },
+    # Runaway-job enforcement, [enforce] mode = "stop" (docs/enforcement-and-anomalies.md).
+    "OptionalEnforceStopJobs": {"sagemaker:StopTrainingJob"},
 }  # fmt: skip
+# Statements that may carry a Condition, and the one they carry.
+CONDITIONS = {
+    "OptionalEnforceStopJobs": {
+        "StringNotEqualsIfExists": {"aws:ResourceTag/tracker:enforce": "off"}
+    },
+}
 
 
 def iam_action(service: str, operation: str) -> str:
@@ -279,7 +287,8 @@ def test_policy_is_valid_iam_with_named_statements() -> None:
         assert statement["Sid"].isalnum(), statement["Sid"]
         assert statement["Sid"].startswith(("Collect", "Optional")), statement["Sid"]
         assert statement["Effect"] == "Allow"
-        assert set(statement) == {"Sid", "Effect", "Action", "Resource"}
+        assert set(statement) - {"Condition"} == {"Sid", "Effect", "Action", "Resource"}
+        assert statement.get("Condition") == CONDITIONS.get(statement["Sid"]), statement["Sid"]
         for action in _actions(statement):
             assert "*" not in action, f"{statement['Sid']}: wildcard action {action}"
 
@@ -366,10 +375,10 @@ def test_scan_finds_a_new_call(tmp_path: Path) -> None:
     extra.write_text(
         "from tracker.aws.session import AwsContext\n\n\n"
         "def stop(ctx: AwsContext) -> None:\n"
-        '    ctx.client("sagemaker").stop_training_job(TrainingJobName="x")\n'
+        '    ctx.client("sagemaker").delete_training_job(TrainingJobName="x")\n'
     )
 
     operations = static_operations([tmp_path / "tracker"], tmp_path)
 
-    assert operations == {("sagemaker", "StopTrainingJob"): {"tracker/extra.py"}}
-    assert iam_action("sagemaker", "StopTrainingJob") not in granted()
+    assert operations == {("sagemaker", "DeleteTrainingJob"): {"tracker/extra.py"}}
+    assert iam_action("sagemaker", "DeleteTrainingJob") not in granted()

@@ -43,6 +43,7 @@ REQUESTS = {
     "top": ViewRequest("top", top=10),
     "waste": ViewRequest("waste"),
     "trend": ViewRequest("trend"),
+    "anomalies": ViewRequest("anomalies"),
 }
 
 
@@ -100,7 +101,11 @@ def test_html_escapes_hostile_tags_everywhere(store: Store) -> None:
     for name, text in all_outputs(store, "html").items():
         assert "<script" not in text.lower(), name
         assert "<a " not in text, name  # reports link nothing; a tag value cannot add a link
-        if name not in ("spend-by-project", "waste"):  # the hostile team has no waste
+        if name not in (
+            "spend-by-project",
+            "waste",
+            "anomalies",
+        ):  # the hostile team has no waste or anomaly
             assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text, name
 
 

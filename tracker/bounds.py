@@ -156,12 +156,25 @@ EVENTS_DRAIN_MESSAGES = Bound(
     "--once drains what is there and exits: a queue that never empties must not keep it running",
 )  # fmt: skip
 DEFAULT_DRAIN_MESSAGES = 10_000
+#: A multiple of an estimate or a baseline (``[enforce] estimate_factor``, ``[anomalies]
+#: job_factor``, ``day_factor``).
+FACTOR = Bound("factor", Decimal("1"), Decimal("1000"), "x", "a thousand times is no longer a rule")
+#: Spot restarts a job without checkpoints may make before it is stopped.
+SPOT_RESTARTS = Bound("spot restarts", 0, 1_000, "restarts", "far above any real restart count")
+#: Peers a job needs before it can be an anomaly (``[anomalies] min_peers``).
+ANOMALY_PEERS = Bound(
+    "peers", 5, 1_000, "jobs", "fewer than five make a median of noise; the issue asks for five"
+)
+#: Days of finished jobs the anomaly rules read (``[anomalies] peer_days``).
+ANOMALY_DAYS = Bound(
+    "anomaly window", 1, 366, "days", "one query of a year of finished jobs per alerts run"
+)
 
 ALL = (
     DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS, PAGE_ROWS, PAGE_NUMBER, INSTANCE_COUNT, JOB_HOURS, VOLUME_GB,
     USD, BUDGET_USD, HOURLY_RATE_USD, RATE_USD, PERCENT, DISCOUNT_PCT, SPOT_RATIO, PORT, DEMO_JOBS, SEED, ROW_ID, CONFIG_DEPTH, CONFIG_BYTES, BILL_BATCH_ROWS, BILL_FILES,
     COLLECT_WORKERS, REMEASURE_DAYS, REQUEST_SECONDS, EVENT_QUEUES, EVENTS_WAIT_SECONDS,
-    EVENTS_DRAIN_MESSAGES,
+    EVENTS_DRAIN_MESSAGES, FACTOR, SPOT_RESTARTS, ANOMALY_PEERS, ANOMALY_DAYS,
 )  # fmt: skip
 
 

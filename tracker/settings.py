@@ -70,6 +70,8 @@ from tracker.schedule import (
 )
 
 if TYPE_CHECKING:  # imported by the parsers of their sections, on first use (lazy sections)
+    from tracker.alert.anomalies import AnomalySettings
+    from tracker.alert.enforce import EnforceSettings
     from tracker.alert.rules import AlertSettings
     from tracker.estimate.rules import EstimateSettings
     from tracker.guard.policy import GuardSettings
@@ -97,7 +99,7 @@ CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
 # Each a typed accessor on Settings, parsed on first use; in the order their problems are reported.
 FEATURE_SECTIONS = (
     "reports", "budgets", "alerts", "schedule", "daemon", "reconcile", "estimates", "web",
-    "events", "guard",
+    "events", "guard", "enforce", "anomalies",
 )  # fmt: skip
 KNOWN_SECTIONS = {*CORE_SECTIONS, *FEATURE_SECTIONS}
 T = TypeVar("T")
@@ -278,6 +280,14 @@ class Settings:
     @cached_property
     def guard(self) -> GuardSettings:
         return self._section("guard", parse_guard_section)
+
+    @cached_property
+    def enforce(self) -> EnforceSettings:
+        return self._section("enforce", parse_enforce_section)
+
+    @cached_property
+    def anomalies(self) -> AnomalySettings:
+        return self._section("anomalies", parse_anomalies_section)
 
     @property
     def estimate_tolerance_pct(self) -> Decimal:
@@ -1285,3 +1295,66 @@ def resolve_sqlite_url(url: str, base: Path) -> str:
         if rest and rest != ":memory:" and not rest.startswith("file:"):
             return prefix + str((base / rest).resolve())
     return url
+
+
+# -- [enforce] and [anomalies] (docs/enforcement-and-anomalies.md) ----------------------------
+ENFORCE_KEYS = {"enabled", "mode", "rules", "estimate_factor", "max_spot_restarts"}
+ANOMALY_KEYS = {"enabled", "job_factor", "day_factor", "min_peers", "lookback_days"}
+
+
+def parse_enforce_section(value: object, ctx: SectionContext) -> EnforceSettings:
+    """``[enforce]`` -> EnforceSettings; None gives the defaults (nothing enforced)."""
+    from tracker.alert.enforce import MODES, RULES, EnforceSettings
+
+    default = EnforceSettings()
+    table = ctx.section("enforce", value)
+    if table is None:
+        return default
+    ctx.unknown_keys("enforce", table, ENFORCE_KEYS)
+    rules = table.get("rules", list(default.rules))
+    if not isinstance(rules, list) or not rules or any(r not in RULES for r in rules):
+        ctx.problem(
+            "enforce.rules", f"must be a list of {', '.join(RULES)}, got {shown_value(rules)!r}"
+        )
+        rules = list(default.rules)
+    factor = default.estimate_factor
+    if "estimate_factor" in table:
+        factor = (
+            ctx.number("enforce.estimate_factor", table["estimate_factor"], bounds.FACTOR) or factor
+        )
+    restarts = bounds.SPOT_RESTARTS
+    return EnforceSettings(
+        ctx.flag("enforce.enabled", table.get("enabled"), default.enabled),
+        ctx.choice("enforce.mode", table.get("mode", default.mode), MODES, default.mode),
+        tuple(dict.fromkeys(rules)),
+        factor,
+        ctx.whole("enforce.max_spot_restarts", table.get("max_spot_restarts"),
+                  default.max_spot_restarts, int(restarts.low), int(restarts.high), "restarts"),
+    )  # fmt: skip
+
+
+def parse_anomalies_section(value: object, ctx: SectionContext) -> AnomalySettings:
+    """``[anomalies]`` -> AnomalySettings; None gives the defaults (no anomaly alerts)."""
+    from tracker.alert.anomalies import AnomalySettings
+
+    default = AnomalySettings()
+    table = ctx.section("anomalies", value)
+    if table is None:
+        return default
+    ctx.unknown_keys("anomalies", table, ANOMALY_KEYS)
+    factors = {}
+    for key in ("job_factor", "day_factor"):
+        factors[key] = getattr(default, key)
+        if key in table:
+            parsed = ctx.number(f"anomalies.{key}", table[key], bounds.FACTOR)
+            factors[key] = parsed if parsed is not None else factors[key]
+    peers, days = bounds.ANOMALY_PEERS, bounds.ANOMALY_DAYS
+    return AnomalySettings(
+        ctx.flag("anomalies.enabled", table.get("enabled"), default.enabled),
+        factors["job_factor"],
+        factors["day_factor"],
+        ctx.whole("anomalies.min_peers", table.get("min_peers"), default.min_peers,
+                  int(peers.low), int(peers.high), "jobs"),
+        ctx.whole("anomalies.lookback_days", table.get("lookback_days"), default.lookback_days,
+                  int(days.low), int(days.high), "days"),
+    )  # fmt: skip

@@ -13,6 +13,7 @@ $T --view showback --pivot instance_type,month --format markdown > "$OUT/showbac
 $T --top 10 > "$OUT/top.txt"
 $T --view waste > "$OUT/waste.txt"
 $T --view trend --since 2026-11-20 > "$OUT/trend.txt"
+$T --view anomalies --team nlp > "$OUT/anomalies.txt"
 for view in showback top waste trend; do
   $T --view "$view" --format png --output "docs/views/img/$view.png"
   $T --view "$view" --format html --output "$OUT/$view.html"

@@ -34,6 +34,11 @@ KIND_ORDER = {
     "job-running-over-estimate": 2,
     "job-over-estimate": 3,
     "bill-drift": 4,
+    "enforce-stop": 5,
+    "enforce-approve": 5,
+    "enforce-dry-run": 5,
+    "anomaly-job": 6,
+    "anomaly-team-day": 7,
 }
 
 

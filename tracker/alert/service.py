@@ -12,10 +12,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
+from tracker.alert import anomalies
+from tracker.alert import enforce as enforcing
 from tracker.alert.budgets import (
     BudgetInputs,
     BudgetStatus,
@@ -47,6 +50,7 @@ from tracker.records import from_micros
 from tracker.settings import Settings
 from tracker.store.database import Store, aware_utc, job_record
 from tracker.store.ops import UNCONFIRMED_ERROR, AlertLedger, Delivery, SpendQueries
+from tracker.store.query import ViewQueries, Window
 from tracker.store.schema import Job
 
 # The logger keeps its documented name (docs/budgets-and-alerts.md: the ``log`` channel).
@@ -197,7 +201,63 @@ def evaluate_alerts(
     # bill`` or the daily reconcile job: no AWS call here.
     findings = stored_bill_findings(settings, store, now, source=settings.reconcile.source)
     alerts += bill_alerts(findings, settings.alerts)
+    if settings.anomalies.enabled:
+        channels = channels_for(settings.alerts.notify)
+        options = settings.anomalies
+        found = find_anomalies(options, store, now, days=settings.alerts.job_lookback_days)
+        alerts += [Alert(anomalies.job_message(a, options), channels) for a in found.jobs]
+        alerts += [Alert(anomalies.team_day_message(a, options), channels) for a in found.days]
     return statuses, ordered(alerts)
+
+
+# -- anomalies ([anomalies]) -------------------------------------------------------------------
+@dataclass
+class Anomalies:
+    jobs: list[anomalies.JobAnomaly]
+    days: list[anomalies.TeamDayAnomaly]
+
+
+def find_anomalies(
+    options: anomalies.AnomalySettings, store: Store, now: datetime, *, days: int
+) -> Anomalies:
+    """Job and team-day anomalies of the last ``days`` days (peers from ``lookback_days``)."""
+    queries = SpendQueries(store)
+    rows = queries.finished_since(now - timedelta(days=max(days, options.lookback_days)))
+    estimates = job_estimates(store, rows)
+    population = [
+        anomalies.FinishedJob(
+            r.name,
+            r.arn,
+            r.team,
+            r.instance_type,
+            from_micros(r.list_micros),
+            f"{estimates[r.arn].source} {estimates[r.arn].usd}" if r.arn in estimates else None,
+            aware_utc(r.end_time).date() if r.end_time is not None else None,
+        )  # fmt: skip
+        for r in rows
+    ]
+    since = now - timedelta(days=days)
+    recent = {r.arn for r in rows if r.end_time is not None and aware_utc(r.end_time) >= since}
+    jobs = anomalies.job_anomalies([j for j in population if j.arn in recent], population, options)
+    last = now.date()
+    first = last - timedelta(days=days - 1)
+    view = ViewQueries(store)
+    window = Window(first - timedelta(days=anomalies.BASELINE_DAYS), last)
+    spend = {
+        (r["team"], _day(r["day"])): from_micros(r["list"]) for r in view.daily_by_team(window)
+    }
+    span = [first + timedelta(days=n) for n in range(days)]
+    found_days = []
+    for day in anomalies.team_day_anomalies(spend, span, options):
+        top = view.top_jobs(3, Window(day.day, day.day, {"team": day.team}))
+        found_days.append(
+            replace(day, top_jobs=tuple((t["name"], from_micros(t["list"])) for t in top))
+        )
+    return Anomalies(jobs, found_days)
+
+
+def _day(value: object) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 # -- delivery -------------------------------------------------------------------------------------
@@ -207,7 +267,8 @@ class Outcome:
 
     key: str
     channel: str
-    # sent | failed | unconfirmed | already-sent | in-progress | would-send | would-retry
+    # sent | failed | unconfirmed | already-sent | in-progress | would-send | would-retry;
+    # enforcement's StopTrainingJob call: stopped | would-stop (and failed, already-sent)
     state: str
     subject: str = ""
     error: str | None = None
@@ -237,6 +298,8 @@ class AlertRun:
             f"{self.count(s)} {s}"
             for s in (
                 "sent",
+                "stopped",
+                "would-stop",
                 "failed",
                 "unconfirmed",
                 "already-sent",
@@ -278,11 +341,13 @@ def run_alerts(
     wall: Callable[[], datetime],
     notifier: Notifier | None = None,
     dry_run: bool = False,
+    stop: Callable[[str, str], None] | None = None,
 ) -> AlertRun:
     """Evaluate every rule at ``now`` and deliver what has not been delivered yet.
 
     ``wall`` stamps the ledger (real time, even when ``now`` is pinned for a report).
-    A dry run reads the ledger but sends and records nothing.
+    A dry run reads the ledger but sends, stops and records nothing. ``stop(name, region)``
+    calls StopTrainingJob for ``[enforce] mode = "stop"`` (default: the base credentials).
     """
     options = settings.alerts
     statuses, alerts = evaluate_alerts(settings, store, now)
@@ -297,6 +362,12 @@ def run_alerts(
                       row.alert_key, extra={"alert_key": row.alert_key, "channel": row.channel})  # fmt: skip
             run.outcomes.append(Outcome(row.alert_key, row.channel, "unconfirmed", row.subject,
                                         UNCONFIRMED_ERROR))  # fmt: skip
+    stop = stop or _stop_with_base_credentials(settings)
+    for alert, outcome in enforcement(settings, store, now, statuses, ledger, stop, dry_run):
+        if alert is not None:
+            alerts.append(alert)  # run.alerts is this same list
+        if outcome is not None:
+            run.outcomes.append(outcome)
     states = ledger.state(a.key for a in alerts)
     handled: set[tuple[str, str]] = set(given_up)
     for alert in alerts:
@@ -316,7 +387,7 @@ def run_alerts(
                 run.outcomes.append(_deliver(ledger, notifier, channel, alert.message))
     known = _configured_channels(settings, options)
     for row in ledger.retryable():
-        if (row.alert_key, row.channel) in handled:
+        if (row.alert_key, row.channel) in handled or row.channel == enforcing.STOP_CHANNEL:
             continue
         message = Message(**row.payload)
         if dry_run:
@@ -328,6 +399,141 @@ def run_alerts(
             continue
         run.outcomes.append(_deliver(ledger, notifier, channel, message))
     return run
+
+
+# -- runaway-job enforcement ([enforce]) ------------------------------------------------------
+def running_for_enforcement(
+    settings: Settings, store: Store, running: Sequence[Job]
+) -> list[enforcing.RunningJob]:
+    """The running jobs as the enforcement rules see them: cost so far, estimate, restarts."""
+    estimates = job_estimates(store, running)
+    jobs = []
+    for row in running:
+        raw = json.loads(row.raw_json or "{}")
+        estimate = estimates.get(row.arn)
+        jobs.append(
+            enforcing.RunningJob(
+                row.name,
+                row.arn,
+                row.region,
+                row.team,
+                from_micros(row.list_micros),
+                estimate.usd if estimate else None,
+                estimate.source if estimate else "",
+                bool(row.spot),
+                bool(row.checkpoint_uri) or enforcing.has_checkpoints(raw),
+                enforcing.restarts(raw),
+                json.loads(row.tags_json or "{}").get(enforcing.EXEMPT_TAG) == "off",
+            )  # fmt: skip
+        )
+    return jobs
+
+
+def team_budgets(statuses: Sequence[BudgetStatus]) -> list[enforcing.TeamBudget]:
+    """Budgets scoped to exactly one team (the ``over-budget`` rule's budgets)."""
+    return [
+        enforcing.TeamBudget(
+            s.budget.name,
+            s.budget.filter_map["team"],
+            s.budget.amount_usd,
+            s.actual_usd,
+            s.period.label,
+        )  # fmt: skip
+        for s in statuses
+        if set(s.budget.filter_map) == {"team"}
+    ]
+
+
+def enforcement(
+    settings: Settings,
+    store: Store,
+    now: datetime,
+    statuses: Sequence[BudgetStatus],
+    ledger: AlertLedger,
+    stop: Callable[[str, str], None],
+    dry_run: bool,
+) -> list[tuple[Alert | None, Outcome | None]]:
+    """Evaluate ``[enforce]``; in ``stop`` mode call StopTrainingJob once per job.
+
+    The call is claimed in the ledger (channel ``action:stop-training-job``, the alert's key)
+    and committed before it is made, so two runs never both stop a job; a failed call is
+    retried next run, and the alert goes out once the call succeeded.
+    """
+    options = settings.enforce
+    if not options.enabled:
+        return []
+    running = running_for_enforcement(settings, store, SpendQueries(store).running_jobs())
+    out: list[tuple[Alert | None, Outcome | None]] = []
+    channels = channels_for(settings.alerts.notify)
+    for decision in enforcing.decide(running, team_budgets(statuses), options):
+        if decision.mode != "stop":
+            out.append((Alert(enforcing.message(decision, now), channels), None))
+            continue
+        message = enforcing.message(decision, now, stopped=True)
+        if dry_run:
+            state = ledger.state([decision.key]).get((decision.key, enforcing.STOP_CHANNEL))
+            label = "already-sent" if state == "sent" else "would-stop"
+            out.append(
+                (None, Outcome(decision.key, enforcing.STOP_CHANNEL, label, message.subject))
+            )
+            continue
+        claim = ledger.claim_delivery(decision.key, enforcing.STOP_CHANNEL, message.kind,
+                                      message.subject, asdict(message))  # fmt: skip
+        if claim is not None:
+            try:
+                stop(decision.job.name, decision.job.region)
+            except Exception as exc:  # noqa: BLE001 - any failure is retried next run
+                error = f"{type(exc).__name__}: {exc}"
+                ledger.mark_failed(decision.key, enforcing.STOP_CHANNEL, claim.token, error)
+                log.error("enforcement could not stop %s: %s; retried next run",
+                          decision.job.name, error)  # fmt: skip
+                out.append((None, Outcome(decision.key, enforcing.STOP_CHANNEL, "failed",
+                                          message.subject, error)))  # fmt: skip
+                continue
+            ledger.mark_sent(decision.key, enforcing.STOP_CHANNEL, claim.token)
+            log.warning("enforcement stopped %s (%s)", decision.job.name, decision.rule)
+            out.append(
+                (None, Outcome(decision.key, enforcing.STOP_CHANNEL, "stopped", message.subject))
+            )
+        elif ledger.state([decision.key]).get((decision.key, enforcing.STOP_CHANNEL)) != "sent":
+            continue  # another run is stopping it right now, or gave up: no alert yet
+        out.append((Alert(message, channels), None))
+    return out
+
+
+ENFORCE_STATES = {"sent": "stopped", "failed": "stop failed", "sending": "stopping",
+                  "unconfirmed": "stop unconfirmed"}  # fmt: skip
+
+
+def enforcement_log(store: Store) -> list[dict[str, Any]]:
+    """Every stop and would-stop recorded in the ledger, oldest first (``tracker status``):
+    a stop by its StopTrainingJob row, a would-stop or approval by its ``log`` delivery."""
+    ledger = AlertLedger(store, lambda: datetime.min)
+    rows = []
+    for row in ledger.deliveries():
+        if not row.kind.startswith("enforce-"):
+            continue
+        stop = row.channel == enforcing.STOP_CHANNEL
+        if not stop and (row.kind == "enforce-stop" or row.channel != "log"):
+            continue
+        fields = row.payload.get("fields", {})
+        state = ENFORCE_STATES.get(row.status, row.status) if stop else (
+            "would stop" if fields.get("mode") == "dry-run" else "awaiting approval")  # fmt: skip
+        rows.append({"at": fields.get("at"), "job": fields.get("job"), "region": fields.get("region"),
+                     "team": fields.get("team"), "rule": fields.get("rule"), "mode": fields.get("mode"),
+                     "state": state, "cost_usd": fields.get("cost_usd"), "reason": fields.get("reason"),
+                     "command": fields.get("command")})  # fmt: skip
+    return rows
+
+
+def _stop_with_base_credentials(settings: Settings) -> Callable[[str, str], None]:
+    def stop(name: str, region: str) -> None:
+        from tracker.aws.enforce import stop_training_job
+        from tracker.aws.session import make_client
+
+        stop_training_job(make_client("sagemaker", region, collection=settings.collection), name)
+
+    return stop
 
 
 def _deliver(

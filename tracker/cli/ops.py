@@ -240,6 +240,8 @@ def status_report(
             "last_attempt_at": _aware(mark.last_attempt_at),
             "last_error": mark.last_error,
         })  # fmt: skip
+    from tracker.alert.service import enforcement_log
+
     counts = AlertLedger(store, lambda: wall).counts()
     return {
         "as_of": now,
@@ -250,6 +252,7 @@ def status_report(
         "alerts": {"sent": counts.get("sent", 0), "failed": counts.get("failed", 0),
                    "sending": counts.get("sending", 0),
                    "unconfirmed": counts.get("unconfirmed", 0)},
+        "enforcement": enforcement_log(store),
     }  # fmt: skip
 
 
@@ -402,6 +405,10 @@ def render_status(report: dict[str, Any]) -> str:
             "died too; never sent again: check the receiver)"
         )
     out += ["", line]
+    if report.get("enforcement"):
+        out += ["", "Enforcement ([enforce]; cost when the rule fired):"]
+        out += [f"  {e['at']}  {e['job']}  {e['rule']}  {e['state']}  ${e['cost_usd']}  "
+                f"{e['reason']}" for e in report["enforcement"]]  # fmt: skip
     return "\n".join(out) + "\n"
 
 

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from tracker.store.database import Store
     from tracker.store.lite import LiteStore
 
-VIEW_NAMES = ("showback", "top", "waste", "trend")
+VIEW_NAMES = ("showback", "top", "waste", "trend", "anomalies")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
@@ -155,6 +155,10 @@ def run_report(args: argparse.Namespace) -> int:
     # plain rows, even --by day or --by job, are one row per day or job that has spend:
     # bounded by the collected data, not by the window asked for.
     request = view_request(args, settings.reports.max_daily_days)
+    if request is not None and request.view == "anomalies":
+        from dataclasses import replace
+
+        request = replace(request, anomaly=settings.anomalies)
     store = lite_store(args, settings, request) or store_from(args, settings, read_only=True)
     show = progress_printer()
     try:

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from tracker import bounds
+from tracker.alert.anomalies import BASELINE_DAYS, AnomalySettings
 from tracker.bounds import DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS
 from tracker.errors import InputError
 from tracker.records import UNALLOCATED, usd_cents
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from tracker.store.lite import LiteQueries, LiteStore
     from tracker.store.query import ViewQueries
 
-VIEWS = ("showback", "top", "waste", "trend")
+VIEWS = ("showback", "top", "waste", "trend", "anomalies")
 PIVOT_DIMENSIONS = (
     "team", "project", "user", "instance_type", "account", "region", "status", "day", "month",
 )  # fmt: skip
@@ -67,6 +68,8 @@ class ViewRequest:
     top: int = DEFAULT_TOP
     #: The widest window a per-day view may span (``[reports] max_daily_days``).
     max_daily_days: int = int(DAILY_WINDOW_DAYS.high)
+    #: The anomalies view's rules (``[anomalies]``).
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
 
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
@@ -135,6 +138,8 @@ def build(
         table = top(queries, window, request.top, progress)
     elif request.view == "waste":
         table = waste(queries, window, progress)
+    elif request.view == "anomalies":
+        table = anomalies(store, window, now, request.anomaly, progress)  # type: ignore[arg-type]
     else:
         request.check_daily(trend_window(window, now))
         table = trend(queries, window, now, progress)
@@ -587,3 +592,72 @@ def trend(
         charts=[chart],
         notes=notes,
     )
+
+
+# -- anomalies (docs/views/anomalies.md, docs/enforcement-and-anomalies.md) -----------------
+ANOMALY_COLUMNS: tuple[Column, ...] = (
+    text("kind"), text("day"), text("team"), text("job"), money("cost_usd"),
+    money("baseline_usd"), number("factor", places=1), text("peers"),
+)  # fmt: skip
+
+
+def anomalies(
+    store: Store,
+    window: Window,
+    now: datetime,
+    options: AnomalySettings,
+    progress: Progress = _quiet,
+) -> Table:
+    """Job and team-day anomalies of the last ``lookback_days``; ``--since``/``--until`` and
+    ``--team`` narrow the rows (the peers and baselines stay those of the whole window)."""
+    from tracker.alert.service import find_anomalies
+
+    progress(f"anomalies: comparing jobs with their peers over {options.lookback_days} days")
+    found = find_anomalies(options, store, now, days=options.lookback_days)
+    team = window.filters.get("team")
+    rows = []
+    for day in found.days:
+        rows.append({
+            "kind": "team-day", "day": str(day.day), "team": day.team,
+            "job": ", ".join(name for name, _ in day.top_jobs), "cost_usd": day.spend_usd,
+            "baseline_usd": day.baseline_usd, "factor": day.factor,
+            "peers": f"mean of the {BASELINE_DAYS} days before",
+        })  # fmt: skip
+    for job in found.jobs:
+        rows.append({
+            "kind": "job", "day": str(job.job.ended or ""), "team": job.job.team or UNALLOCATED,
+            "job": job.job.name, "cost_usd": job.job.cost_usd, "baseline_usd": job.median_usd,
+            "factor": job.factor, "peers": f"median of {job.peer_count}: {job.peers}",
+        })  # fmt: skip
+    rows = [
+        {**r, "cost_usd": _cents(r["cost_usd"]), "baseline_usd": _cents(r["baseline_usd"])}
+        for r in rows
+        if (team is None or r["team"] == team)
+        and (window.since is None or r["day"] >= str(window.since))
+        and (window.until is None or r["day"] <= str(window.until))
+    ]
+    chart = Chart(
+        "hbar",
+        "Anomalies: cost as a multiple of the baseline",
+        tuple(f"{r['job'] if r['kind'] == 'job' else r['team']} {r['day']}" for r in rows),
+        (Series("factor", tuple(r["factor"].quantize(Decimal("0.1")) for r in rows)),),
+    )
+    return Table(
+        view="anomalies",
+        charts=[chart],
+        title="Anomalies: jobs far above their peers, team-days far above their baseline",
+        subtitle=f"the last {options.lookback_days} days to {now:%Y-%m-%d}",
+        columns=list(ANOMALY_COLUMNS),
+        rows=rows,
+        notes=[
+            f"A job is an anomaly above {options.job_factor}x its peers' median "
+            f"(at least {options.min_peers} peers); a team-day above {options.day_factor}x "
+            f"the mean daily spend of the {BASELINE_DAYS} days before. baseline_usd: the "
+            "peers' median for a job, that mean for a team-day."
+        ],
+        empty="no anomalies",
+    )
+
+
+def _cents(usd: Decimal) -> Decimal:
+    return usd.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
