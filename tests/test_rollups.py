@@ -185,13 +185,13 @@ def collect_corpus(url: str, now: datetime = NOW) -> Store:
 
 def test_rollup_equals_recomputation_on_demo_corpus(db_url: str) -> None:
     """Collect, recost at a 20 % discount, re-collect after changes: after each step the
-    rollup equals the recomputation and every report and view agrees to the micro-dollar."""
+    rollup equals the recomputation; at the end (the rollup having been written by all three)
+    every report and view agrees with the job tables to the micro-dollar."""
     with mock_aws():
         jobs = demo_jobs(NOW, 40, seed=13)
         seed_organisation(jobs)
         store = collect_corpus(db_url)
         assert_rollup_exact(store)
-        assert_same_with_and_without_rollup(store)
 
         settings = Settings(sources=SOURCES)
         recost(store, settings.price_book(), CostPolicy(), Decimal(20), NOW)
