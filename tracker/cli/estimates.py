@@ -9,10 +9,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from tracker.bounds import INSTANCE_COUNT, JOB_HOURS, PERCENT, SPOT_RATIO, VOLUME_GB
+from tracker.bounds import JOB_HOURS, PERCENT, SPOT_RATIO
 from tracker.cli.wiring import (
     add_command,
     add_format_option,
+    add_job_shape,
     add_window_and_filters,
     check_file_name,
     decimal_arg,
@@ -20,7 +21,6 @@ from tracker.cli.wiring import (
     parse_day,
     settings_from,
     store_from,
-    whole_arg,
     write_output,
 )
 from tracker.errors import InputError, printable
@@ -75,13 +75,7 @@ def _add_estimate(sub: argparse._SubParsersAction) -> None:
             "--team nlp --job-name bert-large-1 --record",
         ],
     )
-    parser.add_argument("--instance-type", required=True, help="e.g. ml.g5.2xlarge")
-    parser.add_argument(
-        "--count",
-        type=whole_arg("--count", INSTANCE_COUNT),
-        default=1,
-        help=f"instances, {INSTANCE_COUNT.low} to {INSTANCE_COUNT.high:,} (default 1)",
-    )
+    add_job_shape(parser)
     parser.add_argument(
         "--hours",
         type=decimal_arg("--hours", JOB_HOURS, positive=True),
@@ -93,12 +87,6 @@ def _add_estimate(sub: argparse._SubParsersAction) -> None:
         "--spot-ratio",
         type=decimal_arg("--spot-ratio", SPOT_RATIO, positive=True),
         help="managed spot: the share of training time billed, 0 < F <= 1 (e.g. 0.3)",
-    )
-    parser.add_argument(
-        "--volume-gb",
-        type=whole_arg("--volume-gb", VOLUME_GB),
-        default=0,
-        help=f"ML storage volume per instance, {VOLUME_GB.low} to {VOLUME_GB.high:,} GB (default 0)",
     )
     parser.add_argument("--team", help="team the job belongs to")
     names = parser.add_mutually_exclusive_group()

@@ -7,14 +7,14 @@ import argparse
 from dataclasses import replace
 from decimal import ROUND_HALF_UP, Decimal
 
-from tracker.bounds import INSTANCE_COUNT, JOB_HOURS, VOLUME_GB
+from tracker.bounds import JOB_HOURS
 from tracker.cli.wiring import (
     add_actions,
     add_command,
+    add_job_shape,
     decimal_arg,
     settings_from,
     store_from,
-    whole_arg,
 )
 from tracker.errors import InputError
 from tracker.guard.policy import MODES, GuardrailRefused
@@ -43,13 +43,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "--team cv --mode refuse",
         ],
     )
-    check.add_argument("--instance-type", required=True, help="e.g. ml.g5.2xlarge")
-    check.add_argument(
-        "--count",
-        type=whole_arg("--count", INSTANCE_COUNT),
-        default=1,
-        help=f"instances, {INSTANCE_COUNT.low} to {INSTANCE_COUNT.high:,} (default 1)",
-    )
+    add_job_shape(check)
     check.add_argument(
         "--max-runtime-hours",
         type=decimal_arg("--max-runtime-hours", JOB_HOURS, positive=True),
@@ -64,12 +58,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     check.add_argument("--team", help="the job's team (its team tag); default unallocated")
     check.add_argument("--region", help="AWS region (default: first configured source region)")
-    check.add_argument(
-        "--volume-gb",
-        type=whole_arg("--volume-gb", VOLUME_GB),
-        default=0,
-        help=f"ML storage volume per instance, {VOLUME_GB.low} to {VOLUME_GB.high:,} GB (default 0)",
-    )
     check.add_argument(
         "--mode",
         choices=MODES,

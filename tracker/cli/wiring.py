@@ -178,6 +178,26 @@ def decimal_arg(option: str, bound: Bound, *, positive: bool = False) -> Callabl
     return parse
 
 
+def add_job_shape(parser: argparse.ArgumentParser) -> None:
+    """--instance-type, --count and --volume-gb: the shape of one training job, for the
+    commands that price a job before it runs (``estimate``, ``guard check``)."""
+    parser.add_argument("--instance-type", required=True, help="e.g. ml.g5.2xlarge")
+    count = bounds.INSTANCE_COUNT
+    parser.add_argument(
+        "--count",
+        type=whole_arg("--count", count),
+        default=1,
+        help=f"instances, {count.low} to {count.high:,} (default 1)",
+    )
+    volume = bounds.VOLUME_GB
+    parser.add_argument(
+        "--volume-gb",
+        type=whole_arg("--volume-gb", volume),
+        default=0,
+        help=f"ML storage volume per instance, {volume.low} to {volume.high:,} GB (default 0)",
+    )
+
+
 def add_window_and_filters(parser: argparse.ArgumentParser) -> None:
     """--since/--until (inclusive UTC days) and one equality option per filter dimension."""
     parser.add_argument("--since", type=parse_day, help="first UTC day, inclusive (YYYY-MM-DD)")
