@@ -208,7 +208,12 @@ def collect(
         policy = settings.cost_policy()
         sources = _expand_sources(settings, store, factory, summary, now)
         pairs = [(source, region) for source in sources for region in source.regions]
-        work = _PairWork(settings, store, price_book, policy, now, factory, shard_locks)
+        work = _PairWork(
+            store,
+            lambda into: _RegionCollector(settings, into, price_book, policy, now),
+            factory,
+            shard_locks,
+        )
         for outcome in work.run_all(pairs, settings.collection.workers):
             if isinstance(outcome, SkippedPair):
                 summary.skipped.append(outcome)
@@ -399,19 +404,13 @@ class _PairWork:
 
     def __init__(
         self,
-        settings: Settings,
         store: Store,
-        price_book: PriceBook,
-        policy: CostPolicy,
-        now: datetime,
+        collector: Callable[[Store], _RegionCollector],
         factory: ContextFactory,
         locks: PairLocks,
     ) -> None:
-        self.settings = settings
         self.store = store
-        self.price_book = price_book
-        self.policy = policy
-        self.now = now
+        self.collector = collector  # one per pair: a _RegionCollector serves one run
         self.factory = factory
         self.locks = locks
 
@@ -452,9 +451,7 @@ class _PairWork:
                     leases.append(lease)
                 return ctx
 
-            collector = _RegionCollector(
-                self.settings, store, self.price_book, self.policy, self.now
-            )
+            collector = self.collector(store)
             return collector.run(locked_factory, source, region)
         except _PairHeld as held:
             return SkippedPair(source.name, held.account_id, region)
