@@ -13,13 +13,18 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import boto3
 import pytest
 from moto import mock_aws
 from sqlalchemy import select
 
 from tracker.aws import sagemaker as aws_sagemaker
-from tracker.aws.simulate import demo_jobs, seed_organisation, update_job, use_documented_search
+from tracker.aws.simulate import (
+    clients_for,
+    demo_jobs,
+    seed_organisation,
+    update_job,
+    use_documented_search,
+)
 from tracker.collect import parse
 from tracker.collect.service import collect
 from tracker.cost.engine import cost_job
@@ -132,7 +137,7 @@ def test_search_record_and_describe_response_cost_the_same(corpus) -> None:
     seen, needs = 0, []
     for account, regions in ((PROD, ("us-east-1", "us-west-2")), (RESEARCH, ("us-east-1", "eu-west-1"))):  # fmt: skip
         for region in regions:
-            client = _client(account, region)
+            client = clients_for(account, region, PROD)["sagemaker"]
             for record in aws_sagemaker.search_changed_jobs(client, None):
                 desc, tags = parse.search_record_parts(record)
                 full = aws_sagemaker.describe_job(client, record["TrainingJobName"])
@@ -148,18 +153,3 @@ def test_search_record_and_describe_response_cost_the_same(corpus) -> None:
                 assert cost_job(from_search, rates, NOW) == cost_job(from_describe, rates, NOW)
                 seen += 1
     assert seen == len(corpus) - 1 and len(needs) == 1
-
-
-def _client(account: str, region: str):
-    session = boto3.Session(region_name=region)
-    if account != PROD:
-        creds = session.client("sts").assume_role(
-            RoleArn=f"arn:aws:iam::{account}:role/SpendTrackerRead", RoleSessionName="parity"
-        )["Credentials"]
-        session = boto3.Session(
-            region_name=region,
-            aws_access_key_id=creds["AccessKeyId"],
-            aws_secret_access_key=creds["SecretAccessKey"],
-            aws_session_token=creds["SessionToken"],
-        )
-    return session.client("sagemaker")
