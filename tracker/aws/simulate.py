@@ -82,6 +82,11 @@ class JobSpec:
     keep_alive_seconds: int | None = None
     max_runtime: int = 86400
     max_wait: int | None = None
+    # What SageMaker records about the job's origin (a tuning sweep, an AutoML job, an
+    # experiment run): set on moto's job as DescribeTrainingJob and Search return them.
+    tuning_job_arn: str | None = None
+    auto_ml_job_arn: str | None = None
+    experiment_config: Mapping[str, str] | None = None
 
     def training_seconds(self) -> int | None:
         return self.billable if self.training is MISSING else self.training
@@ -246,6 +251,12 @@ def _finish(job: FakeTrainingJob, spec: JobSpec) -> None:
             "Status": spec.warm_pool_status,
             "ResourceRetainedBillableTimeInSeconds": spec.warm_pool_seconds,
         }
+    if spec.tuning_job_arn:
+        job.tuning_job_arn = spec.tuning_job_arn
+    if spec.auto_ml_job_arn:
+        job.auto_ml_job_arn = spec.auto_ml_job_arn
+    if spec.experiment_config:
+        job.experiment_config = dict(spec.experiment_config)
     if spec.selected_type:
         job.resource_config = {
             **job.resource_config,

@@ -17,12 +17,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from tracker.errors import TrackerError
-from tracker.records import UNALLOCATED, InstanceGroup, JobRecord
+from tracker.records import TEAM_FROM_TAG, UNALLOCATED, InstanceGroup, JobRecord
 
 if TYPE_CHECKING:
     from tracker.settings import Attribution
 
 STUDIO_USER_TAG = "sagemaker:user-profile-arn"
+# The tag SageMaker Pipelines puts on every job a pipeline step starts (the SageMaker Python
+# SDK's lineage module reads it back the same way: sagemaker/lineage/context.py).
+PIPELINE_EXECUTION_TAG = "sagemaker:pipeline-execution-arn"
+# The tags the SageMaker Python SDK puts on JumpStart training jobs
+# (sagemaker/jumpstart/enums.py, ``JumpStartTag.MODEL_ID``).
+JUMPSTART_MODEL_TAG = "sagemaker-sdk:jumpstart-model-id"
 # Fields :func:`job_from_describe` reads that Search's TrainingJob record does not carry
 # (botocore's TrainingJob vs DescribeTrainingJobResponse shapes; tests/test_search.py checks
 # this against the model and docs/collection.md lists every field Search lacks).
@@ -118,6 +124,7 @@ def job_from_describe(
     if creation is None and modified is None:
         raise ResponseError(f"training job {name}: neither CreationTime nor LastModifiedTime")
     team, project, user = attribute(tags, attribution)
+    team_source = UNALLOCATED if team == UNALLOCATED else TEAM_FROM_TAG
     preference = _selected_preference(resources)
     serverless = desc.get("ServerlessJobConfig")
     return JobRecord(
@@ -166,7 +173,69 @@ def job_from_describe(
         team=team,
         project=project,
         user=user,
+        team_source=team_source,
+        role_arn=desc.get("RoleArn") if isinstance(desc.get("RoleArn"), str) else None,
+        **lineage(desc, tags),
     )
+
+
+def lineage(desc: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, str | None]:
+    """What produced a job, as names, from its DescribeTrainingJob (or Search) record and tags.
+
+    ``tuning_job`` and ``automl_job`` name the job in ``TuningJobArn``/``AutoMLJobArn``;
+    ``pipeline`` and ``pipeline_execution`` come from the Pipelines tag
+    (``arn:...:pipeline/<pipeline>/execution/<id>`` -> ``<pipeline>`` and
+    ``<pipeline>/<id>``); ``experiment`` and ``trial`` from ``ExperimentConfig``;
+    ``base_model`` from the JumpStart model-id tag, else ``ServerlessJobConfig.BaseModelArn``
+    (its hub-content model name). Anything absent or malformed is None.
+    """
+    experiment = _dict(desc.get("ExperimentConfig"))
+    pipeline, execution = _pipeline_execution(tags.get(PIPELINE_EXECUTION_TAG))
+    return {
+        "tuning_job": _arn_name(desc.get("TuningJobArn"), "hyper-parameter-tuning-job/"),
+        "automl_job": _arn_name(desc.get("AutoMLJobArn"), "automl-job/"),
+        "pipeline": pipeline,
+        "pipeline_execution": execution,
+        "experiment": _text(experiment.get("ExperimentName")),
+        "trial": _text(experiment.get("TrialName")),
+        "base_model": _tag(tags, JUMPSTART_MODEL_TAG)
+        or _base_model(_dict(desc.get("ServerlessJobConfig")).get("BaseModelArn")),
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _arn_name(arn: Any, resource: str) -> str | None:
+    """The name in ``arn:aws:sagemaker:<region>:<account>:<resource><name>``, else None."""
+    text = _text(arn)
+    if text is None or f":{resource}" not in text:
+        return None
+    return text.split(f":{resource}", 1)[1].strip("/") or None
+
+
+def _pipeline_execution(arn: Any) -> tuple[str | None, str | None]:
+    """(pipeline, ``pipeline/execution id``) of a pipeline execution ARN."""
+    rest = _arn_name(arn, "pipeline/")
+    if rest is None or "/execution/" not in rest:
+        return None, None
+    pipeline, execution_id = rest.split("/execution/", 1)
+    if not pipeline or not execution_id:
+        return None, None
+    return pipeline, f"{pipeline}/{execution_id}"
+
+
+def _base_model(arn: Any) -> str | None:
+    """The model of a hub-content ARN (``.../hub-content/<hub>/Model/<model>/<version>``), else
+    the ARN's last path part."""
+    text = _text(arn)
+    if text is None:
+        return None
+    parts = [part for part in text.split(":", 5)[-1].split("/") if part]
+    if "Model" in parts[:-1]:
+        return parts[parts.index("Model") + 1]
+    return parts[-1] if parts else None
 
 
 def attribute(

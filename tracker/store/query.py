@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
 from tracker.errors import InputError
-from tracker.records import DIMENSIONS, FILTERS, UNALLOCATED
+from tracker.records import DIMENSIONS, FILTERS, LINEAGE, UNALLOCATED
 from tracker.store.database import Repository, Store
 from tracker.store.schema import Job, JobCostDay, SpendDay
 from tracker.store.window import (  # noqa: F401 - Window, check_text: their old home
@@ -43,6 +43,7 @@ JOB_COLUMNS = {
     "team": Job.team, "project": Job.project, "user": Job.user,
     "instance_type": Job.instance_type, "account": Job.account_id,
     "region": Job.region, "status": Job.status, "job": Job.name,
+    **{name: getattr(Job, name) for name in LINEAGE},
 }  # fmt: skip
 WASTED_STATUSES = ("Failed", "Stopped")
 REUSED_WARM_POOL = ("Reused", "InUse")

@@ -49,7 +49,7 @@ from tracker.cost.items import ARTIFACT_PER_MONTH, COST_ITEMS, REPORT_ITEMS
 from tracker.errors import InputError, TrackerError, printable
 from tracker.reconcile.rules import team_rollup
 from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
-from tracker.records import DIMENSIONS, usd_cents
+from tracker.records import DIMENSIONS, FILTERS, usd_cents
 from tracker.report.budgets import budget_table
 from tracker.report.charts import Chart, Series, layout
 from tracker.report.metrics import metrics_registry
@@ -85,7 +85,6 @@ from tracker.store.query import ViewQueries, Window
 
 log = logging.getLogger("tracker.web.app")
 T = TypeVar("T")
-FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
 JOBS_PER_PAGE = 50
 #: Teams the overview's chart draws (the most expensive of the page); the table has them all.
 CHART_TEAMS = 20
