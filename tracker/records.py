@@ -31,10 +31,13 @@ LINEAGE = (
 # What a report can group by; here, not in the store, so ``tracker --help`` needs no database code.
 DIMENSIONS = (
     "team", "project", "user", "instance_type", "account", "region", "status", "day", "month", "job",
-    *LINEAGE,
+    *LINEAGE, "team_source",
 )  # fmt: skip
 # What a report, view, export or the dashboard can filter on (equality on the job's value).
-FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status", *LINEAGE)
+FILTERS = (
+    "team", "project", "user", "account", "region", "instance_type", "status", *LINEAGE,
+    "team_source",
+)  # fmt: skip
 
 # The shapes of AWS identifiers the tracker checks input against (config, price files, CLI).
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")

@@ -224,14 +224,19 @@ def cmd_prices(args: argparse.Namespace) -> int:
 @command("recost")
 def cmd_recost(args: argparse.Namespace) -> int:
     from tracker.clock import system_clock
-    from tracker.collect.recost import recost
+    from tracker.collect.recost import allocation_of, recost
 
     settings = settings_from(args)
     store = store_from(args, settings)
     count = recost(
-        store, settings.price_book(), settings.cost_policy(), settings.discount_pct, system_clock()
+        store,
+        settings.price_book(),
+        settings.cost_policy(),
+        settings.discount_pct,
+        system_clock(),
+        allocation=allocation_of(settings),
     )
-    print(f"Recosted {count} jobs with the current price book.")
+    print(f"Recosted {count} jobs with the current price book and allocation rules.")
     return 0
 
 

@@ -14,13 +14,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from tracker.errors import TrackerError
 from tracker.records import TEAM_FROM_TAG, UNALLOCATED, InstanceGroup, JobRecord
 
-if TYPE_CHECKING:
-    from tracker.settings import Attribution
+
+class Attribution(Protocol):
+    """The tag keys that name a job's team, project and user (``tracker.settings.Attribution``,
+    ``[attribution]``): a protocol, so that the settings can import what imports this module."""
+
+    @property
+    def team_tag(self) -> str: ...
+    @property
+    def project_tag(self) -> str: ...
+    @property
+    def user_tag(self) -> str: ...
+
 
 STUDIO_USER_TAG = "sagemaker:user-profile-arn"
 # The tag SageMaker Pipelines puts on every job a pipeline step starts (the SageMaker Python

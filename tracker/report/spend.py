@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from tracker.store.lite import LiteStore
 
 JOB_COLUMNS: tuple[Column, ...] = (
-    text("team"), text("status"), text("instance_type"), count("instance_count"),
+    text("team"), text("team_source"), text("status"), text("instance_type"), count("instance_count"),
     count("billable_seconds"), count("artifact_bytes"), text("account"), text("region"),
     text("arn"),
 )  # fmt: skip

@@ -781,7 +781,8 @@ class _Pages:
         ]
         raw = _load_json(row.raw_json)
         facts = [
-            ("name", row.name), ("team", row.team), ("project", row.project), ("user", row.user),
+            ("name", row.name), ("team", row.team), ("team source", _team_source(row.team_source)),
+            ("project", row.project), ("user", row.user),
             ("status", row.status), ("secondary status", row.secondary_status),
             ("failure reason", row.failure_reason), ("instances", f"{row.instance_count} x {row.instance_type}"),
             ("spot", "yes" if row.spot else "no"), ("billable seconds (per instance)", row.billable_seconds),
@@ -987,3 +988,12 @@ def bytes_text(size: int | None) -> str | None:
 
 def _utc_text(moment: datetime | None) -> str | None:
     return None if moment is None else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _team_source(source: str | None) -> str:
+    """Where a job's team came from, in words (``team_source``: tag, a rule's name, unallocated)."""
+    if source == "tag":
+        return "tag: the job's team tag"
+    if not source or source == "unallocated":
+        return "unallocated: no team tag and no allocation rule matched"
+    return f"rule: {source} ([[allocation.rules]])"
