@@ -1559,7 +1559,7 @@ def _shared_pool(key: str, table: dict[str, Any], ctx: SectionContext) -> Shared
         )
         over = []
     for name in over:
-        if name == team or name == UNALLOCATED:
+        if name in (team, UNALLOCATED):
             ctx.problem(f"{key}.over", f"{name!r} cannot receive a share of this pool")
     if len(ctx.problems) > before:
         return None

@@ -82,10 +82,7 @@ def split_cents(cents: int, bases: Sequence[int], method: str) -> list[int] | No
     no basis)."""
     if not bases:
         return None
-    if method == "even":
-        weights = [Decimal(1)] * len(bases)
-    else:
-        weights = [Decimal(b) for b in bases]
+    weights = [Decimal(1)] * len(bases) if method == "even" else [Decimal(b) for b in bases]
     whole = sum(weights)
     if whole <= 0:
         return None
