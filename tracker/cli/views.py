@@ -29,6 +29,7 @@ from tracker.errors import InputError
 from tracker.report.formats import FORMATS, MACHINE_FORMATS
 
 if TYPE_CHECKING:
+    from tracker.cost.shared import SharedPool
     from tracker.report.table import Table
     from tracker.report.views import ViewRequest
     from tracker.settings import Settings
@@ -57,6 +58,11 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
         type=whole_arg("--top", TOP_JOBS),
         metavar="N",
         help=f"the N most expensive jobs (the top view; default 10, {TOP_JOBS.low} to {TOP_JOBS.high:,})",
+    )
+    report.add_argument(
+        "--show-shared",
+        action="store_true",
+        help="the showback's [[allocation.shared]] pools split per month, a row per team",
     )
 
 
@@ -115,9 +121,12 @@ def _finish_progress(stream: TextIO | None = None) -> None:
         stream.flush()
 
 
-def view_request(args: argparse.Namespace, max_daily_days: int) -> ViewRequest | None:
+def view_request(
+    args: argparse.Namespace, max_daily_days: int, shared: tuple[SharedPool, ...] = ()
+) -> ViewRequest | None:
     """The ViewRequest the report arguments ask for, or None for plain ``--by DIM`` rows.
-    ``max_daily_days`` is ``[reports] max_daily_days``: the widest per-day view."""
+    ``max_daily_days`` is ``[reports] max_daily_days``: the widest per-day view; ``shared``
+    the ``[[allocation.shared]]`` pools a showback shows (``--show-shared`` implies it)."""
     from tracker.report.views import DEFAULT_TOP, ViewRequest, parse_pivot
 
     view = args.view
@@ -128,6 +137,10 @@ def view_request(args: argparse.Namespace, max_daily_days: int) -> ViewRequest |
     if args.pivot:
         if view not in (None, "showback"):
             raise InputError(f"--pivot applies to the showback view, not --view {view}")
+        view = "showback"
+    if getattr(args, "show_shared", False):
+        if view not in (None, "showback"):
+            raise InputError(f"--show-shared applies to the showback view, not --view {view}")
         view = "showback"
     if view is None:
         return None
@@ -141,6 +154,8 @@ def view_request(args: argparse.Namespace, max_daily_days: int) -> ViewRequest |
         cols_by=cols_by,
         top=DEFAULT_TOP if args.top is None else args.top,
         max_daily_days=max_daily_days,
+        shared=shared if view == "showback" else (),
+        show_shared=bool(getattr(args, "show_shared", False)),
     )
 
 
@@ -154,7 +169,9 @@ def run_report(args: argparse.Namespace) -> int:
     # Views are bounded by ViewRequest (a per-day view spans at most max_daily_days); the
     # plain rows, even --by day or --by job, are one row per day or job that has spend:
     # bounded by the collected data, not by the window asked for.
-    request = view_request(args, settings.reports.max_daily_days)
+    showback = args.view == "showback" or (args.view is None and (args.pivot or args.show_shared))
+    shared = settings.allocation.shared if showback else ()
+    request = view_request(args, settings.reports.max_daily_days, shared)
     if request is not None and request.view == "anomalies":
         from dataclasses import replace
 
