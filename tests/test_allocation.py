@@ -4,6 +4,8 @@ spend rollup following the jobs that move (docs/allocation.md)."""
 
 from __future__ import annotations
 
+import warnings
+
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -286,3 +288,18 @@ def test_collect_applies_the_rules_and_report_filters_by_team_source(tmp_path: P
     assert [r["job"] for r in ruled] == ["sweep-a"]
     by_source = {r["team_source"]: r["jobs"] for r in spend_rows(store, "team_source")}
     assert by_source == {"sweeps": 1, "tag": 1, "unallocated": 1}
+
+
+def test_job_page_says_where_the_team_came_from(tmp_path: Path) -> None:
+    pytest.importorskip("fastapi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's notice about its httpx-based client
+        from fastapi.testclient import TestClient
+
+    from tracker.web.app import create_app
+
+    store = Store.open(f"sqlite:///{tmp_path / 't.db'}")
+    saved(store, replace(make_job("sweep-1"), team="research", team_source="sweeps"))
+    (job,) = store.jobs()
+    page = TestClient(create_app(store)).get(f"/jobs/{job.id}").text
+    assert "<th>team source</th><td>rule: sweeps ([[allocation.rules]])</td>" in page
