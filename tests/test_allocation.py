@@ -5,7 +5,6 @@ spend rollup following the jobs that move (docs/allocation.md)."""
 from __future__ import annotations
 
 import warnings
-
 from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
