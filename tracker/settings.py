@@ -1392,7 +1392,7 @@ def parse_allocation_section(value: object, ctx: SectionContext) -> AllocationSe
     parsed_rules = [_allocation_rule(f"allocation.rules[{i}]", t, ctx) for i, t in rules]
     parsed_pools = [_shared_pool(f"allocation.shared[{i}]", t, ctx) for i, t in pools]
     sources: dict[str, str] = {}
-    for index, pool in enumerate(parsed_pools):
+    for (index, _), pool in zip(pools, parsed_pools, strict=True):
         if pool is not None and pool.team is not None:
             if pool.team in sources:
                 ctx.problem(
