@@ -1,7 +1,7 @@
 """A small hand-made lineage, for ``tracker lineage`` and the dashboard's model pages.
 
 Jobs are tests/factories.py's (start 2026-03-10 10:00 UTC, account 111122223333, us-east-1,
-team ``unallocated`` unless a row says otherwise), costed by the real engine and saved through
+each job's team from its ``team`` tag), costed by the real engine and saved through
 the store's save path; models are ``RegisteredModel`` rows inserted directly (the models
 collection is not needed). Rates: ml.g5.2xlarge 1.50 and ml.m5.xlarge 0.25 USD per
 instance-hour; ml.trn1.32xlarge has none (unpriced). No volumes, no discount.
@@ -33,11 +33,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from pathlib import Path
 
 from tests.factories import ACCOUNT, REGION, make_job
 from tracker.cost.engine import CostPolicy, cost_job
-from tracker.records import JobRecord, Rates
+from tracker.records import TEAM_FROM_TAG, JobRecord, Rates
 from tracker.store.database import Store
 from tracker.store.schema import RegisteredModel
 
@@ -54,18 +55,19 @@ DUP_ARNS = (
     f"arn:aws:sagemaker:eu-west-1:{ACCOUNT}:model/dup",
 )
 
+_tagged = partial(make_job, team_source=TEAM_FROM_TAG)  # each job's team from its team tag
 JOBS: list[JobRecord] = [
-    make_job("churn-sweep-1", "ds", instance_type="ml.g5.2xlarge", instance_count=2,
-             seconds=1000, status="Failed", tuning_job=SWEEP,
-             failure_reason="AlgorithmError: diverged"),
-    make_job("churn-sweep-2", "ds", instance_type="ml.g5.2xlarge", seconds=1000,
-             status="Stopped", tuning_job=SWEEP),
-    make_job("churn-sweep-3", "ds", instance_type="ml.g5.2xlarge", tuning_job=SWEEP,
-             warm_pool_status="Terminated", warm_pool_retained_seconds=1000,
-             model_artifact_uri=ARTIFACT),
-    make_job("churn-sweep-1", "ds", region="eu-west-1", tuning_job=SWEEP),
-    make_job("unrelated", "ds"),
-    make_job("llm-ft-1", "nlp", instance_type="ml.trn1.32xlarge", model_artifact_uri=LLM_ARTIFACT),
+    _tagged("churn-sweep-1", "ds", instance_type="ml.g5.2xlarge", instance_count=2,
+            seconds=1000, status="Failed", tuning_job=SWEEP,
+            failure_reason="AlgorithmError: diverged"),
+    _tagged("churn-sweep-2", "ds", instance_type="ml.g5.2xlarge", seconds=1000,
+            status="Stopped", tuning_job=SWEEP),
+    _tagged("churn-sweep-3", "ds", instance_type="ml.g5.2xlarge", tuning_job=SWEEP,
+            warm_pool_status="Terminated", warm_pool_retained_seconds=1000,
+            model_artifact_uri=ARTIFACT),
+    _tagged("churn-sweep-1", "ds", region="eu-west-1", tuning_job=SWEEP),
+    _tagged("unrelated", "ds"),
+    _tagged("llm-ft-1", "nlp", instance_type="ml.trn1.32xlarge", model_artifact_uri=LLM_ARTIFACT),
 ]  # fmt: skip
 
 
