@@ -114,10 +114,15 @@ def _quiet(_: str) -> None:
 
 
 def units(
-    store: Store, window: Window, by: str = "team", progress: Callable[[str], None] = _quiet
+    store: Store,
+    window: Window,
+    by: str = "team",
+    progress: Callable[[str], None] = _quiet,
+    *,
+    described: str = "",
 ) -> Table:
-    """The units view of ``window`` (jobs that ended in it), rows per ``by``."""
-    from tracker.report.views import describe_window
+    """The units view of ``window`` (jobs that ended in it), rows per ``by``; ``described``
+    is the window in words (``views.describe_window``)."""
     from tracker.store.units import UnitQueries
 
     if by not in UNITS_BY:
@@ -131,7 +136,7 @@ def units(
     return Table(
         view="units",
         title=f"Unit costs by {by}",
-        subtitle=f"{describe_window(window)}; jobs that ended in it",
+        subtitle=f"{described or 'the window'}; jobs that ended in it",
         columns=columns(by),
         rows=rows,
         total=row(by, "TOTAL", totals) if rows else None,
@@ -151,7 +156,7 @@ def chart(by: str, rows: list[dict[str, Any]]) -> Chart:
     kept = [r for r in rows if r[ratio] is not None]
     return Chart(
         "line" if by == "month" else "hbar",
-        f"{ratio.replace('_', ' ').replace('usd', 'USD')} by {by}",
+        f"USD per {'GPU' if ratio == 'usd_per_gpu_hour' else 'instance'}-hour by {by}",
         tuple(str(r[by]) for r in kept),
         (Series(ratio, tuple(r[ratio] for r in kept)),),
     )

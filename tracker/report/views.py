@@ -156,7 +156,13 @@ def build(
     elif request.view == "units":
         from tracker.report.units import units
 
-        table = units(store, window, request.rows_by, progress)  # type: ignore[arg-type]
+        table = units(
+            store,  # type: ignore[arg-type]
+            window,
+            request.rows_by,
+            progress,
+            described=describe_window(window),
+        )
     else:
         request.check_daily(trend_window(window, now))
         table = trend(queries, window, now, progress)
