@@ -312,7 +312,9 @@ def test_dashboard_api_serves_the_units_view(store: Store) -> None:
     client = TestClient(create_app(store, clock=lambda: NOW))
     rows = client.get("/api/views/units?by=base_model").json()
     assert {r["base_model"]: r["jobs"] for r in rows} == {"llama-3-8b": 2, "unallocated": 5}
-    assert client.get("/views/units?by=month").status_code == 200
+    page = client.get("/views/units?by=month")
+    assert page.status_code == 200 and "Unit costs by month" in page.text
+    assert 'href="/api/views/units?by=month"' in page.text  # the JSON link keeps the grouping
     assert client.get("/api/views/units?by=status").status_code == 400
 
 

@@ -1055,6 +1055,8 @@ def _request_query(request: ViewRequest) -> dict[str, str]:
         query["pivot"] = f"{request.rows_by},{request.cols_by}"
     if request.view == "top":
         query["top"] = str(request.top)
+    if request.view == "units":
+        query["by"] = request.rows_by
     return query
 
 
