@@ -386,3 +386,30 @@ def test_partly_unpriced_job_is_left_out_of_every_ratio(tmp_path: Path) -> None:
     for measure in ("instance", "gpu", "epoch", "token"):
         assert row[f"{measure}_jobs"] == 0, measure
     assert (row["usd_per_instance_hour"], row["usd_per_epoch"]) == (None, None)
+
+
+def test_job_without_end_time_counts_on_its_last_modification(tmp_path: Path) -> None:
+    """A job that failed before it started has no TrainingEndTime: it counts on the day it was
+    last modified (2026-11-15), with no cost and no work."""
+    job = make_job("never-started", "nlp", seconds=None, start_time=None, status="Failed",
+                   last_modified_time=at(11, 15, 9))  # fmt: skip
+    store = Store.open(f"sqlite:///{tmp_path / 'failed.db'}")
+    store.save_jobs([(job, cost_job(job, RATES, NOW, CostPolicy()), raw(job))], NOW)
+    day = at(11, 15).date()
+    (row,) = view(store, since=day, until=day).rows
+    assert (row["jobs"], row["compute_usd"], row["instance_jobs"]) == (1, d("0.00"), 0)
+    assert view(store, since=at(11, 16).date()).rows == []
+    assert [r["month"] for r in view(store, rows_by="month").rows] == ["2026-11"]
+
+
+@pytest.mark.postgres
+def test_postgres_gives_the_same_rows(store: Store, pg_url: str) -> None:
+    other = Store.open(pg_url)
+    other.save_jobs([(job, cost_job(job, RATES, NOW, CostPolicy()), raw(job)) for job in JOBS], NOW)
+    for options in (
+        {},
+        {"rows_by": "month"},
+        {"rows_by": "instance_type", "since": at(11, 4).date()},
+    ):
+        assert view(other, **options).rows == view(store, **options).rows, options
+    other.engine.dispose()

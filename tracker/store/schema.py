@@ -33,6 +33,8 @@ class Job(JobMoney, table=True):
     __table_args__ = (
         UniqueConstraint("arn", name="uq_jobs_arn"),
         Index("ix_jobs_team_end", "team", "end_time"),
+        # The units view selects finished jobs by the day they ended (tracker/store/units.py).
+        Index("ix_jobs_ended", "end_time", "last_modified_time"),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, and_, case, cast, func, or_, select
 
 from tracker.store.database import Repository, Store
 from tracker.store.query import dimension, within
@@ -37,6 +37,22 @@ MEASURES: dict[str, tuple[ColumnElement, ColumnElement]] = {
     "epoch": (and_(_PRICED, Job.milli_epochs > 0), Job.milli_epochs),  # thousandths of an epoch
     "token": (and_(_PRICED, Job.train_tokens > 0), Job.train_tokens),  # tokens
 }
+
+
+def _ended_within(window: Window) -> ColumnElement:
+    """The job ended (``ENDED``) in the window's days, written so that the index
+    ``ix_jobs_ended`` (end_time, last_modified_time) seeks both branches."""
+    ended: list[ColumnElement] = []
+    modified: list[ColumnElement] = []
+    if window.since is not None:
+        start = datetime.combine(window.since, time())
+        ended.append(Job.end_time >= start)
+        modified.append(Job.last_modified_time >= start)
+    if window.until is not None:
+        stop = datetime.combine(window.until + timedelta(days=1), time())
+        ended.append(Job.end_time < stop)
+        modified.append(Job.last_modified_time < stop)
+    return or_(and_(*ended), and_(Job.end_time.is_(None), *modified))
 
 
 def _sum(amount: ColumnElement, when: ColumnElement | None = None) -> ColumnElement:
@@ -81,11 +97,8 @@ class UnitQueries(Repository):
                 _sum(work, counted).label(f"{name}_units"),
             ]
         query = select(*columns).select_from(Job).where(Job.final == True)  # noqa: E712
-        ended = ENDED
-        if window.since is not None:
-            query = query.where(ended >= datetime.combine(window.since, time()))
-        if window.until is not None:
-            query = query.where(ended < datetime.combine(window.until + timedelta(days=1), time()))
+        if window.since is not None or window.until is not None:
+            query = query.where(_ended_within(window))
         query = within(query, Window(filters=window.filters)).group_by(key)
         if by == "month":
             query = query.order_by(key)

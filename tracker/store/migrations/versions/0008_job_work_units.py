@@ -1,5 +1,6 @@
 """Work measures for unit costs (issue 16, ``report --view units``): ``gpu_count``,
-``milli_epochs`` and ``train_tokens`` on ``jobs``.
+``milli_epochs`` and ``train_tokens`` on ``jobs``, and the index ``ix_jobs_ended`` that finds
+finished jobs by the day they ended.
 
 Existing rows gain them without an AWS call: ``gpu_count`` from the billed instances already
 stored (``instance_groups_json``, else ``instance_type`` x ``instance_count``) and the GPU
@@ -37,6 +38,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("gpu_count", sa.Integer(), nullable=False, server_default="0"))
         batch.add_column(sa.Column("milli_epochs", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("train_tokens", sa.BigInteger(), nullable=True))
+        batch.create_index("ix_jobs_ended", ["end_time", "last_modified_time"])
     _backfill(bind)
 
 
@@ -87,6 +89,7 @@ def _json(text: str | None, empty: dict | list) -> dict | list:
 
 def downgrade() -> None:
     with op.batch_alter_table("jobs") as batch:
+        batch.drop_index("ix_jobs_ended")
         batch.drop_column("train_tokens")
         batch.drop_column("milli_epochs")
         batch.drop_column("gpu_count")
