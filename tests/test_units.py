@@ -28,7 +28,8 @@ nlp-a and nlp-b have base model ``llama-3-8b``. Per team (all finished jobs):
 GPU: out of the GPU ratio. nlp: 36.25 / 7.50 = 4.833; 36.25 / 20.50 = 1.768. vision:
 3.00 / 7.00 = 0.429. TOTAL: 39.25 / 14.50 = 2.707; 29.75 / 6.5 = 4.577.)
 
-By month (the UTC day a job ended): 2026-11 holds 6 jobs, compute 38.75; 2026-12 holds
+By month (the UTC day a job ended): 2026-11 holds 6 jobs, compute 38.75 (instance-hours
+52200 - 7200 s = 12.50: 3.10); 2026-12 holds
 cv-dec alone, whole (0.50 over 2.00 instance-hours = 0.25; 0.50 / 10 M tokens = 0.05), though
 one of its two hours ran in November.
 """
@@ -413,3 +414,24 @@ def test_postgres_gives_the_same_rows(store: Store, pg_url: str) -> None:
     ):
         assert view(other, **options).rows == view(store, **options).rows, options
     other.engine.dispose()
+
+
+def test_cli_report_view_units(
+    store: Store, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tracker.cli.main import main
+
+    monkeypatch.setenv("TRACKER_NOW", NOW.isoformat())
+    url = str(store.engine.url)
+    code = main(["--db", url, "report", "--view", "units", "--by", "month", "--format", "json"])
+    out = capsys.readouterr()
+    assert code == 0 and out.err == ""
+    assert [(r["month"], r["usd_per_instance_hour"]) for r in json.loads(out.out)] == [
+        ("2026-11", 3.1),  # 38.75 / (52200 - 7200 s of cv-dec = 45000 s = 12.50 h) = 3.10
+        ("2026-12", 0.25),
+    ]
+    assert main(["--db", url, "report", "--view", "units", "--by", "status"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "Error: units --by 'status': expected one of team, instance_type, base_model, month"
+    ]
