@@ -489,7 +489,7 @@ def test_openapi_schema_states_each_parameter_range(client: TestClient) -> None:
     view = {p["name"]: p["schema"] for p in paths["/api/views/{name}"]["get"]["parameters"]}
     assert view["top"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}
     assert view["page"] == {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}
-    assert view["name"]["enum"] == ["showback", "top", "waste", "trend", "anomalies"]
+    assert view["name"]["enum"] == ["showback", "top", "waste", "trend", "anomalies", "units"]
     job = paths["/jobs/{job_id}"]["get"]["parameters"][0]
     assert job["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
     assert "422" not in paths["/api/report"]["get"]["responses"]

@@ -82,9 +82,9 @@ from tracker.report.templating import environment
 from tracker.report.unpriced import unpriced_parts
 from tracker.report.views import (
     DEFAULT_TOP,
-    PIVOT_DIMENSIONS,
     TOP_COLUMNS,
     TREND_DAYS,
+    VIEW_BY,
     VIEWS,
     ViewRequest,
     build,
@@ -426,8 +426,8 @@ ROUTE_PARAMETERS = {
     ),
     "view_by": Param(
         "by",
-        {"type": "string", "enum": list(PIVOT_DIMENSIONS), "default": "team"},
-        "showback rows per (without --pivot)",
+        {"type": "string", "enum": list(VIEW_BY), "default": "team"},
+        "rows per: showback (without pivot) or units (team, instance_type, base_model, month)",
     ),  # fmt: skip
 }
 WINDOW = ("since", "until", *FILTERS)
@@ -553,7 +553,7 @@ def _view_request(request: Request, max_daily_days: int) -> ViewRequest:
     if name not in VIEWS:
         raise HTTPException(404, f"no view {_shown(name)}; the views are {', '.join(VIEWS)}")
     window = _window(request)
-    by = _choice(request, "by", PIVOT_DIMENSIONS, "team")
+    by = _choice(request, "by", VIEW_BY, "team")
     pivot = _text(request, "pivot")
     if pivot is not None and PIVOT_SHAPE.fullmatch(pivot) is None:
         raise InputError(
@@ -1055,6 +1055,8 @@ def _request_query(request: ViewRequest) -> dict[str, str]:
         query["pivot"] = f"{request.rows_by},{request.cols_by}"
     if request.view == "top":
         query["top"] = str(request.top)
+    if request.view == "units":
+        query["by"] = request.rows_by
     return query
 
 
