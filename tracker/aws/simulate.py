@@ -597,11 +597,14 @@ PIPELINE_EXECUTION_ARN = (
     f"arn:aws:sagemaker:us-west-2:{PROD_ACCOUNT}:pipeline/{PIPELINE}"
     f"/execution/{PIPELINE_EXECUTION_ID}"
 )
-# Pipelines name step jobs pipelines-<execution id>-<step>-<10 alphanumerics>.
+# Step jobs named <prefix>-<step>-<10 alphanumerics>, the pipeline's name as the prefix (the
+# SDK's PipelineDefinitionConfig(use_custom_job_prefix=True); without it Pipelines names them
+# pipelines-<execution id>-<step>-..., too wide for the demo's job table). The tag, not the
+# name, ties a job to its execution.
 PIPELINE_JOBS = (
-    f"pipelines-{PIPELINE_EXECUTION_ID}-Preprocess-q8w2e4r6t1",
-    f"pipelines-{PIPELINE_EXECUTION_ID}-TrainDetector-a3s5d7f9g2",  # failed first attempt
-    f"pipelines-{PIPELINE_EXECUTION_ID}-TrainDetector-h4j6k8l1z3",  # its retry, completed
+    f"{PIPELINE}-Preprocess-q8w2e4r6t1",
+    f"{PIPELINE}-Train-a3s5d7f9g2",  # failed first attempt
+    f"{PIPELINE}-Train-h4j6k8l1z3",  # its retry, completed
 )
 JUMPSTART_JOB = "nlp-llm-jumpstart-ft-011"
 JUMPSTART_MODEL = "meta-textgeneration-llama-3-8b"
