@@ -407,3 +407,20 @@ def test_collect_models_command_end_to_end(
     assert second["pairs"][0]["calls"]["sagemaker"] == {"ListModelPackages": 1, "ListModels": 1}
     rows = {r["model"]: (r["jobs"], r["total_usd"]) for r in report}
     assert rows == {"llm/1": (4, Decimal("0.75")), "unallocated": (2, Decimal("3.00"))}
+
+
+def test_schedule_models_key(tmp_path: Path) -> None:
+    """``[schedule] models``: hourly by default, any schedule expression, or off."""
+    from tracker.errors import ConfigError
+    from tracker.settings import parse_settings
+
+    config = tmp_path / "tracker.toml"
+    config.write_text("[schedule]\ncollect = '*/5 * * * *'\n")
+    assert parse_settings(config).schedule.models == "0 * * * *"
+    config.write_text("[schedule]\nmodels = '@every 2h'\n")
+    assert parse_settings(config).schedule.models == "@every 2h"
+    config.write_text("[schedule]\nmodels = 'off'\n")
+    assert parse_settings(config).schedule.models == "off"
+    config.write_text("[schedule]\nmodels = 'after collect'\n")
+    with pytest.raises(ConfigError, match=r"schedule\.models"):
+        parse_settings(config)
