@@ -204,11 +204,8 @@ def cmd_collect_models(args: argparse.Namespace) -> int:
     else:
         print(f"Models: {summary.detail()}")
         for pair in summary.pairs:
-            what = (
-                f"error: {pair.error}"
-                if pair.error
-                else (f"{pair.listed} listed, {pair.described} new, {pair.removed} removed")
-            )
+            counts = f"{pair.listed} listed, {pair.described} new, {pair.removed} removed"
+            what = f"error: {pair.error}" if pair.error else counts
             print(f"  {pair.account_id or '?':<12}  {pair.region:<14}  {pair.source}: {what}")
         if not summary.pairs:
             print("No account and region collected yet: run 'tracker collect' first.")
