@@ -19,6 +19,9 @@ billable seconds x instances x rate / 3600:
 | vision-train-Train (retry, Completed)             | 2 | 5400       | 1.408 | 4.224000 |
 | execution vision-train/7k2m9x4q1b3z = experiment vision-train = model vision-detector-7k2m9x4q1b3z | 3 | | | 5.984000 -> 5.98 |
 | nlp-llm-jumpstart-ft-011 (base model meta-textgeneration-llama-3-8b) | 1 | 3600 | 1.515 | 1.515000 -> 1.52 |
+
+Failed attempts (``tracker lineage``): nlp-llm/1's failed and stopped sweep jobs 0.757500 +
+1.136250 = 1.893750 -> 1.89; vision-detector-7k2m9x4q1b3z's failed training attempt 1.408 -> 1.41.
 """
 
 from __future__ import annotations
@@ -117,3 +120,17 @@ def test_demo_models_lineage_holds_the_failed_and_stopped_attempts(demo_db: str)
     assert (model.kind, [j.name for j in lineage.jobs(model)]) == (
         "model", list(simulate.PIPELINE_JOBS),
     )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("model", "total", "failed"),
+    [("nlp-llm/1", "7.20", "1.89"), ("vision-detector-7k2m9x4q1b3z", "5.98", "1.41")],
+)
+def test_demo_lineage_command_gives_the_cost_to_produce_with_failed_attempts(
+    demo_db: str, model: str, total: str, failed: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = tracker_main(["--db", demo_db, "lineage", model, "--format", "json"])
+    out = json.loads(capsys.readouterr().out, parse_float=Decimal)
+
+    assert code == 0
+    assert (out["total_usd"], out["failed_attempts_usd"]) == (Decimal(total), Decimal(failed))

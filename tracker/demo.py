@@ -120,6 +120,7 @@ def run_demo(folder: str | None, *, jobs: int, seed: int, db_url: str | None = N
     print(f"  {tracker} --config {config} report --by job --format json")
     print(f"  {tracker} --config {config} report --view waste")
     print(f"  {tracker} --config {config} report --by model")
+    print(f"  {tracker} --config {config} lineage nlp-llm/1")
     print(f"  {tracker} --config {config} prices check")
     print(f"  {tracker} --config {config} serve      # the dashboard on http://127.0.0.1:8080")
     sys.stdout.flush()
