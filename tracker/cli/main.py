@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=whole_arg("--jobs", DEMO_JOBS),
         default=360,
         help=f"random training jobs to simulate, {DEMO_JOBS.low} to {DEMO_JOBS.high:,} "
-        "(default 360), on top of five special cases",
+        "(default 360), on top of thirteen special cases",
     )
     demo.add_argument(
         "--seed",
