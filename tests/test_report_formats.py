@@ -44,6 +44,7 @@ REQUESTS = {
     "waste": ViewRequest("waste"),
     "trend": ViewRequest("trend"),
     "anomalies": ViewRequest("anomalies"),
+    "units": ViewRequest("units"),
 }
 
 

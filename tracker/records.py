@@ -207,6 +207,11 @@ class JobRecord:
     experiment: str | None = None
     trial: str | None = None
     base_model: str | None = None
+    # Work the job reports (``tracker.collect.parse.work_units``): thousandths of a training
+    # epoch (epochs may be fractional, e.g. Hugging Face's ``num_train_epochs=1.5``) and
+    # training tokens; None when the job does not say.
+    milli_epochs: int | None = None
+    train_tokens: int | None = None
 
     @property
     def is_final(self) -> bool:

@@ -1,5 +1,5 @@
-"""``tracker report`` (``--by DIM`` rows and ``--view NAME``: showback, top, waste, trend) and
-``tracker serve``.
+"""``tracker report`` (``--by DIM`` rows and ``--view NAME``: showback, top, waste, trend,
+anomalies, units) and ``tracker serve``.
 
 The ``report`` parser is made in tracker/cli/main.py; :func:`add_report_arguments` adds its
 output and view options and ``cmd_report`` hands every run to :func:`run_report`: one path
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from tracker.store.database import Store
     from tracker.store.lite import LiteStore
 
-VIEW_NAMES = ("showback", "top", "waste", "trend", "anomalies")
+VIEW_NAMES = ("showback", "top", "waste", "trend", "anomalies", "units")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
@@ -46,7 +46,10 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
     add_format_option(report, FORMATS)
     report.add_argument("--output", help="write to this file instead of standard output")
     report.add_argument(
-        "--view", choices=VIEW_NAMES, help="a report view instead of plain spend --by DIM"
+        "--view",
+        choices=VIEW_NAMES,
+        help="a report view instead of plain spend --by DIM (units: cost per instance-hour, "
+        "GPU-hour, epoch and million tokens, --by team|instance_type|base_model|month)",
     )
     report.add_argument(
         "--pivot",

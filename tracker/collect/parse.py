@@ -11,13 +11,21 @@ a field AWS did not send is None, never invented; unknown statuses are kept as s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Protocol
 
 from tracker.errors import TrackerError
-from tracker.records import TEAM_FROM_TAG, UNALLOCATED, InstanceGroup, JobRecord
+from tracker.records import (
+    TEAM_FROM_TAG,
+    UNALLOCATED,
+    InstanceGroup,
+    JobRecord,
+    decimal_or_none,
+)
 
 
 class Attribution(Protocol):
@@ -43,6 +51,22 @@ JUMPSTART_MODEL_TAG = "sagemaker-sdk:jumpstart-model-id"
 # (botocore's TrainingJob vs DescribeTrainingJobResponse shapes; tests/test_search.py checks
 # this against the model and docs/collection.md lists every field Search lacks).
 DESCRIBE_ONLY_FIELDS = ("BillableTokenCount", "ServerlessJobConfig")
+# The work a job reports, for unit costs (``report --view units``; docs/views/units.md lists
+# them). Names are compared ignoring case; the first present with a usable value wins, a final
+# metric (``FinalMetricDataList``: what the job reached) before a hyperparameter (what it was
+# asked to run, so read only for a Completed job). Search's TrainingJob record carries both
+# fields, so a searched job and a described one agree.
+EPOCH_METRICS = ("epoch", "epochs")
+EPOCH_HYPERPARAMETERS = (
+    "epochs", "num_train_epochs", "num_epochs", "n_epochs", "max_epochs", "epoch",
+)  # fmt: skip
+TOKEN_METRICS = (
+    "train_tokens", "training_tokens", "num_train_tokens", "num_input_tokens_seen",
+    "total_tokens", "num_tokens", "tokens",
+)  # fmt: skip
+# Larger values are taken as a mistake, not work (and keep every sum inside 64 bits).
+MAX_EPOCHS = Decimal(1_000_000)
+MAX_TOKENS = Decimal(10**14)
 
 
 class ResponseError(TrackerError):
@@ -186,7 +210,80 @@ def job_from_describe(
         team_source=team_source,
         role_arn=desc.get("RoleArn") if isinstance(desc.get("RoleArn"), str) else None,
         **lineage(desc, tags),
+        **work_units(desc),
     )
+
+
+def work_units(desc: Mapping[str, Any]) -> dict[str, int | None]:
+    """The work a DescribeTrainingJob (or Search) record reports: ``milli_epochs`` (thousandths
+    of an epoch) and ``train_tokens``; None when it does not say.
+
+    Epochs: the final metric :data:`EPOCH_METRICS`, else (a Completed job only) the
+    hyperparameter :data:`EPOCH_HYPERPARAMETERS`. Tokens: the final metric
+    :data:`TOKEN_METRICS`, else a serverless job's ``BillableTokenCount``. HyperParameters is
+    a map of strings and the SageMaker Python SDK JSON-encodes each value, so the texts
+    ``3``, ``3.0`` and ``"3"`` (quotes included) all read 3. Anything not a finite positive
+    number (up to :data:`MAX_EPOCHS` epochs or :data:`MAX_TOKENS` tokens) is absent.
+    """
+    metrics = _final_metrics(desc.get("FinalMetricDataList"))
+    epochs = _named(metrics, EPOCH_METRICS, MAX_EPOCHS)
+    if epochs is None and desc.get("TrainingJobStatus") == "Completed":
+        epochs = _named(
+            _hyperparameters(desc.get("HyperParameters")), EPOCH_HYPERPARAMETERS, MAX_EPOCHS
+        )
+    tokens = _named(metrics, TOKEN_METRICS, MAX_TOKENS)
+    if tokens is None and isinstance(desc.get("ServerlessJobConfig"), Mapping):
+        tokens = _positive(desc.get("BillableTokenCount"), MAX_TOKENS)
+    return {
+        "milli_epochs": _whole(epochs * 1000) if epochs is not None else None,
+        "train_tokens": _whole(tokens) if tokens is not None else None,
+    }
+
+
+def _final_metrics(value: Any) -> dict[str, Any]:
+    """``[{"MetricName": n, "Value": v, ...}]`` -> ``{n lower-cased: v}`` (first kept)."""
+    found: dict[str, Any] = {}
+    for metric in value if isinstance(value, list) else []:
+        if isinstance(metric, Mapping) and isinstance(metric.get("MetricName"), str):
+            found.setdefault(metric["MetricName"].strip().lower(), metric.get("Value"))
+    return found
+
+
+def _hyperparameters(value: Any) -> dict[str, Any]:
+    """HyperParameters with lower-cased names and values JSON-decoded when they are JSON
+    strings (the SDK's ``json.dumps("3")`` is ``"3"`` with its quotes)."""
+    found: dict[str, Any] = {}
+    for name, text in _dict(value).items():
+        if isinstance(name, str) and isinstance(text, str):
+            stripped = text.strip()
+            if len(stripped) >= 2 and stripped[0] == stripped[-1] == '"':
+                try:
+                    stripped = json.loads(stripped)
+                except ValueError:
+                    continue
+            found.setdefault(name.strip().lower(), stripped)
+    return found
+
+
+def _named(values: Mapping[str, Any], names: tuple[str, ...], high: Decimal) -> Decimal | None:
+    """The value of the first of ``names`` present in ``values`` with a usable number."""
+    for name in names:
+        number = _positive(values.get(name), high)
+        if number is not None:
+            return number
+    return None
+
+
+def _positive(value: Any, high: Decimal) -> Decimal | None:
+    """A finite number above 0 and at most ``high`` (numbers, or numeric text), else None."""
+    number = decimal_or_none(value.strip() if isinstance(value, str) else value)
+    return number if number is not None and 0 < number <= high else None
+
+
+def _whole(number: Decimal) -> int | None:
+    """Rounded half up to a whole number; None when that is 0 (too small to count)."""
+    whole = int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return whole or None
 
 
 def lineage(desc: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, str | None]:

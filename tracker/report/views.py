@@ -1,4 +1,5 @@
-"""The report views: showback, top, waste and trend, each a question with one answer.
+"""The report views: showback, top, waste, trend, anomalies and units, each a question with
+one answer.
 
 Each view runs a few aggregate queries (``tracker.store.query``), turns the integer
 micro-dollars into rows of cents, and returns a :class:`tracker.report.table.Table` that every
@@ -23,6 +24,7 @@ from tracker.errors import InputError
 from tracker.records import UNALLOCATED, format_usd, usd_cents
 from tracker.report.charts import Chart, Series, keep_largest
 from tracker.report.table import Column, Table, count, money, number, percent, text
+from tracker.report.units import UNITS_BY
 from tracker.report.unpriced import unpriced_notes
 from tracker.store.lite import queries as queries_of
 from tracker.store.window import Window
@@ -32,10 +34,12 @@ if TYPE_CHECKING:
     from tracker.store.lite import LiteQueries, LiteStore
     from tracker.store.query import ViewQueries
 
-VIEWS = ("showback", "top", "waste", "trend", "anomalies")
+VIEWS = ("showback", "top", "waste", "trend", "anomalies", "units")
 PIVOT_DIMENSIONS = (
     "team", "project", "user", "instance_type", "account", "region", "status", "day", "month",
 )  # fmt: skip
+#: What a view's rows may be per (``--by``): showback's pivot dimensions, the units view's.
+VIEW_BY = tuple(dict.fromkeys((*PIVOT_DIMENSIONS, *UNITS_BY)))
 CHRONOLOGICAL = ("day", "month")
 DEFAULT_TOP = 10
 TREND_DAYS = 30
@@ -79,6 +83,22 @@ class ViewRequest:
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
             raise InputError(f"--view {self.view!r}: expected one of {', '.join(VIEWS)}")
+        if self.view == "units":
+            if self.rows_by not in UNITS_BY:
+                raise InputError(
+                    f"units --by {self.rows_by!r}: expected one of {', '.join(UNITS_BY)}"
+                )
+        else:
+            self._check_pivot()
+        if self.show_shared:
+            check_show_shared(self.view, self.shared)
+        bounds.whole("--top", self.top, TOP_JOBS)
+        bounds.whole("[reports] max_daily_days", self.max_daily_days, MAX_DAILY_DAYS_SETTING)
+        check_window(self.since, self.until)
+        if self.since and self.until:
+            self.check_daily(Window(self.since, self.until))
+
+    def _check_pivot(self) -> None:
         for flag, dim in (
             ("rows (--by, or ROWS in --pivot)", self.rows_by),
             ("columns (--pivot)", self.cols_by),
@@ -89,13 +109,6 @@ class ViewRequest:
                 )
         if self.rows_by == self.cols_by:
             raise InputError(f"--pivot {self.rows_by},{self.cols_by}: rows and columns must differ")
-        if self.show_shared:
-            check_show_shared(self.view, self.shared)
-        bounds.whole("--top", self.top, TOP_JOBS)
-        bounds.whole("[reports] max_daily_days", self.max_daily_days, MAX_DAILY_DAYS_SETTING)
-        check_window(self.since, self.until)
-        if self.since and self.until:
-            self.check_daily(Window(self.since, self.until))
 
     @property
     def per_day(self) -> bool:
@@ -152,6 +165,16 @@ def build(
         table = waste(queries, window, progress)
     elif request.view == "anomalies":
         table = anomalies(store, window, now, request.anomaly, progress)  # type: ignore[arg-type]
+    elif request.view == "units":
+        from tracker.report.units import units
+
+        table = units(
+            store,  # type: ignore[arg-type]
+            window,
+            request.rows_by,
+            progress,
+            described=describe_window(window),
+        )
     else:
         request.check_daily(trend_window(window, now))
         table = trend(queries, window, now, progress)

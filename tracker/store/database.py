@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from tracker.cost.engine import OPEN_WARM_POOL_STATUSES, job_micros, period_micros
+from tracker.cost.gpu import billed_gpus
 from tracker.cost.items import COST_ITEMS
 from tracker.errors import StoreError, TrackerError
 from tracker.records import (
@@ -477,6 +478,7 @@ def _job_fields(record: JobRecord, raw: dict, now: datetime) -> dict[str, Any]:
         "final": record.is_final,
         "instance_type": "+".join(dict.fromkeys(g.instance_type for g in groups)) or None,
         "instance_count": sum(g.count for g in groups),
+        "gpu_count": billed_gpus([(g.instance_type, g.count) for g in groups]),
         "instance_groups_json": json.dumps([asdict(g) for g in record.instance_groups]),
         "tags_json": json.dumps(record.tags, sort_keys=True),
         "team": record.team or UNALLOCATED,

@@ -6,18 +6,28 @@ the same attempt: the other jobs of its hyperparameter tuning job, of its AutoML
 pipeline execution (same account and region), whatever their status, so failed and stopped
 attempts count. The models collection links ``jobs.model`` by this rule and ``tracker lineage``
 lists it; both call :class:`LineageRepository`.
+
+``jobs.model`` holds ONE model per job, so that ``report --by model`` counts each job once and
+its rows add up to the total: models are linked oldest first (``created_at``, then id), and a
+job already in an earlier model's lineage keeps that model. A tuning sweep two models came out
+of is counted under the first in ``report --by model``, while ``tracker lineage`` shows the
+whole sweep under each (it reads the rule, not the link).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from datetime import datetime
 
-from sqlalchemy import and_, false, or_, select
+from sqlalchemy import and_, delete, false, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.errors import InputError, printable
 from tracker.store.database import Repository
+from tracker.store.engine import naive_utc
 from tracker.store.schema import Job, RegisteredModel
+
+LINK_CHUNK = 500  # job ids per UPDATE ... WHERE id IN (...)
 
 #: The job columns that tie a producing job to its siblings, and how a report says so.
 ATTEMPT_COLUMNS = {
@@ -80,6 +90,88 @@ class LineageRepository(Repository):
         query = select(Job).where(lineage_condition(producers)).order_by(Job.creation_time, Job.id)
         with self.store.session() as session:
             return list(session.execute(query).scalars())
+
+    # -- writes: the models collection ---------------------------------------------------------
+    def stored_arns(self, account_id: str, region: str) -> set[str]:
+        """ARNs of the models and model packages stored for one account and region."""
+        query = select(RegisteredModel.arn).where(
+            RegisteredModel.account_id == account_id, RegisteredModel.region == region
+        )
+        with self.store.session() as session:
+            return set(session.execute(query).scalars())
+
+    def save_models(self, rows: Sequence[RegisteredModel], now: datetime) -> int:
+        """Insert the models whose ARN is not stored yet (what is read of a model never
+        changes); returns how many were inserted."""
+        if not rows:
+            return 0
+        arns = [row.arn for row in rows]
+        with self.store.session() as session:
+            known = set(
+                session.execute(
+                    select(RegisteredModel.arn).where(RegisteredModel.arn.in_(arns))
+                ).scalars()
+            )
+            added = 0
+            for row in rows:
+                if row.arn in known:
+                    continue
+                known.add(row.arn)
+                row.created_at = naive_utc(row.created_at)
+                row.collected_at = naive_utc(now)
+                session.add(row)
+                added += 1
+            session.commit()
+        return added
+
+    def remove_missing(self, account_id: str, region: str, listed: Collection[str]) -> int:
+        """Delete the stored models of one account and region that a complete listing no
+        longer returned (deleted in AWS); returns how many."""
+        gone = sorted(self.stored_arns(account_id, region) - set(listed))
+        if not gone:
+            return 0
+        with self.store.session() as session:
+            for start in range(0, len(gone), LINK_CHUNK):
+                session.execute(
+                    delete(RegisteredModel).where(
+                        RegisteredModel.arn.in_(gone[start : start + LINK_CHUNK])
+                    )
+                )
+            session.commit()
+        return len(gone)
+
+    def link(self) -> tuple[int, int]:
+        """Set ``jobs.model`` from scratch: every link cleared, then each model's name set on
+        the jobs of its lineage not linked to an earlier model (see the module's docstring).
+        One transaction, so a reader never sees the links half made. Returns (models that
+        got a job, jobs linked)."""
+        order = (
+            RegisteredModel.created_at.is_(None),  # undated last, on every database
+            RegisteredModel.created_at,
+            RegisteredModel.id,
+        )
+        with self.store.session() as session:
+            models = list(session.execute(select(RegisteredModel).order_by(*order)).scalars())
+        linked: set[int] = set()
+        by_model: dict[str, list[int]] = {}
+        models_linked = 0
+        for model in models:
+            ids = [job.id for job in self.jobs(model) if job.id not in linked]
+            linked.update(ids)
+            if ids:
+                models_linked += 1
+                by_model.setdefault(model.name, []).extend(ids)
+        with self.store.session() as session:
+            session.execute(update(Job).where(Job.model.is_not(None)).values(model=None))
+            for name, ids in by_model.items():
+                for start in range(0, len(ids), LINK_CHUNK):
+                    session.execute(
+                        update(Job)
+                        .where(Job.id.in_(ids[start : start + LINK_CHUNK]))
+                        .values(model=name)
+                    )
+            session.commit()
+        return models_linked, len(linked)
 
 
 def lineage_condition(producers: Sequence[Job]) -> ColumnElement[bool]:

@@ -33,6 +33,8 @@ class Job(JobMoney, table=True):
     __table_args__ = (
         UniqueConstraint("arn", name="uq_jobs_arn"),
         Index("ix_jobs_team_end", "team", "end_time"),
+        # The units view selects finished jobs by the day they ended (tracker/store/units.py).
+        Index("ix_jobs_ended", "end_time", "last_modified_time"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -93,6 +95,12 @@ class Job(JobMoney, table=True):
     trial: str | None = Field(default=None, index=True)
     base_model: str | None = Field(default=None, index=True)
     model: str | None = Field(default=None, index=True)
+    # Work measures for unit costs (``report --view units``): GPUs of the billed instances
+    # (count x GPUs per instance, summed over groups; tracker/cost/data/gpus.csv), and the work
+    # the job reports (records.JobRecord.milli_epochs, train_tokens).
+    gpu_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    milli_epochs: int | None = Field(default=None, sa_column=Column(BigInteger))
+    train_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
 
     unpriced: bool = Field(default=False, index=True)
     flags: str = ""  # comma-separated cost flags, e.g. "unpriced:ml.x,missing-billable-seconds"
