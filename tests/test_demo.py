@@ -2,8 +2,9 @@
 
 The demo pins its clock (tracker.demo.DEMO_NOW), so two runs build the same organisation,
 cost the running job up to the same instant and print the same totals to the cent.
-``--jobs 12`` seeds 12 random jobs and the 5 special cases (hetero, flexible, unpriced,
-failed before starting, running): 17 in all, said once.
+``--jobs 12`` seeds 12 random jobs and the 13 special cases (hetero, flexible, unpriced,
+failed before starting, running; a tuning sweep of 4, a pipeline execution of 3, a JumpStart
+fine-tune): 25 in all, said once.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tests.conftest import run_cli
 
 pytestmark = pytest.mark.e2e
 JOBS = 12
-SEEDED = JOBS + 5
+SEEDED = JOBS + 13
 
 
 def test_demo_twice_says_its_count_once_same_totals_and_a_job_table_that_fits(

@@ -52,6 +52,11 @@ OPTIONAL_PURPOSE = {
     "OptionalPriceListRefresh": {"pricing:GetProducts"},
     "OptionalCostExplorerReconcile": {"ce:GetCostAndUsage"},
     "OptionalGpuUtilisation": {"cloudwatch:GetMetricData"},  # idle-GPU cost (docs/cost-model.md)
+    # The models collection (`tracker collect-models`, the models job; docs/collection.md).
+    "OptionalModelLineage": {
+        "sagemaker:ListModelPackages", "sagemaker:DescribeModelPackage",
+        "sagemaker:ListModels", "sagemaker:DescribeModel",
+    },
     "OptionalCurFilesRead": {"s3:ListBucket", "s3:GetObject"},
     "OptionalSnsAlerts": {"sns:Publish"},
     "OptionalSesAlerts": {"ses:SendEmail"},
@@ -230,6 +235,7 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
     from moto import mock_aws
 
     from tests.conftest import seed_job, update_job
+    from tracker.collect.models import collect_models
     from tracker.collect.service import collect
     from tracker.report.collection import collection_text
     from tracker.settings import CollectionSettings, Settings, Source
@@ -258,6 +264,14 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
         member_id = member["CreateAccountStatus"]["AccountId"]
         org.move_account(AccountId=member_id, SourceParentId=root,
                          DestinationParentId=inner["OrganizationalUnit"]["Id"])  # fmt: skip
+        # A registered model of each kind for the models collection to list and describe.
+        container = {"Image": "img", "ModelDataUrl": "s3://models/m/model.tar.gz"}
+        sm.create_model_package(ModelPackageName="pkg",
+                                InferenceSpecification={"Containers": [container],
+                                                        "SupportedContentTypes": ["x"],
+                                                        "SupportedResponseMIMETypes": ["x"]})  # fmt: skip
+        sm.create_model(ModelName="m", ExecutionRoleArn=role,
+                        PrimaryContainer=container)  # fmt: skip
         recorded.clear()  # seeding is not the tracker's doing
         now = datetime(2026, 11, 1, tzinfo=UTC)
         for method in ("search", "list"):
@@ -275,6 +289,8 @@ def _collect_everything(tmp_path: Path, recorded: set[tuple[str, str]]) -> None:
             summary = collect(settings, store, settings.price_book(), clock=lambda: now)
             assert summary.ok, collection_text(summary)
             assert summary.total("new") == 2
+            models = collect_models(settings, store, clock=lambda: now)
+            assert (models.status, models.total("described")) == ("ok", 2), models.detail()
 
 
 # -- the checks ----------------------------------------------------------------------------
@@ -363,7 +379,9 @@ def test_real_collection_calls_only_granted_operations(
             ("resourcegroupstaggingapi", "GetResources"), ("s3", "ListObjectsV2"),
             ("s3", "HeadObject"), ("sts", "AssumeRole"), ("sts", "GetCallerIdentity"),
             ("organizations", "ListAccounts"), ("organizations", "ListAccountsForParent"),
-            ("organizations", "ListOrganizationalUnitsForParent")} <= recorded  # fmt: skip
+            ("organizations", "ListOrganizationalUnitsForParent"),
+            ("sagemaker", "ListModelPackages"), ("sagemaker", "DescribeModelPackage"),
+            ("sagemaker", "ListModels"), ("sagemaker", "DescribeModel")} <= recorded  # fmt: skip
     assert recorded <= set(code_operations()), "the scan missed an operation the code calls"
     assert {iam_action(*op) for op in recorded} <= granted()
 

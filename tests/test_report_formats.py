@@ -44,6 +44,7 @@ REQUESTS = {
     "waste": ViewRequest("waste"),
     "trend": ViewRequest("trend"),
     "anomalies": ViewRequest("anomalies"),
+    "units": ViewRequest("units"),
 }
 
 
@@ -85,7 +86,9 @@ def test_report_by_job_json_keeps_its_keys(store: Store) -> None:
         "spot_savings_usd", "warm_pool_usd", "storage_usd", "effective_usd",
         "artifact_usd_per_month", "unpriced_jobs",
     ]  # fmt: skip
-    assert list(rows[0])[19:] == ["flags", "unpriced_parts", "plan_value_usd", "list_usd"]
+    assert list(rows[0])[19:] == [
+        "flags", "unpriced_parts", "plan_value_usd", "list_usd", "team_source",  # issue 16
+    ]  # fmt: skip
     assert {r["job"]: r["total_usd"] for r in rows}["vision-fail"] == 3.0
 
 

@@ -82,6 +82,7 @@ def test_fuzz_dashboard_answers_within_schema_without_5xx(
 
         call()
     assert sorted(labels) == [
-        "GET /", "GET /api/report", "GET /api/views/{name}", "GET /healthz",
-        "GET /jobs/{job_id}", "GET /metrics", "GET /team", "GET /views/{name}",
+        "GET /", "GET /api/lineage", "GET /api/report", "GET /api/views/{name}",
+        "GET /healthz", "GET /jobs/{job_id}", "GET /metrics", "GET /models",
+        "GET /models/{model}", "GET /team", "GET /views/{name}",
     ]  # fmt: skip

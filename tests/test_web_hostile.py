@@ -29,6 +29,7 @@ from tests.backends import db_url_fixture  # noqa: F401
 from tests.views_data import NOW, make_store
 from tracker import bounds
 from tracker.errors import InputError
+from tracker.records import DIMENSIONS
 from tracker.store.database import Store
 from tracker.store.query import ViewQueries
 from tracker.web import app as web_app
@@ -380,8 +381,7 @@ def test_hostile_number_is_400_with_the_cli_message(
         ("/api/views/showback?pivot=" + "a" * 100,
          "pivot 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...: expected COLUMNS or ROWS,COLUMNS, e.g. team,month"),
         ("/api/report?by=" + "x" * 100,
-         "by 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...: expected one of team, project, user, "
-         "instance_type, account, region, status, day, month, job"),
+         "by 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx...: expected one of " + ", ".join(DIMENSIONS)),
     ],
 )  # fmt: skip
 def test_hostile_text_is_400_in_one_line(client: TestClient, url: str, message: str) -> None:
@@ -489,7 +489,7 @@ def test_openapi_schema_states_each_parameter_range(client: TestClient) -> None:
     view = {p["name"]: p["schema"] for p in paths["/api/views/{name}"]["get"]["parameters"]}
     assert view["top"] == {"type": "integer", "minimum": 1, "maximum": 1000, "default": 10}
     assert view["page"] == {"type": "integer", "minimum": 1, "maximum": 1_000_000, "default": 1}
-    assert view["name"]["enum"] == ["showback", "top", "waste", "trend", "anomalies"]
+    assert view["name"]["enum"] == ["showback", "top", "waste", "trend", "anomalies", "units"]
     job = paths["/jobs/{job_id}"]["get"]["parameters"][0]
     assert job["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
     assert "422" not in paths["/api/report"]["get"]["responses"]

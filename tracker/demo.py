@@ -1,8 +1,9 @@
 """``tracker demo``: the whole pipeline against a simulated organisation, no AWS account needed.
 
 It starts a moto server on 127.0.0.1 (random port) inside this process, points boto3 at it
-with AWS_ENDPOINT_URL, seeds two accounts and three regions of training jobs, runs the real
-collector, and prints the per-team report and the five most expensive jobs.
+with AWS_ENDPOINT_URL, seeds two accounts and three regions of training jobs and two registered
+models, runs the real collector and the models collection, and prints the per-team report and
+the five most expensive jobs.
 
 The demo's world stands still: its clock is pinned to :data:`DEMO_NOW` (or ``TRACKER_NOW``
 when set), the jobs are placed relative to it and the collector costs the running job up to
@@ -49,7 +50,8 @@ def run_demo(folder: str | None, *, jobs: int, seed: int, db_url: str | None = N
     require("demo", "tracker demo")
     from moto.server import ThreadedMotoServer
 
-    from tracker.aws.simulate import demo_jobs, seed_organisation
+    from tracker.aws.simulate import demo_jobs, seed_models, seed_organisation
+    from tracker.collect.models import collect_models
     from tracker.collect.service import collect
     from tracker.report.collection import collection_text
     from tracker.report.render import text_table
@@ -89,10 +91,13 @@ def run_demo(folder: str | None, *, jobs: int, seed: int, db_url: str | None = N
             flush=True,
         )
         seed_organisation(seeded)
+        seed_models(now)
         settings = parse_settings(config_path)
         store = Store.open(url)
         summary = collect(settings, store, settings.price_book(), clock=lambda: now)
         print(collection_text(summary))
+        models = collect_models(settings, store, clock=lambda: now)
+        print(f"Models: {models.detail()}\n")
         print("Spend per team (all collected jobs, USD):")
         print(text_table(spend_table(spend_rows(store, "team"), "team")))
         print("Five most expensive jobs:")
@@ -114,10 +119,12 @@ def run_demo(folder: str | None, *, jobs: int, seed: int, db_url: str | None = N
     tracker = _tracker_command()
     print(f"  {tracker} --config {config} report --by job --format json")
     print(f"  {tracker} --config {config} report --view waste")
+    print(f"  {tracker} --config {config} report --by model")
+    print(f"  {tracker} --config {config} lineage nlp-llm/1")
     print(f"  {tracker} --config {config} prices check")
     print(f"  {tracker} --config {config} serve      # the dashboard on http://127.0.0.1:8080")
     sys.stdout.flush()
-    return 0 if summary.ok else 1
+    return 0 if summary.ok and models.status == "ok" else 1
 
 
 def demo_now() -> datetime:

@@ -18,12 +18,26 @@ RUNNING_STATUSES = frozenset({"InProgress", "Stopping"})
 # TrainingJobStatus values the API documents; any other is kept as sent and flagged.
 KNOWN_STATUSES = FINAL_STATUSES | RUNNING_STATUSES | {"Deleting"}
 UNALLOCATED = "unallocated"
+# Where a job's team came from (``JobRecord.team_source``): its team tag, else the name of the
+# allocation rule that assigned it, else unallocated.
+TEAM_FROM_TAG = "tag"
+# What produced a job, from its stored record (``tracker.collect.parse.lineage``): a report
+# dimension and a filter each. ``model`` is the registered model (package) whose lineage the job
+# is part of, linked by the models collection rather than read from the job's own record.
+LINEAGE = (
+    "tuning_job", "automl_job", "pipeline", "pipeline_execution", "experiment", "trial",
+    "base_model", "model",
+)  # fmt: skip
 # What a report can group by; here, not in the store, so ``tracker --help`` needs no database code.
 DIMENSIONS = (
     "team", "project", "user", "instance_type", "account", "region", "status", "day", "month", "job",
+    *LINEAGE, "team_source",
 )  # fmt: skip
 # What a report, view, export or the dashboard can filter on (equality on the job's value).
-FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
+FILTERS = (
+    "team", "project", "user", "account", "region", "instance_type", "status", *LINEAGE,
+    "team_source",
+)  # fmt: skip
 
 # The shapes of AWS identifiers the tracker checks input against (config, price files, CLI).
 REGION_RE = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d{1,2}$")
@@ -183,6 +197,21 @@ class JobRecord:
     team: str = UNALLOCATED
     project: str | None = None
     user: str | None = None
+    team_source: str = UNALLOCATED
+    role_arn: str | None = None
+    # Lineage (names, not ARNs; see LINEAGE): None when the job is not part of one.
+    tuning_job: str | None = None
+    automl_job: str | None = None
+    pipeline: str | None = None
+    pipeline_execution: str | None = None
+    experiment: str | None = None
+    trial: str | None = None
+    base_model: str | None = None
+    # Work the job reports (``tracker.collect.parse.work_units``): thousandths of a training
+    # epoch (epochs may be fractional, e.g. Hugging Face's ``num_train_epochs=1.5``) and
+    # training tokens; None when the job does not say.
+    milli_epochs: int | None = None
+    train_tokens: int | None = None
 
     @property
     def is_final(self) -> bool:

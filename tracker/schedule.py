@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from apscheduler.triggers.base import BaseTrigger
 
 # The scheduled jobs, in the order the daemon and ``tracker status`` list them.
-JOB_NAMES = ("collect", "alerts", "reconcile", "prices", "showback", "remeasure")
+JOB_NAMES = ("collect", "alerts", "reconcile", "prices", "showback", "remeasure", "models")
 AFTER_COLLECT = "after collect"
 OFF = "off"
 DEFAULT_SCHEDULE = {
@@ -27,6 +27,7 @@ DEFAULT_SCHEDULE = {
     "prices": "0 5 * * 1",
     "showback": "0 6 1 * *",  # the month just ended, on the 1st
     "remeasure": "0 4 * * *",  # S3 artifacts of recently ended jobs, daily
+    "models": "0 * * * *",  # model packages and models, and the jobs that made them, hourly
 }
 # With [events] queues configured, the poll is a safety net (docs/events.md): hourly by default.
 EVENTS_SAFETY_NET = "0 * * * *"
@@ -47,6 +48,7 @@ class ScheduleSettings:
     prices: str = DEFAULT_SCHEDULE["prices"]
     showback: str = DEFAULT_SCHEDULE["showback"]
     remeasure: str = DEFAULT_SCHEDULE["remeasure"]
+    models: str = DEFAULT_SCHEDULE["models"]
     misfire_grace_seconds: int = 300
 
     def expression(self, job: str) -> str:

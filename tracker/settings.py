@@ -73,6 +73,8 @@ if TYPE_CHECKING:  # imported by the parsers of their sections, on first use (la
     from tracker.alert.anomalies import AnomalySettings
     from tracker.alert.enforce import EnforceSettings
     from tracker.alert.rules import AlertSettings
+    from tracker.collect.allocate import AllocationRule
+    from tracker.cost.shared import SharedPool
     from tracker.estimate.rules import EstimateSettings
     from tracker.guard.policy import GuardSettings
     from tracker.reconcile.rules import ReconcileSettings
@@ -99,7 +101,7 @@ CORE_SECTIONS = ("database", "sources", "attribution", "pricing", "collection")
 # Each a typed accessor on Settings, parsed on first use; in the order their problems are reported.
 FEATURE_SECTIONS = (
     "reports", "budgets", "alerts", "schedule", "daemon", "reconcile", "estimates", "web",
-    "events", "guard", "enforce", "anomalies",
+    "events", "guard", "enforce", "anomalies", "allocation",
 )  # fmt: skip
 KNOWN_SECTIONS = {*CORE_SECTIONS, *FEATURE_SECTIONS}
 T = TypeVar("T")
@@ -288,6 +290,10 @@ class Settings:
     @cached_property
     def anomalies(self) -> AnomalySettings:
         return self._section("anomalies", parse_anomalies_section)
+
+    @cached_property
+    def allocation(self) -> AllocationSettings:
+        return self._section("allocation", parse_allocation_section)
 
     @property
     def estimate_tolerance_pct(self) -> Decimal:
@@ -1358,3 +1364,203 @@ def parse_anomalies_section(value: object, ctx: SectionContext) -> AnomalySettin
         ctx.whole("anomalies.lookback_days", table.get("lookback_days"), default.lookback_days,
                   int(days.low), int(days.high), "days"),
     )  # fmt: skip
+
+
+# -- [allocation]: [[allocation.rules]] and [[allocation.shared]] (docs/allocation.md) ---------
+ALLOCATION_KEYS = {"rules", "shared"}
+ALLOCATION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+SHARED_KEYS = {"name", "pool", "team", "monthly_usd", "method", "over"}
+
+
+@dataclass(frozen=True)
+class AllocationSettings:
+    """``[allocation]``: the rules that give untagged jobs a team, in order (the first match
+    wins), and the shared-cost pools split over the teams in the showback."""
+
+    rules: tuple[AllocationRule, ...] = ()
+    shared: tuple[SharedPool, ...] = ()
+
+
+def parse_allocation_section(value: object, ctx: SectionContext) -> AllocationSettings:
+    """``[allocation]`` -> AllocationSettings; None gives none (no rule, no pool)."""
+    table = ctx.section("allocation", value)
+    if table is None:
+        return AllocationSettings()
+    ctx.unknown_keys("allocation", table, ALLOCATION_KEYS)
+    rules = _allocation_tables("allocation.rules", table.get("rules"), ctx)
+    pools = _allocation_tables("allocation.shared", table.get("shared"), ctx)
+    parsed_rules = [_allocation_rule(f"allocation.rules[{i}]", t, ctx) for i, t in rules]
+    parsed_pools = [_shared_pool(f"allocation.shared[{i}]", t, ctx) for i, t in pools]
+    sources: dict[str, str] = {}
+    for (index, _), pool in zip(pools, parsed_pools, strict=True):
+        if pool is not None and pool.team is not None:
+            if pool.team in sources:
+                ctx.problem(
+                    f"allocation.shared[{index}]",
+                    f"team {pool.team!r} is already the pool of {sources[pool.team]!r}; "
+                    "a team's spend can be split once",
+                )
+            sources.setdefault(pool.team, pool.name)
+    return AllocationSettings(
+        tuple(r for r in parsed_rules if r is not None),
+        tuple(p for p in parsed_pools if p is not None),
+    )
+
+
+def _allocation_tables(
+    key: str, value: object, ctx: SectionContext
+) -> list[tuple[int, dict[str, Any]]]:
+    """An array of tables (``[[allocation.rules]]``) as (index, table), names unique."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        ctx.problem(key, f"must be an array of tables ([[{key}]])")
+        return []
+    found, names = [], set()
+    for index, table in enumerate(value):
+        name = table.get("name")
+        if not isinstance(name, str) or not ALLOCATION_NAME_RE.match(name):
+            ctx.problem(
+                f"{key}[{index}].name",
+                f"must be a short name (letters, digits, '-', '_', '.'), got {shown_value(name)!r}",
+            )
+            continue
+        if name in names:
+            ctx.problem(f"{key}[{index}].name", f"{name!r} is used twice; names must be unique")
+            continue
+        names.add(name)
+        found.append((index, table))
+    return found
+
+
+def _allocation_text(key: str, value: object, ctx: SectionContext) -> str | None:
+    """A non-empty string (a problem naming ``key`` otherwise)."""
+    if not isinstance(value, str) or not value.strip():
+        ctx.problem(key, f"must be a non-empty string, got {shown_value(value)!r}")
+        return None
+    return value.strip()
+
+
+def _allocation_rule(key: str, table: dict[str, Any], ctx: SectionContext) -> AllocationRule | None:
+    """One ``[[allocation.rules]]`` table (its name already checked) -> AllocationRule."""
+    from tracker.collect.allocate import (
+        FIELD_PATTERN_KEYS,
+        MATCH_KEYS,
+        RESERVED_NAMES,
+        TAG_PREFIX,
+        AllocationRule,
+        make_match,
+        matchable_fields,
+    )
+    from tracker.records import UNALLOCATED
+
+    before = len(ctx.problems)
+    name = table["name"]
+    ctx.unknown_keys(
+        key, table, {"name", "team", "project", "field", *MATCH_KEYS, *FIELD_PATTERN_KEYS}
+    )
+    if name in RESERVED_NAMES:
+        ctx.problem(
+            f"{key}.name", f"{name!r} is what team_source says without a rule; pick another"
+        )
+    team = _allocation_text(f"{key}.team", table.get("team"), ctx)
+    if team == UNALLOCATED:
+        ctx.problem(f"{key}.team", f"must name a team, not {UNALLOCATED!r}")
+    project = None
+    if "project" in table:
+        project = _allocation_text(f"{key}.project", table["project"], ctx)
+    wanted: list[tuple[str, str, object, str]] = [
+        (match_key, target, table[match_key], how)
+        for match_key, (target, how) in MATCH_KEYS.items()
+        if match_key in table
+    ]
+    patterns = [k for k in FIELD_PATTERN_KEYS if k in table]
+    if "field" in table:
+        target = table["field"]
+        allowed = (*matchable_fields(), "domain", "user_profile")
+        is_tag = isinstance(target, str) and target.startswith(TAG_PREFIX) and len(target) > 4
+        if not is_tag and target not in allowed:
+            ctx.problem(
+                f"{key}.field",
+                f"must be tag:<key> or a job field ({', '.join(allowed)}), got {shown_value(target)!r}",
+            )
+        elif len(patterns) != 1:
+            ctx.problem(f"{key}.field", "needs exactly one of value, glob or regex beside it")
+        else:
+            how = {"value": "exact"}.get(patterns[0], patterns[0])
+            wanted.append((patterns[0], str(target), table[patterns[0]], how))
+    elif patterns:
+        ctx.problem(
+            f"{key}.{patterns[0]}", 'compares a field: set field = "<job field or tag:key>" too'
+        )
+    if not wanted and "field" not in table:
+        ctx.problem(
+            key,
+            f"rule {name!r} matches every untagged job; give at least one of "
+            f"{', '.join([*MATCH_KEYS, 'field'])}",
+        )
+    matches = []
+    for match_key, target, pattern, how in wanted:
+        text = _allocation_text(f"{key}.{match_key}", pattern, ctx)
+        if text is None:
+            continue
+        if match_key == "account" and not ACCOUNT_ID_RE.match(text):
+            ctx.problem(f"{key}.account", f"must be a 12-digit account id, got {text!r}")
+            continue
+        try:
+            matches.append(make_match(match_key, target, text, how))
+        except re.error as exc:
+            ctx.problem(f"{key}.{match_key}", f"rule {name!r}: not a regular expression ({exc})")
+    if len(ctx.problems) > before or team is None:
+        return None
+    return AllocationRule(name, team, tuple(matches), project)
+
+
+def _shared_pool(key: str, table: dict[str, Any], ctx: SectionContext) -> SharedPool | None:
+    """One ``[[allocation.shared]]`` table (its name already checked) -> SharedPool."""
+    from tracker.cost.shared import METHODS, SharedPool
+    from tracker.records import UNALLOCATED
+
+    before = len(ctx.problems)
+    ctx.unknown_keys(key, table, SHARED_KEYS)
+    given = [k for k in ("pool", "team", "monthly_usd") if k in table]
+    team = monthly = None
+    if len(given) != 1:
+        ctx.problem(
+            key,
+            'needs exactly one of pool = "unallocated", team = "<team>" or monthly_usd = <amount>'
+            + (f", got {' and '.join(given)}" if given else ""),
+        )
+    elif given[0] == "pool":
+        if table["pool"] != UNALLOCATED:
+            ctx.problem(
+                f"{key}.pool",
+                f'must be "{UNALLOCATED}" (a team\'s spend is team = "<team>"), '
+                f"got {shown_value(table['pool'])!r}",
+            )
+        team = UNALLOCATED
+    elif given[0] == "team":
+        team = _allocation_text(f"{key}.team", table["team"], ctx)
+    else:
+        monthly = ctx.number(
+            f"{key}.monthly_usd", table["monthly_usd"], BUDGET_USD, positive=True,
+            what="a number of US dollars",
+        )  # fmt: skip
+    method = table.get("method")
+    if method not in METHODS:
+        ctx.problem(
+            f"{key}.method", f"must be one of {', '.join(METHODS)}, got {shown_value(method)!r}"
+        )
+    over = table.get("over", [])
+    if not isinstance(over, list) or not all(isinstance(t, str) and t.strip() for t in over):
+        ctx.problem(
+            f"{key}.over",
+            f'must be a list of team names, e.g. ["nlp", "vision"], got {shown_value(over)!r}',
+        )
+        over = []
+    for name in over:
+        if name in (team, UNALLOCATED):
+            ctx.problem(f"{key}.over", f"{name!r} cannot receive a share of this pool")
+    if len(ctx.problems) > before:
+        return None
+    return SharedPool(table["name"], str(method), team, monthly, tuple(dict.fromkeys(over)))

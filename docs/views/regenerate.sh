@@ -14,6 +14,8 @@ $T --top 10 > "$OUT/top.txt"
 $T --view waste > "$OUT/waste.txt"
 $T --view trend --since 2026-11-20 > "$OUT/trend.txt"
 $T --view anomalies --team nlp > "$OUT/anomalies.txt"
+$T --view units > "$OUT/units.txt"
+$T --view units --by month --format markdown > "$OUT/units-month.md"
 for view in showback top waste trend; do
   $T --view "$view" --format png --output "docs/views/img/$view.png"
   $T --view "$view" --format html --output "$OUT/$view.html"

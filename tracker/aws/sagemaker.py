@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 SORT_BY = "CreationTime"
 MAX_PAGE_SIZE = 100
 NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException"})
+NOT_FOUND_PHRASES = ("could not find", "not found", "does not exist")
 # Search: MaxResults is 1..100; a Filter Value is at most 1024 characters; a SearchExpression
 # holds at most 20 Filters (botocore's model, the API reference).
 SEARCH_RESOURCE = "TrainingJob"
@@ -52,19 +53,21 @@ def describe_job(client: BaseClient, name: str) -> dict[str, Any] | None:
     try:
         response = client.describe_training_job(TrainingJobName=name)
     except ClientError as exc:
-        if _not_found(exc):
+        if not_found(exc):
             return None
         raise
     response.pop("ResponseMetadata", None)
     return response
 
 
-def _not_found(exc: ClientError) -> bool:
+def not_found(exc: ClientError) -> bool:
+    """Whether a Describe call failed because the resource no longer exists."""
     error = exc.response.get("Error", {})
     code, message = error.get("Code", ""), str(error.get("Message", "")).lower()
-    # SageMaker answers ResourceNotFound; some endpoints (and moto) a ValidationException.
+    # SageMaker answers ResourceNotFound; some endpoints (and moto) a ValidationException:
+    # "Could not find model ...", "Model package ... not found", "... does not exist".
     return code in NOT_FOUND_CODES or (
-        code == "ValidationException" and "could not find" in message
+        code == "ValidationException" and any(phrase in message for phrase in NOT_FOUND_PHRASES)
     )
 
 

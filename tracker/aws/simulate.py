@@ -82,6 +82,11 @@ class JobSpec:
     keep_alive_seconds: int | None = None
     max_runtime: int = 86400
     max_wait: int | None = None
+    # What SageMaker records about the job's origin (a tuning sweep, an AutoML job, an
+    # experiment run): set on moto's job as DescribeTrainingJob and Search return them.
+    tuning_job_arn: str | None = None
+    auto_ml_job_arn: str | None = None
+    experiment_config: Mapping[str, str] | None = None
 
     def training_seconds(self) -> int | None:
         return self.billable if self.training is MISSING else self.training
@@ -246,6 +251,12 @@ def _finish(job: FakeTrainingJob, spec: JobSpec) -> None:
             "Status": spec.warm_pool_status,
             "ResourceRetainedBillableTimeInSeconds": spec.warm_pool_seconds,
         }
+    if spec.tuning_job_arn:
+        job.tuning_job_arn = spec.tuning_job_arn
+    if spec.auto_ml_job_arn:
+        job.auto_ml_job_arn = spec.auto_ml_job_arn
+    if spec.experiment_config:
+        job.experiment_config = dict(spec.experiment_config)
     if spec.selected_type:
         job.resource_config = {
             **job.resource_config,
@@ -314,6 +325,8 @@ class SimJob:
     checkpoint_bytes: int = 0
     failure_reason: str | None = None
     created: datetime | None = None
+    tuning_job_arn: str | None = None
+    experiment_config: dict[str, str] | None = None
 
     def spec(self) -> JobSpec:
         """The :class:`JobSpec` this job is seeded from.
@@ -351,6 +364,8 @@ class SimJob:
             artifact_bytes=self.artifact_bytes if self.status == "Completed" else 0,
             checkpoint_bytes=self.checkpoint_bytes,
             failure_reason=self.failure_reason,
+            tuning_job_arn=self.tuning_job_arn,
+            experiment_config=self.experiment_config,
         )
 
 
@@ -487,6 +502,10 @@ def _special_jobs(now: datetime) -> list[SimJob]:
     """The cases every FinOps question needs, placed deterministically."""
     prod, research = ACCOUNTS["prod"][0], ACCOUNTS["research"][0]
     day = now.replace(microsecond=0)
+    return [*_basic_cases(day, prod, research), *_lineage_jobs(day, prod)]
+
+
+def _basic_cases(day: datetime, prod: str, research: str) -> list[SimJob]:
     return [
         SimJob(
             name="nlp-llm-finetune-hetero-001",
@@ -563,6 +582,149 @@ def _special_jobs(now: datetime) -> list[SimJob]:
             bucket=f"ml-artifacts-{research}-us-east-1",
         ),
     ]
+
+
+# -- lineage: a tuning sweep, a pipeline execution, a JumpStart fine-tune, registered models ------
+PROD_ACCOUNT = ACCOUNTS["prod"][0]
+SWEEP = "nlp-llm-sweep-001"
+SWEEP_ARN = f"arn:aws:sagemaker:us-east-1:{PROD_ACCOUNT}:hyper-parameter-tuning-job/{SWEEP}"
+# Training jobs of a tuning job are named <tuning job>-<NNN>-<8 hex>; the best is the first.
+SWEEP_JOBS = (f"{SWEEP}-001-6c1f0a2e", f"{SWEEP}-002-91b4d7c3", f"{SWEEP}-003-2e8a5f10",
+              f"{SWEEP}-004-d05b3e77")  # fmt: skip
+PIPELINE = "vision-train"
+PIPELINE_EXECUTION_ID = "7k2m9x4q1b3z"
+PIPELINE_EXECUTION_ARN = (
+    f"arn:aws:sagemaker:us-west-2:{PROD_ACCOUNT}:pipeline/{PIPELINE}"
+    f"/execution/{PIPELINE_EXECUTION_ID}"
+)
+# Step jobs named <prefix>-<step>-<10 alphanumerics>, the pipeline's name as the prefix (the
+# SDK's PipelineDefinitionConfig(use_custom_job_prefix=True); without it Pipelines names them
+# pipelines-<execution id>-<step>-..., too wide for the demo's job table). The tag, not the
+# name, ties a job to its execution.
+PIPELINE_JOBS = (
+    f"{PIPELINE}-Preprocess-q8w2e4r6t1",
+    f"{PIPELINE}-Train-a3s5d7f9g2",  # failed first attempt
+    f"{PIPELINE}-Train-h4j6k8l1z3",  # its retry, completed
+)
+JUMPSTART_JOB = "nlp-llm-jumpstart-ft-011"
+JUMPSTART_MODEL = "meta-textgeneration-llama-3-8b"
+MODEL_PACKAGE_GROUP = "nlp-llm"  # its version 1 is the sweep's best job
+PIPELINE_MODEL = "vision-detector-7k2m9x4q1b3z"  # a model of the pipeline's completed training
+
+
+def _lineage_jobs(day: datetime, prod: str) -> list[SimJob]:
+    """A tuning sweep (two completed, one failed, one stopped early) and a JumpStart
+    fine-tune in us-east-1; a pipeline execution in us-west-2 (a preprocessing step, a failed
+    training attempt and its completed retry), recorded as an experiment run as Pipelines
+    does (experiment = pipeline, trial = execution id)."""
+    east, west = f"ml-artifacts-{prod}-us-east-1", f"ml-artifacts-{prod}-us-west-2"
+    nlp = {"team": "nlp", "project": "llm-finetune", "owner": "chen"}
+    sweep_start = day - timedelta(days=8, hours=6)
+    sweep = [  # (status, start after the sweep's, billable seconds)
+        ("Completed", 0, 7200),
+        ("Completed", 0, 5400),
+        ("Failed", 2, 1800),
+        ("Stopped", 2, 2700),
+    ]
+    jobs = [
+        SimJob(
+            name=name,
+            account_id=prod,
+            region="us-east-1",
+            instance_type="ml.g5.2xlarge",
+            status=status,
+            start=sweep_start + timedelta(hours=after),
+            end=sweep_start + timedelta(hours=after, seconds=seconds),
+            billable_seconds=seconds,
+            training_seconds=seconds,
+            failure_reason="AlgorithmError: loss diverged (NaN)" if status == "Failed" else None,
+            tags=dict(nlp),
+            bucket=east,
+            artifact_bytes=600_000,
+            tuning_job_arn=SWEEP_ARN,
+        )
+        for name, (status, after, seconds) in zip(SWEEP_JOBS, sweep, strict=True)
+    ]
+    pipeline_start = day - timedelta(days=6, hours=10)
+    steps = [  # (instances, status, start after the execution's, billable seconds)
+        (1, "Completed", 0, 900),
+        (2, "Failed", 1, 1800),
+        (2, "Completed", 2, 5400),
+    ]
+    pipeline_tags = {"team": "vision", "project": "detector", "owner": "dmitri",
+                     "sagemaker:pipeline-execution-arn": PIPELINE_EXECUTION_ARN}  # fmt: skip
+    jobs += [
+        SimJob(
+            name=name,
+            account_id=prod,
+            region="us-west-2",
+            instance_type="ml.g5.xlarge",
+            count=count,
+            status=status,
+            start=pipeline_start + timedelta(hours=after),
+            end=pipeline_start + timedelta(hours=after, seconds=seconds),
+            billable_seconds=seconds,
+            training_seconds=seconds,
+            failure_reason="ClientError: ResourceLimitExceeded" if status == "Failed" else None,
+            tags=dict(pipeline_tags),
+            bucket=west,
+            artifact_bytes=400_000,
+            experiment_config={"ExperimentName": PIPELINE, "TrialName": PIPELINE_EXECUTION_ID},
+        )
+        for name, (count, status, after, seconds) in zip(PIPELINE_JOBS, steps, strict=True)
+    ]
+    jobs.append(
+        SimJob(
+            name=JUMPSTART_JOB,
+            account_id=prod,
+            region="us-east-1",
+            instance_type="ml.g5.2xlarge",
+            start=day - timedelta(days=4, hours=3),
+            end=day - timedelta(days=4, hours=2),
+            billable_seconds=3600,
+            training_seconds=3600,
+            tags={**nlp, "sagemaker-sdk:jumpstart-model-id": JUMPSTART_MODEL},
+            bucket=east,
+            artifact_bytes=300_000,
+        )
+    )
+    return jobs
+
+
+def seed_models(now: datetime) -> None:
+    """Register the demo's models on the moto server in use, through the API: version 1 of the
+    model package group ``nlp-llm`` from the sweep's best job, and a model from the pipeline's
+    completed training job. Their model data is the jobs' ``ModelArtifacts.S3ModelArtifacts``
+    as moto reports it (``<S3OutputPath>/<job name>/output/model.tar.gz``). Created a day and
+    half a day before ``now`` (moto stamps the wall clock; set on its objects, as for jobs)."""
+    east = clients_for(PROD_ACCOUNT, "us-east-1")["sagemaker"]
+    west = clients_for(PROD_ACCOUNT, "us-west-2")["sagemaker"]
+    east.create_model_package_group(ModelPackageGroupName=MODEL_PACKAGE_GROUP)
+    package_arn = east.create_model_package(
+        ModelPackageGroupName=MODEL_PACKAGE_GROUP,
+        ModelApprovalStatus="Approved",
+        InferenceSpecification={
+            "Containers": [{"Image": IMAGE, "ModelDataUrl": _artifact(SWEEP_JOBS[0], "us-east-1")}],
+            "SupportedContentTypes": ["application/json"],
+            "SupportedResponseMIMETypes": ["application/json"],
+        },
+    )["ModelPackageArn"]
+    west.create_model(
+        ModelName=PIPELINE_MODEL,
+        ExecutionRoleArn=DEMO_ROLE.format(account=PROD_ACCOUNT),
+        PrimaryContainer={"Image": IMAGE, "ModelDataUrl": _artifact(PIPELINE_JOBS[2], "us-west-2")},
+    )
+    created = _naive(now.replace(microsecond=0))
+    _backend(PROD_ACCOUNT, "us-east-1").model_packages[package_arn].creation_time = (
+        created - timedelta(days=1)
+    )
+    _backend(PROD_ACCOUNT, "us-west-2")._models[PIPELINE_MODEL].creation_time = created - timedelta(
+        hours=12
+    )
+
+
+def _artifact(job: str, region: str) -> str:
+    return f"s3://ml-artifacts-{PROD_ACCOUNT}-{region}/training/{job}/output/model.tar.gz"
 
 
 def seed_organisation(jobs: Sequence[SimJob]) -> None:

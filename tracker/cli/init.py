@@ -83,6 +83,16 @@ REST = """
 # [schedule]                       # `tracker daemon`: cron expressions (UTC)
 # collect = "*/15 * * * *"
 # alerts = "after collect"
+
+# [[allocation.rules]]             # a team for untagged jobs (docs/allocation.md); first match wins
+# name = "sweeps"
+# team = "research"
+# name_glob = "sweep-*"            # or name_regex, role_arn, account, domain, user_profile, field
+
+# [[allocation.shared]]            # split a pool over the teams per month (showback shared_usd)
+# name = "untagged"
+# pool = "unallocated"             # or team = "platform", or monthly_usd = 1200
+# method = "proportional"          # or "even"
 """
 
 

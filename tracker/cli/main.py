@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 
 from tracker import __version__
 from tracker.bounds import DEMO_JOBS, SEED
-from tracker.cli import db, estimates, events, guard, init, ops, views
+from tracker.cli import db, estimates, events, guard, init, lineage, ops, views
 from tracker.cli.wiring import (
     Parser,
     add_actions,
@@ -32,7 +32,7 @@ log = logging.getLogger("tracker")
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 # Command modules that add their own subcommands: each has ``add_commands(subparsers)``,
 # which adds parsers and sets ``handler=`` on them. Their top-level imports stay light.
-COMMAND_MODULES = (init, db, views, ops, estimates, events, guard)
+COMMAND_MODULES = (init, db, views, ops, estimates, events, guard, lineage)
 
 
 def command(
@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=whole_arg("--jobs", DEMO_JOBS),
         default=360,
         help=f"random training jobs to simulate, {DEMO_JOBS.low} to {DEMO_JOBS.high:,} "
-        "(default 360), on top of five special cases",
+        "(default 360), on top of thirteen special cases",
     )
     demo.add_argument(
         "--seed",
@@ -224,14 +224,19 @@ def cmd_prices(args: argparse.Namespace) -> int:
 @command("recost")
 def cmd_recost(args: argparse.Namespace) -> int:
     from tracker.clock import system_clock
-    from tracker.collect.recost import recost
+    from tracker.collect.recost import allocation_of, recost
 
     settings = settings_from(args)
     store = store_from(args, settings)
     count = recost(
-        store, settings.price_book(), settings.cost_policy(), settings.discount_pct, system_clock()
+        store,
+        settings.price_book(),
+        settings.cost_policy(),
+        settings.discount_pct,
+        system_clock(),
+        allocation=allocation_of(settings),
     )
-    print(f"Recosted {count} jobs with the current price book.")
+    print(f"Recosted {count} jobs with the current price book and allocation rules.")
     return 0
 
 

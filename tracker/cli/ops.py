@@ -56,6 +56,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     run.add_argument("job", choices=JOBS, help="the job to run")
     run.set_defaults(handler=cmd_run)
 
+    models = add_command(
+        sub,
+        "collect-models",
+        "collect model packages and models; link each job to the model it helped produce",
+        ["tracker collect-models", "tracker collect-models --format json --config tracker.toml"],
+    )
+    add_format_option(models, ["table", "json"])
+    models.set_defaults(handler=cmd_collect_models)
+
     status = add_command(
         sub,
         "status",
@@ -173,6 +182,34 @@ def cmd_run(args: argparse.Namespace) -> int:
     seconds = (wall_clock() - started).total_seconds()
     print(f"{args.job}: {outcome.status} in {seconds:.1f} s: {outcome.detail}")
     return 0 if outcome.ok else 1
+
+
+# -- collect-models --------------------------------------------------------------------------------
+def cmd_collect_models(args: argparse.Namespace) -> int:
+    from tracker.clock import system_clock, wall_clock
+    from tracker.collect.models import collect_models
+    from tracker.daemon.runner import record_run
+    from tracker.daemon.tasks import JobContext, JobOutcome
+
+    settings, store = _wiring(args)
+    # Recorded as a run of the models job: `tracker status` shows it like a daemon's.
+    summary = record_run(
+        "models",
+        JobContext(settings, store, system_clock, wall_clock, "cli"),
+        lambda: collect_models(settings, store, clock=system_clock),
+        lambda result: JobOutcome(result.status, result.detail()),
+    )
+    if args.format == "json":
+        sys.stdout.write(_json(summary.to_dict()))
+    else:
+        print(f"Models: {summary.detail()}")
+        for pair in summary.pairs:
+            counts = f"{pair.listed} listed, {pair.described} new, {pair.removed} removed"
+            what = f"error: {pair.error}" if pair.error else counts
+            print(f"  {pair.account_id or '?':<12}  {pair.region:<14}  {pair.source}: {what}")
+        if not summary.pairs:
+            print("No account and region collected yet: run 'tracker collect' first.")
+    return 0 if summary.status == "ok" else 1
 
 
 # -- status ----------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""``tracker report`` (``--by DIM`` rows and ``--view NAME``: showback, top, waste, trend) and
-``tracker serve``.
+"""``tracker report`` (``--by DIM`` rows and ``--view NAME``: showback, top, waste, trend,
+anomalies, units) and ``tracker serve``.
 
 The ``report`` parser is made in tracker/cli/main.py; :func:`add_report_arguments` adds its
 output and view options and ``cmd_report`` hands every run to :func:`run_report`: one path
@@ -29,13 +29,14 @@ from tracker.errors import InputError
 from tracker.report.formats import FORMATS, MACHINE_FORMATS
 
 if TYPE_CHECKING:
+    from tracker.cost.shared import SharedPool
     from tracker.report.table import Table
     from tracker.report.views import ViewRequest
     from tracker.settings import Settings
     from tracker.store.database import Store
     from tracker.store.lite import LiteStore
 
-VIEW_NAMES = ("showback", "top", "waste", "trend", "anomalies")
+VIEW_NAMES = ("showback", "top", "waste", "trend", "anomalies", "units")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 
@@ -45,7 +46,10 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
     add_format_option(report, FORMATS)
     report.add_argument("--output", help="write to this file instead of standard output")
     report.add_argument(
-        "--view", choices=VIEW_NAMES, help="a report view instead of plain spend --by DIM"
+        "--view",
+        choices=VIEW_NAMES,
+        help="a report view instead of plain spend --by DIM (units: cost per instance-hour, "
+        "GPU-hour, epoch and million tokens, --by team|instance_type|base_model|month)",
     )
     report.add_argument(
         "--pivot",
@@ -57,6 +61,11 @@ def add_report_arguments(report: argparse.ArgumentParser) -> None:
         type=whole_arg("--top", TOP_JOBS),
         metavar="N",
         help=f"the N most expensive jobs (the top view; default 10, {TOP_JOBS.low} to {TOP_JOBS.high:,})",
+    )
+    report.add_argument(
+        "--show-shared",
+        action="store_true",
+        help="the showback's [[allocation.shared]] pools split per month, a row per team",
     )
 
 
@@ -115,9 +124,12 @@ def _finish_progress(stream: TextIO | None = None) -> None:
         stream.flush()
 
 
-def view_request(args: argparse.Namespace, max_daily_days: int) -> ViewRequest | None:
+def view_request(
+    args: argparse.Namespace, max_daily_days: int, shared: tuple[SharedPool, ...] = ()
+) -> ViewRequest | None:
     """The ViewRequest the report arguments ask for, or None for plain ``--by DIM`` rows.
-    ``max_daily_days`` is ``[reports] max_daily_days``: the widest per-day view."""
+    ``max_daily_days`` is ``[reports] max_daily_days``: the widest per-day view; ``shared``
+    the ``[[allocation.shared]]`` pools a showback shows (``--show-shared`` implies it)."""
     from tracker.report.views import DEFAULT_TOP, ViewRequest, parse_pivot
 
     view = args.view
@@ -128,6 +140,10 @@ def view_request(args: argparse.Namespace, max_daily_days: int) -> ViewRequest |
     if args.pivot:
         if view not in (None, "showback"):
             raise InputError(f"--pivot applies to the showback view, not --view {view}")
+        view = "showback"
+    if getattr(args, "show_shared", False):
+        if view not in (None, "showback"):
+            raise InputError(f"--show-shared applies to the showback view, not --view {view}")
         view = "showback"
     if view is None:
         return None
@@ -141,6 +157,8 @@ def view_request(args: argparse.Namespace, max_daily_days: int) -> ViewRequest |
         cols_by=cols_by,
         top=DEFAULT_TOP if args.top is None else args.top,
         max_daily_days=max_daily_days,
+        shared=shared if view == "showback" else (),
+        show_shared=bool(getattr(args, "show_shared", False)),
     )
 
 
@@ -154,7 +172,9 @@ def run_report(args: argparse.Namespace) -> int:
     # Views are bounded by ViewRequest (a per-day view spans at most max_daily_days); the
     # plain rows, even --by day or --by job, are one row per day or job that has spend:
     # bounded by the collected data, not by the window asked for.
-    request = view_request(args, settings.reports.max_daily_days)
+    showback = args.view == "showback" or (args.view is None and (args.pivot or args.show_shared))
+    shared = settings.allocation.shared if showback else ()
+    request = view_request(args, settings.reports.max_daily_days, shared)
     if request is not None and request.view == "anomalies":
         from dataclasses import replace
 

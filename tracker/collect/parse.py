@@ -11,22 +11,62 @@ a field AWS did not send is None, never invented; unknown statuses are kept as s
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Protocol
 
 from tracker.errors import TrackerError
-from tracker.records import UNALLOCATED, InstanceGroup, JobRecord
+from tracker.records import (
+    TEAM_FROM_TAG,
+    UNALLOCATED,
+    InstanceGroup,
+    JobRecord,
+    decimal_or_none,
+)
 
-if TYPE_CHECKING:
-    from tracker.settings import Attribution
+
+class Attribution(Protocol):
+    """The tag keys that name a job's team, project and user (``tracker.settings.Attribution``,
+    ``[attribution]``): a protocol, so that the settings can import what imports this module."""
+
+    @property
+    def team_tag(self) -> str: ...
+    @property
+    def project_tag(self) -> str: ...
+    @property
+    def user_tag(self) -> str: ...
+
 
 STUDIO_USER_TAG = "sagemaker:user-profile-arn"
+# The tag SageMaker Pipelines puts on every job a pipeline step starts (the SageMaker Python
+# SDK's lineage module reads it back the same way: sagemaker/lineage/context.py).
+PIPELINE_EXECUTION_TAG = "sagemaker:pipeline-execution-arn"
+# The tags the SageMaker Python SDK puts on JumpStart training jobs
+# (sagemaker/jumpstart/enums.py, ``JumpStartTag.MODEL_ID``).
+JUMPSTART_MODEL_TAG = "sagemaker-sdk:jumpstart-model-id"
 # Fields :func:`job_from_describe` reads that Search's TrainingJob record does not carry
 # (botocore's TrainingJob vs DescribeTrainingJobResponse shapes; tests/test_search.py checks
 # this against the model and docs/collection.md lists every field Search lacks).
 DESCRIBE_ONLY_FIELDS = ("BillableTokenCount", "ServerlessJobConfig")
+# The work a job reports, for unit costs (``report --view units``; docs/views/units.md lists
+# them). Names are compared ignoring case; the first present with a usable value wins, a final
+# metric (``FinalMetricDataList``: what the job reached) before a hyperparameter (what it was
+# asked to run, so read only for a Completed job). Search's TrainingJob record carries both
+# fields, so a searched job and a described one agree.
+EPOCH_METRICS = ("epoch", "epochs")
+EPOCH_HYPERPARAMETERS = (
+    "epochs", "num_train_epochs", "num_epochs", "n_epochs", "max_epochs", "epoch",
+)  # fmt: skip
+TOKEN_METRICS = (
+    "train_tokens", "training_tokens", "num_train_tokens", "num_input_tokens_seen",
+    "total_tokens", "num_tokens", "tokens",
+)  # fmt: skip
+# Larger values are taken as a mistake, not work (and keep every sum inside 64 bits).
+MAX_EPOCHS = Decimal(1_000_000)
+MAX_TOKENS = Decimal(10**14)
 
 
 class ResponseError(TrackerError):
@@ -118,6 +158,7 @@ def job_from_describe(
     if creation is None and modified is None:
         raise ResponseError(f"training job {name}: neither CreationTime nor LastModifiedTime")
     team, project, user = attribute(tags, attribution)
+    team_source = UNALLOCATED if team == UNALLOCATED else TEAM_FROM_TAG
     preference = _selected_preference(resources)
     serverless = desc.get("ServerlessJobConfig")
     return JobRecord(
@@ -166,7 +207,142 @@ def job_from_describe(
         team=team,
         project=project,
         user=user,
+        team_source=team_source,
+        role_arn=desc.get("RoleArn") if isinstance(desc.get("RoleArn"), str) else None,
+        **lineage(desc, tags),
+        **work_units(desc),
     )
+
+
+def work_units(desc: Mapping[str, Any]) -> dict[str, int | None]:
+    """The work a DescribeTrainingJob (or Search) record reports: ``milli_epochs`` (thousandths
+    of an epoch) and ``train_tokens``; None when it does not say.
+
+    Epochs: the final metric :data:`EPOCH_METRICS`, else (a Completed job only) the
+    hyperparameter :data:`EPOCH_HYPERPARAMETERS`. Tokens: the final metric
+    :data:`TOKEN_METRICS`, else a serverless job's ``BillableTokenCount``. HyperParameters is
+    a map of strings and the SageMaker Python SDK JSON-encodes each value, so the texts
+    ``3``, ``3.0`` and ``"3"`` (quotes included) all read 3. Anything not a finite positive
+    number (up to :data:`MAX_EPOCHS` epochs or :data:`MAX_TOKENS` tokens) is absent.
+    """
+    metrics = _final_metrics(desc.get("FinalMetricDataList"))
+    epochs = _named(metrics, EPOCH_METRICS, MAX_EPOCHS)
+    if epochs is None and desc.get("TrainingJobStatus") == "Completed":
+        epochs = _named(
+            _hyperparameters(desc.get("HyperParameters")), EPOCH_HYPERPARAMETERS, MAX_EPOCHS
+        )
+    tokens = _named(metrics, TOKEN_METRICS, MAX_TOKENS)
+    if tokens is None and isinstance(desc.get("ServerlessJobConfig"), Mapping):
+        tokens = _positive(desc.get("BillableTokenCount"), MAX_TOKENS)
+    return {
+        "milli_epochs": _whole(epochs * 1000) if epochs is not None else None,
+        "train_tokens": _whole(tokens) if tokens is not None else None,
+    }
+
+
+def _final_metrics(value: Any) -> dict[str, Any]:
+    """``[{"MetricName": n, "Value": v, ...}]`` -> ``{n lower-cased: v}`` (first kept)."""
+    found: dict[str, Any] = {}
+    for metric in value if isinstance(value, list) else []:
+        if isinstance(metric, Mapping) and isinstance(metric.get("MetricName"), str):
+            found.setdefault(metric["MetricName"].strip().lower(), metric.get("Value"))
+    return found
+
+
+def _hyperparameters(value: Any) -> dict[str, Any]:
+    """HyperParameters with lower-cased names and values JSON-decoded when they are JSON
+    strings (the SDK's ``json.dumps("3")`` is ``"3"`` with its quotes)."""
+    found: dict[str, Any] = {}
+    for name, text in _dict(value).items():
+        if isinstance(name, str) and isinstance(text, str):
+            stripped = text.strip()
+            if len(stripped) >= 2 and stripped[0] == stripped[-1] == '"':
+                try:
+                    stripped = json.loads(stripped)
+                except ValueError:
+                    continue
+            found.setdefault(name.strip().lower(), stripped)
+    return found
+
+
+def _named(values: Mapping[str, Any], names: tuple[str, ...], high: Decimal) -> Decimal | None:
+    """The value of the first of ``names`` present in ``values`` with a usable number."""
+    for name in names:
+        number = _positive(values.get(name), high)
+        if number is not None:
+            return number
+    return None
+
+
+def _positive(value: Any, high: Decimal) -> Decimal | None:
+    """A finite number above 0 and at most ``high`` (numbers, or numeric text), else None."""
+    number = decimal_or_none(value.strip() if isinstance(value, str) else value)
+    return number if number is not None and 0 < number <= high else None
+
+
+def _whole(number: Decimal) -> int | None:
+    """Rounded half up to a whole number; None when that is 0 (too small to count)."""
+    whole = int(number.quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return whole or None
+
+
+def lineage(desc: Mapping[str, Any], tags: Mapping[str, str]) -> dict[str, str | None]:
+    """What produced a job, as names, from its DescribeTrainingJob (or Search) record and tags.
+
+    ``tuning_job`` and ``automl_job`` name the job in ``TuningJobArn``/``AutoMLJobArn``;
+    ``pipeline`` and ``pipeline_execution`` come from the Pipelines tag
+    (``arn:...:pipeline/<pipeline>/execution/<id>`` -> ``<pipeline>`` and
+    ``<pipeline>/<id>``); ``experiment`` and ``trial`` from ``ExperimentConfig``;
+    ``base_model`` from the JumpStart model-id tag, else ``ServerlessJobConfig.BaseModelArn``
+    (its hub-content model name). Anything absent or malformed is None.
+    """
+    experiment = _dict(desc.get("ExperimentConfig"))
+    pipeline, execution = _pipeline_execution(tags.get(PIPELINE_EXECUTION_TAG))
+    return {
+        "tuning_job": _arn_name(desc.get("TuningJobArn"), "hyper-parameter-tuning-job/"),
+        "automl_job": _arn_name(desc.get("AutoMLJobArn"), "automl-job/"),
+        "pipeline": pipeline,
+        "pipeline_execution": execution,
+        "experiment": _text(experiment.get("ExperimentName")),
+        "trial": _text(experiment.get("TrialName")),
+        "base_model": _tag(tags, JUMPSTART_MODEL_TAG)
+        or _base_model(_dict(desc.get("ServerlessJobConfig")).get("BaseModelArn")),
+    }
+
+
+def _text(value: Any) -> str | None:
+    return value.strip() or None if isinstance(value, str) else None
+
+
+def _arn_name(arn: Any, resource: str) -> str | None:
+    """The name in ``arn:aws:sagemaker:<region>:<account>:<resource><name>``, else None."""
+    text = _text(arn)
+    if text is None or f":{resource}" not in text:
+        return None
+    return text.split(f":{resource}", 1)[1].strip("/") or None
+
+
+def _pipeline_execution(arn: Any) -> tuple[str | None, str | None]:
+    """(pipeline, ``pipeline/execution id``) of a pipeline execution ARN."""
+    rest = _arn_name(arn, "pipeline/")
+    if rest is None or "/execution/" not in rest:
+        return None, None
+    pipeline, execution_id = rest.split("/execution/", 1)
+    if not pipeline or not execution_id:
+        return None, None
+    return pipeline, f"{pipeline}/{execution_id}"
+
+
+def _base_model(arn: Any) -> str | None:
+    """The model of a hub-content ARN (``.../hub-content/<hub>/Model/<model>/<version>``), else
+    the ARN's last path part."""
+    text = _text(arn)
+    if text is None:
+        return None
+    parts = [part for part in text.split(":", 5)[-1].split("/") if part]
+    if "Model" in parts[:-1]:
+        return parts[parts.index("Model") + 1]
+    return parts[-1] if parts else None
 
 
 def attribute(

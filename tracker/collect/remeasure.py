@@ -54,7 +54,7 @@ def remeasure_artifacts(
     now = clock()
     summary = RemeasureSummary(since=now - timedelta(days=settings.collection.remeasure_days))
     factory = context_factory or AwsContextFactory(settings.collection)
-    sources = _sources_by_account(settings, store)
+    sources = sources_by_account(settings, store)
     policy = settings.cost_policy()
     repository = ArtifactRepository(store)
     contexts: dict[tuple[str, str], AwsContext | None] = {}
@@ -105,7 +105,7 @@ def _context(
         return None
 
 
-def _sources_by_account(settings: Settings, store: Store) -> dict[str, Source]:
+def sources_by_account(settings: Settings, store: Store) -> dict[str, Source]:
     """Account id -> the configured source that reaches it, from the watermarks the
     collector wrote (each names its source; organization members ``<name>/<account>``)."""
     by_name = {source.name: source for source in settings.sources}

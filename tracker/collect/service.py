@@ -40,7 +40,8 @@ from tracker.aws.session import (
     make_client,
 )
 from tracker.collect import parse
-from tracker.collect.recost import recost
+from tracker.collect.allocate import allocate
+from tracker.collect.recost import allocation_of, recost
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.records import JobCost, JobRecord
 from tracker.settings import Settings, Source
@@ -220,8 +221,9 @@ def collect(
             else:
                 summary.regions.append(outcome)
         summary.recosted = recost(
-            store, price_book, policy, settings.discount_pct, now, running_only=True
-        )
+            store, price_book, policy, settings.discount_pct, now, running_only=True,
+            allocation=allocation_of(settings),
+        )  # fmt: skip
         reached = {r.account_id: s for s in sources for r in summary.regions
                    if r.source == s.name and r.error is None}  # fmt: skip
         summary.gpu = _fetch_gpu(settings, store, reached, clock, factory)
@@ -683,9 +685,13 @@ class _RegionCollector:
         """Parse, measure (in bulk), cost and save one batch of (describe response, tags)."""
         if not described:
             return
+        rules = self.settings.allocation.rules  # untagged jobs get a team by the first match
         records = [
-            parse.job_from_describe(
-                desc, ctx.account_id, ctx.region, tags, 0, self.settings.attribution
+            allocate(
+                parse.job_from_describe(
+                    desc, ctx.account_id, ctx.region, tags, 0, self.settings.attribution
+                ),
+                rules,
             )
             for desc, tags in described
         ]

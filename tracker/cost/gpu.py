@@ -40,6 +40,12 @@ def gpus_of(instance_type: str | None) -> int | None:
     return gpu_table().get(instance_type or "")
 
 
+def billed_gpus(groups: Sequence[tuple[str, int]]) -> int:
+    """GPUs a job is billed for: over its billed (instance type, count) groups, count x GPUs
+    per instance; a type not in the table (CPU or unknown) adds none."""
+    return sum(count * (gpus_of(instance_type) or 0) for instance_type, count in groups)
+
+
 @dataclass(frozen=True)
 class GpuStats:
     """A job's utilisation, percent per GPU: mean and p95 over its hosts."""

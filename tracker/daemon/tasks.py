@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from tracker.alert.service import run_alerts
+from tracker.collect.models import collect_models
 from tracker.collect.recost import configured_regions, refresh_prices
 from tracker.collect.remeasure import remeasure_artifacts
 from tracker.collect.service import CollectSummary
@@ -136,6 +137,12 @@ def remeasure(ctx: JobContext) -> JobOutcome:
     return JobOutcome(result.status, detail)
 
 
+def models(ctx: JobContext) -> JobOutcome:
+    """Collect model packages and models, then link each job to the model it helped make."""
+    result = collect_models(ctx.settings, ctx.store, clock=ctx.clock)
+    return JobOutcome(result.status, result.detail())
+
+
 TASKS: dict[str, Callable[[JobContext], JobOutcome]] = {
     "collect": collect,
     "alerts": alerts,
@@ -143,6 +150,7 @@ TASKS: dict[str, Callable[[JobContext], JobOutcome]] = {
     "prices": prices,
     "showback": showback,
     "remeasure": remeasure,
+    "models": models,
 }
 assert tuple(TASKS) == JOB_NAMES, "every job name in tracker.schedule has a task, in order"
 

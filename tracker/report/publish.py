@@ -51,6 +51,7 @@ def write_showback(settings: Settings, store: Store, now: datetime) -> ShowbackR
         until=last,
         rows_by=options.showback_by,
         cols_by="month",
+        shared=settings.allocation.shared,
     )
     report = build(store, request, now)
     report.title = f"Showback {first:%B %Y}: spend by {options.showback_by} and month"

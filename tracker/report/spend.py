@@ -46,10 +46,11 @@ JOB_COLUMNS: tuple[Column, ...] = (
 )  # fmt: skip
 #: What ``--by job`` JSON and CSV rows add after the money: the engine's flags, the parts
 #: left without a price, the on-demand value of training-plan usage (outside the total, for
-#: the whole job) and the FOCUS ListCost (the total under its FOCUS name).
+#: the whole job), the FOCUS ListCost (the total under its FOCUS name) and where the job's
+#: team came from (``team_source``: tag, an allocation rule's name, unallocated).
 JOB_EXTRA_COLUMNS: tuple[Column, ...] = (
     text("flags"), text("unpriced_parts"), money(PLAN_VALUE.key, PLAN_VALUE.label.lower()),
-    money("list_usd", "list"),
+    money("list_usd", "list"), text("team_source"),
 )  # fmt: skip
 #: ``report --by job`` as people read it (text, Markdown, HTML): one line per job that fits
 #: a terminal. JSON and CSV keep every key of :func:`columns_for` (other tools rely on them);
@@ -100,6 +101,7 @@ def spend_rows(
             row["unpriced_parts"] = unpriced_parts(row["flags"])
             row[PLAN_VALUE.key] = usd_cents(int(agg["plan_value_micros"] or 0))
             row["list_usd"] = row[LIST.key]
+            row["team_source"] = agg["team_source"]
         row["_micros"] = micros
         rows.append(row)
     return rows

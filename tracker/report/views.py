@@ -1,4 +1,5 @@
-"""The report views: showback, top, waste and trend, each a question with one answer.
+"""The report views: showback, top, waste, trend, anomalies and units, each a question with
+one answer.
 
 Each view runs a few aggregate queries (``tracker.store.query``), turns the integer
 micro-dollars into rows of cents, and returns a :class:`tracker.report.table.Table` that every
@@ -18,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 from tracker import bounds
 from tracker.alert.anomalies import BASELINE_DAYS, AnomalySettings
 from tracker.bounds import DAILY_WINDOW_DAYS, MAX_DAILY_DAYS_SETTING, TOP_JOBS
+from tracker.cost.shared import PoolSplit, SharedPool, shared_by_team, split_shared
 from tracker.errors import InputError
-from tracker.records import UNALLOCATED, usd_cents
+from tracker.records import UNALLOCATED, format_usd, usd_cents
 from tracker.report.charts import Chart, Series, keep_largest
 from tracker.report.table import Column, Table, count, money, number, percent, text
+from tracker.report.units import UNITS_BY
 from tracker.report.unpriced import unpriced_notes
 from tracker.store.lite import queries as queries_of
 from tracker.store.window import Window
@@ -31,10 +34,12 @@ if TYPE_CHECKING:
     from tracker.store.lite import LiteQueries, LiteStore
     from tracker.store.query import ViewQueries
 
-VIEWS = ("showback", "top", "waste", "trend", "anomalies")
+VIEWS = ("showback", "top", "waste", "trend", "anomalies", "units")
 PIVOT_DIMENSIONS = (
     "team", "project", "user", "instance_type", "account", "region", "status", "day", "month",
 )  # fmt: skip
+#: What a view's rows may be per (``--by``): showback's pivot dimensions, the units view's.
+VIEW_BY = tuple(dict.fromkeys((*PIVOT_DIMENSIONS, *UNITS_BY)))
 CHRONOLOGICAL = ("day", "month")
 DEFAULT_TOP = 10
 TREND_DAYS = 30
@@ -70,10 +75,30 @@ class ViewRequest:
     max_daily_days: int = int(DAILY_WINDOW_DAYS.high)
     #: The anomalies view's rules (``[anomalies]``).
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    #: The showback's shared-cost pools (``[[allocation.shared]]``): a ``shared_usd`` column.
+    shared: tuple[SharedPool, ...] = ()
+    #: The showback as the split of its shared pools, row by row (``--show-shared``).
+    show_shared: bool = False
 
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
             raise InputError(f"--view {self.view!r}: expected one of {', '.join(VIEWS)}")
+        if self.view == "units":
+            if self.rows_by not in UNITS_BY:
+                raise InputError(
+                    f"units --by {self.rows_by!r}: expected one of {', '.join(UNITS_BY)}"
+                )
+        else:
+            self._check_pivot()
+        if self.show_shared:
+            check_show_shared(self.view, self.shared)
+        bounds.whole("--top", self.top, TOP_JOBS)
+        bounds.whole("[reports] max_daily_days", self.max_daily_days, MAX_DAILY_DAYS_SETTING)
+        check_window(self.since, self.until)
+        if self.since and self.until:
+            self.check_daily(Window(self.since, self.until))
+
+    def _check_pivot(self) -> None:
         for flag, dim in (
             ("rows (--by, or ROWS in --pivot)", self.rows_by),
             ("columns (--pivot)", self.cols_by),
@@ -84,11 +109,6 @@ class ViewRequest:
                 )
         if self.rows_by == self.cols_by:
             raise InputError(f"--pivot {self.rows_by},{self.cols_by}: rows and columns must differ")
-        bounds.whole("--top", self.top, TOP_JOBS)
-        bounds.whole("[reports] max_daily_days", self.max_daily_days, MAX_DAILY_DAYS_SETTING)
-        check_window(self.since, self.until)
-        if self.since and self.until:
-            self.check_daily(Window(self.since, self.until))
 
     @property
     def per_day(self) -> bool:
@@ -132,7 +152,12 @@ def build(
     window = Window(request.since, request.until, dict(request.filters))
     if request.view == "showback":
         request.check_daily(showback_window(window, now))
-        table = showback(queries, window, now, request.rows_by, request.cols_by, progress)
+        if request.show_shared:
+            table = shared_split(queries, window, now, request.shared, progress)
+        else:
+            table = showback(
+                queries, window, now, request.rows_by, request.cols_by, progress, request.shared
+            )
         window = showback_window(window, now)
     elif request.view == "top":
         table = top(queries, window, request.top, progress)
@@ -140,6 +165,16 @@ def build(
         table = waste(queries, window, progress)
     elif request.view == "anomalies":
         table = anomalies(store, window, now, request.anomaly, progress)  # type: ignore[arg-type]
+    elif request.view == "units":
+        from tracker.report.units import units
+
+        table = units(
+            store,  # type: ignore[arg-type]
+            window,
+            request.rows_by,
+            progress,
+            described=describe_window(window),
+        )
     else:
         request.check_daily(trend_window(window, now))
         table = trend(queries, window, now, progress)
@@ -194,9 +229,11 @@ def showback(
     rows_by: str = "team",
     cols_by: str = "month",
     progress: Progress = _quiet,
+    shared: tuple[SharedPool, ...] = (),
 ) -> Table:
     """Spend per ``rows_by`` x ``cols_by`` with row and column totals; when the columns are
-    months (or days), the change from the previous column to the last."""
+    months (or days), the change from the previous column to the last. With ``shared`` pools
+    and rows by team, each team's share of them in ``shared_usd`` beside its own cost."""
     window = showback_window(window, now)
     progress(f"showback: summing spend by {rows_by} and {cols_by}")
     cells = queries.pivot(rows_by, cols_by, window)
@@ -240,12 +277,24 @@ def showback(
     rows = [line(r, jobs_by_row.get(r, 0), grid[r]) for r in ordered]
     total = line("TOTAL", all_jobs, dict(col_micros)) if rows else None
     columns = [text(rows_by), count("jobs"), *(money(names[c]) for c in cols), money("total_usd")]
+    shared_notes: list[str] = []
+    if shared and rows_by == "team":
+        progress("showback: splitting the shared pools")
+        splits = _splits(queries, window, now, shared)
+        rows, total = _with_shared(rows, total, splits, window, line)
+        columns.append(money("shared_usd"))
+        shared_notes = _shared_notes(splits)
+    elif shared:
+        shared_notes = [
+            "Shared pools are split over teams: see --pivot team,month or --show-shared."
+        ]
     columns += [money("change_usd"), percent("change_pct")] if change else []
     series = [Series(r, tuple(usd_cents(grid[r].get(c, 0)) for c in cols)) for r in ordered]
     chart = Chart(
         "stacked", f"Spend by {rows_by} per {cols_by} (USD)", tuple(cols), keep_largest(series)
     )
     notes = [f"Columns are {cols_by}s; money is list cost in USD, split pro rata over UTC days."]
+    notes += shared_notes
     if change:
         notes.append(
             f"change_usd and change_pct compare {cols[-1]} with {cols[-2]}"
@@ -263,7 +312,7 @@ def showback(
     )
 
 
-RESERVED = {"jobs", "total_usd", "change_usd", "change_pct"}
+RESERVED = {"jobs", "total_usd", "shared_usd", "change_usd", "change_pct"}
 
 
 def _column_names(cols: list[str], rows_by: str) -> dict[str, str]:
@@ -274,6 +323,120 @@ def _column_names(cols: list[str], rows_by: str) -> dict[str, str]:
 def _in_progress(col: str, cols_by: str, now: datetime) -> bool:
     today = now.date()
     return col == (today.isoformat() if cols_by == "day" else today.strftime("%Y-%m"))
+
+
+# -- shared costs (``[[allocation.shared]]``, docs/allocation.md) -----------------------------
+SHARED_COLUMNS: tuple[Column, ...] = (
+    text("period"), text("pool"), text("source"), text("method"), text("team"),
+    money("basis_usd"), percent("share_pct"), money("shared_usd"), text("note"),
+)  # fmt: skip
+
+
+def check_show_shared(view: str, shared: tuple[SharedPool, ...]) -> None:
+    """``--show-shared`` is the showback's, and needs a pool to show."""
+    if view != "showback":
+        raise InputError(f"--show-shared applies to the showback view, not --view {view}")
+    if not shared:
+        raise InputError(
+            "--show-shared: the config has no [[allocation.shared]] pool to show "
+            "(see docs/allocation.md)"
+        )
+
+
+def _splits(
+    queries: ViewQueries | LiteQueries, window: Window, now: datetime, pools: tuple[SharedPool, ...]
+) -> list[PoolSplit]:
+    """Every pool split per month of the window. The pools and bases are every team's own
+    spend under the window's other filters: a ``--team`` filter narrows the rows shown,
+    never what is split."""
+    own: dict[str, dict[str, int]] = defaultdict(dict)
+    for cell in queries.pivot("team", "month", window.without_filter("team")):
+        own[_key(cell["col"])][_key(cell["row"])] = int(cell["list"])
+    return split_shared(pools, own, window.since, window.until or now.date())
+
+
+def _with_shared(
+    rows: list[dict[str, Any]],
+    total: dict[str, Any] | None,
+    splits: list[PoolSplit],
+    window: Window,
+    line: Callable[[str, int, dict[str, int]], dict[str, Any]],
+) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    """The showback rows with ``shared_usd`` (whole cents: exact), a row for each team that
+    only receives; the total's ``shared_usd`` is the sum of the rows'."""
+    by_team = shared_by_team(splits)
+    wanted = window.filters.get("team")
+    shown = {row["team"] for row in rows}
+    extra = [t for t in sorted(by_team) if t not in shown and wanted in (None, t)]
+    rows = rows + [line(team, 0, {}) for team in extra]
+    for row in rows:
+        row["shared_usd"] = usd_cents(by_team.get(row["team"], 0))
+    if rows:
+        total = total or line("TOTAL", 0, {})
+        total["shared_usd"] = usd_cents(sum(by_team.get(row["team"], 0) for row in rows))
+    return rows, total
+
+
+def _shared_notes(splits: list[PoolSplit]) -> list[str]:
+    pools = list(dict.fromkeys(split.pool for split in splits))
+    notes = [
+        "shared_usd is each team's share of the shared pools ("
+        + "; ".join(f"{p.name}: {p.source}, {p.method}" for p in pools)
+        + "), per month, beside its own cost and not in total_usd; the team a pool comes from "
+        "shows minus the pool. --show-shared shows the split."
+    ]
+    notes += [f"{s.pool.name} {s.period}: {s.note}." for s in splits if s.note]
+    return notes
+
+
+def shared_split(
+    queries: ViewQueries | LiteQueries,
+    window: Window,
+    now: datetime,
+    pools: tuple[SharedPool, ...],
+    progress: Progress = _quiet,
+) -> Table:
+    """``--show-shared``: each pool's split per month, a row per team (its basis: own spend
+    that month; its share), the team the pool comes from with minus the pool."""
+    window = showback_window(window, now)
+    progress("showback: splitting the shared pools")
+    splits = _splits(queries, window, now, pools)
+    wanted = window.filters.get("team")
+    rows: list[dict[str, Any]] = []
+    shown_micros = 0
+    for split in splits:
+        common = {"period": split.period, "pool": split.pool.name, "source": split.pool.source,
+                  "method": split.pool.method}  # fmt: skip
+        if split.note:
+            amount = format_usd(usd_cents(split.pool_micros), symbol=True)
+            rows.append({**common, "team": None, "basis_usd": None, "share_pct": None,
+                         "shared_usd": None, "note": f"{amount} {split.note}"})  # fmt: skip
+        for share in split.shares:
+            if wanted not in (None, share.team):
+                continue
+            shown_micros += share.shared_micros
+            giver = share.shared_micros < 0
+            rows.append({
+                **common, "team": share.team, "basis_usd": usd_cents(share.basis_micros),
+                "share_pct": _percent(share.shared_micros, split.pool_micros),
+                "shared_usd": usd_cents(share.shared_micros),
+                "note": "the pool: its own cost, split over the others" if giver else "",
+            })  # fmt: skip
+    total = {"period": "TOTAL", "shared_usd": usd_cents(shown_micros)}
+    return Table(
+        view="showback",
+        title="Showback: shared costs split over the teams",
+        subtitle=describe_window(window),
+        columns=list(SHARED_COLUMNS),
+        rows=rows,
+        total=total if rows else None,
+        notes=[
+            "Each pool is rounded to the cent per month and split in whole cents by largest "
+            "remainder: the shares add up to the pool exactly. basis_usd is the team's own "
+            "spend that month (what proportional splits by); share_pct its part of the pool.",
+        ],
+        empty="No shared pool had money to split in this window.",
+    )
 
 
 # -- top -----------------------------------------------------------------------------------

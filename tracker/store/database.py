@@ -10,7 +10,7 @@ Times go in as naive UTC and come out as aware UTC; money is integer micro-dolla
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from datetime import date, datetime
@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session
 
 from tracker.cost.engine import OPEN_WARM_POOL_STATUSES, job_micros, period_micros
+from tracker.cost.gpu import billed_gpus
 from tracker.cost.items import COST_ITEMS
 from tracker.errors import StoreError, TrackerError
 from tracker.records import (
@@ -47,6 +48,8 @@ from tracker.store.engine import (
 from tracker.store.schema import CollectionRun, Job, JobCostDay, Watermark
 
 SAVE_BATCH = 500
+# The JobRecord fields a recost may re-derive (allocation rules, the [attribution] tag keys).
+ATTRIBUTION = ("team", "project", "user", "team_source")
 # A write that lost a race for a unique key to a concurrent writer is redone this often.
 MERGE_ATTEMPTS = 5
 
@@ -263,13 +266,25 @@ class Store:
             yield [(row.id, job_record(row)) for row in rows]
             last_id = rows[-1].id
 
-    def save_costs(self, costs: Sequence[tuple[int, JobCost]], now: datetime) -> int:
+    def save_costs(
+        self,
+        costs: Sequence[tuple[int, JobCost]],
+        now: datetime,
+        attributed: Mapping[int, JobRecord] | None = None,
+    ) -> int:
         """Replace the stored cost (and its per-day split) of the given job ids, in one
-        transaction; returns how many jobs were updated. Redone like a save when a concurrent
-        writer won a race for a rollup row (:meth:`_merging`)."""
-        return self._merging(lambda: self._save_costs_once(costs, now))
+        transaction; returns how many jobs were updated. ``attributed`` (job id -> record)
+        also replaces those jobs' attribution (:data:`ATTRIBUTION`), their rollup rows moving
+        with it. Redone like a save when a concurrent writer won a race for a rollup row
+        (:meth:`_merging`)."""
+        return self._merging(lambda: self._save_costs_once(costs, now, attributed or {}))
 
-    def _save_costs_once(self, costs: Sequence[tuple[int, JobCost]], now: datetime) -> int:
+    def _save_costs_once(
+        self,
+        costs: Sequence[tuple[int, JobCost]],
+        now: datetime,
+        attributed: Mapping[int, JobRecord],
+    ) -> int:
         with self.session() as session:
             rows = {}
             for chunk in _chunks([job_id for job_id, _ in costs], 500):
@@ -287,6 +302,9 @@ class Store:
                 row = rows.get(job_id)
                 if row is None:  # deleted since it was read: nothing to recost
                     continue
+                if job_id in attributed:  # after its old tuple left the rollup: it moves
+                    for name in ATTRIBUTION:
+                        setattr(row, name, getattr(attributed[job_id], name))
                 _apply_cost(row, cost, now)
                 session.add(row)
             session.flush()
@@ -460,6 +478,7 @@ def _job_fields(record: JobRecord, raw: dict, now: datetime) -> dict[str, Any]:
         "final": record.is_final,
         "instance_type": "+".join(dict.fromkeys(g.instance_type for g in groups)) or None,
         "instance_count": sum(g.count for g in groups),
+        "gpu_count": billed_gpus([(g.instance_type, g.count) for g in groups]),
         "instance_groups_json": json.dumps([asdict(g) for g in record.instance_groups]),
         "tags_json": json.dumps(record.tags, sort_keys=True),
         "team": record.team or UNALLOCATED,

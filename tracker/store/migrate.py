@@ -34,7 +34,7 @@ FIRST_TABLES = frozenset({"jobs", "job_cost_days", "watermarks", "collection_run
 FIRST_JOB_COLUMNS = frozenset({"id", "account_id", "region", "name", "arn"})
 # The newest revision in tracker/store/migrations/versions (tests/test_migrations.py checks it), so
 # opening an up-to-date database needs no Alembic import: a report starts that much sooner.
-HEAD = "0006"
+HEAD = "0008"
 VERSION_TABLE = "alembic_version"
 PG_LOCK_KEY = 0x5347_5452_4143  # "SGTRAC": one advisory lock for every tracker upgrade
 

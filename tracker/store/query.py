@@ -26,7 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.cost.items import LIST, REPORT_ITEMS, CostItem
 from tracker.errors import InputError
-from tracker.records import DIMENSIONS, FILTERS, UNALLOCATED
+from tracker.records import DIMENSIONS, FILTERS, LINEAGE, UNALLOCATED
 from tracker.store.database import Repository, Store
 from tracker.store.schema import Job, JobCostDay, SpendDay
 from tracker.store.window import (  # noqa: F401 - Window, check_text: their old home
@@ -43,13 +43,14 @@ JOB_COLUMNS = {
     "team": Job.team, "project": Job.project, "user": Job.user,
     "instance_type": Job.instance_type, "account": Job.account_id,
     "region": Job.region, "status": Job.status, "job": Job.name,
+    **{name: getattr(Job, name) for name in LINEAGE}, "team_source": Job.team_source,
 }  # fmt: skip
 WASTED_STATUSES = ("Failed", "Stopped")
 REUSED_WARM_POOL = ("Reused", "InUse")
 TEAM = func.coalesce(Job.team, UNALLOCATED)
 # What ``report --by job`` shows about each job beside its money.
 JOB_DETAILS = {
-    "arn": Job.arn, "team": Job.team, "status": Job.status, "instance_type": Job.instance_type,
+    "arn": Job.arn, "team": Job.team, "team_source": Job.team_source, "status": Job.status, "instance_type": Job.instance_type,
     "instance_count": Job.instance_count, "billable_seconds": Job.billable_seconds,
     "artifact_bytes": Job.artifact_bytes, "account": Job.account_id, "region": Job.region,
     "flags": Job.flags, "plan_value_micros": Job.plan_value_micros,

@@ -33,6 +33,8 @@ class Job(JobMoney, table=True):
     __table_args__ = (
         UniqueConstraint("arn", name="uq_jobs_arn"),
         Index("ix_jobs_team_end", "team", "end_time"),
+        # The units view selects finished jobs by the day they ended (tracker/store/units.py).
+        Index("ix_jobs_ended", "end_time", "last_modified_time"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -78,6 +80,27 @@ class Job(JobMoney, table=True):
     team: str = Field(default="unallocated", index=True)
     project: str | None = Field(default=None, index=True)
     user: str | None = Field(default=None, index=True)
+    # tag | <allocation rule name> | unallocated
+    team_source: str = Field(
+        default="unallocated", sa_column_kwargs={"server_default": "unallocated"}
+    )
+    role_arn: str | None = Field(default=None, sa_column=Column(Text))
+    # Lineage (records.LINEAGE): what produced the job, read from its record at collection;
+    # ``model`` is linked by the models collection (the registered model it is part of).
+    tuning_job: str | None = Field(default=None, index=True)
+    automl_job: str | None = Field(default=None, index=True)
+    pipeline: str | None = Field(default=None, index=True)
+    pipeline_execution: str | None = Field(default=None, index=True)
+    experiment: str | None = Field(default=None, index=True)
+    trial: str | None = Field(default=None, index=True)
+    base_model: str | None = Field(default=None, index=True)
+    model: str | None = Field(default=None, index=True)
+    # Work measures for unit costs (``report --view units``): GPUs of the billed instances
+    # (count x GPUs per instance, summed over groups; tracker/cost/data/gpus.csv), and the work
+    # the job reports (records.JobRecord.milli_epochs, train_tokens).
+    gpu_count: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    milli_epochs: int | None = Field(default=None, sa_column=Column(BigInteger))
+    train_tokens: int | None = Field(default=None, sa_column=Column(BigInteger))
 
     unpriced: bool = Field(default=False, index=True)
     flags: str = ""  # comma-separated cost flags, e.g. "unpriced:ml.x,missing-billable-seconds"
@@ -318,3 +341,28 @@ class JobGpu(SQLModel, table=True):
     gpu_mem_mean: str | None = None
     gpu_mem_p95: str | None = None
     fetched_at: datetime
+
+
+# -- Registered models and what produced them (issue 16: lineage) -------------------------------
+class RegisteredModel(SQLModel, table=True):
+    """A SageMaker model package or model, as the models collection found it.
+
+    ``name`` is how reports show it: ``<group>/<version>`` for a versioned model package, the
+    package's or the model's own name otherwise. ``model_data_url`` is the S3 model data it
+    was built from (``InferenceSpecification.Containers[0].ModelDataUrl``, or the model's
+    ``PrimaryContainer.ModelDataUrl``); a training job whose ``ModelArtifacts.S3ModelArtifacts``
+    is that URL produced it (:mod:`tracker.store.lineage`).
+    """
+
+    __tablename__ = "models"
+    __table_args__ = (UniqueConstraint("arn", name="uq_models_arn"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    arn: str
+    kind: str  # model_package | model
+    name: str = Field(index=True)
+    account_id: str
+    region: str
+    model_data_url: str | None = Field(default=None, sa_column=Column(Text, index=True))
+    created_at: datetime | None = None
+    collected_at: datetime

@@ -3,8 +3,10 @@
 Pages: the overview (spend per team in a month, by default the latest with spend, with the
 30 days up to it and budgets when configured),
 a team page (its jobs, its waste, estimates vs actuals for its finished jobs), a job page
-(every cost item and the raw AWS fields it came from), one page per view, and a JSON API
-that returns exactly what ``tracker report --format json`` prints.
+(every cost item and the raw AWS fields it came from), one page per view, the registered
+models and a page per model (what it cost to produce: ``tracker lineage``), and a JSON API
+that returns exactly what ``tracker report --format json`` and ``tracker lineage --format
+json`` print.
 
 Nothing is fetched from elsewhere: charts are inline SVG, there is no script at all, and a
 Content-Security-Policy forbids any. Templates autoescape, so tag values (which users
@@ -49,11 +51,23 @@ from tracker.cost.items import ARTIFACT_PER_MONTH, COST_ITEMS, REPORT_ITEMS
 from tracker.errors import InputError, TrackerError, printable
 from tracker.reconcile.rules import team_rollup
 from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
-from tracker.records import DIMENSIONS, usd_cents
+from tracker.records import DIMENSIONS, FILTERS, usd_cents
 from tracker.report.budgets import budget_table
 from tracker.report.charts import Chart, Series, layout
+from tracker.report.lineage import (
+    find_model,
+    lineage_json,
+    lineage_of,
+    lineage_table,
+    model_count,
+    model_summary,
+    models_page,
+    models_table,
+    resolve_model_id,
+    unique_ids,
+)
 from tracker.report.metrics import metrics_registry
-from tracker.report.render import HtmlTable, Links, html_table, to_json
+from tracker.report.render import HtmlTable, Links, html_table, json_text, to_json
 from tracker.report.spend import (
     columns_for,
     shown_usd,
@@ -68,9 +82,9 @@ from tracker.report.templating import environment
 from tracker.report.unpriced import unpriced_parts
 from tracker.report.views import (
     DEFAULT_TOP,
-    PIVOT_DIMENSIONS,
     TOP_COLUMNS,
     TREND_DAYS,
+    VIEW_BY,
     VIEWS,
     ViewRequest,
     build,
@@ -85,7 +99,6 @@ from tracker.store.query import ViewQueries, Window
 
 log = logging.getLogger("tracker.web.app")
 T = TypeVar("T")
-FILTERS = ("team", "project", "user", "account", "region", "instance_type", "status")
 JOBS_PER_PAGE = 50
 #: Teams the overview's chart draws (the most expensive of the page); the table has them all.
 CHART_TEAMS = 20
@@ -187,6 +200,24 @@ def create_app(
     @app.get("/jobs/{job_id}", response_class=HTMLResponse, **_doc("job_id"))
     async def job(request: Request) -> str:
         return await _work(pages.job, _job_id(request))
+
+    @app.get("/models", response_class=HTMLResponse, **_doc("page"))
+    async def models(request: Request) -> str:
+        return await _work(pages.models, _page(request))
+
+    @app.get("/models/{model:path}", response_class=HTMLResponse, **_doc("model_ref"))
+    async def model(request: Request) -> str:
+        return await _work(pages.model, _model_ref(request.path_params["model"]))
+
+    @app.get("/api/lineage", **_doc("lineage_model", api=True, body=LINEAGE_SCHEMA))
+    async def api_lineage(request: Request) -> Response:
+        reference = _model_ref(_text(request, "model"))
+
+        def report() -> Response:
+            found = lineage_of(store, pages.find_model(reference))
+            return Response(json_text(lineage_json(found)), media_type="application/json")
+
+        return await _work(report)
 
     @app.get("/views/{name}", response_class=HTMLResponse, **_doc("view", *VIEW_QUERY))
     async def view(request: Request) -> str:
@@ -381,13 +412,22 @@ PARAMETERS = {
 ROUTE_PARAMETERS = {
     "job_id": Param("job_id", _bounded(bounds.ROW_ID), "the job's id", where="path"),
     "view": Param("name", {"type": "string", "enum": list(VIEWS)}, "the view", where="path"),
+    "model_ref": Param(
+        "model", {"type": "string", "minLength": 1}, "the model: its id, ARN or name", where="path"
+    ),
+    "lineage_model": Param(
+        "model",
+        {"type": "string", "minLength": 1},
+        "the model or model package: its ARN or name",
+        required=True,
+    ),
     "report_by": Param(
         "by", {"type": "string", "enum": list(DIMENSIONS), "default": "team"}, "rows per"
     ),
     "view_by": Param(
         "by",
-        {"type": "string", "enum": list(PIVOT_DIMENSIONS), "default": "team"},
-        "showback rows per (without --pivot)",
+        {"type": "string", "enum": list(VIEW_BY), "default": "team"},
+        "rows per: showback (without pivot) or units (team, instance_type, base_model, month)",
     ),  # fmt: skip
 }
 WINDOW = ("since", "until", *FILTERS)
@@ -397,9 +437,24 @@ _ERROR_SCHEMA = {
     "properties": {"error": {"type": "string"}},
     "required": ["error"],
 }
+_MONEY_SCHEMA = {"type": "number"}
+#: The JSON object of ``/api/lineage`` (``tracker lineage --format json``).
+LINEAGE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "model": {"type": "object"},
+        "jobs": {"type": "array", "items": {"type": "object"}},
+        "total_usd": _MONEY_SCHEMA,
+        "failed_attempts_usd": _MONEY_SCHEMA,
+        "totals": {"type": "object"},
+        "unpriced_jobs": {"type": "integer"},
+        "notes": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["model", "jobs", "total_usd", "failed_attempts_usd"],
+}
 _ERRORS = {
     400: "a client mistake, in one line",
-    404: "no such page, job, team or view",
+    404: "no such page, job, team, view or model",
     405: "only GET and HEAD",
     500: "an unexpected failure, in one line (details in the server log)",
     503: "the request took longer than its time budget and was stopped",
@@ -498,7 +553,7 @@ def _view_request(request: Request, max_daily_days: int) -> ViewRequest:
     if name not in VIEWS:
         raise HTTPException(404, f"no view {_shown(name)}; the views are {', '.join(VIEWS)}")
     window = _window(request)
-    by = _choice(request, "by", PIVOT_DIMENSIONS, "team")
+    by = _choice(request, "by", VIEW_BY, "team")
     pivot = _text(request, "pivot")
     if pivot is not None and PIVOT_SHAPE.fullmatch(pivot) is None:
         raise InputError(
@@ -518,6 +573,15 @@ def _view_request(request: Request, max_daily_days: int) -> ViewRequest:
     )
 
 
+def _model_ref(value: str | None) -> str:
+    """A model as a URL names it (id, ARN or name): present, one line, without NUL."""
+    if not value or not value.strip():
+        raise InputError("model: expected a model's id, ARN or name, e.g. /models/churn-xgb/3")
+    if "\x00" in value:
+        raise InputError("model: a value cannot hold a NUL character")
+    return value
+
+
 def _shown(value: str) -> str:
     """A value as an error shows it (cut short, one line): as the CLI shows it."""
     return bounds._shown(value)  # noqa: SLF001 - the one way values are shown in errors
@@ -525,8 +589,12 @@ def _shown(value: str) -> str:
 
 # -- pages -------------------------------------------------------------------------------------
 NAV = [("Overview", "/")] + [(name.capitalize(), f"/views/{name}") for name in VIEWS] + [
-    ("JSON API", "/api/report?by=team")
+    ("Models", "/models"), ("JSON API", "/api/report?by=team")
 ]  # fmt: skip
+
+
+def model_href(model_id: Any) -> str | None:
+    return f"/models/{model_id}" if isinstance(model_id, int) else None
 
 
 def team_href(team: Any) -> str | None:
@@ -782,7 +850,8 @@ class _Pages:
         ]
         raw = _load_json(row.raw_json)
         facts = [
-            ("name", row.name), ("team", row.team), ("project", row.project), ("user", row.user),
+            ("name", row.name), ("team", row.team), ("team source", _team_source(row.team_source)),
+            ("project", row.project), ("user", row.user),
             ("status", row.status), ("secondary status", row.secondary_status),
             ("failure reason", row.failure_reason), ("instances", f"{row.instance_count} x {row.instance_type}"),
             ("spot", "yes" if row.spot else "no"), ("billable seconds (per instance)", row.billable_seconds),
@@ -799,12 +868,62 @@ class _Pages:
             title=f"Job {row.name}",
             job=row,
             team_link=team_href(row.team),
+            model_link=model_href(resolve_model_id(self.store, row.model)) if row.model else None,
             facts=facts,
             items_table=html_table(Table("Cost items", ITEM_COLUMNS, items)),
             days_table=html_table(Table("Per UTC day", DAY_COLUMNS, days)),
             raw_fields=_flatten(raw),
             raw_json=json.dumps(raw, indent=2, sort_keys=True),
             gpu=self._gpu(row),
+        )
+
+    def find_model(self, reference: str) -> Any:
+        """The model a URL names (id, ARN or name); a one-line 404 when unknown or ambiguous."""
+        try:
+            return find_model(self.store, reference)
+        except InputError as exc:
+            raise HTTPException(404, str(exc)) from None
+
+    def models(self, page: int) -> str:
+        """The collected models, a page at a time, with what each cost to produce."""
+        size = min(self.page_rows, JOBS_PER_PAGE)
+        pager = Pager.of(model_count(self.store), page, size)
+        table = models_table(self.store, models_page(self.store, size, (page - 1) * size))
+        by_name = unique_ids(table.rows, "model", "_model_id")
+        by_arn = unique_ids(table.rows, "arn", "_model_id")
+        if pager.pages > 1:
+            table.notes.append(pager.note())
+        return self.render(
+            "models.html.j2",
+            title="Registered models",
+            count=pager.rows,
+            table=html_table(
+                table,
+                {
+                    "model": lambda name: model_href(by_name.get(name)),
+                    "arn": lambda arn: model_href(by_arn.get(arn)),
+                },
+            ),
+            notes=table.notes,
+            prev_href=pager.href("/models", {}, page - 1),
+            next_href=pager.href("/models", {}, page + 1),
+        )
+
+    def model(self, reference: str) -> str:
+        """One model: its facts and the jobs of its lineage, each with its cost."""
+        lineage = lineage_of(self.store, self.find_model(reference))
+        table = lineage_table(lineage)
+        ids = unique_ids(table.rows, "job", "_job_id")
+        return self.render(
+            "model.html.j2",
+            title=f"Model {lineage.model.name}",
+            model=lineage.model,
+            facts=model_summary(lineage),
+            table=html_table(
+                table, {"job": lambda name: f"/jobs/{ids[name]}" if name in ids else None}
+            ),
+            notes=table.notes,
+            api_href="/api/lineage?" + urlencode({"model": lineage.model.arn}),
         )
 
     def _gpu(self, row: Any) -> list[tuple[str, str]] | str | None:
@@ -937,6 +1056,8 @@ def _request_query(request: ViewRequest) -> dict[str, str]:
         query["pivot"] = f"{request.rows_by},{request.cols_by}"
     if request.view == "top":
         query["top"] = str(request.top)
+    if request.view == "units":
+        query["by"] = request.rows_by
     return query
 
 
@@ -988,3 +1109,12 @@ def bytes_text(size: int | None) -> str | None:
 
 def _utc_text(moment: datetime | None) -> str | None:
     return None if moment is None else f"{moment:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _team_source(source: str | None) -> str:
+    """Where a job's team came from, in words (``team_source``: tag, a rule's name, unallocated)."""
+    if source == "tag":
+        return "tag: the job's team tag"
+    if not source or source == "unallocated":
+        return "unallocated: no team tag and no allocation rule matched"
+    return f"rule: {source} ([[allocation.rules]])"
