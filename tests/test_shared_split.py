@@ -256,3 +256,32 @@ def test_cli_show_shared_json_and_errors(
     assert main(["--config", str(empty), "report", "--show-shared", *window]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no [[allocation.shared]] pool" in err
+
+
+def test_dashboard_showback_splits_the_configured_pools(store: Store, tmp_path: Path) -> None:
+    """The dashboard's showback (page and JSON) takes the pools from the settings, as the CLI
+    does: the same shared_usd as test_showback_shared_column_beside_own_cost."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # starlette's notice about its httpx-based client
+        from fastapi.testclient import TestClient
+
+    from tracker.settings import parse_settings
+    from tracker.web.app import create_app
+
+    config = tmp_path / "tracker.toml"
+    config.write_text(
+        '[[allocation.shared]]\nname = "untagged"\npool = "unallocated"\nmethod = "proportional"\n'
+        '\n[[allocation.shared]]\nname = "platform"\nteam = "platform"\nmethod = "even"\n'
+    )
+    client = TestClient(create_app(store, settings=parse_settings(config), clock=lambda: NOW))
+    query = "since=2026-11-01&until=2026-11-30"
+    rows = client.get(f"/api/views/showback?{query}").json()
+    assert {r["team"]: r["shared_usd"] for r in rows} == {
+        "nlp": 4.14, "vision": 1.38, "unallocated": -4.60, "platform": -0.92
+    }  # fmt: skip
+    assert "shared_usd" in client.get(f"/views/showback?{query}").text
+    # Without pools configured, no shared column.
+    plain = TestClient(create_app(store, clock=lambda: NOW)).get(f"/api/views/showback?{query}")
+    assert all("shared_usd" not in row for row in plain.json())

@@ -48,6 +48,7 @@ from tracker import bounds
 from tracker.alert.service import budget_statuses
 from tracker.clock import system_clock
 from tracker.cost.items import ARTIFACT_PER_MONTH, COST_ITEMS, REPORT_ITEMS
+from tracker.cost.shared import SharedPool
 from tracker.errors import InputError, TrackerError, printable
 from tracker.reconcile.rules import team_rollup
 from tracker.reconcile.service import estimate_tolerance, reconcile_estimates
@@ -221,7 +222,9 @@ def create_app(
 
     @app.get("/views/{name}", response_class=HTMLResponse, **_doc("view", *VIEW_QUERY))
     async def view(request: Request) -> str:
-        return await _work(pages.view, _view_request(request, pages.max_daily_days), _page(request))
+        return await _work(
+            pages.view, _view_request(request, pages.max_daily_days, pages.shared), _page(request)
+        )
 
     @app.get("/api/report", **_doc("report_by", *WINDOW, "page", api=True))
     async def api_report(request: Request) -> Response:
@@ -239,7 +242,7 @@ def create_app(
 
     @app.get("/api/views/{name}", **_doc("view", *VIEW_QUERY, api=True))
     async def api_view(request: Request) -> Response:
-        asked, page = _view_request(request, pages.max_daily_days), _page(request)
+        asked, page = _view_request(request, pages.max_daily_days, pages.shared), _page(request)
 
         def report() -> Response:
             return pages.api_page(request, build(store, asked, clock()), page)
@@ -547,8 +550,11 @@ def _window(request: Request) -> Window:
     return Window(since, until, filters)
 
 
-def _view_request(request: Request, max_daily_days: int) -> ViewRequest:
-    """The view the URL asks for; ``max_daily_days`` bounds a per-day view's window."""
+def _view_request(
+    request: Request, max_daily_days: int, shared: tuple[SharedPool, ...] = ()
+) -> ViewRequest:
+    """The view the URL asks for; ``max_daily_days`` bounds a per-day view's window; the
+    showback splits the ``shared`` pools (``[[allocation.shared]]``) as the CLI's does."""
     name = request.path_params["name"]
     if name not in VIEWS:
         raise HTTPException(404, f"no view {_shown(name)}; the views are {', '.join(VIEWS)}")
@@ -570,6 +576,7 @@ def _view_request(request: Request, max_daily_days: int) -> ViewRequest:
         cols_by=cols_by,
         top=DEFAULT_TOP if top is None else bounds.whole("top", top, bounds.TOP_JOBS),
         max_daily_days=max_daily_days,
+        shared=shared if name == "showback" else (),
     )
 
 
@@ -637,6 +644,8 @@ class _Pages:
             if settings is None
             else settings.reports.max_daily_days
         )
+        #: ``[[allocation.shared]]``: the pools the showback page splits beside each team's cost.
+        self.shared = () if settings is None else settings.allocation.shared
         self.queries = ViewQueries(store)
         self.env = templates()
 
