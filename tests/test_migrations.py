@@ -307,3 +307,52 @@ def test_upgrade_adopts_a_development_database_made_by_create_all(tmp_path: Path
 def test_head_constant_is_the_newest_revision() -> None:
     """migrate.HEAD lets an up-to-date database open without importing Alembic: keep it true."""
     assert migrate.head() == migrate.HEAD
+
+
+def test_migration_0007_backfills_lineage_and_team_source_from_stored_records(
+    tmp_path: Path,
+) -> None:
+    """Jobs stored at 0006 gain their lineage from the stored record and tags, their role, and
+    where their team came from, with no AWS call: a tuning sweep member in a pipeline step
+    with an experiment, a JumpStart fine-tune, and an untagged job with no record."""
+    import json
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    arn = "arn:aws:sagemaker:us-east-1:123456789012"
+    record = {
+        "RoleArn": "arn:aws:iam::123456789012:role/Train",
+        "TuningJobArn": f"{arn}:hyper-parameter-tuning-job/sweep-7",
+        "ExperimentConfig": {"ExperimentName": "llm-ft", "TrialName": "lr-sweep"},
+    }
+    tags = {"team": "nlp", "sagemaker:pipeline-execution-arn": f"{arn}:pipeline/train/execution/x1"}
+    rows = [
+        _job(1, "sweep-7-001", "nlp", 1) | {"raw_json": json.dumps(record), "tags_json": json.dumps(tags)},
+        _job(2, "ft", "vision", 1) | {"tags_json": json.dumps({"team": "vision", "sagemaker-sdk:jumpstart-model-id": "llama-3-8b"})},
+        _job(3, "loose", "unallocated", 1) | {"tags_json": "{}"},
+    ]  # fmt: skip
+    engine = connect(url)
+    with engine.begin() as connection:
+        command.upgrade(migrate.alembic_config(connection), "0006")
+        tables = MetaData()
+        tables.reflect(connection, only=["jobs"])
+        connection.execute(tables.tables["jobs"].insert(), rows)
+    engine.dispose()
+
+    migrate.upgrade(url)
+
+    names = ["tuning_job", "pipeline", "pipeline_execution", "experiment", "trial", "base_model",
+             "model", "role_arn", "team_source"]  # fmt: skip
+    engine = connect(url)
+    tables = MetaData()
+    with engine.connect() as connection:
+        tables.reflect(connection, only=["jobs"])
+        jobs = tables.tables["jobs"]
+        found = connection.execute(select(*(jobs.c[n] for n in names)).order_by(jobs.c.id)).all()
+    engine.dispose()
+    assert [dict(zip(names, row, strict=True)) for row in found] == [
+        {"tuning_job": "sweep-7", "pipeline": "train", "pipeline_execution": "train/x1",
+         "experiment": "llm-ft", "trial": "lr-sweep", "base_model": None, "model": None,
+         "role_arn": "arn:aws:iam::123456789012:role/Train", "team_source": "tag"},
+        dict.fromkeys(names) | {"base_model": "llama-3-8b", "team_source": "tag"},
+        dict.fromkeys(names) | {"team_source": "unallocated"},
+    ]  # fmt: skip

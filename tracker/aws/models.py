@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from botocore.client import BaseClient
-from botocore.exceptions import ClientError
 
-from tracker.aws.sagemaker import MAX_PAGE_SIZE, not_found
+from tracker.aws.sagemaker import MAX_PAGE_SIZE, describe_or_none
 
 # Both versioned (Model Registry) and unversioned packages; the API's default is Unversioned.
 MODEL_PACKAGE_TYPE = "Both"
@@ -43,23 +42,9 @@ def list_models(client: BaseClient) -> Iterator[dict[str, Any]]:
 def describe_model_package(client: BaseClient, arn: str) -> dict[str, Any] | None:
     """The DescribeModelPackage response (by ARN: a versioned package's name is its group's),
     without ResponseMetadata; None when it was deleted since the listing."""
-    try:
-        response = client.describe_model_package(ModelPackageName=arn)
-    except ClientError as exc:
-        if not_found(exc):
-            return None
-        raise
-    response.pop("ResponseMetadata", None)
-    return response
+    return describe_or_none(client.describe_model_package, ModelPackageName=arn)
 
 
 def describe_model(client: BaseClient, name: str) -> dict[str, Any] | None:
     """The DescribeModel response without ResponseMetadata; None when it was deleted since."""
-    try:
-        response = client.describe_model(ModelName=name)
-    except ClientError as exc:
-        if not_found(exc):
-            return None
-        raise
-    response.pop("ResponseMetadata", None)
-    return response
+    return describe_or_none(client.describe_model, ModelName=name)

@@ -6,7 +6,7 @@ included; docs/collection.md compares its record with DescribeTrainingJob's resp
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -50,8 +50,16 @@ def describe_job(client: BaseClient, name: str) -> dict[str, Any] | None:
 
     None when the job no longer exists (deleted between listing and describing).
     """
+    return describe_or_none(client.describe_training_job, TrainingJobName=name)
+
+
+def describe_or_none(
+    describe: Callable[..., dict[str, Any]], **params: str
+) -> dict[str, Any] | None:
+    """One Describe call's response without ResponseMetadata; None when the resource no
+    longer exists (:func:`not_found`), any other error raised."""
     try:
-        response = client.describe_training_job(TrainingJobName=name)
+        response = describe(**params)
     except ClientError as exc:
         if not_found(exc):
             return None

@@ -14,12 +14,11 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
-import json
-
 import sqlalchemy as sa
 from alembic import op
 
 from tracker.collect.parse import lineage
+from tracker.store.migrations.backfill import each_job, json_value
 
 revision = "0007"
 down_revision = "0006"
@@ -28,7 +27,6 @@ depends_on = None
 
 LINEAGE = ["tuning_job", "automl_job", "pipeline", "pipeline_execution", "experiment", "trial",
            "base_model", "model"]  # fmt: skip
-BATCH = 1000
 
 
 def upgrade() -> None:
@@ -68,39 +66,16 @@ def _models() -> None:
 
 
 def _backfill(bind: sa.Connection) -> None:
-    jobs = sa.table(
-        "jobs",
-        *(
-            sa.column(c)
-            for c in ["id", "raw_json", "tags_json", "team", "team_source", "role_arn", *LINEAGE]
-        ),  # fmt: skip
-    )
-    after = 0
-    while True:
-        rows = bind.execute(
-            sa.select(jobs.c.id, jobs.c.raw_json, jobs.c.tags_json, jobs.c.team)
-            .where(jobs.c.id > after)
-            .order_by(jobs.c.id)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            return
-        for job_id, raw_json, tags_json, team in rows:
-            raw = _object(raw_json)
-            values = lineage(raw, _object(tags_json))
-            role = raw.get("RoleArn")
-            values["role_arn"] = role if isinstance(role, str) else None
-            values["team_source"] = "tag" if team and team != "unallocated" else "unallocated"
-            bind.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values))
-        after = rows[-1][0]
-
-
-def _object(text: str | None) -> dict:
-    try:
-        value = json.loads(text or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
+    names = ["raw_json", "tags_json", "team"]
+    jobs = sa.table("jobs", *(sa.column(c) for c in ["id", *names, "team_source", "role_arn",
+                                                     *LINEAGE]))  # fmt: skip
+    for job_id, raw_json, tags_json, team in each_job(bind, jobs, names):
+        raw = json_value(raw_json, {})
+        values = lineage(raw, json_value(tags_json, {}))
+        role = raw.get("RoleArn")
+        values["role_arn"] = role if isinstance(role, str) else None
+        values["team_source"] = "tag" if team and team != "unallocated" else "unallocated"
+        bind.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values))
 
 
 def downgrade() -> None:

@@ -13,20 +13,17 @@ Create Date: 2026-12-06
 
 from __future__ import annotations
 
-import json
-
 import sqlalchemy as sa
 from alembic import op
 
 from tracker.collect.parse import work_units
 from tracker.cost.gpu import billed_gpus
+from tracker.store.migrations.backfill import each_job, json_value
 
 revision = "0008"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
-
-BATCH = 1000
 
 
 def upgrade() -> None:
@@ -43,25 +40,14 @@ def upgrade() -> None:
 
 
 def _backfill(bind: sa.Connection) -> None:
-    names = ["id", "raw_json", "instance_groups_json", "instance_type", "instance_count"]
-    jobs = sa.table("jobs", *(sa.column(c) for c in [*names, "gpu_count", "milli_epochs",
+    names = ["raw_json", "instance_groups_json", "instance_type", "instance_count"]
+    jobs = sa.table("jobs", *(sa.column(c) for c in ["id", *names, "gpu_count", "milli_epochs",
                                                      "train_tokens"]))  # fmt: skip
-    after = 0
-    while True:
-        rows = bind.execute(
-            sa.select(*(jobs.c[name] for name in names))
-            .where(jobs.c.id > after)
-            .order_by(jobs.c.id)
-            .limit(BATCH)
-        ).all()
-        if not rows:
-            return
-        for job_id, raw_json, groups_json, instance_type, instance_count in rows:
-            values = work_units(_json(raw_json, {}))
-            values["gpu_count"] = billed_gpus(_groups(groups_json, instance_type, instance_count))
-            if any(values.values()):
-                bind.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values))
-        after = rows[-1][0]
+    for job_id, raw_json, groups_json, instance_type, instance_count in each_job(bind, jobs, names):
+        values = work_units(json_value(raw_json, {}))
+        values["gpu_count"] = billed_gpus(_groups(groups_json, instance_type, instance_count))
+        if any(values.values()):
+            bind.execute(sa.update(jobs).where(jobs.c.id == job_id).values(**values))
 
 
 def _groups(
@@ -69,7 +55,7 @@ def _groups(
 ) -> list[tuple[str, int]]:
     """The billed (instance type, count) groups as the store wrote them: the heterogeneous
     groups, else the one billed type and count."""
-    groups = _json(groups_json, [])
+    groups = json_value(groups_json, [])
     if isinstance(groups, list) and groups:
         return [
             (str(g.get("instance_type") or ""), int(g.get("count") or 0))
@@ -77,14 +63,6 @@ def _groups(
             if isinstance(g, dict)
         ]
     return [(instance_type, int(instance_count or 0))] if instance_type else []
-
-
-def _json(text: str | None, empty: dict | list) -> dict | list:
-    try:
-        value = json.loads(text or "null")
-    except ValueError:
-        return empty
-    return value if isinstance(value, type(empty)) else empty
 
 
 def downgrade() -> None:
