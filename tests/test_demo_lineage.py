@@ -30,6 +30,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from moto import mock_aws
@@ -134,3 +135,10 @@ def test_demo_lineage_command_gives_the_cost_to_produce_with_failed_attempts(
 
     assert code == 0
     assert (out["total_usd"], out["failed_attempts_usd"]) == (Decimal(total), Decimal(failed))
+
+
+def test_readme_quotes_the_demo_lineage_as_the_command_gives_it() -> None:
+    """The README's lineage example states the demo's numbers tested above."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    claim = "`tracker lineage nlp-llm/1` gives $7.20 over 4 jobs, $1.89 of it failed or stopped"
+    assert claim in " ".join(readme.split())
