@@ -22,6 +22,15 @@ billable seconds x instances x rate / 3600:
 
 Failed attempts (``tracker lineage``): nlp-llm/1's failed and stopped sweep jobs 0.757500 +
 1.136250 = 1.893750 -> 1.89; vision-detector-7k2m9x4q1b3z's failed training attempt 1.408 -> 1.41.
+
+Units of work (``report --view units``, completed jobs only for hyperparameter epochs): the two
+completed sweep jobs ran ``epochs`` "3" each and report ``train_tokens`` 48,000,000 each; the
+JumpStart fine-tune ran ``epoch`` "\"2\"" and reports ``num_input_tokens_seen`` 12,500,000:
+
+| jobs                    | compute  | epochs | per epoch            | tokens (M) | per M tokens          |
+|-------------------------|----------|--------|----------------------|------------|-----------------------|
+| sweep 001 + 002         | 5.302500 | 6      | 0.883750 -> 0.88     | 96         | 0.055234 -> 0.06      |
+| JumpStart fine-tune     | 1.515000 | 2      | 0.757500 -> 0.76     | 12.5       | 0.121200 -> 0.12      |
 """
 
 from __future__ import annotations
@@ -142,3 +151,28 @@ def test_readme_quotes_the_demo_lineage_as_the_command_gives_it() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     claim = "`tracker lineage nlp-llm/1` gives $7.20 over 4 jobs, $1.89 of it failed or stopped"
     assert claim in " ".join(readme.split())
+
+
+def test_demo_unit_costs_per_epoch_and_per_million_tokens(
+    demo_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = tracker_main(
+        ["--db", demo_db, "report", "--view", "units", "--by", "base_model", "--format", "json"]
+    )
+    rows = {r["base_model"]: r for r in json.loads(capsys.readouterr().out, parse_float=Decimal)}
+
+    assert code == 0
+    tuned = rows["meta-textgeneration-llama-3-8b"]
+    assert (tuned["epochs"], tuned["usd_per_epoch"]) == (Decimal("2.00"), Decimal("0.76"))
+    assert (tuned["tokens_m"], tuned["usd_per_million_tokens"]) == (
+        Decimal("12.50"), Decimal("0.12"),
+    )  # fmt: skip
+    rest = rows["unallocated"]  # the sweep's completed jobs are the only others reporting work
+    assert (rest["epoch_jobs"], rest["epochs"], rest["usd_per_epoch"]) == (
+        2,
+        Decimal("6.00"),
+        Decimal("0.88"),
+    )
+    assert (rest["token_jobs"], rest["tokens_m"], rest["usd_per_million_tokens"]) == (
+        2, Decimal("96.00"), Decimal("0.06"),
+    )  # fmt: skip

@@ -87,6 +87,11 @@ class JobSpec:
     tuning_job_arn: str | None = None
     auto_ml_job_arn: str | None = None
     experiment_config: Mapping[str, str] | None = None
+    # What the job was asked to do and reported (units of work for ``report --view units``):
+    # HyperParameters as CreateTrainingJob takes them (text values), FinalMetricDataList as
+    # (metric name, value) pairs, set when the job ends.
+    hyper_parameters: Mapping[str, str] = field(default_factory=dict)
+    final_metrics: Mapping[str, float] = field(default_factory=dict)
 
     def training_seconds(self) -> int | None:
         return self.billable if self.training is MISSING else self.training
@@ -144,6 +149,8 @@ def create_request(name: str, spec: JobSpec) -> dict[str, Any]:
     checkpoint = spec.checkpoint_uri(name)
     if checkpoint:
         request["CheckpointConfig"] = {"S3Uri": checkpoint}
+    if spec.hyper_parameters:
+        request["HyperParameters"] = dict(spec.hyper_parameters)
     return request
 
 
@@ -181,7 +188,7 @@ def seed_backend_job(
     request = create_request(name, spec)
     job = _backend(account_id, region).create_training_job(
         training_job_name=name,
-        hyper_parameters=None,
+        hyper_parameters=request.get("HyperParameters"),
         algorithm_specification=request["AlgorithmSpecification"],
         role_arn=request["RoleArn"],
         input_data_config=None,
@@ -257,6 +264,11 @@ def _finish(job: FakeTrainingJob, spec: JobSpec) -> None:
         job.auto_ml_job_arn = spec.auto_ml_job_arn
     if spec.experiment_config:
         job.experiment_config = dict(spec.experiment_config)
+    if spec.final_metrics:
+        job.final_metric_data_list = [
+            {"MetricName": metric, "Value": value, "Timestamp": modified}
+            for metric, value in spec.final_metrics.items()
+        ]
     if spec.selected_type:
         job.resource_config = {
             **job.resource_config,
@@ -327,6 +339,8 @@ class SimJob:
     created: datetime | None = None
     tuning_job_arn: str | None = None
     experiment_config: dict[str, str] | None = None
+    hyper_parameters: dict[str, str] = field(default_factory=dict)
+    final_metrics: dict[str, float] = field(default_factory=dict)
 
     def spec(self) -> JobSpec:
         """The :class:`JobSpec` this job is seeded from.
@@ -366,6 +380,8 @@ class SimJob:
             failure_reason=self.failure_reason,
             tuning_job_arn=self.tuning_job_arn,
             experiment_config=self.experiment_config,
+            hyper_parameters=dict(self.hyper_parameters),
+            final_metrics=dict(self.final_metrics),
         )
 
 
@@ -642,6 +658,9 @@ def _lineage_jobs(day: datetime, prod: str) -> list[SimJob]:
             bucket=east,
             artifact_bytes=600_000,
             tuning_job_arn=SWEEP_ARN,
+            # The SageMaker Python SDK json-encodes hyperparameter values: 3 is sent as "3".
+            hyper_parameters={"epochs": "3", "learning_rate": '"0.0001"'},
+            final_metrics={"train_tokens": 48_000_000.0} if status == "Completed" else {},
         )
         for name, (status, after, seconds) in zip(SWEEP_JOBS, sweep, strict=True)
     ]
@@ -686,6 +705,8 @@ def _lineage_jobs(day: datetime, prod: str) -> list[SimJob]:
             tags={**nlp, "sagemaker-sdk:jumpstart-model-id": JUMPSTART_MODEL},
             bucket=east,
             artifact_bytes=300_000,
+            hyper_parameters={"epoch": '"2"', "instruction_tuned": '"True"'},
+            final_metrics={"num_input_tokens_seen": 12_500_000.0},
         )
     )
     return jobs
