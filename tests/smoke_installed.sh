@@ -78,6 +78,11 @@ assert isinstance(rows, list) and rows, rows
 assert all("team" in row and "total_usd" in row and "jobs" in row for row in rows), rows
 PY
 
+say "tracker lineage nlp-llm/1 --format html"
+tracker --config "$DEMO_CONFIG" lineage nlp-llm/1 --format html --output "$WORK/lineage.html" \
+  || fail "tracker lineage"
+grep -q "nlp-llm-sweep-001" "$WORK/lineage.html" || fail "the lineage page lists no sweep job"
+
 # The same demo run from the source tree (what `make demo` runs) gives the same money to the
 # cent: the installed package reads the same price book, as package data.
 say "the same demo from the source tree"
