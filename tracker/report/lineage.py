@@ -21,8 +21,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-
 from tracker.cost.items import (
     COMPUTE,
     LIST,
@@ -92,49 +90,14 @@ def lineage_of(store: Store, model: RegisteredModel) -> Lineage:
     return Lineage(model, tuple(producers), tuple(jobs))
 
 
-def model_by_id(store: Store, model_id: int) -> RegisteredModel | None:
-    """The collected model with this row id (the dashboard's links), None when there is none."""
-    with store.session() as session:
-        return session.get(RegisteredModel, model_id)
-
-
 def find_model(store: Store, ref: str) -> RegisteredModel:
     """The model a dashboard URL names: its row id, else its ARN or name (InputError)."""
+    repository = LineageRepository(store)
     if ref.isascii() and ref.isdigit() and len(ref) <= 18:
-        found = model_by_id(store, int(ref))
+        found = repository.by_id(int(ref))
         if found is not None:
             return found
-    return LineageRepository(store).find(ref)
-
-
-def resolve_model_id(store: Store, reference: str) -> int | None:
-    """The row id of the one model with this ARN or name (``jobs.model``), else None."""
-    query = (
-        select(RegisteredModel.id)
-        .where((RegisteredModel.arn == reference) | (RegisteredModel.name == reference))
-        .limit(2)
-    )
-    with store.session() as session:
-        found = list(session.execute(query).scalars())
-    return found[0] if len(found) == 1 else None
-
-
-def model_count(store: Store) -> int:
-    """How many models and model packages are collected."""
-    with store.session() as session:
-        return int(session.execute(select(func.count()).select_from(RegisteredModel)).scalar_one())
-
-
-def models_page(store: Store, limit: int, offset: int = 0) -> list[RegisteredModel]:
-    """One page of the collected models, by name then ARN."""
-    query = (
-        select(RegisteredModel)
-        .order_by(RegisteredModel.name, RegisteredModel.arn)
-        .limit(limit)
-        .offset(offset)
-    )
-    with store.session() as session:
-        return list(session.execute(query).scalars())
+    return repository.find(ref)
 
 
 # -- money ---------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, false, or_, select, update
+from sqlalchemy import and_, delete, false, func, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 
 from tracker.errors import InputError, printable
@@ -68,6 +68,41 @@ class LineageRepository(Repository):
                 f"model {shown!r}: several models have this name; pass an ARN ({arns})"
             )
         return named[0]
+
+    def by_id(self, model_id: int) -> RegisteredModel | None:
+        """The collected model with this row id (the dashboard's links), None when there is none."""
+        with self.store.session() as session:
+            return session.get(RegisteredModel, model_id)
+
+    def unique_id(self, reference: str) -> int | None:
+        """The row id of the one model with this ARN or name (as ``jobs.model`` holds it),
+        else None."""
+        query = (
+            select(RegisteredModel.id)
+            .where((RegisteredModel.arn == reference) | (RegisteredModel.name == reference))
+            .limit(2)
+        )
+        with self.store.session() as session:
+            found = list(session.execute(query).scalars())
+        return found[0] if len(found) == 1 else None
+
+    def count(self) -> int:
+        """How many models and model packages are collected."""
+        with self.store.session() as session:
+            return int(
+                session.execute(select(func.count()).select_from(RegisteredModel)).scalar_one()
+            )
+
+    def page(self, limit: int, offset: int = 0) -> list[RegisteredModel]:
+        """One page of the collected models, by name then ARN."""
+        query = (
+            select(RegisteredModel)
+            .order_by(RegisteredModel.name, RegisteredModel.arn)
+            .limit(limit)
+            .offset(offset)
+        )
+        with self.store.session() as session:
+            return list(session.execute(query).scalars())
 
     def producers(self, model: RegisteredModel) -> list[Job]:
         """The jobs whose model artifact is the model's data (usually one; none when the model

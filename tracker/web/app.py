@@ -60,11 +60,8 @@ from tracker.report.lineage import (
     lineage_json,
     lineage_of,
     lineage_table,
-    model_count,
     model_summary,
-    models_page,
     models_table,
-    resolve_model_id,
     unique_ids,
 )
 from tracker.report.metrics import metrics_registry
@@ -96,6 +93,7 @@ from tracker.report.views import (
 from tracker.settings import Settings
 from tracker.store import interrupt
 from tracker.store.database import Store
+from tracker.store.lineage import LineageRepository
 from tracker.store.query import ViewQueries, Window
 
 log = logging.getLogger("tracker.web.app")
@@ -877,7 +875,9 @@ class _Pages:
             title=f"Job {row.name}",
             job=row,
             team_link=team_href(row.team),
-            model_link=model_href(resolve_model_id(self.store, row.model)) if row.model else None,
+            model_link=model_href(LineageRepository(self.store).unique_id(row.model))
+            if row.model
+            else None,
             facts=facts,
             items_table=html_table(Table("Cost items", ITEM_COLUMNS, items)),
             days_table=html_table(Table("Per UTC day", DAY_COLUMNS, days)),
@@ -896,8 +896,9 @@ class _Pages:
     def models(self, page: int) -> str:
         """The collected models, a page at a time, with what each cost to produce."""
         size = min(self.page_rows, JOBS_PER_PAGE)
-        pager = Pager.of(model_count(self.store), page, size)
-        table = models_table(self.store, models_page(self.store, size, (page - 1) * size))
+        models = LineageRepository(self.store)
+        pager = Pager.of(models.count(), page, size)
+        table = models_table(self.store, models.page(size, (page - 1) * size))
         by_name = unique_ids(table.rows, "model", "_model_id")
         by_arn = unique_ids(table.rows, "arn", "_model_id")
         if pager.pages > 1:
