@@ -76,18 +76,24 @@ def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, fresh: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``tracker`` command in a subprocess."""
+    """Run the real ``tracker`` command in a process of its own: ``python -m tracker ARGS``
+    forked from a zygote that has its imports done (tests/processes.py), or with ``fresh``
+    a new interpreter, start-up included. ``TRACKER_TEST_FRESH=1`` makes every run fresh."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd or REPO,
-        timeout=120,
-    )
+    if fresh or os.environ.get("TRACKER_TEST_FRESH") == "1":
+        return subprocess.run(
+            [sys.executable, "-m", "tracker", *args],
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=cwd or REPO,
+            timeout=120,
+        )
+    from tests.processes import run_module
+
+    return run_module("tracker", args, env=full_env, cwd=cwd or REPO, timeout=120)
 
 
 def postgres_available() -> bool:
