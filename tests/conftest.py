@@ -18,6 +18,12 @@ REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TRACKER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    from tests import botocore_models
+
+    botocore_models.install()  # parsed botocore data shared between sessions (see there)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-golden",

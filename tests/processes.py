@@ -37,13 +37,14 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 # Every module of the package, and so what they import at their top (SQLAlchemy, boto3, ...),
-# but the Alembic scripts, which only Alembic runs. Not the module a child runs with ``-m``
-# (runpy warns when it is imported already). An import that fails here is left to the child.
+# but the Alembic scripts, which only Alembic runs; then botocore's data files, parsed
+# (tests/zygote.py). Not the module a child runs with ``-m`` (runpy warns when it is
+# imported already). An import that fails here is left to the child.
 PRELOAD = sorted(
     ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
     for path in (REPO / "tracker").rglob("*.py")
     if path.name != "__main__.py" and "migrations" not in path.relative_to(REPO).parts[:-1]
-)
+) + ["tests.zygote"]
 
 _context: ForkServerContext | None = None
 
