@@ -10,6 +10,7 @@ import subprocess
 import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -154,6 +155,26 @@ update_job = _simulate.update_job
 def seed_job(client: BaseClient, name: str, *, s3: BaseClient | None = None, **spec: Any) -> str:
     """Create one training job through moto's API (``s3`` for its artifacts); returns its ARN."""
     return _simulate.seed_job(client, name, _simulate.JobSpec(**spec), s3=s3)
+
+
+@contextmanager
+def training_jobs_restored() -> Iterator[None]:
+    """Every field of moto's training jobs as it was before the block (what ``update_job``
+    changed in it put back), so one seeded organisation can serve several tests."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    saved = [
+        (job, dict(vars(job)))
+        for regions in list(sagemaker_backends.values())
+        for backend in list(regions.values())
+        for job in backend.training_jobs.values()
+    ]
+    try:
+        yield
+    finally:
+        for job, fields in saved:
+            vars(job).clear()
+            vars(job).update(fields)
 
 
 def seed_job_fast(
