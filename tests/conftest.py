@@ -8,7 +8,6 @@ import gc
 import os
 import socket
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -135,20 +134,11 @@ def run_cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run the real ``tracker`` command in a process of its own: ``python -m tracker ARGS``
     forked from a zygote that has its imports done (tests/processes.py), or with ``fresh``
-    a new interpreter, start-up included. ``TRACKER_TEST_FRESH=1`` makes every run fresh."""
-    full_env = {**os.environ, **(env or {})}
-    if fresh or os.environ.get("TRACKER_TEST_FRESH") == "1":
-        return subprocess.run(
-            [sys.executable, "-m", "tracker", *args],
-            capture_output=True,
-            text=True,
-            env=full_env,
-            cwd=cwd or REPO,
-            timeout=120,
-        )
+    (or ``TRACKER_TEST_FRESH=1``) a new interpreter, start-up included."""
     from tests.processes import run_module
 
-    return run_module("tracker", args, env=full_env, cwd=cwd or REPO, timeout=120)
+    full_env = {**os.environ, **(env or {})}
+    return run_module("tracker", args, env=full_env, cwd=cwd or REPO, timeout=120, fresh=fresh)
 
 
 def postgres_available() -> bool:

@@ -33,9 +33,12 @@ import threading
 import traceback
 from collections.abc import Sequence
 from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+#: Set to 1 to run every process these helpers start as a new interpreter (to compare).
+FRESH = "TRACKER_TEST_FRESH"
 # Every module of the package, and so what they import at their top (SQLAlchemy, boto3, ...),
 # but the Alembic scripts, which only Alembic runs; then botocore's data files, parsed
 # (tests/zygote.py). Not the module a child runs with ``-m`` (runpy warns when it is
@@ -123,7 +126,8 @@ class Child:
     """A running ``python -m MODULE`` (a subset of ``subprocess.Popen``): ``pid``, ``poll``,
     ``wait``, ``send_signal``, ``terminate``, ``kill``, and ``stdout``/``stderr`` whose
     ``read()`` waits for the exit, as reading a pipe to its end does. ``output``: append
-    both to that file instead (``stdout=file, stderr=file``)."""
+    both to that file instead (``stdout=file, stderr=file``). ``fresh`` (or
+    ``TRACKER_TEST_FRESH=1`` in the environment): a new interpreter instead of a fork."""
 
     def __init__(
         self,
@@ -132,38 +136,52 @@ class Child:
         env: dict[str, str] | None = None,
         cwd: Path | str | None = None,
         output: Path | None = None,
+        fresh: bool = False,
     ) -> None:
-        self.args = [module, *args]
+        self.args = [sys.executable, "-m", module, *args]
         self._dir = tempfile.TemporaryDirectory(prefix="tracker-child-")
         self._out = str(output) if output else os.path.join(self._dir.name, "stdout")
         self._err = str(output) if output else os.path.join(self._dir.name, "stderr")
         for path in (self._out, self._err):
             Path(path).touch()
         full_env = dict(os.environ if env is None else env)
-        process = _forkserver().Process(
-            target=_child,
-            args=(module, list(args), full_env, str(cwd or REPO), self._out, self._err),
-            daemon=False,
-        )
-        process.start()
-        self._process = process
-        self.pid = process.pid
+        folder = str(cwd or REPO)
+        self._popen: subprocess.Popen[bytes] | None = None
+        self._process: BaseProcess | None = None
+        if fresh or os.environ.get(FRESH) == "1":
+            with open(self._out, "ab") as out, open(self._err, "ab") as err:
+                self._popen = subprocess.Popen(self.args, stdout=out, stderr=err, env=full_env,
+                                               cwd=folder)  # fmt: skip
+            self.pid = self._popen.pid
+        else:
+            self._process = _forkserver().Process(
+                target=_child, args=(module, list(args), full_env, folder, self._out, self._err)
+            )
+            self._process.start()
+            self.pid = self._process.pid  # type: ignore[assignment]
         self.returncode: int | None = None
         self.stdout = _Output(self, self._out)
         self.stderr = _Output(self, self._err)
 
     def poll(self) -> int | None:
-        if self.returncode is None and not self._process.is_alive():
-            self._process.join()
-            self.returncode = self._process.exitcode
+        if self.returncode is None:
+            if self._popen is not None:
+                self.returncode = self._popen.poll()
+            elif self._process is not None and not self._process.is_alive():
+                self._process.join()
+                self.returncode = self._process.exitcode
         return self.returncode
 
     def wait(self, timeout: float | None = None) -> int:
         if self.returncode is None:
-            self._process.join(timeout)
-            if self._process.exitcode is None:
-                raise subprocess.TimeoutExpired(self.args, timeout or 0)
-            self.returncode = self._process.exitcode
+            if self._popen is not None:
+                self.returncode = self._popen.wait(timeout)
+            elif self._process is not None:
+                self._process.join(timeout)
+                if self._process.exitcode is None:
+                    raise subprocess.TimeoutExpired(self.args, timeout or 0)
+                self.returncode = self._process.exitcode
+        assert self.returncode is not None
         return self.returncode
 
     def send_signal(self, sig: int) -> None:
@@ -215,11 +233,10 @@ def run_module(
     env: dict[str, str] | None = None,
     cwd: Path | str | None = None,
     timeout: float = 120,
+    fresh: bool = False,
 ) -> subprocess.CompletedProcess[str]:
     """``subprocess.run([sys.executable, "-m", module, *args], capture_output=True,
-    text=True, ...)``, forked from the zygote."""
-    with Child(module, args, env=env, cwd=cwd) as child:
+    text=True, ...)``, forked from the zygote (``fresh``: a new interpreter, as that)."""
+    with Child(module, args, env=env, cwd=cwd, fresh=fresh) as child:
         stdout, stderr = child.communicate(timeout)
-        return subprocess.CompletedProcess(
-            [sys.executable, "-m", module, *args], child.returncode or 0, stdout, stderr
-        )
+        return subprocess.CompletedProcess(child.args, child.wait(), stdout, stderr)
