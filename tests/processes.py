@@ -39,15 +39,29 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 #: Set to 1 to run every process these helpers start as a new interpreter (to compare).
 FRESH = "TRACKER_TEST_FRESH"
+# What the package's commands import inside functions (tracker/ keeps them off --help's
+# path): migrations, bill files, charts, the daemon, the web server, the demo's moto.
+LAZY_IMPORTS = [
+    "alembic", "alembic.command", "alembic.config", "alembic.runtime.migration",
+    "alembic.script", "mako.template", "pandas", "pyarrow", "pyarrow.parquet",
+    "matplotlib.figure", "matplotlib.patches", "matplotlib.backends.backend_agg", "jinja2",
+    "apscheduler.schedulers.blocking", "apscheduler.executors.pool",
+    "apscheduler.triggers.cron", "apscheduler.triggers.interval", "uvicorn", "moto.server",
+    "moto.sagemaker.models", "moto.s3.models",
+]  # fmt: skip
 # Every module of the package, and so what they import at their top (SQLAlchemy, boto3, ...),
-# but the Alembic scripts, which only Alembic runs; then botocore's data files, parsed
-# (tests/zygote.py). Not the module a child runs with ``-m`` (runpy warns when it is
-# imported already). An import that fails here is left to the child.
-PRELOAD = sorted(
-    ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
-    for path in (REPO / "tracker").rglob("*.py")
-    if path.name != "__main__.py" and "migrations" not in path.relative_to(REPO).parts[:-1]
-) + ["tests.zygote"]
+# but the Alembic scripts, which only Alembic runs; what they import later; then botocore's
+# data files, parsed (tests/zygote.py). Not the module a child runs with ``-m`` (runpy
+# warns when it is imported already). An import that fails here is left to the child.
+PRELOAD = [
+    *sorted(
+        ".".join(path.relative_to(REPO).with_suffix("").parts).removesuffix(".__init__")
+        for path in (REPO / "tracker").rglob("*.py")
+        if path.name != "__main__.py" and "migrations" not in path.relative_to(REPO).parts[:-1]
+    ),
+    *LAZY_IMPORTS,
+    "tests.zygote",
+]
 
 _context: ForkServerContext | None = None
 
