@@ -6,8 +6,8 @@ and boto3 before it does anything; the suite runs it a few hundred times. Here a
 standard library's ``forkserver``, one per test worker) imports those once, and each run is a
 fork of it that executes ``python -m MODULE ARGS`` exactly as the interpreter would
 (``runpy.run_module(..., run_name="__main__")``) with its own environment, working directory,
-stdout, stderr, exit code and signals: a SIGKILL kills that child only, an ``atexit`` hook
-runs at its exit, ``RLIMIT_FSIZE`` limits that child only.
+stdout and stderr (files, read when it ends), exit code and signals: a SIGKILL kills that
+child only, an ``atexit`` hook runs at its exit, ``RLIMIT_FSIZE`` limits that child only.
 
 What this does not cover, and stays a real ``subprocess`` where a test is about it: the
 interpreter's own start-up (which modules ``tracker --help`` imports, the installed entry
@@ -104,9 +104,9 @@ def _child(module: str, argv: list[str], env: dict[str, str], cwd: str, out: str
 
 def _finalize() -> None:
     """What the interpreter does at exit, in its order, for what a run leaves behind: join
-    the threads, run the ``atexit`` hooks, then free every object, which closes each SQLite
-    connection (the last one checkpoints the WAL into the database file) and flushes each
-    file. ``os._exit`` alone would skip all of it."""
+    the threads, run the ``atexit`` hooks, then what freeing every object does: close each
+    SQLite connection (the last one checkpoints the WAL into the database file) and flush
+    each file still open. ``os._exit`` alone would skip all of it."""
     threading._shutdown()  # type: ignore[attr-defined]
     atexit._run_exitfuncs()
     sys.stdout.flush()
