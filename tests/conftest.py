@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import run_module
+
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TRACKER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -135,8 +137,6 @@ def run_cli(
     """Run the real ``tracker`` command in a process of its own: ``python -m tracker ARGS``
     forked from a zygote that has its imports done (tests/processes.py), or with ``fresh``
     (or ``TRACKER_TEST_FRESH=1``) a new interpreter, start-up included."""
-    from tests.processes import run_module
-
     full_env = {**os.environ, **(env or {})}
     return run_module("tracker", args, env=full_env, cwd=cwd or REPO, timeout=120, fresh=fresh)
 

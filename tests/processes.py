@@ -32,6 +32,7 @@ import tempfile
 import threading
 import traceback
 from collections.abc import Sequence
+from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from pathlib import Path
@@ -64,6 +65,9 @@ PRELOAD = [
 ]
 
 _context: ForkServerContext | None = None
+# The zygote imports with the parent's sys.path of the moment it starts: this one, as the
+# session began, not one a test has prepended to.
+_SYS_PATH = list(sys.path)
 
 
 def _forkserver() -> ForkServerContext:
@@ -71,6 +75,12 @@ def _forkserver() -> ForkServerContext:
     if _context is None:
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(PRELOAD)
+        saved = sys.path[:]
+        sys.path[:] = _SYS_PATH
+        try:
+            forkserver.ensure_running()
+        finally:
+            sys.path[:] = saved
         _context = context
     return _context
 
