@@ -4,18 +4,74 @@ and a PostgreSQL URL where a server answers. Jobs are built with the one JobReco
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
-import sys
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from tests.processes import run_module
+
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("TRACKER_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests import botocore_models
+
+    botocore_models.install()  # parsed botocore data shared between sessions (see there)
+    # A worker ends up holding about a million objects (moto's state, SQLAlchemy caches,
+    # parsed service models); each full collection walked them all, some 100 times a run
+    # (25 s of a worker's 150). Full collections a fifth as often, and (below) what is alive
+    # when a module starts is frozen out of them: 30 s of collecting per worker -> 6-8 s.
+    gc.set_threshold(700, 10, 50)
+
+
+_frozen_before: list[Path] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """At the first test of each module, before its fixtures: freeze every object alive
+    (imports, earlier modules' leftovers) out of the garbage collector's full collections,
+    which then walk only what this module makes. Garbage made later is collected as ever."""
+    if _frozen_before[-1:] != [item.path]:
+        _frozen_before[:] = [item.path]
+        gc.freeze()
+
+
+# The modules that take longest (CPU and waits, measured with --durations on 2 workers),
+# longest first. They run first, so that the two workers (``--dist loadfile``: a module runs
+# whole on one worker, its module fixtures built once) finish together on short ones;
+# every other module follows in the usual order. A new slow module belongs in this list.
+SLOW_FIRST = (
+    "test_rollups.py",
+    "test_postgres.py",
+    "test_faults.py",
+    "test_labels.py",
+    "test_listen.py",
+    "test_daemon.py",
+    "test_collect.py",
+    "test_shards.py",
+    "test_export.py",
+    "test_alert_delivery.py",
+    "test_properties.py",
+    "test_demo.py",
+    "test_web_hostile.py",
+    "test_query_filters.py",
+    "test_listen_e2e.py",
+    "test_alerts.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: n for n, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: order kept within
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -76,18 +132,13 @@ def moto_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, fresh: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``tracker`` command in a subprocess."""
+    """Run the real ``tracker`` command in a process of its own: ``python -m tracker ARGS``
+    forked from a zygote that has its imports done (tests/processes.py), or with ``fresh``
+    (or ``TRACKER_TEST_FRESH=1``) a new interpreter, start-up included."""
     full_env = {**os.environ, **(env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", *args],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd or REPO,
-        timeout=120,
-    )
+    return run_module("tracker", args, env=full_env, cwd=cwd or REPO, timeout=120, fresh=fresh)
 
 
 def postgres_available() -> bool:
@@ -142,6 +193,26 @@ update_job = _simulate.update_job
 def seed_job(client: BaseClient, name: str, *, s3: BaseClient | None = None, **spec: Any) -> str:
     """Create one training job through moto's API (``s3`` for its artifacts); returns its ARN."""
     return _simulate.seed_job(client, name, _simulate.JobSpec(**spec), s3=s3)
+
+
+@contextmanager
+def training_jobs_restored() -> Iterator[None]:
+    """Every field of moto's training jobs as it was before the block (what ``update_job``
+    changed in it put back), so one seeded organisation can serve several tests."""
+    from moto.sagemaker.models import sagemaker_backends
+
+    saved = [
+        (job, dict(vars(job)))
+        for regions in list(sagemaker_backends.values())
+        for backend in list(regions.values())
+        for job in backend.training_jobs.values()
+    ]
+    try:
+        yield
+    finally:
+        for job, fields in saved:
+            vars(job).clear()
+            vars(job).update(fields)
 
 
 def seed_job_fast(

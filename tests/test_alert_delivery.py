@@ -18,7 +18,6 @@ import os
 import random
 import sqlite3
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -35,6 +34,7 @@ from sqlalchemy import MetaData, select
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.conftest import REPO
 from tests.factories import HOUR
+from tests.processes import run_module
 from tests.test_alerts import World
 from tests.test_budgets import RATES, at, make_job
 from tests.webhook_server import WebhookServer
@@ -117,12 +117,11 @@ def _project(tmp: Path) -> tuple[Path, Path]:
 
 
 def _alerts(config: Path, hook: str, *fault: str) -> subprocess.CompletedProcess[str]:
-    """The real ``tracker alerts`` in a subprocess, through tests/fault_hook.py."""
+    """The real ``tracker alerts`` in a process of its own, through tests/fault_hook.py."""
     env = {**os.environ, "HOOK": hook, "TRACKER_NOW": "2026-11-10T00:00:00Z"}
-    return subprocess.run(
-        [sys.executable, "-m", "tests.fault_hook", *fault, "--", "--config", str(config),
-         "alerts"],
-        capture_output=True, text=True, env=env, cwd=REPO, timeout=120,
+    return run_module(
+        "tests.fault_hook", [*fault, "--", "--config", str(config), "alerts"],
+        env=env, cwd=REPO, timeout=120,
     )  # fmt: skip
 
 

@@ -18,7 +18,6 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -26,6 +25,7 @@ import pytest
 from moto import mock_aws
 
 from tests.conftest import run_cli
+from tests.processes import run_module
 from tracker.cli.main import main
 from tracker.settings import Source, load_settings, parse_settings
 
@@ -205,11 +205,5 @@ def _run_without_credentials(
     """The real ``tracker`` (default ``init --dir TMP/cfg``) where no credentials resolve;
     run_cli cannot, as it keeps this process's fake keys."""
     argv = args or ("init", "--dir", str(tmp_path / "cfg"))
-    return subprocess.run(
-        [sys.executable, "-m", "tracker", *argv],
-        capture_output=True,
-        text=True,
-        env=no_credentials_env(tmp_path),
-        cwd=cwd or tmp_path,
-        timeout=60,
-    )
+    return run_module("tracker", argv, env=no_credentials_env(tmp_path), cwd=cwd or tmp_path,
+                      timeout=60)  # fmt: skip

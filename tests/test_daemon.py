@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import signal
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +20,7 @@ import pytest
 from jobs import JobContext, JobOutcome
 from jobs.scheduler import Daemon, DaemonLockedError
 from tests.conftest import REPO, run_cli
+from tests.processes import Child
 from tests.webhook_server import WebhookServer
 from tracker.schedule import cron_weekdays, make_trigger, next_runs
 from tracker.settings import SectionContext, parse_schedule, parse_settings
@@ -248,18 +247,16 @@ def runs(db: Path, job: str, status: str | None = None) -> int:
 
 
 @pytest.fixture
-def spawn() -> Iterator[Callable[[Path, dict[str, str], Path], subprocess.Popen]]:
-    """Starts ``tracker daemon`` subprocesses; kills any a failing test left running."""
+def spawn() -> Iterator[Callable[[Path, dict[str, str], Path], Child]]:
+    """Starts ``tracker daemon`` processes (tests/processes.py), their stdout and stderr
+    appended to ``log``; kills any a failing test left running."""
     import os
 
-    started: list[subprocess.Popen] = []
+    started: list[Child] = []
 
-    def launch(config: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
-        with log.open("ab") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "tracker", "--config", str(config), "--log-format", "json", "daemon"],
-                stdout=out, stderr=out, env={**os.environ, **env}, cwd=REPO,
-            )  # fmt: skip
+    def launch(config: Path, env: dict[str, str], log: Path) -> Child:
+        args = ["--config", str(config), "--log-format", "json", "daemon"]
+        process = Child("tracker", args, env={**os.environ, **env}, cwd=REPO, output=log)
         started.append(process)
         return process
 
@@ -268,9 +265,10 @@ def spawn() -> Iterator[Callable[[Path, dict[str, str], Path], subprocess.Popen]
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+        process.close()
 
 
-def stop(process: subprocess.Popen, db: Path) -> int:
+def stop(process: Child, db: Path) -> int:
     """SIGTERM while a job runs (if one is caught running within a few seconds)."""
     deadline = time.monotonic() + 5
     while (
@@ -287,7 +285,7 @@ def stop(process: subprocess.Popen, db: Path) -> int:
 def test_daemon_collects_alerts_once_across_ticks_and_restart_then_stops_cleanly(
     tmp_path: Path,
     moto_endpoint: str,
-    spawn: Callable[[Path, dict[str, str], Path], subprocess.Popen],
+    spawn: Callable[[Path, dict[str, str], Path], Child],
 ) -> None:
     """Budget $10 for team nlp in November (TRACKER_NOW 2026-11-26); ml.g5.2xlarge at $1.00/h
     (override), local NVMe so no storage cost; thresholds 50 and 80, no forecast alerts.

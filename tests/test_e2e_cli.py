@@ -1,4 +1,4 @@
-"""End to end: the real ``tracker`` command (a subprocess) against a moto server.
+"""End to end: the real ``tracker`` command (a process of its own) against a moto server.
 
 Seeded jobs, us-east-1, override prices ml.m5.xlarge $0.25/h (wins over the shipped 0.23),
 ml.c5.xlarge $0.204/h; shipped ml.g5.2xlarge $1.515/h; no us-east-1 storage rate (flagged):
@@ -113,7 +113,8 @@ def report(config: Path, env: dict[str, str], *args: str) -> list[dict]:
 
 def test_cli_collect_then_report_totals_to_the_cent(project: tuple[Path, dict[str, str]]) -> None:
     config, env = project
-    result = run_cli("--config", str(config), "collect", env=env)
+    # A new interpreter, start-up included (the other runs fork from tests/processes.py).
+    result = run_cli("--config", str(config), "collect", env=env, fresh=True)
     assert result.returncode == 0, result.stderr + result.stdout
 
     teams = {row["team"]: row for row in report(config, env, "--by", "team")}

@@ -16,8 +16,6 @@ import json
 import os
 import random
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -34,6 +32,7 @@ from botocore.awsrequest import AWSResponse
 from moto import mock_aws
 
 from tests.conftest import DEFAULT_ACCOUNT, REPO, T0, seed_job_fast
+from tests.processes import run_module
 from tracker.aws.session import AwsContextFactory
 from tracker.collect.service import collect
 from tracker.cost.prices import PriceBook
@@ -283,11 +282,12 @@ KILL_SEED = int(os.environ.get("TRACKER_FAULT_SEED", "20261126"))
 
 
 def _hooked_collect(config: Path, db: Path, env: dict[str, str], *hook: str) -> Any:
-    """The real ``tracker collect`` in a subprocess, through tests/fault_hook.py."""
-    return subprocess.run(
-        [sys.executable, "-m", "tests.fault_hook", "--batch-size", "3", *hook, "--",
-         "--config", str(config), "--db", f"sqlite:///{db}", "collect"],
-        capture_output=True, text=True, env={**os.environ, **env}, cwd=REPO, timeout=120,
+    """The real ``tracker collect`` in a process of its own, through tests/fault_hook.py."""
+    return run_module(
+        "tests.fault_hook",
+        ["--batch-size", "3", *hook, "--", "--config", str(config), "--db", f"sqlite:///{db}",
+         "collect"],
+        env={**os.environ, **env}, cwd=REPO, timeout=120,
     )  # fmt: skip
 
 

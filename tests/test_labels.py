@@ -29,7 +29,6 @@ from tracker.report.render import render
 from tracker.report.spend import spend_rows, spend_table
 from tracker.report.table import Table
 from tracker.report.views import ViewRequest, build
-from tracker.store.database import Store
 
 HOSTILE = {
     "lrm-200e": "\u200e", "rlm-200f": "\u200f", "lre-202a": "\u202a", "rle-202b": "\u202b",
@@ -61,25 +60,29 @@ def shown(case: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Store]:
+def stores(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Table]]:
+    """Each case's reports, built once for the module (seven tests read each case's)."""
     return {}
 
 
-def reports(stores: dict[str, Store], tmp_path_factory: pytest.TempPathFactory, case: str):
+def reports(
+    stores: dict[str, dict[str, Table]], tmp_path_factory: pytest.TempPathFactory, case: str
+) -> dict[str, Table]:
     """The outputs where the team is a label: a cell and a chart tick (spend by team), a
     legend entry (showback, trend), a heading and a tick label (showback pivoted by team)."""
     if case not in stores:
         store = make_store(tmp_path_factory.mktemp(case))
-        stores[case] = fill(store, [make_job("labelled", team(case), start_time=at(11, 22))])
-    store = stores[case]
-    return {
-        "spend-by-team": spend_table(spend_rows(store, "team"), "team"),
-        "showback": build(store, ViewRequest("showback"), NOW),
-        "showback-by-team": build(
-            store, ViewRequest("showback", rows_by="month", cols_by="team"), NOW
-        ),
-        "trend": build(store, ViewRequest("trend"), NOW),
-    }
+        fill(store, [make_job("labelled", team(case), start_time=at(11, 22))])
+        stores[case] = {
+            "spend-by-team": spend_table(spend_rows(store, "team"), "team"),
+            "showback": build(store, ViewRequest("showback"), NOW),
+            "showback-by-team": build(
+                store, ViewRequest("showback", rows_by="month", cols_by="team"), NOW
+            ),
+            "trend": build(store, ViewRequest("trend"), NOW),
+        }
+        store.engine.dispose()
+    return stores[case]
 
 
 def _benign_chars(table: Table, fmt: str) -> set[str]:
@@ -90,7 +93,10 @@ def _benign_chars(table: Table, fmt: str) -> set[str]:
 @pytest.mark.parametrize("case", HOSTILE)
 @pytest.mark.parametrize("fmt", TEXT_FORMATS)
 def test_render_hostile_label_is_escaped_like_the_text_table(
-    stores: dict[str, Store], tmp_path_factory: pytest.TempPathFactory, fmt: str, case: str
+    stores: dict[str, dict[str, Table]],
+    tmp_path_factory: pytest.TempPathFactory,
+    fmt: str,
+    case: str,
 ) -> None:
     for name, table in reports(stores, tmp_path_factory, case).items():
         output = str(render(table, fmt))
@@ -125,7 +131,10 @@ def _png_texts(table: Table) -> list[str]:
 @pytest.mark.parametrize("case", HOSTILE)
 @pytest.mark.parametrize("fmt", CHART_FORMATS)
 def test_chart_hostile_label_is_escaped_in_every_text(
-    stores: dict[str, Store], tmp_path_factory: pytest.TempPathFactory, fmt: str, case: str
+    stores: dict[str, dict[str, Table]],
+    tmp_path_factory: pytest.TempPathFactory,
+    fmt: str,
+    case: str,
 ) -> None:
     for name, table in reports(stores, tmp_path_factory, case).items():
         assert table.charts, name
@@ -160,7 +169,7 @@ def test_chart_title_legend_and_tooltips_are_escaped(case: str) -> None:
 
 @pytest.mark.parametrize("case", HOSTILE)
 def test_text_table_shows_the_escape_every_format_uses(
-    stores: dict[str, Store], tmp_path_factory: pytest.TempPathFactory, case: str
+    stores: dict[str, dict[str, Table]], tmp_path_factory: pytest.TempPathFactory, case: str
 ) -> None:
     """The reference: the text table (already escaped before issue 12) and printable agree."""
     from tracker.errors import printable
@@ -172,7 +181,7 @@ def test_text_table_shows_the_escape_every_format_uses(
 
 @pytest.mark.parametrize("case", HOSTILE)
 def test_json_carries_the_hostile_value_exactly_without_raw_characters(
-    stores: dict[str, Store], tmp_path_factory: pytest.TempPathFactory, case: str
+    stores: dict[str, dict[str, Table]], tmp_path_factory: pytest.TempPathFactory, case: str
 ) -> None:
     table = reports(stores, tmp_path_factory, case)["spend-by-team"]
     output = str(render(table, "json"))

@@ -14,14 +14,13 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import boto3
 import pytest
 
 from tests.conftest import REPO, run_cli, seed_job
+from tests.processes import run_module
 from tracker.aws import events as aws_events
 
 NOW = "2026-11-26T12:00:00Z"
@@ -104,10 +103,10 @@ def test_listen_killed_between_commit_and_delete_collects_once_on_restart(projec
     full_env = {**os.environ, **env}
     # AWS requests of the run: GetCallerIdentity, ReceiveMessage, Search, DeleteMessageBatch:
     # killed just before the 4th, after the job's commit.
-    killed = subprocess.run(
-        [sys.executable, "-m", "tests.fault_hook", "--kill-at", "aws:4", "--",
-         "--config", str(config), "listen", "--once"],
-        env=full_env, cwd=REPO, capture_output=True, text=True, timeout=120,
+    killed = run_module(
+        "tests.fault_hook",
+        ["--kill-at", "aws:4", "--", "--config", str(config), "listen", "--once"],
+        env=full_env, cwd=REPO, timeout=120,
     )  # fmt: skip
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     after_crash = stored(config)

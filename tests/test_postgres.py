@@ -24,8 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import threading
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -39,6 +37,7 @@ from tests import factories
 from tests.backends import db_url_fixture  # noqa: F401 - the db_url fixture
 from tests.conftest import REPO, postgres_available
 from tests.factories import HOUR
+from tests.processes import Child
 from tracker.collect.recost import recost
 from tracker.cost.engine import CostPolicy, cost_job
 from tracker.cost.prices import PriceBook
@@ -291,9 +290,8 @@ def test_concurrent_collectors_for_different_accounts_share_one_postgres(
                                        bucket=f"ml-{account}"))  # fmt: skip
     env = {**os.environ, "AWS_ENDPOINT_URL": moto_endpoint, "TRACKER_NOW": "2026-10-02T00:00:00Z"}
     processes = [
-        subprocess.Popen([sys.executable, "-m", "tracker", "--config", str(_config(tmp_path, n, a)),
-                          "--db", pg_url, "collect"], env=env, cwd=REPO,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        Child("tracker", ["--config", str(_config(tmp_path, n, a)), "--db", pg_url, "collect"],
+              env=env, cwd=REPO)
         for n, a in accounts.items()
     ]  # fmt: skip
     outcomes = [(p.wait(timeout=120), p.stdout.read(), p.stderr.read()) for p in processes]

@@ -9,15 +9,18 @@ time passing) and factory jobs that move between tuples or lose their price.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from moto import mock_aws
 from sqlalchemy import select
 
 from tests.backends import db_url_fixture  # noqa: F401
+from tests.conftest import training_jobs_restored
 from tests.factories import make_job
-from tracker.aws.simulate import demo_jobs, seed_organisation, update_job
+from tracker.aws.simulate import SimJob, demo_jobs, seed_organisation, update_job
 from tracker.collect.recost import recost
 from tracker.collect.service import collect
 from tracker.cost.engine import CostPolicy, cost_job
@@ -183,29 +186,42 @@ def collect_corpus(url: str, now: datetime = NOW) -> Store:
     return store
 
 
-def test_rollup_equals_recomputation_on_demo_corpus(db_url: str) -> None:
-    """Collect, recost at a 20 % discount, re-collect after changes: after each step the
-    rollup equals the recomputation; at the end (the rollup having been written by all three)
-    every report and view agrees with the job tables to the micro-dollar."""
+@pytest.fixture(scope="module")
+def organisation() -> Iterator[list[SimJob]]:
+    """The demo organisation on moto, seeded once for the module (for both databases)."""
     with mock_aws():
         jobs = demo_jobs(NOW, 40, seed=13)
         seed_organisation(jobs)
-        store = collect_corpus(db_url)
-        assert_rollup_exact(store)
+        yield jobs
 
-        settings = Settings(sources=SOURCES)
-        recost(store, settings.price_book(), CostPolicy(), Decimal(20), NOW)
-        assert_rollup_exact(store)
 
-        moved = next(j for j in jobs if j.account_id == PROD and j.region == "us-east-1")
-        later = NOW + timedelta(hours=20)
-        update_job(
-            PROD, "us-east-1", moved.name, training_job_status="Stopped",
-            last_modified_time=later - timedelta(hours=1),
-        )  # fmt: skip
-        collect_corpus(db_url, later)
-        assert_rollup_exact(store)
-        assert_same_with_and_without_rollup(store)
+@pytest.fixture
+def corpus(organisation: list[SimJob]) -> Iterator[list[SimJob]]:
+    """The organisation as seeded: what the test changes on moto's jobs is put back after it."""
+    with training_jobs_restored():
+        yield organisation
+
+
+def test_rollup_equals_recomputation_on_demo_corpus(db_url: str, corpus: list[SimJob]) -> None:
+    """Collect, recost at a 20 % discount, re-collect after changes: after each step the
+    rollup equals the recomputation; at the end (the rollup having been written by all three)
+    every report and view agrees with the job tables to the micro-dollar."""
+    store = collect_corpus(db_url)
+    assert_rollup_exact(store)
+
+    settings = Settings(sources=SOURCES)
+    recost(store, settings.price_book(), CostPolicy(), Decimal(20), NOW)
+    assert_rollup_exact(store)
+
+    moved = next(j for j in corpus if j.account_id == PROD and j.region == "us-east-1")
+    later = NOW + timedelta(hours=20)
+    update_job(
+        PROD, "us-east-1", moved.name, training_job_status="Stopped",
+        last_modified_time=later - timedelta(hours=1),
+    )  # fmt: skip
+    collect_corpus(db_url, later)
+    assert_rollup_exact(store)
+    assert_same_with_and_without_rollup(store)
 
 
 def test_rollup_follows_jobs_moving_tuple_and_losing_price(db_url: str) -> None:

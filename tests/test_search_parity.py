@@ -6,19 +6,28 @@ serverless job, a job whose warm pool is still open and a job whose tags have an
 It is collected once by each method into its own database; every stored column (every money
 column to the micro-dollar, the artifact bytes, the flags, the attribution, the raw record)
 and every per-day cost row must be equal. Then one job changes and both collect again.
+
+The organisation is seeded once for the module and both collections made once (the slow
+part); a test that changes a job works on copies of the databases, and its change to moto
+is undone after it (tests.conftest.training_jobs_restored).
 """
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from moto import mock_aws
 from sqlalchemy import select
 
+from tests.conftest import training_jobs_restored
 from tracker.aws import sagemaker as aws_sagemaker
 from tracker.aws.simulate import (
+    SimJob,
     clients_for,
     demo_jobs,
     seed_organisation,
@@ -46,8 +55,9 @@ NOT_COMPARED = {"id", "collected_at", "costed_at"}
 BASE_MODEL = "arn:aws:sagemaker:us-east-1:aws:hub-content/SageMakerPublicHub/Model/llama/1"
 
 
-@pytest.fixture
-def corpus():
+@pytest.fixture(scope="module")
+def organisation() -> Iterator[list[SimJob]]:
+    """The corpus on moto, seeded once for the module (``corpus`` undoes a test's changes)."""
     with mock_aws():
         jobs = demo_jobs(NOW, 40, seed=13)
         seed_organisation(jobs)
@@ -60,6 +70,34 @@ def corpus():
         pooled = next(j for j in jobs if j.account_id == RESEARCH and j.region == "eu-west-1")
         update_job(RESEARCH, "eu-west-1", pooled.name, warm_pool_status={"Status": "Available"})
         yield jobs
+
+
+@pytest.fixture
+def corpus(organisation: list[SimJob]) -> Iterator[list[SimJob]]:
+    """The corpus as seeded: what the test changes on moto's jobs is put back after it."""
+    with training_jobs_restored():
+        yield organisation
+
+
+@pytest.fixture(scope="module")
+def collected(
+    organisation: list[SimJob], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The corpus as seeded, collected once by each method: ``search/search.db`` and
+    ``list/list.db`` under the folder returned (tests copy them before changing them)."""
+    folder = tmp_path_factory.mktemp("collected")
+    with training_jobs_restored():
+        for method in ("search", "list"):
+            (folder / method).mkdir()
+            collect_into(folder / method, method).engine.dispose()
+    yield folder
+
+
+def copy_of(collected: Path, method: str, into: Path) -> Path:
+    """A copy of the collected database of ``method`` in ``into``; returns ``into``."""
+    into.mkdir(parents=True)
+    shutil.copy(collected / method / f"{method}.db", into / f"{method}.db")
+    return into
 
 
 def settings(method: str) -> Settings:
@@ -89,9 +127,9 @@ def stored(store: Store) -> dict[str, dict]:
     return jobs
 
 
-def test_search_and_list_store_the_same_jobs_costs_bytes_and_flags(corpus, tmp_path) -> None:
-    searched = stored(collect_into(tmp_path / "a", "search"))
-    listed = stored(collect_into(tmp_path / "b", "list"))
+def test_search_and_list_store_the_same_jobs_costs_bytes_and_flags(corpus, collected) -> None:
+    searched = stored(Store.open(f"sqlite:///{collected / 'search' / 'search.db'}"))
+    listed = stored(Store.open(f"sqlite:///{collected / 'list' / 'list.db'}"))
 
     assert len(searched) == len(corpus) == 53  # 40 random, 13 special cases
     assert sorted(searched) == sorted(listed)
@@ -107,11 +145,9 @@ def test_search_and_list_store_the_same_jobs_costs_bytes_and_flags(corpus, tmp_p
     assert any(j["checkpoint_uri"] for j in every)
 
 
-def test_search_and_list_agree_again_after_a_job_changes(corpus, tmp_path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    collect_into(tmp_path / "a", "search")
-    collect_into(tmp_path / "b", "list")
+def test_search_and_list_agree_again_after_a_job_changes(corpus, collected, tmp_path) -> None:
+    copy_of(collected, "search", tmp_path / "a")
+    copy_of(collected, "list", tmp_path / "b")
     running = next(j for j in corpus if j.status == "InProgress")
     update_job(
         running.account_id, running.region, running.name,

@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,6 +21,7 @@ from moto import mock_aws
 from sqlalchemy import create_engine, text
 
 from tests.conftest import REPO, postgres_available
+from tests.processes import Child
 from tracker.aws.session import AwsContextFactory
 from tracker.collect.service import SkippedPair, collect
 from tracker.cost.prices import PriceBook
@@ -150,9 +149,9 @@ def _config(tmp_path: Path, workers: int) -> Path:
     return config
 
 
-def _collector(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", *args], env=env, cwd=REPO, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+def _collector(args: list[str], env: dict[str, str]) -> Child:
+    """``python -m ARGS`` in a process of its own (tests/processes.py)."""
+    return Child(args[0], args[1:], env=env, cwd=REPO)
 
 
 def _runs(pg_url: str) -> list[dict]:
