@@ -84,6 +84,7 @@ class Daemon:
         self.scheduler: BlockingScheduler | None = None
         self._stopping = threading.Event()
         self._stopped = threading.Event()
+        self._shutdown_thread: threading.Thread | None = None
         self._lost_lock = False
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -124,6 +125,11 @@ class Daemon:
                 self.scheduler.start()  # blocks until shutdown
         finally:
             self._stopping.set()  # the listener returns after its current long poll
+            # The scheduler's loop can return as soon as shutdown() marks it stopped, before
+            # shutdown() has waited for the running job: wait for that job here, before the
+            # lock is released, so a stop never leaves a job running behind a free lock.
+            if self._shutdown_thread is not None:
+                self._shutdown_thread.join()
             self._stopped.set()
             if events_thread is not None:
                 events_thread.join(self.settings.events.wait_seconds + 60)
@@ -139,7 +145,8 @@ class Daemon:
             return
         self._stopping.set()
         log.info("daemon stopping (%s): waiting for the running job to finish", reason)
-        threading.Thread(target=self._shutdown, name="tracker-shutdown").start()
+        self._shutdown_thread = threading.Thread(target=self._shutdown, name="tracker-shutdown")
+        self._shutdown_thread.start()
 
     def _shutdown(self) -> None:
         from apscheduler.schedulers import SchedulerNotRunningError
