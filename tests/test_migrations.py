@@ -67,6 +67,32 @@ def _day(job_id: int, day: date, micros: int) -> dict:
             "effective_micros": micros, "artifact_micros_per_month": 0}  # fmt: skip
 
 
+def jobs_after_upgrade(
+    path: Path, revision: str, rows: list[dict], columns: list[str]
+) -> list[tuple]:
+    """Store ``rows`` in ``jobs`` of a database at ``revision``, upgrade it to head, and read
+    ``columns`` of every job back in id order: what a back-filling revision is tested with."""
+    url = f"sqlite:///{path}"
+    engine = connect(url)
+    with engine.begin() as connection:
+        command.upgrade(migrate.alembic_config(connection), revision)
+        tables = MetaData()
+        tables.reflect(connection, only=["jobs"])
+        connection.execute(tables.tables["jobs"].insert(), rows)
+    engine.dispose()
+
+    migrate.upgrade(url)
+
+    engine = connect(url)
+    tables = MetaData()
+    with engine.connect() as connection:
+        tables.reflect(connection, only=["jobs"])
+        jobs = tables.tables["jobs"]
+        found = connection.execute(select(*(jobs.c[c] for c in columns)).order_by(jobs.c.id)).all()
+    engine.dispose()
+    return [tuple(row) for row in found]
+
+
 FIRST_RELEASE_ROWS = {
     "jobs": [_job(1, "nlp-1", "nlp", 1_500_000), _job(2, "cv-1", "vision", 2_250_000)],
     "job_cost_days": [
@@ -317,7 +343,6 @@ def test_migration_0007_backfills_lineage_and_team_source_from_stored_records(
     with an experiment, a JumpStart fine-tune, and an untagged job with no record."""
     import json
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
     arn = "arn:aws:sagemaker:us-east-1:123456789012"
     record = {
         "RoleArn": "arn:aws:iam::123456789012:role/Train",
@@ -330,25 +355,9 @@ def test_migration_0007_backfills_lineage_and_team_source_from_stored_records(
         _job(2, "ft", "vision", 1) | {"tags_json": json.dumps({"team": "vision", "sagemaker-sdk:jumpstart-model-id": "llama-3-8b"})},
         _job(3, "loose", "unallocated", 1) | {"tags_json": "{}"},
     ]  # fmt: skip
-    engine = connect(url)
-    with engine.begin() as connection:
-        command.upgrade(migrate.alembic_config(connection), "0006")
-        tables = MetaData()
-        tables.reflect(connection, only=["jobs"])
-        connection.execute(tables.tables["jobs"].insert(), rows)
-    engine.dispose()
-
-    migrate.upgrade(url)
-
     names = ["tuning_job", "pipeline", "pipeline_execution", "experiment", "trial", "base_model",
              "model", "role_arn", "team_source"]  # fmt: skip
-    engine = connect(url)
-    tables = MetaData()
-    with engine.connect() as connection:
-        tables.reflect(connection, only=["jobs"])
-        jobs = tables.tables["jobs"]
-        found = connection.execute(select(*(jobs.c[n] for n in names)).order_by(jobs.c.id)).all()
-    engine.dispose()
+    found = jobs_after_upgrade(tmp_path / "old.db", "0006", rows, names)
     assert [dict(zip(names, row, strict=True)) for row in found] == [
         {"tuning_job": "sweep-7", "pipeline": "train", "pipeline_execution": "train/x1",
          "experiment": "llm-ft", "trial": "lr-sweep", "base_model": None, "model": None,

@@ -45,8 +45,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import MetaData, select
 
 from tests.factories import HOUR, make_job
 from tracker.collect.parse import search_record_parts, work_units
@@ -55,8 +53,7 @@ from tracker.errors import InputError
 from tracker.records import InstanceGroup, JobRecord, Rates
 from tracker.report.render import render
 from tracker.report.views import ViewRequest, build
-from tracker.store import migrate
-from tracker.store.database import Store, connect
+from tracker.store.database import Store
 
 NOW = datetime(2026, 12, 20, 12, tzinfo=UTC)
 RATES = Rates(
@@ -324,9 +321,8 @@ def test_migration_0008_backfills_work_and_gpus_from_stored_records(tmp_path: Pa
     """A job stored at 0007 (2 x ml.g5.12xlarge, epochs "\\"3\\"" in its raw record, metric
     tokens) and a heterogeneous one (1 x g5.12xlarge + 2 x m5.xlarge) gain 8 and 4 GPUs,
     3000 milli-epochs and the tokens; a job without a record gains nothing."""
-    from tests.test_migrations import _job
+    from tests.test_migrations import _job, jobs_after_upgrade
 
-    url = f"sqlite:///{tmp_path / 'old.db'}"
     record = {
         "TrainingJobStatus": "Completed",
         "HyperParameters": {"epochs": '"3"'},
@@ -341,26 +337,8 @@ def test_migration_0008_backfills_work_and_gpus_from_stored_records(tmp_path: Pa
                                        "instance_count": 3, "instance_groups_json": json.dumps(groups)},
         _job(3, "cpu", "nlp", 1),
     ]  # fmt: skip
-    engine = connect(url)
-    with engine.begin() as connection:
-        command.upgrade(migrate.alembic_config(connection), "0007")
-        tables = MetaData()
-        tables.reflect(connection, only=["jobs"])
-        connection.execute(tables.tables["jobs"].insert(), rows)
-    engine.dispose()
-
-    migrate.upgrade(url)
-
-    engine = connect(url)
-    tables = MetaData()
-    with engine.connect() as connection:
-        tables.reflect(connection, only=["jobs"])
-        jobs = tables.tables["jobs"]
-        found = connection.execute(
-            select(jobs.c.name, jobs.c.gpu_count, jobs.c.milli_epochs, jobs.c.train_tokens)
-            .order_by(jobs.c.id)
-        ).all()  # fmt: skip
-    engine.dispose()
+    columns = ["name", "gpu_count", "milli_epochs", "train_tokens"]
+    found = jobs_after_upgrade(tmp_path / "old.db", "0007", rows, columns)
     assert [tuple(r) for r in found] == [
         ("llm", 8, 3000, 5_000_000),
         ("hetero", 4, None, None),
